@@ -1,0 +1,1 @@
+// Placeholder replaced by the client build; exits 0 until client/ exists.
