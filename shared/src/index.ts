@@ -7,3 +7,5 @@ export * from './retarget.js';
 export * from './json-check.js';
 export * from './avatar-manifest.js';
 export * from './dataset-schema.js';
+export * from './signaling.js';
+export * from './render-report.js';
