@@ -14,9 +14,31 @@ export interface FaceTrackerOptions {
   modelUrl: string;
 }
 
+/** Extent of the 478 face landmarks, normalised to the image (0..1, may exceed it slightly). */
+export interface FaceBox {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
 export interface TrackResult {
   face: TrackerFace;
   values: DrivingValues;
+  /** Bounding box of the face landmarks (used by `dnp prepare` to place its crop); null if none reported. */
+  box: FaceBox | null;
+}
+
+function landmarkBox(points: ReadonlyArray<{ x: number; y: number }> | undefined): FaceBox | null {
+  if (!points || points.length === 0) return null;
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const p of points) {
+    if (p.x < x0) x0 = p.x;
+    if (p.x > x1) x1 = p.x;
+    if (p.y < y0) y0 = p.y;
+    if (p.y > y1) y1 = p.y;
+  }
+  return Number.isFinite(x0 + y0 + x1 + y1) ? { x0, y0, x1, y1 } : null;
 }
 
 export class FaceTracker {
@@ -50,7 +72,7 @@ export class FaceTracker {
     const result = this.#landmarker.detectForVideo(image, ts);
     const face = trackerFaceFromResult(result);
     if (!face) return null;
-    return { face, values: mapTrackerFace(face) };
+    return { face, values: mapTrackerFace(face), box: landmarkBox(result.faceLandmarks?.[0]) };
   }
 
   close(): void {

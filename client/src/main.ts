@@ -1,0 +1,9 @@
+/** Entry point of the live page (bundled into client/dist/main.js by scripts/build-client.js). */
+import { App } from './app.js';
+import { installDebugHook } from './debug-hook.js';
+import { View } from './view.js';
+
+const app = new App(new View());
+installDebugHook(app);
+window.addEventListener('pagehide', () => app.close());
+void app.init();

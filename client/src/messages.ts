@@ -1,0 +1,61 @@
+/**
+ * The user-facing messages for the things that commonly go wrong, from the error objects the browser
+ * gives. Pure, so the wording is tested in Node.
+ */
+export interface ErrorLike {
+  name?: unknown;
+  message?: unknown;
+}
+
+const MAX_DETAIL = 200;
+
+/** First line of a message, shortened: MediaPipe appends a long source-location trace to its errors. */
+function short(text: string): string {
+  const line = (text.split('\n')[0] ?? '').trim().replace(/[;:,.]+$/, '');
+  return line.length > MAX_DETAIL ? `${line.slice(0, MAX_DETAIL - 1)}…` : line;
+}
+
+function parts(e: unknown): { name: string; message: string } {
+  if (typeof e === 'object' && e !== null) {
+    const o = e as ErrorLike & { type?: unknown };
+    const name = typeof o.name === 'string' ? o.name : '';
+    if (typeof o.message === 'string') return { name, message: short(o.message) };
+    // a bare DOM Event (e.g. a failed script or file load) carries no message, only its type
+    if (typeof o.type === 'string') return { name, message: `a network or file error ('${o.type}' event)` };
+    return { name, message: '' };
+  }
+  return { name: '', message: short(String(e)) };
+}
+
+/** getUserMedia failures (DOMException names from the Media Capture spec). */
+export function cameraErrorMessage(e: unknown): string {
+  const { name, message } = parts(e);
+  switch (name) {
+    case 'NotAllowedError':
+    case 'PermissionDeniedError':
+    case 'SecurityError':
+      return 'Camera permission was denied. Allow camera access for this page (the camera icon in the address bar) and press Start again.';
+    case 'NotFoundError':
+    case 'DevicesNotFoundError':
+    case 'OverconstrainedError':
+      return 'No usable camera was found. Connect a camera and press Start again.';
+    case 'NotReadableError':
+    case 'TrackStartError':
+    case 'AbortError':
+      return 'The camera is in use by another application or could not be started. Close other apps that use it and press Start again.';
+    case 'TypeError':
+      return 'This page cannot use the camera here: it must be opened over https:// or from localhost.';
+    default:
+      return `The camera could not be opened${message ? `: ${message}` : ''}.`;
+  }
+}
+
+export function trackerErrorMessage(e: unknown, modelUrl: string): string {
+  const { message } = parts(e);
+  return `The face tracker model could not be loaded from ${modelUrl}${message ? ` (${message})` : ''}. Check the server's tracker model setting and reload the page.`;
+}
+
+export function connectionErrorMessage(e: unknown): string {
+  const { message } = parts(e);
+  return `The connection to the avatar server failed${message ? `: ${message}` : ''}. Press Start to try again.`;
+}

@@ -1,0 +1,246 @@
+/**
+ * One live session with the server: socket.io signaling + the WebRTC peer that answers the server's
+ * offer (video from the server, the negotiated 'driving' data channel both ways). Owns the socket and
+ * the peer connection; close() is idempotent and releases both.
+ *
+ * Sequence: connect → 'join' {avatar, codec} (ack) → server emits 'offer' → setRemoteDescription →
+ * createAnswer → wait for ICE gathering (≤ 2 s, so the answer carries the candidates) → 'answer' →
+ * later candidates trickle as 'ice' → 'connected' + data channel open = live.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { decodeRenderReport, type RenderReport } from '../../shared/src/render-report.js';
+import type { DrivingValues } from '../../shared/src/driving-values.js';
+import {
+  DATA_CHANNEL_ID,
+  DATA_CHANNEL_LABEL,
+  drivingValuesToJson,
+  parseSessionDescription,
+  type AvatarSummary,
+  type VideoCodecName,
+} from '../../shared/src/signaling.js';
+import { parseAckReply, parseJoinReply, parseSessionError } from './replies.js';
+
+export interface SessionOptions {
+  avatar: string;
+  codec: VideoCodecName;
+  iceServers: RTCIceServer[];
+  /** the remote video arrived */
+  onVideo: (stream: MediaStream) => void;
+  /** a render report arrived on the data channel */
+  onReport: (r: RenderReport) => void;
+  /** the session ended by itself (server error, disconnect, ICE failure); not called after close() */
+  onEnded: (reason: string) => void;
+  /** how long connecting may take, ms (default 20000) */
+  connectTimeoutMs?: number;
+}
+
+export interface SessionCounters {
+  reports: number;
+  badMessages: number;
+  iceSent: number;
+}
+
+const ACK_TIMEOUT_MS = 10_000;
+const GATHER_WAIT_MS = 2_000;
+
+export class LiveSession {
+  readonly #socket: Socket;
+  readonly #pc: RTCPeerConnection;
+  readonly #channel: RTCDataChannel;
+  readonly #opts: SessionOptions;
+  readonly #counters: SessionCounters = { reports: 0, badMessages: 0, iceSent: 0 };
+  #answered = false;
+  #live = false;
+  #closed = false;
+  #avatar: AvatarSummary | null = null;
+
+  private constructor(opts: SessionOptions) {
+    this.#opts = opts;
+    this.#socket = io({ autoConnect: false, reconnection: false });
+    this.#pc = new RTCPeerConnection({ iceServers: opts.iceServers });
+    this.#channel = this.#pc.createDataChannel(DATA_CHANNEL_LABEL, {
+      negotiated: true,
+      id: DATA_CHANNEL_ID,
+      ordered: false,
+      maxRetransmits: 0,
+    });
+    this.#channel.binaryType = 'arraybuffer';
+  }
+
+  /** Connects and resolves once video can flow and the data channel is open. Rejects (and closes) on failure. */
+  static async open(opts: SessionOptions): Promise<LiveSession> {
+    const s = new LiveSession(opts);
+    try {
+      await s.#connect(opts.connectTimeoutMs ?? 20_000);
+      return s;
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+  }
+
+  get channel(): RTCDataChannel {
+    return this.#channel;
+  }
+
+  get avatar(): AvatarSummary | null {
+    return this.#avatar;
+  }
+
+  counters(): SessionCounters {
+    return { ...this.#counters };
+  }
+
+  getStats(): Promise<RTCStatsReport> {
+    return this.#pc.getStats();
+  }
+
+  /** Sends the caller's neutral face; resolves when the server accepted it. */
+  async calibrate(neutral: DrivingValues): Promise<void> {
+    if (this.#closed) throw new Error('session is closed');
+    const raw: unknown = await this.#socket.timeout(ACK_TIMEOUT_MS).emitWithAck('calibrate', { neutral: drivingValuesToJson(neutral) });
+    const reply = parseAckReply(raw, 'calibrate reply');
+    if (!reply.ok) throw new Error(`the server refused the calibration: ${reply.error}`);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (this.#socket.connected) this.#socket.emit('leave');
+    } catch {
+      // the socket is going away anyway
+    }
+    this.#socket.removeAllListeners();
+    this.#socket.disconnect();
+    this.#channel.onmessage = null;
+    this.#pc.ontrack = null;
+    this.#pc.onicecandidate = null;
+    this.#pc.onconnectionstatechange = null;
+    this.#channel.close();
+    this.#pc.close();
+  }
+
+  #end(reason: string): void {
+    if (this.#closed) return;
+    const wasLive = this.#live;
+    this.close();
+    if (wasLive) this.#opts.onEnded(reason);
+  }
+
+  async #connect(timeoutMs: number): Promise<void> {
+    const socket = this.#socket;
+    const pc = this.#pc;
+    let failConnect: (e: Error) => void = () => {};
+    const failed = new Promise<never>((_, reject) => {
+      failConnect = reject;
+    });
+    failed.catch(() => {});
+    const fail = (msg: string): void => {
+      failConnect(new Error(msg));
+      this.#end(msg);
+    };
+
+    pc.ontrack = (ev) => {
+      this.#opts.onVideo(ev.streams[0] ?? new MediaStream([ev.track]));
+    };
+    pc.onicecandidate = (ev) => {
+      if (!ev.candidate || !this.#answered || this.#closed) return;
+      const c = ev.candidate;
+      socket.emit('ice', { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex });
+      this.#counters.iceSent++;
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === 'failed') fail('the WebRTC connection failed (no network path between the page and the server)');
+      else if (pc.connectionState === 'closed') fail('the WebRTC connection closed');
+    };
+    this.#channel.onmessage = (ev: MessageEvent<unknown>) => {
+      const r = ev.data instanceof ArrayBuffer ? decodeRenderReport(ev.data) : null;
+      if (!r) {
+        this.#counters.badMessages++;
+        return;
+      }
+      this.#counters.reports++;
+      this.#opts.onReport(r);
+    };
+
+    socket.on('session-error', (v: unknown) => {
+      let msg: string;
+      try {
+        msg = parseSessionError(v);
+      } catch (e) {
+        msg = `malformed session-error (${String(e)})`;
+      }
+      fail(`the server ended the session: ${msg}`);
+    });
+    socket.on('disconnect', (reason: string) => fail(`lost the connection to the server (${reason})`));
+    socket.on('connect_error', (e: Error) => fail(`cannot reach the server (${e.message})`));
+
+    const offer = new Promise<RTCSessionDescriptionInit>((resolve, reject) => {
+      socket.once('offer', (v: unknown) => {
+        try {
+          resolve(parseSessionDescription(v, 'offer'));
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      });
+    });
+    offer.catch(() => {});
+
+    const open = new Promise<void>((resolve) => {
+      if (this.#channel.readyState === 'open') resolve();
+      else this.#channel.addEventListener('open', () => resolve(), { once: true });
+    });
+    const connected = new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (pc.connectionState === 'connected') resolve();
+      };
+      pc.addEventListener('connectionstatechange', check);
+      check();
+    });
+
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    });
+    const steps = async (): Promise<void> => {
+      socket.connect();
+      const raw: unknown = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('join', { avatar: this.#opts.avatar, codec: this.#opts.codec });
+      const reply = parseJoinReply(raw);
+      if (!reply.ok) throw new Error(`the server refused to start a session: ${reply.error}`);
+      this.#avatar = reply.avatar;
+      await pc.setRemoteDescription(await offer);
+      await pc.setLocalDescription(await pc.createAnswer());
+      await this.#gathered(GATHER_WAIT_MS);
+      const local = pc.localDescription;
+      if (!local) throw new Error('no local description after createAnswer');
+      socket.emit('answer', { type: 'answer', sdp: local.sdp });
+      this.#answered = true;
+      await Promise.all([connected, open]);
+      this.#live = true;
+    };
+    try {
+      await Promise.race([steps(), failed, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits until ICE gathering completes or `maxMs` passes (candidates found later are trickled). */
+  #gathered(maxMs: number): Promise<void> {
+    const pc = this.#pc;
+    if (pc.iceGatheringState === 'complete') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        pc.removeEventListener('icegatheringstatechange', check);
+        resolve();
+      };
+      const check = (): void => {
+        if (pc.iceGatheringState === 'complete') done();
+      };
+      const t = setTimeout(done, maxMs);
+      pc.addEventListener('icegatheringstatechange', check);
+    });
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * A Node caller for the live server (used by the integration tests and `dnp bench`): socket.io-client
+ * signaling, a werift RTCPeerConnection that answers the server's offer, the negotiated data channel for
+ * driving frames and render reports, and RTP → depacketise → decode (node-av) of the video it receives.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { H264RtpPayload, RTCPeerConnection, Vp8RtpPayload, type MediaStreamTrack, type RTCDataChannel, type RtpPacket } from 'werift';
+import type { DrivingValues } from '../../../shared/src/driving-values.js';
+import { decodeRenderReport, type RenderReport } from '../../../shared/src/render-report.js';
+import {
+  DATA_CHANNEL_ID,
+  DATA_CHANNEL_LABEL,
+  drivingValuesToJson,
+  parseSessionDescription,
+  type AckReply,
+  type JoinReply,
+  type VideoCodecName,
+} from '../../../shared/src/signaling.js';
+import { VideoDecoder, type DecodedPicture } from '../media/video-decoder.js';
+import { codecParameters } from '../session/peer.js';
+
+export interface ReceivedFrame extends DecodedPicture {
+  /** RTP timestamp as received. */
+  rtpTimestamp: number;
+  /** performance.now() when the last packet of the picture arrived (before decoding). */
+  arrivedAt: number;
+  /** performance.now() after decoding. */
+  decodedAt: number;
+  key: boolean;
+}
+
+export interface RtcClientOptions {
+  url: string;
+  avatar: string;
+  codec?: VideoCodecName;
+  timeoutMs?: number;
+}
+
+export interface RtcClientStats {
+  rtpPackets: number;
+  rtpBytes: number;
+  framesDecoded: number;
+  framesIncomplete: number;
+  reports: number;
+  bytesSent: number;
+  messagesSent: number;
+}
+
+interface Assembly {
+  timestamp: number;
+  packets: RtpPacket[];
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+export class RtcClient {
+  readonly socket: Socket;
+  readonly pc: RTCPeerConnection;
+  readonly channel: RTCDataChannel;
+  readonly codec: VideoCodecName;
+  sessionId = '';
+  private decoder: VideoDecoder;
+  private assembly: Assembly | null = null;
+  private closed = false;
+  private track: MediaStreamTrack | null = null;
+  readonly stats: RtcClientStats = { rtpPackets: 0, rtpBytes: 0, framesDecoded: 0, framesIncomplete: 0, reports: 0, bytesSent: 0, messagesSent: 0 };
+  readonly sessionErrors: string[] = [];
+  onFrame: ((f: ReceivedFrame) => void) | null = null;
+  onReport: ((r: RenderReport, at: number) => void) | null = null;
+
+  private constructor(readonly opts: RtcClientOptions) {
+    this.codec = opts.codec ?? 'vp8';
+    this.socket = io(opts.url, { transports: ['websocket'], reconnection: false, autoConnect: false });
+    this.socket.on('session-error', (v: { message?: unknown }) => this.sessionErrors.push(String(v?.message)));
+    this.pc = new RTCPeerConnection({ codecs: { video: [codecParameters(this.codec)], audio: [] }, iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false });
+    this.channel = this.pc.createDataChannel(DATA_CHANNEL_LABEL, { negotiated: true, id: DATA_CHANNEL_ID, ordered: false, maxRetransmits: 0 });
+    this.channel.onMessage.subscribe((m) => {
+      if (typeof m === 'string') return;
+      const r = decodeRenderReport(m);
+      if (r) {
+        this.stats.reports++;
+        this.onReport?.(r, performance.now());
+      }
+    });
+    this.decoder = new VideoDecoder(this.codec);
+    this.pc.onTrack.subscribe((track) => {
+      this.track = track;
+      track.onReceiveRtp.subscribe((rtp) => this.onRtp(rtp));
+    });
+  }
+
+  /** Connects, joins `avatar` and completes the WebRTC handshake (until the data channel is open). */
+  static async connect(opts: RtcClientOptions): Promise<RtcClient> {
+    const c = new RtcClient(opts);
+    try {
+      await c.handshake(opts.timeoutMs ?? 20_000);
+      return c;
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+  }
+
+  private async handshake(timeoutMs: number): Promise<void> {
+    const offer = new Promise<unknown>((resolve) => this.socket.once('offer', resolve));
+    this.socket.connect();
+    await withTimeout(new Promise<void>((resolve, reject) => {
+      this.socket.once('connect', () => resolve());
+      this.socket.once('connect_error', (e) => reject(e));
+    }), timeoutMs, 'socket.io connect');
+    const reply = (await this.socket.timeout(timeoutMs).emitWithAck('join', { avatar: this.opts.avatar, codec: this.codec })) as JoinReply;
+    if (!reply.ok) throw new Error(`join refused: ${reply.error}`);
+    this.sessionId = reply.sessionId;
+    const desc = parseSessionDescription(await withTimeout(offer, timeoutMs, 'the offer'), 'offer');
+    await this.pc.setRemoteDescription(desc);
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    if (this.pc.iceGatheringState !== 'complete') {
+      await withTimeout(new Promise<void>((resolve) => {
+        const sub = this.pc.iceGatheringStateChange.subscribe((s) => {
+          if (s === 'complete') {
+            sub.unSubscribe();
+            resolve();
+          }
+        });
+      }), timeoutMs, 'ICE gathering');
+    }
+    this.socket.emit('answer', { type: 'answer', sdp: this.pc.localDescription?.sdp });
+    if (this.channel.readyState !== 'open') {
+      await withTimeout(new Promise<void>((resolve) => {
+        const sub = this.channel.stateChanged.subscribe((s) => {
+          if (s === 'open') {
+            sub.unSubscribe();
+            resolve();
+          }
+        });
+      }), timeoutMs, 'the data channel to open');
+    }
+  }
+
+  private onRtp(rtp: RtpPacket): void {
+    if (this.closed) return;
+    this.stats.rtpPackets++;
+    this.stats.rtpBytes += rtp.serialize().length;
+    const ts = rtp.header.timestamp;
+    if (!this.assembly || this.assembly.timestamp !== ts) {
+      if (this.assembly) this.stats.framesIncomplete++; // a new picture began before the marker of the last
+      this.assembly = { timestamp: ts, packets: [] };
+    }
+    this.assembly.packets.push(rtp);
+    if (rtp.header.marker) {
+      const a = this.assembly;
+      this.assembly = null;
+      this.finish(a, performance.now());
+    }
+  }
+
+  private finish(a: Assembly, arrivedAt: number): void {
+    const pkts = a.packets.sort((x, y) => ((x.header.sequenceNumber - y.header.sequenceNumber + 0x8000) & 0xffff) - 0x8000);
+    for (let i = 1; i < pkts.length; i++) {
+      if ((((pkts[i] as RtpPacket).header.sequenceNumber - (pkts[i - 1] as RtpPacket).header.sequenceNumber) & 0xffff) !== 1) {
+        this.stats.framesIncomplete++;
+        return;
+      }
+    }
+    const parts: Buffer[] = [];
+    let key = false;
+    if (this.codec === 'vp8') {
+      for (const [i, p] of pkts.entries()) {
+        const d = Vp8RtpPayload.deSerialize(p.payload);
+        if (i === 0 && (!d.sBit || d.pid !== 0)) {
+          this.stats.framesIncomplete++;
+          return;
+        }
+        if (i === 0) key = d.isKeyframe;
+        parts.push(d.payload);
+      }
+    } else {
+      let fragment: Buffer | undefined;
+      for (const p of pkts) {
+        const d = H264RtpPayload.deSerialize(p.payload, fragment);
+        fragment = d.fragment;
+        if (d.isKeyframe) key = true;
+        if (d.payload && d.payload.length) parts.push(d.payload);
+      }
+    }
+    for (const pic of this.decoder.decode(Buffer.concat(parts))) {
+      this.stats.framesDecoded++;
+      this.onFrame?.({ ...pic, rtpTimestamp: a.timestamp, arrivedAt, decodedAt: performance.now(), key });
+    }
+  }
+
+  /** Sends one data-channel message (a driving frame, or anything for bad-input tests). */
+  send(data: Uint8Array | string): void {
+    this.channel.send(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    this.stats.messagesSent++;
+    this.stats.bytesSent += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+  }
+
+  async calibrate(neutral: DrivingValues): Promise<AckReply> {
+    return (await this.socket.timeout(5000).emitWithAck('calibrate', { neutral: drivingValuesToJson(neutral) })) as AckReply;
+  }
+
+  /** Asks the server for a keyframe (RTCP PLI). */
+  async requestKeyframe(): Promise<void> {
+    const ssrc = this.track?.ssrc;
+    const receiver = this.pc.getTransceivers()[0]?.receiver;
+    if (ssrc !== undefined && receiver) await receiver.sendRtcpPLI(ssrc);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onFrame = null;
+    this.onReport = null;
+    try {
+      if (this.socket.connected) this.socket.emit('leave');
+    } catch {
+      // going away anyway
+    }
+    this.socket.removeAllListeners();
+    this.socket.disconnect();
+    await this.pc.close().catch(() => undefined);
+    this.decoder.close();
+  }
+}

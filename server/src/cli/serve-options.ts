@@ -1,0 +1,188 @@
+/**
+ * `dnp serve` options: command-line flags over environment variables over defaults, each validated
+ * once with an error that names the option and the problem. Pure (takes argv and env).
+ */
+import { isIP } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { arr, obj, optional, str } from '../../../shared/src/json-check.js';
+import { VIDEO_CODECS } from '../../../shared/src/signaling.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { RENDER_DEVICES } from '../render/ort-session.js';
+import type { ServerOptions } from '../server.js';
+import type { IceServerConfig } from '../session/peer.js';
+
+/** The repository root (two levels above server/src/cli). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const DEFAULT_AVATARS_DIR = 'avatars';
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_HOST = '127.0.0.1';
+
+export interface ServeOptions extends ServerOptions {
+  logLevel: LogLevel;
+}
+
+export class OptionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptionError';
+  }
+}
+
+interface FlagSpec {
+  env?: string;
+  boolean?: boolean;
+}
+
+const FLAGS: Record<string, FlagSpec> = {
+  avatars: { env: 'DNP_AVATARS' },
+  port: { env: 'PORT' },
+  host: { env: 'HOST' },
+  device: { env: 'DNP_DEVICE' },
+  codec: { env: 'DNP_CODEC' },
+  threads: { env: 'DNP_THREADS' },
+  'max-batch': { env: 'DNP_MAX_BATCH' },
+  'ice-host': { env: 'DNP_ICE_HOSTS' },
+  'public-ip': { env: 'DNP_PUBLIC_IP' },
+  'ice-servers': { env: 'DNP_ICE_SERVERS' },
+  'ice-ports': { env: 'DNP_ICE_PORTS' },
+  'tracker-model': { env: 'DNP_TRACKER_MODEL' },
+  'client-dir': { env: 'DNP_CLIENT_DIR' },
+  bitrate: { env: 'DNP_BITRATE' },
+  'max-sessions': { env: 'DNP_MAX_SESSIONS' },
+  'keepalive-ms': { env: 'DNP_KEEPALIVE_MS' },
+  'log-level': { env: 'LOG_LEVEL' },
+};
+
+/** Splits `--name value` / `--name=value` flags. Repeated flags are joined with commas. */
+export function parseFlags(argv: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (!a.startsWith('--')) throw new OptionError(`unexpected argument '${a}' (options start with --; see --help)`);
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    const spec = FLAGS[name];
+    if (!spec) throw new OptionError(`unknown option --${name} (see --help)`);
+    let value: string;
+    if (eq > 0) value = a.slice(eq + 1);
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new OptionError(`--${name} needs a value`);
+      value = next;
+      i++;
+    }
+    const prev = out.get(name);
+    out.set(name, prev === undefined ? value : `${prev},${value}`);
+  }
+  return out;
+}
+
+function int(name: string, v: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(v.trim())) throw new OptionError(`--${name}: '${v}' is not a whole number`);
+  const n = Number(v);
+  if (n < min || n > max) throw new OptionError(`--${name}: ${n} is outside ${min}..${max}`);
+  return n;
+}
+
+function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new OptionError(`--${name}: '${v}' is not one of ${allowed.join(', ')}`);
+  return v as T;
+}
+
+/** "600k", "1.5M", "800000" → bit/s. */
+export function parseBitrate(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(v.trim());
+  if (!m) throw new OptionError(`--bitrate: '${v}' is not a bitrate (e.g. 600k, 1.5M or 800000)`);
+  const mult = m[2] === '' ? 1 : m[2]?.toLowerCase() === 'k' ? 1e3 : 1e6;
+  const bps = Math.round(Number(m[1]) * mult);
+  if (bps < 50_000 || bps > 20_000_000) throw new OptionError(`--bitrate: ${bps} bit/s is outside 50k..20M`);
+  return bps;
+}
+
+export function parseIceServers(v: string): IceServerConfig[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(v);
+  } catch (err) {
+    throw new OptionError(`--ice-servers: not valid JSON (${err instanceof Error ? err.message : String(err)}); expected e.g. [{"urls":"turn:turn.example.org:3478","username":"u","credential":"p"}]`);
+  }
+  try {
+    return arr(json, '--ice-servers').map((e, i) => {
+      const p = `--ice-servers[${i}]`;
+      const o = obj(e, p);
+      const urls = Array.isArray(o.urls) ? arr(o.urls, `${p}.urls`, { min: 1 }).map((u, j) => str(u, `${p}.urls[${j}]`, { nonEmpty: true })) : str(o.urls, `${p}.urls`, { nonEmpty: true });
+      for (const u of Array.isArray(urls) ? urls : [urls]) {
+        if (!/^(stun|stuns|turn|turns):/.test(u)) throw new OptionError(`${p}.urls: '${u}' must start with stun:, stuns:, turn: or turns:`);
+      }
+      const s: IceServerConfig = { urls };
+      const username = optional(o.username, (x) => str(x, `${p}.username`));
+      const credential = optional(o.credential, (x) => str(x, `${p}.credential`));
+      if (username !== undefined) s.username = username;
+      if (credential !== undefined) s.credential = credential;
+      return s;
+    });
+  } catch (err) {
+    if (err instanceof OptionError) throw err;
+    throw new OptionError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function ipList(name: string, v: string): string[] {
+  const list = v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const a of list) if (isIP(a) === 0) throw new OptionError(`--${name}: '${a}' is not an IP address`);
+  return list;
+}
+
+/** Resolves all options from argv + env. Relative paths are taken from `cwd`. */
+export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): ServeOptions {
+  const flags = parseFlags(argv);
+  const get = (name: string): string | undefined => {
+    const f = flags.get(name);
+    if (f !== undefined) return f;
+    const e = FLAGS[name]?.env;
+    const ev = e ? env[e] : undefined;
+    return ev === undefined || ev === '' ? undefined : ev;
+  };
+  const path = (p: string): string => (p.startsWith('/') ? p : `${cwd.replace(/\/$/, '')}/${p}`);
+
+  const host = get('host') ?? DEFAULT_HOST;
+  if (host !== 'localhost' && isIP(host) === 0) throw new OptionError(`--host: '${host}' is not an IP address (or "localhost")`);
+  const portRaw = get('ice-ports');
+  let portRange: [number, number] | null = null;
+  if (portRaw !== undefined) {
+    const m = /^(\d+)-(\d+)$/.exec(portRaw.trim());
+    if (!m) throw new OptionError(`--ice-ports: '${portRaw}' is not a range like 40000-40100`);
+    const lo = int('ice-ports', m[1] as string, 1024, 65535);
+    const hi = int('ice-ports', m[2] as string, 1024, 65535);
+    if (hi <= lo) throw new OptionError('--ice-ports: the upper port must be above the lower one');
+    portRange = [lo, hi];
+  }
+  const publicIp = get('public-ip') ?? null;
+  if (publicIp !== null && isIP(publicIp) !== 4) throw new OptionError(`--public-ip: '${publicIp}' is not an IPv4 address`);
+  const iceHosts = get('ice-host');
+  const tracker = get('tracker-model');
+
+  return {
+    host,
+    port: int('port', get('port') ?? String(DEFAULT_PORT), 0, 65535),
+    avatarsDir: path(get('avatars') ?? `${REPO_ROOT}${DEFAULT_AVATARS_DIR}`),
+    device: oneOf('device', get('device') ?? 'cpu', RENDER_DEVICES),
+    defaultCodec: oneOf('codec', get('codec') ?? 'vp8', VIDEO_CODECS),
+    threads: int('threads', get('threads') ?? '1', 0, 64),
+    maxBatch: int('max-batch', get('max-batch') ?? '8', 1, 64),
+    ice: {
+      additionalHostAddresses: iceHosts === undefined ? ['127.0.0.1'] : ipList('ice-host', iceHosts),
+      publicIp,
+      iceServers: parseIceServers(get('ice-servers') ?? '[]'),
+      portRange,
+    },
+    clientDir: path(get('client-dir') ?? `${REPO_ROOT}client/dist`),
+    trackerModelPath: tracker === undefined ? null : path(tracker),
+    keepaliveMs: int('keepalive-ms', get('keepalive-ms') ?? '250', 40, 5000),
+    connectTimeoutMs: 20_000,
+    bitrate: get('bitrate') === undefined ? 0 : parseBitrate(get('bitrate') as string),
+    maxSessions: int('max-sessions', get('max-sessions') ?? '8', 1, 1000),
+    allowNoAvatars: false,
+    logLevel: oneOf('log-level', get('log-level') ?? 'info', LOG_LEVELS),
+  };
+}

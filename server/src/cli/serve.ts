@@ -1,0 +1,114 @@
+/** `dnp serve`: the live avatar server (also `npm start`). */
+import { existsSync, statSync } from 'node:fs';
+import { createLogger } from '../log.js';
+import { DnpServer } from '../server.js';
+import { findAvatarFolders } from '../avatars/registry.js';
+import { DEFAULT_PORT, OptionError, resolveServeOptions } from './serve-options.js';
+
+export const help = `Usage: dnp serve [options]
+
+Serves the web page and live avatars: the page tracks your face, sends driving vectors over a WebRTC data
+channel, and the server renders the avatar and streams it back as a WebRTC video track.
+
+Options (flag, environment variable, default):
+  --avatars DIR        DNP_AVATARS        avatars/ in the repository
+                       a folder of avatar folders (each avatar.json + avatar.onnx), or one avatar folder
+  --port N             PORT               ${DEFAULT_PORT} (0 = any free port)
+  --host ADDR          HOST               127.0.0.1 (use 0.0.0.0 to listen on every interface; browsers
+                                          only give a page the camera on localhost or over HTTPS)
+  --device D           DNP_DEVICE         cpu | webgpu | cuda (falls back to cpu, with a log line, when
+                                          the device cannot be used)
+  --threads N          DNP_THREADS        1: ONNX Runtime intra-op threads per avatar (0 = one per core)
+  --max-batch N        DNP_MAX_BATCH      8: most frames (from different sessions) rendered in one model run
+  --codec C            DNP_CODEC          vp8 | h264: codec when the page does not ask for one (vp8)
+  --bitrate B          DNP_BITRATE        video bitrate, e.g. 600k or 1.5M (default: from size and fps)
+  --max-sessions N     DNP_MAX_SESSIONS   8
+  --keepalive-ms N     DNP_KEEPALIVE_MS   250: re-send the last picture this often while the caller pauses
+  --ice-host ADDR      DNP_ICE_HOSTS      127.0.0.1: extra host addresses for ICE (comma-separated or
+                                          repeated); werift leaves loopback out otherwise
+  --public-ip IP       DNP_PUBLIC_IP      the server's public IPv4 behind a 1:1 NAT, advertised next to
+                                          each host candidate
+  --ice-servers JSON   DNP_ICE_SERVERS    [] (no STUN/TURN); e.g.
+                                          '[{"urls":"turn:turn.example.org:3478","username":"u","credential":"p"}]'
+                                          given to the server's peer and to the page (/config.json)
+  --ice-ports LO-HI    DNP_ICE_PORTS      UDP port range for ICE (default: any)
+  --tracker-model PATH DNP_TRACKER_MODEL  local face_landmarker.task served at /models/face_landmarker.task
+                                          (default: none; the page then loads the official model URL)
+  --client-dir DIR     DNP_CLIENT_DIR     client/dist (the built page: npm run build)
+  --log-level L        LOG_LEVEL          info (fatal, error, warn, info, debug, trace, silent)
+  --help                                  this text
+
+HTTP: / (page), /healthz, /metrics (Prometheus), /avatars, /config.json, /models/face_landmarker.task,
+socket.io signaling on /socket.io/.
+`;
+
+function noAvatarHelp(dir: string, detail: string): string {
+  return `dnp serve: ${detail}
+
+No usable avatar in ${dir}. An avatar is a folder holding avatar.json and avatar.onnx. To make one:
+  - an untrained one, to try the live transport (it renders a pattern, not a face):
+      /usr/bin/python3 -m train export --untrained --preset cpu --size 256 --fps 25 --name demo --out ${dir.replace(/\/$/, '')}/demo
+  - a real one, from a video of a person:
+      dnp prepare ... && dnp train ...   (see 'dnp prepare --help' and 'dnp train --help')
+Then run 'npm start' again, or 'dnp serve --avatars DIR'.
+`;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let opts;
+  try {
+    opts = resolveServeOptions(argv, process.env);
+  } catch (err) {
+    if (err instanceof OptionError) {
+      process.stderr.write(`dnp serve: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (opts.trackerModelPath !== null && !(existsSync(opts.trackerModelPath) && statSync(opts.trackerModelPath).isFile())) {
+    process.stderr.write(`dnp serve: --tracker-model / DNP_TRACKER_MODEL: ${opts.trackerModelPath} is not a file\n`);
+    return 2;
+  }
+  let folders: string[];
+  try {
+    folders = findAvatarFolders(opts.avatarsDir);
+  } catch (err) {
+    process.stderr.write(noAvatarHelp(opts.avatarsDir, err instanceof Error ? err.message : String(err)));
+    return 1;
+  }
+  if (folders.length === 0) {
+    process.stderr.write(noAvatarHelp(opts.avatarsDir, 'no avatar folders found'));
+    return 1;
+  }
+  const log = createLogger(opts.logLevel);
+  if (!existsSync(`${opts.clientDir}/index.html`)) {
+    log.warn({ clientDir: opts.clientDir }, 'the web page is not built: run `npm run build` (the server answers / with that hint until then)');
+  }
+  let server: DnpServer;
+  try {
+    server = await DnpServer.start(opts, log);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    if (msg.startsWith('no usable avatar')) process.stderr.write(noAvatarHelp(opts.avatarsDir, msg));
+    else process.stderr.write(`dnp serve: ${msg}\n`);
+    return 1;
+  }
+  process.stderr.write(`dnp serve: open ${server.url}/ (avatars: ${server.avatars.list().map((a) => a.id).join(', ')})\n`);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      server.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error({ err: err instanceof Error ? err.message : String(err) }, 'error while closing');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}

@@ -1,0 +1,233 @@
+/**
+ * `dnp train --data DIR --out AVATAR_DIR …`: trains an avatar with the Python package in train/ (PyTorch) and
+ * exports avatar.onnx + avatar.json at the end. Spawns `/usr/bin/python3 -m train train …` (override the
+ * interpreter with $DNP_PYTHON) from the repository root and passes its output (progress bar included) through.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const DEFAULT_PYTHON = '/usr/bin/python3';
+export const INSTALL_HINT = 'apt-get install python3-torch libopenblas0-pthread python3-numpy python3-pil';
+
+export const help = `Usage: dnp train --data DATASET_DIR --out AVATAR_DIR [options]
+
+Trains a Dynamic Neural Portraits model on a dataset folder written by 'dnp prepare', saves
+AVATAR_DIR/checkpoint.pt (every --checkpoint-every iterations and at the end) and exports
+AVATAR_DIR/avatar.onnx + AVATAR_DIR/avatar.json for 'dnp serve'. Runs '${DEFAULT_PYTHON} -m train train'.
+
+Options:
+  --data DIR              dataset folder (dataset.json, frames/, *.npy)               (required)
+  --out DIR               avatar folder to write                                      (required)
+  --preset cpu|paper      model size: cpu renders 256x256 in real time on one CPU thread,
+                          paper is paper-sized for a GPU                              (default cpu)
+  --variant A..F          ablation variant of the paper; F is the full model          (default F)
+  --iterations N          total training iterations                                   (default 20000)
+  --resume                continue AVATAR_DIR/checkpoint.pt (same dataset and configuration)
+  --batch N               frames per iteration                                        (preset default)
+  --size N                output size in pixels                                       (default: the dataset's)
+  --lr X                  initial learning rate (decays exponentially to X/10)
+  --eval-every N          iterations between held-out PSNR checks                    (default 500)
+  --checkpoint-every N    iterations between checkpoints                              (default 1000)
+  --name TEXT             avatar display name                                         (default: source file name)
+  --seed N                random seed                                                 (default 0)
+  --device cpu|cuda       (default: cuda when PyTorch sees one)
+  --threads N             torch CPU threads (OPENBLAS_NUM_THREADS is set to 1)        (default 2)
+  --no-export             only write the checkpoint
+  --no-progress           periodic log lines instead of a progress bar
+
+Environment: DNP_PYTHON (the Python interpreter, default ${DEFAULT_PYTHON}).
+Needs PyTorch for that Python: ${INSTALL_HINT}
+`;
+
+export class TrainUsageError extends Error {}
+
+export interface TrainOptions {
+  data: string;
+  out: string;
+  preset?: 'cpu' | 'paper';
+  variant?: 'A' | 'B' | 'C' | 'D' | 'E' | 'F';
+  iterations?: number;
+  resume: boolean;
+  batch?: number;
+  size?: number;
+  lr?: number;
+  evalEvery?: number;
+  checkpointEvery?: number;
+  name?: string;
+  seed?: number;
+  device?: 'cpu' | 'cuda';
+  threads?: number;
+  noExport: boolean;
+  noProgress: boolean;
+}
+
+function int(v: string | undefined, flag: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^-?\d+$/.test(v)) throw new TrainUsageError(`${flag} expects an integer (got '${v}')`);
+  const n = Number(v);
+  if (n < min) throw new TrainUsageError(`${flag} must be >= ${min} (got ${n})`);
+  return n;
+}
+
+function oneOf<T extends string>(v: string | undefined, flag: string, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(v)) throw new TrainUsageError(`${flag} must be one of ${allowed.join(', ')} (got '${v}')`);
+  return v as T;
+}
+
+/** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
+export function parseTrainArgs(argv: string[]): TrainOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        data: { type: 'string' },
+        out: { type: 'string' },
+        preset: { type: 'string' },
+        variant: { type: 'string' },
+        iterations: { type: 'string' },
+        resume: { type: 'boolean', default: false },
+        batch: { type: 'string' },
+        size: { type: 'string' },
+        lr: { type: 'string' },
+        'eval-every': { type: 'string' },
+        'checkpoint-every': { type: 'string' },
+        name: { type: 'string' },
+        seed: { type: 'string' },
+        device: { type: 'string' },
+        threads: { type: 'string' },
+        'no-export': { type: 'boolean', default: false },
+        'no-progress': { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    throw new TrainUsageError(err instanceof Error ? err.message : String(err));
+  }
+  const v = parsed.values;
+  if (!v.data) throw new TrainUsageError('--data DATASET_DIR is required');
+  if (!v.out) throw new TrainUsageError('--out AVATAR_DIR is required');
+  const size = int(v.size, '--size', 16);
+  if (size !== undefined && size % 2) throw new TrainUsageError('--size must be even');
+  let lr: number | undefined;
+  if (v.lr !== undefined) {
+    lr = Number(v.lr);
+    if (!Number.isFinite(lr) || lr <= 0) throw new TrainUsageError(`--lr expects a positive number (got '${v.lr}')`);
+  }
+  if (v.name !== undefined && v.name.trim() === '') throw new TrainUsageError('--name must not be empty');
+  return {
+    data: v.data,
+    out: v.out,
+    preset: oneOf(v.preset, '--preset', ['cpu', 'paper'] as const),
+    variant: oneOf(v.variant, '--variant', ['A', 'B', 'C', 'D', 'E', 'F'] as const),
+    iterations: int(v.iterations, '--iterations', 1),
+    resume: v.resume === true,
+    batch: int(v.batch, '--batch', 1),
+    size,
+    lr,
+    evalEvery: int(v['eval-every'], '--eval-every', 1),
+    checkpointEvery: int(v['checkpoint-every'], '--checkpoint-every', 1),
+    name: v.name,
+    seed: int(v.seed, '--seed', 0),
+    device: oneOf(v.device, '--device', ['cpu', 'cuda'] as const),
+    threads: int(v.threads, '--threads', 1),
+    noExport: v['no-export'] === true,
+    noProgress: v['no-progress'] === true,
+  };
+}
+
+/** The argument list for `python3 -m train …` (global options first, then the `train` sub-command's). */
+export function pythonArgs(o: TrainOptions): string[] {
+  const a = ['-m', 'train'];
+  if (o.threads !== undefined) a.push('--threads', String(o.threads));
+  a.push('train', '--data', resolve(o.data), '--out', resolve(o.out));
+  const opt = (flag: string, val: string | number | undefined): void => {
+    if (val !== undefined) a.push(flag, String(val));
+  };
+  opt('--preset', o.preset);
+  opt('--variant', o.variant);
+  opt('--iterations', o.iterations);
+  opt('--batch', o.batch);
+  opt('--size', o.size);
+  opt('--lr', o.lr);
+  opt('--eval-every', o.evalEvery);
+  opt('--checkpoint-every', o.checkpointEvery);
+  opt('--name', o.name);
+  opt('--seed', o.seed);
+  opt('--device', o.device);
+  if (o.resume) a.push('--resume');
+  if (o.noExport) a.push('--no-export');
+  if (o.noProgress) a.push('--no-progress');
+  return a;
+}
+
+/** Throws TrainUsageError unless DIR holds a dataset.json. */
+export function checkDataDir(dir: string): void {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new TrainUsageError(`--data ${dir}: not a folder`);
+  if (!existsSync(resolve(dir, 'dataset.json'))) throw new TrainUsageError(`--data ${dir}: no dataset.json (write one with 'dnp prepare')`);
+}
+
+/** null when Python, PyTorch, numpy and Pillow import; else a message naming the install command. */
+export function checkPython(python: string): string | null {
+  const r = spawnSync(python, ['-c', 'import torch, numpy, PIL'], { encoding: 'utf8', timeout: 120_000 });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT'
+      ? `Python not found at ${python}. Install it with PyTorch: ${INSTALL_HINT}`
+      : `could not run ${python}: ${r.error.message}`;
+  }
+  if (r.status !== 0) {
+    const missing = /No module named '([^']+)'/.exec(r.stderr)?.[1];
+    return `${missing ? `the Python module '${missing}' is missing` : `PyTorch failed to load (${r.stderr.trim().split('\n').pop() ?? ''})`} for ${python}. Install: ${INSTALL_HINT}`;
+  }
+  return null;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let opts: TrainOptions;
+  try {
+    opts = parseTrainArgs(argv);
+    checkDataDir(opts.data);
+  } catch (err) {
+    if (err instanceof TrainUsageError) {
+      process.stderr.write(`dnp train: ${err.message}\n\nRun 'dnp train --help' for the options.\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const python = process.env.DNP_PYTHON || DEFAULT_PYTHON;
+  const problem = checkPython(python);
+  if (problem) {
+    process.stderr.write(`dnp train: ${problem}\n`);
+    return 3;
+  }
+  const child: ChildProcess = spawn(python, pythonArgs(opts), {
+    cwd: REPO_ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '1' },
+  });
+  // The child owns the training; forward Ctrl-C / SIGTERM so it saves its checkpoint and exits.
+  const forward = (sig: NodeJS.Signals): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+  };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  try {
+    return await new Promise<number>((resolveExit) => {
+      child.once('error', (err) => {
+        process.stderr.write(`dnp train: could not start ${python}: ${err.message}\n`);
+        resolveExit(1);
+      });
+      child.once('exit', (code, signal) => resolveExit(code ?? (signal === 'SIGINT' ? 130 : 143)));
+    });
+  } finally {
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+  }
+}

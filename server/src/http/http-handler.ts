@@ -1,0 +1,134 @@
+/**
+ * HTTP routes: the page (static files from client/dist), /healthz, /metrics, /avatars, /config.json and
+ * the tracker model at /models/face_landmarker.task (from DNP_TRACKER_MODEL; 404 when not configured, and
+ * /config.json then points the page at the official model URL).
+ */
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import type { AvatarRegistry } from '../avatars/registry.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { IceServerConfig } from '../session/peer.js';
+
+export const TRACKER_MODEL_PATH = '/models/face_landmarker.task';
+export const OFFICIAL_TRACKER_MODEL_URL =
+  'https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task';
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.ico': 'image/x-icon',
+  '.task': 'application/octet-stream',
+};
+
+export interface HttpOptions {
+  clientDir: string;
+  trackerModelPath: string | null;
+  iceServers: IceServerConfig[];
+}
+
+export interface HttpContext {
+  avatars: AvatarRegistry;
+  metrics: Metrics;
+  sessionCount: () => number;
+  log: Logger;
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headOnly = false): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(headOnly ? undefined : body);
+}
+
+function sendJson(res: ServerResponse, status: number, v: unknown, headOnly = false): void {
+  send(res, status, 'application/json', JSON.stringify(v), headOnly);
+}
+
+function sendFile(res: ServerResponse, file: string, headOnly: boolean, log: Logger): void {
+  const size = statSync(file).size;
+  res.writeHead(200, { 'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream', 'content-length': size });
+  if (headOnly) {
+    res.end();
+    return;
+  }
+  const stream = createReadStream(file);
+  stream.on('error', (err) => {
+    log.warn({ file, err: err.message }, 'static file read failed');
+    res.destroy();
+  });
+  stream.pipe(res);
+}
+
+export function createHttpHandler(opts: HttpOptions, ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const clientDir = resolve(opts.clientDir);
+  const config = {
+    trackerModelUrl: opts.trackerModelPath ? TRACKER_MODEL_PATH : OFFICIAL_TRACKER_MODEL_URL,
+    iceServers: opts.iceServers,
+  };
+
+  return (req, res) => {
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+      return;
+    }
+    const head = method === 'HEAD';
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      send(res, 400, 'text/plain; charset=utf-8', 'bad URL\n');
+      return;
+    }
+    switch (path) {
+      case '/healthz':
+        sendJson(res, 200, { ok: true, avatars: ctx.avatars.size, sessions: ctx.sessionCount() }, head);
+        return;
+      case '/metrics':
+        ctx.metrics.text().then(
+          (text) => send(res, 200, ctx.metrics.contentType, text, head),
+          (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${String(err)}\n`),
+        );
+        return;
+      case '/avatars':
+        sendJson(res, 200, ctx.avatars.summaries(), head);
+        return;
+      case '/config.json':
+        sendJson(res, 200, config, head);
+        return;
+      case TRACKER_MODEL_PATH:
+        if (!opts.trackerModelPath) {
+          send(res, 404, 'text/plain; charset=utf-8', 'no local tracker model (set DNP_TRACKER_MODEL); the page uses the official URL from /config.json\n', head);
+        } else {
+          sendFile(res, opts.trackerModelPath, head, ctx.log);
+        }
+        return;
+      default:
+        break;
+    }
+    // Static page files.
+    if (!existsSync(join(clientDir, 'index.html'))) {
+      send(res, 503, 'text/plain; charset=utf-8', `The web page is not built (no ${join(clientDir, 'index.html')}). Run \`npm run build\` and reload.\n`, head);
+      return;
+    }
+    const rel = path === '/' ? 'index.html' : path.replace(/^\/+/, '');
+    const file = normalize(join(clientDir, rel));
+    if (file !== clientDir && !file.startsWith(clientDir + sep)) {
+      send(res, 404, 'text/plain; charset=utf-8', 'not found\n', head);
+      return;
+    }
+    if (!existsSync(file) || !statSync(file).isFile()) {
+      send(res, 404, 'text/plain; charset=utf-8', 'not found\n', head);
+      return;
+    }
+    sendFile(res, file, head, ctx.log);
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Prometheus metrics (prom-client), all prefixed `dnp_`, on a registry owned by one Server (so several
+ * servers in one process — tests — never share counters).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const MS_BUCKETS = [1, 2, 4, 6, 8, 10, 15, 20, 30, 40, 60, 80, 120, 200, 400];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly sessions = new Gauge({ name: 'dnp_sessions', help: 'live sessions', registers: [this.registry] });
+  readonly sessionsTotal = new Counter({ name: 'dnp_sessions_total', help: 'sessions created', registers: [this.registry] });
+  readonly renderMs = new Histogram({ name: 'dnp_render_ms', help: 'model run time per batch (ms)', labelNames: ['avatar'], buckets: MS_BUCKETS, registers: [this.registry] });
+  readonly renderBatch = new Histogram({ name: 'dnp_render_batch_size', help: 'frames per model run', buckets: [1, 2, 4, 8, 16, 32], registers: [this.registry] });
+  readonly encodeMs = new Histogram({ name: 'dnp_encode_ms', help: 'RGB→YUV + encode + packetise time per frame (ms)', labelNames: ['codec'], buckets: MS_BUCKETS, registers: [this.registry] });
+  readonly framesSent = new Counter({ name: 'dnp_frames_sent_total', help: 'video frames sent', registers: [this.registry] });
+  readonly keyframesSent = new Counter({ name: 'dnp_keyframes_sent_total', help: 'keyframes sent (start, PLI)', registers: [this.registry] });
+  readonly drivingReceived = new Counter({ name: 'dnp_driving_frames_received_total', help: 'driving frames accepted from the data channel', registers: [this.registry] });
+  readonly drivingRejected = new Counter({ name: 'dnp_driving_frames_rejected_total', help: 'data-channel messages rejected (malformed, oversized)', labelNames: ['reason'], registers: [this.registry] });
+  readonly signalingRejected = new Counter({ name: 'dnp_signaling_rejected_total', help: 'socket.io messages rejected (malformed, unknown avatar, wrong state)', labelNames: ['event'], registers: [this.registry] });
+  readonly bytesUp = new Counter({ name: 'dnp_bytes_up_total', help: 'data-channel payload bytes received from callers', registers: [this.registry] });
+  readonly bytesDown = new Counter({ name: 'dnp_bytes_down_total', help: 'RTP + render-report bytes sent to callers', registers: [this.registry] });
+  readonly renderBehind = new Counter({ name: 'dnp_render_behind_total', help: 'model runs slower than one frame interval', labelNames: ['avatar'], registers: [this.registry] });
+  readonly avatars = new Gauge({ name: 'dnp_avatars', help: 'avatars loaded', registers: [this.registry] });
+  readonly avatarLoadErrors = new Counter({ name: 'dnp_avatar_load_errors_total', help: 'avatar folders skipped at load because they were invalid', registers: [this.registry] });
+  readonly sessionErrors = new Counter({ name: 'dnp_session_errors_total', help: 'sessions ended by an error', registers: [this.registry] });
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'dnp_' });
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

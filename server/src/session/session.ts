@@ -1,0 +1,266 @@
+/**
+ * Session: one caller watching one avatar. Owns the Peer (werift), the DrivingChannel, and — once the
+ * peer is connected — the VideoOutput (encoder → RTP → track). Uses (does not own) the avatar's shared
+ * Renderer.
+ *
+ * Frame loop: a new driving vector is rendered as soon as it arrives, but at most at the avatar's fps
+ * (latest vector wins; a vector that arrives while a frame is being made waits for the next slot). When the
+ * caller pauses, the last picture is re-sent every `keepaliveMs` so the stream stays alive. Before the
+ * first driving frame the avatar's neutral face is shown.
+ *
+ * close(reason) is idempotent and runs on every way a session ends: leave, socket disconnect, peer
+ * failed/closed, connect timeout, server close, render/encode error.
+ */
+import type { DrivingValues } from '../../../shared/src/driving-values.js';
+import { CONDITIONING_SIZE, flattenDrivingValues } from '../../../shared/src/driving-values.js';
+import type { IceCandidate, VideoCodecName } from '../../../shared/src/signaling.js';
+import type { AvatarEntry } from '../avatars/registry.js';
+import type { Logger } from '../log.js';
+import { rgbPlanarToYuv420p } from '../media/rgb-to-yuv.js';
+import type { Metrics } from '../metrics.js';
+import { DrivingChannel, type LatestVector } from './driving-channel.js';
+import { Peer, type IceOptions } from './peer.js';
+import { defaultBitrate, VideoOutput } from './video-output.js';
+
+export interface SessionOptions {
+  id: string;
+  avatar: AvatarEntry;
+  codec: VideoCodecName;
+  ice: IceOptions;
+  /** Re-send the last picture after this long without a new one (ms). */
+  keepaliveMs: number;
+  /** Give up when the peer is not connected this long after the offer (ms). */
+  connectTimeoutMs: number;
+  /** Video bitrate (bit/s); 0 = derived from the avatar's size and fps. */
+  bitrate: number;
+}
+
+export type SessionEndReason = 'leave' | 'disconnect' | 'peer-failed' | 'peer-closed' | 'connect-timeout' | 'server-close' | 'rejoin' | 'error';
+
+export class Session {
+  readonly id: string;
+  readonly avatar: AvatarEntry;
+  readonly codec: VideoCodecName;
+  readonly createdAt = Date.now();
+  private readonly opts: SessionOptions;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+  private readonly peer: Peer;
+  readonly driving: DrivingChannel;
+  private video: VideoOutput | null = null;
+  private readonly neutralCond: Float32Array;
+  private closed = false;
+  private connected = false;
+  private busy = false;
+  private dirty = false;
+  private lastStart = -Infinity;
+  private lastSent = -Infinity;
+  private lastSeq = 0;
+  private haveFrame = false;
+  private slotTimer: NodeJS.Timeout | null = null;
+  private keepaliveTimer: NodeJS.Timeout | null = null;
+  private connectTimer: NodeJS.Timeout | null = null;
+  private readonly intervalMs: number;
+  private readonly counts = { rendered: 0, resent: 0, skippedWhileBusy: 0 };
+  /** Called once when the session has closed (to remove it from Sessions and tell the caller). */
+  onClosed: ((reason: SessionEndReason, error?: string) => void) | null = null;
+
+  constructor(opts: SessionOptions, metrics: Metrics, log: Logger) {
+    this.opts = opts;
+    this.id = opts.id;
+    this.avatar = opts.avatar;
+    this.codec = opts.codec;
+    this.metrics = metrics;
+    this.log = log.child({ session: opts.id, avatar: opts.avatar.id });
+    this.intervalMs = 1000 / opts.avatar.manifest.fps;
+    const n = opts.avatar.manifest.neutral;
+    const neutral: DrivingValues = { pose: Float32Array.from(n.pose), gaze: Float32Array.from(n.gaze), blendshapes: Float32Array.from(n.blendshapes) };
+    this.neutralCond = flattenDrivingValues(neutral, new Float32Array(CONDITIONING_SIZE));
+    this.driving = new DrivingChannel(neutral, {
+      received: (bytes) => {
+        metrics.drivingReceived.inc();
+        metrics.bytesUp.inc(bytes);
+      },
+      rejected: (reason, bytes) => {
+        metrics.drivingRejected.inc({ reason });
+        metrics.bytesUp.inc(bytes);
+      },
+    });
+    this.driving.onFrame = () => {
+      this.dirty = true;
+      this.kick();
+    };
+    this.peer = new Peer(opts.codec, opts.ice, this.log);
+    this.peer.channel.onMessage.subscribe((msg) => {
+      if (!this.closed) this.driving.handleMessage(msg);
+    });
+    this.peer.onKeyframeRequest = () => {
+      this.video?.requestKeyframe();
+      this.log.debug('keyframe requested by the caller');
+      if (!this.busy) this.resend();
+    };
+    this.peer.onState = (s) => {
+      if (s === 'connected') this.onConnected();
+      else if (s === 'failed') void this.close('peer-failed');
+      else if (s === 'closed') void this.close('peer-closed');
+    };
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Creates the server's offer (complete, with host candidates). */
+  async offer(): Promise<string> {
+    const sdp = await this.peer.createOffer();
+    if (!this.closed && !this.connected) {
+      this.connectTimer = setTimeout(() => void this.close('connect-timeout', `peer not connected within ${this.opts.connectTimeoutMs} ms`), this.opts.connectTimeoutMs);
+    }
+    return sdp;
+  }
+
+  async answer(sdp: string): Promise<void> {
+    await this.peer.setAnswer(sdp);
+  }
+
+  async addCandidate(c: IceCandidate): Promise<void> {
+    await this.peer.addCandidate(c);
+  }
+
+  calibrate(neutral: DrivingValues): void {
+    this.driving.calibrate(neutral);
+    this.log.info('caller calibrated');
+  }
+
+  private onConnected(): void {
+    if (this.closed || this.connected) return;
+    this.connected = true;
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    const m = this.avatar.manifest;
+    try {
+      this.video = new VideoOutput(this.peer, {
+        codec: this.codec,
+        width: m.width,
+        height: m.height,
+        fps: m.fps,
+        bitrate: this.opts.bitrate > 0 ? this.opts.bitrate : defaultBitrate(m.width, m.height, m.fps),
+      });
+    } catch (err) {
+      void this.close('error', `cannot start the ${this.codec} encoder: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    this.log.info({ codec: this.codec }, 'peer connected; streaming');
+    this.dirty = true; // first frame: the latest vector or the neutral face, as a keyframe
+    this.kick();
+    this.keepaliveTimer = setInterval(() => {
+      if (!this.busy && performance.now() - this.lastSent >= this.opts.keepaliveMs) this.resend();
+    }, Math.max(20, Math.round(this.opts.keepaliveMs / 2)));
+  }
+
+  /** Starts a frame now if one is due, or arms a timer for the next slot. */
+  private kick(): void {
+    if (this.closed || !this.connected || !this.dirty) return;
+    if (this.busy) {
+      this.counts.skippedWhileBusy++;
+      return; // finishing the current frame calls kick() again
+    }
+    const wait = this.lastStart + this.intervalMs - performance.now();
+    if (wait <= 0) {
+      if (this.slotTimer) clearTimeout(this.slotTimer);
+      this.slotTimer = null;
+      void this.renderNext();
+    } else if (!this.slotTimer) {
+      this.slotTimer = setTimeout(() => {
+        this.slotTimer = null;
+        this.kick();
+      }, Math.ceil(wait));
+    }
+  }
+
+  private async renderNext(): Promise<void> {
+    const video = this.video;
+    if (!video) return;
+    this.busy = true;
+    this.dirty = false;
+    const start = performance.now();
+    this.lastStart = start;
+    const latest: LatestVector | null = this.driving.latest;
+    const cond = latest ? latest.cond : this.neutralCond;
+    const seq = latest ? latest.seq : 0;
+    try {
+      let encodeStart = 0;
+      const renderMs = await this.avatar.renderer.render(cond, (rgb, ms) => {
+        encodeStart = performance.now();
+        rgbPlanarToYuv420p(rgb, this.avatar.manifest.width, this.avatar.manifest.height, video.yuv);
+        return ms;
+      });
+      if (this.closed || this.video !== video) return;
+      this.haveFrame = true;
+      this.lastSeq = seq;
+      this.counts.rendered++;
+      this.sendPicture(video, { seq, renderMs }, encodeStart);
+    } catch (err) {
+      if (!this.closed) void this.close('error', `render/encode failed: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    } finally {
+      this.busy = false;
+    }
+    if (this.dirty) this.kick();
+  }
+
+  /** Re-sends the last picture (keepalive, or a keyframe right after a PLI). */
+  private resend(): void {
+    const video = this.video;
+    if (this.closed || !video || !this.haveFrame || this.busy) return;
+    try {
+      this.counts.resent++;
+      this.sendPicture(video, { seq: this.lastSeq, renderMs: 0 }, performance.now());
+    } catch (err) {
+      void this.close('error', `encode failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private sendPicture(video: VideoOutput, report: { seq: number; renderMs: number }, encodeStart: number): void {
+    const sent = video.send(report, encodeStart);
+    this.lastSent = performance.now();
+    this.metrics.encodeMs.observe({ codec: this.codec }, sent.encodeMs);
+    this.metrics.framesSent.inc();
+    if (sent.key) this.metrics.keyframesSent.inc();
+    this.metrics.bytesDown.inc(sent.bytes);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      avatar: this.avatar.id,
+      codec: this.codec,
+      connected: this.connected,
+      closed: this.closed,
+      ...this.counts,
+      peer: this.peer.toJSON(),
+      driving: this.driving.toJSON(),
+      video: this.video?.toJSON() ?? null,
+    };
+  }
+
+  async close(reason: SessionEndReason, error?: string): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of [this.slotTimer, this.connectTimer]) if (t) clearTimeout(t);
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    this.slotTimer = this.connectTimer = this.keepaliveTimer = null;
+    this.driving.onFrame = null;
+    if (error) this.log.warn({ reason, error }, 'session ended with an error');
+    else this.log.info({ reason }, 'session ended');
+    const cb = this.onClosed;
+    this.onClosed = null;
+    cb?.(reason, error);
+    // Wait for a frame in flight so the encoder is not freed under it.
+    while (this.busy) await new Promise((r) => setTimeout(r, 5));
+    await this.peer.close();
+    this.video?.close();
+    this.video = null;
+    this.log.debug({ stats: this.toJSON() }, 'session closed');
+  }
+}

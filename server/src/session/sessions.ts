@@ -1,0 +1,66 @@
+/** Sessions: the live sessions of one server, by id. Owns each Session until it closes. */
+import { randomUUID } from 'node:crypto';
+import type { VideoCodecName } from '../../../shared/src/signaling.js';
+import type { AvatarEntry } from '../avatars/registry.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { IceOptions } from './peer.js';
+import { Session, type SessionEndReason } from './session.js';
+
+export interface SessionsOptions {
+  ice: IceOptions;
+  keepaliveMs: number;
+  connectTimeoutMs: number;
+  bitrate: number;
+  maxSessions: number;
+}
+
+export class Sessions {
+  private readonly live = new Map<string, Session>();
+  private closed = false;
+
+  constructor(
+    private readonly opts: SessionsOptions,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  get(id: string): Session | undefined {
+    return this.live.get(id);
+  }
+
+  /** Creates a session, or throws when the server is closing or full. */
+  create(avatar: AvatarEntry, codec: VideoCodecName, onClosed: (reason: SessionEndReason, error?: string) => void): Session {
+    if (this.closed) throw new Error('server is shutting down');
+    if (this.live.size >= this.opts.maxSessions) throw new Error(`server is full (${this.opts.maxSessions} sessions)`);
+    const s = new Session(
+      { id: randomUUID(), avatar, codec, ice: this.opts.ice, keepaliveMs: this.opts.keepaliveMs, connectTimeoutMs: this.opts.connectTimeoutMs, bitrate: this.opts.bitrate },
+      this.metrics,
+      this.log,
+    );
+    this.live.set(s.id, s);
+    this.metrics.sessions.set(this.live.size);
+    this.metrics.sessionsTotal.inc();
+    s.onClosed = (reason, error) => {
+      this.live.delete(s.id);
+      this.metrics.sessions.set(this.live.size);
+      if (reason === 'error') this.metrics.sessionErrors.inc();
+      onClosed(reason, error);
+    };
+    return s;
+  }
+
+  toJSON(): unknown[] {
+    return [...this.live.values()].map((s) => s.toJSON());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.live.values()].map((s) => s.close('server-close')));
+  }
+}

@@ -1,0 +1,201 @@
+// `dnp prepare` end to end on real recordings (../shared/data), with the real decoder, headless Chromium
+// and FaceLandmarker: the first 3 s of two talking-head videos → datasets, checked for shapes, plausible
+// values, one crop, determinism across runs, and agreement with the reference tracker output.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BLENDSHAPE_COUNT, blendshapeIndex } from '../shared/src/blendshapes.js';
+import { parseDatasetManifest, type DatasetManifest } from '../shared/src/dataset-schema.js';
+import { mapTrackerFace } from '../shared/src/tracker-mapping.js';
+import { createLogger } from '../server/src/log.js';
+import { parsePrepareArgs } from '../server/src/prepare/options.js';
+import { prepareDataset } from '../server/src/prepare/pipeline.js';
+import { pngSize } from '../server/src/prepare/png.js';
+import { decodeVideo, probeVideo } from '../server/src/prepare/video.js';
+import { DATA, MODEL, ensureClientBuilt, readNpy, runPrepareCli } from './support/prepare-helpers.js';
+
+const MAN = join(DATA, 'portrait-man-talking.mp4');
+const WOMAN = join(DATA, 'driver-woman-talking.mp4');
+const SECONDS = 3;
+
+let tmp: string;
+beforeAll(() => {
+  ensureClientBuilt();
+  tmp = mkdtempSync(join(tmpdir(), 'dnp-prepare-test-'));
+});
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+function manifestOf(dir: string): DatasetManifest {
+  return parseDatasetManifest(JSON.parse(readFileSync(join(dir, 'dataset.json'), 'utf8')) as unknown);
+}
+
+function checkDataset(dir: string, size: number): DatasetManifest {
+  const m = manifestOf(dir);
+  const n = Math.floor(SECONDS * 30);
+  expect(m.frameCount).toBe(n);
+  expect(m.fps).toBe(30);
+  expect(m.size).toBe(size);
+  // every frame: one PNG of the dataset size (the one crop, resized)
+  const frames = readdirSync(join(dir, m.frames.dir)).sort();
+  expect(frames).toHaveLength(n);
+  expect(frames[0]).toBe('000000.png');
+  expect(frames[n - 1]).toBe(`${String(n - 1).padStart(6, '0')}.png`);
+  for (const f of [frames[0], frames[n >> 1], frames[n - 1]]) expect(pngSize(readFileSync(join(dir, 'frames', f as string)))).toEqual({ width: size, height: size });
+  expect(m.crop.x).toBeGreaterThanOrEqual(0);
+  expect(m.crop.y).toBeGreaterThanOrEqual(0);
+  expect(m.crop.x + m.crop.size).toBeLessThanOrEqual(m.source.width);
+  expect(m.crop.y + m.crop.size).toBeLessThanOrEqual(m.source.height);
+  // arrays
+  const pose = readNpy(join(dir, m.arrays.pose.file));
+  const gaze = readNpy(join(dir, m.arrays.gaze.file));
+  const bs = readNpy(join(dir, m.arrays.blendshapes.file));
+  const found = readNpy(join(dir, m.arrays.faceFound.file));
+  const valid = readNpy(join(dir, m.arrays.valid.file));
+  const interp = readNpy(join(dir, m.arrays.interpolated.file));
+  expect(pose.shape).toEqual([n, 6]);
+  expect(gaze.shape).toEqual([n, 2]);
+  expect(bs.shape).toEqual([n, BLENDSHAPE_COUNT]);
+  for (const a of [found, valid, interp]) {
+    expect(a.descr).toBe('|u1');
+    expect(a.shape).toEqual([n]);
+  }
+  expect(Array.from(found.data).every((v) => v === 1)).toBe(true); // every frame tracked
+  expect(Array.from(valid.data).every((v) => v === 1)).toBe(true);
+  expect(Array.from(interp.data).every((v) => v === 0)).toBe(true);
+  for (let i = 0; i < n; i++) {
+    const [pitch, yaw, roll, , , tz] = Array.from(pose.data.subarray(i * 6, i * 6 + 6));
+    for (const a of [pitch, yaw, roll]) expect(Math.abs(a as number)).toBeLessThan(0.6); // within ~35° of frontal
+    expect(tz).toBeLessThan(-10);
+    expect(tz).toBeGreaterThan(-200);
+  }
+  for (const v of bs.data) expect(v >= 0 && v <= 1).toBe(true);
+  for (const v of gaze.data) expect(Math.abs(v)).toBeLessThan(0.6);
+  // split: the last 20 % is the test part
+  expect(m.split).toEqual({ train: [0, n - Math.round(n * 0.2)], test: [n - Math.round(n * 0.2), n] });
+  expect(m.tracker.name).toBe('mediapipe-face-landmarker');
+  expect(m.tracker.modelSha256).toBe(createHash('sha256').update(readFileSync(MODEL)).digest('hex'));
+  expect(m.source.variableFrameRate).toBe(false);
+  return m;
+}
+
+function jawOpenMax(dir: string): number {
+  const bs = readNpy(join(dir, 'blendshapes.npy'));
+  const j = blendshapeIndex('jawOpen');
+  let max = 0;
+  for (let i = 0; i < bs.shape[0]!; i++) max = Math.max(max, bs.data[i * BLENDSHAPE_COUNT + j] as number);
+  return max;
+}
+
+describe('decoding', () => {
+  it('aligns audio sample 0 and frame 0 with --start', async () => {
+    const info = await probeVideo(MAN);
+    const grab = async (start: number, frames: number): Promise<{ audio: Int16Array; first: Buffer }> => {
+      let first: Buffer | null = null;
+      const r = await decodeVideo(MAN, { info, fps: 30, startSeconds: start, maxFrames: frames, filters: ['format=gray'], audio: true, onFrame: (i, px) => void (i === 0 ? (first = Buffer.from(px)) : 0) });
+      if (!r.audio || !first) throw new Error('no audio or no frame');
+      expect(r.frameCount).toBe(frames);
+      expect(r.audio.length).toBe((frames / 30) * 16000);
+      return { audio: r.audio, first };
+    };
+    const whole = await grab(0, 90);
+    const later = await grab(1, 30);
+    let frame30: Buffer | null = null;
+    await decodeVideo(MAN, { info, fps: 30, startSeconds: 0, maxFrames: 31, filters: ['format=gray'], onFrame: (i, px) => void (i === 30 ? (frame30 = Buffer.from(px)) : 0) });
+    expect(frame30 && later.first.equals(frame30)).toBe(true); // frame 0 after --start 1 is frame 30
+    // audio sample k after --start 1 is sample 16000 + k of the whole clip (away from the resampler's start-up)
+    let dot = 0, na = 0, nb = 0;
+    for (let k = 2000; k < 14000; k++) {
+      const a = later.audio[k] as number;
+      const b = whole.audio[16000 + k] as number;
+      dot += a * b;
+      na += a * a;
+      nb += b * b;
+    }
+    expect(dot / Math.sqrt(na * nb)).toBeGreaterThan(0.95);
+  });
+});
+
+describe('dnp prepare on real videos', () => {
+  const manCli = () => join(tmp, 'man-cli');
+  const manApi = () => join(tmp, 'man-api');
+
+  it('prepares the man (CLI): every frame tracked, one crop, plausible values, audio aligned', async () => {
+    const r = await runPrepareCli([MAN, '--out', manCli(), '--max-seconds', String(SECONDS), '--tracker-model', MODEL]);
+    expect(r.stderr).toContain('frames/s');
+    expect(r.code, r.stderr).toBe(0);
+    const m = checkDataset(manCli(), 256);
+    expect(jawOpenMax(manCli())).toBeGreaterThan(0.3);
+    expect(m.source).toMatchObject({ file: 'portrait-man-talking.mp4', width: 512, height: 480, rotation: 0, fps: 30, startSeconds: 0 });
+    expect(m.audio).toEqual({ file: 'audio.wav', sampleRate: 16000, channels: 1, samples: SECONDS * 16000 });
+    const wav = readFileSync(join(manCli(), 'audio.wav'));
+    expect(wav.readUInt32LE(40)).toBe(SECONDS * 16000 * 2);
+    // this recording's audio track is very quiet (peaks ~ -50 dBFS) but not digital silence
+    let energy = 0;
+    for (let k = 44; k < wav.length; k += 2) energy += Math.abs(wav.readInt16LE(k));
+    expect(energy / (SECONDS * 16000)).toBeGreaterThan(2);
+    // nothing else left next to the dataset
+    expect(readdirSync(tmp)).toEqual(['man-cli']);
+  });
+
+  it('gives identical arrays and frames on a second run (in-process)', async () => {
+    const opts = parsePrepareArgs([MAN, '--out', manApi(), '--max-seconds', String(SECONDS), '--tracker-model', MODEL]);
+    const r = await prepareDataset(opts, createLogger('warn', process.stderr));
+    expect(r.manifest.frameCount).toBe(SECONDS * 30);
+    for (const f of ['pose.npy', 'gaze.npy', 'blendshapes.npy', 'face_found.npy', 'valid.npy', 'interpolated.npy', 'audio.wav', 'frames/000000.png', 'frames/000045.png']) {
+      expect(readFileSync(join(manApi(), f)).equals(readFileSync(join(manCli(), f))), f).toBe(true);
+    }
+    expect(manifestOf(manApi()).crop).toEqual(manifestOf(manCli()).crop);
+  });
+
+  it('matches the reference tracker output on the uncropped frames within a tolerance', () => {
+    const ref = JSON.parse(readFileSync(join(DATA, 'portrait-man-talking.tracker-reference.json'), 'utf8')) as {
+      frames: Array<{ i: number; blendshapes: number[]; matrix: number[] }>;
+    };
+    const pose = readNpy(join(manCli(), 'pose.npy')).data;
+    const gaze = readNpy(join(manCli(), 'gaze.npy')).data;
+    const bs = readNpy(join(manCli(), 'blendshapes.npy')).data;
+    const n = SECONDS * 30;
+    let bsSum = 0;
+    let bsMax = 0;
+    let angMax = 0;
+    let transMax = 0;
+    let gazeMax = 0;
+    for (let i = 0; i < n; i++) {
+      const rf = ref.frames[i];
+      if (!rf) throw new Error(`reference lacks frame ${i}`);
+      const want = mapTrackerFace({ blendshapes: rf.blendshapes, matrix: rf.matrix });
+      for (let k = 0; k < BLENDSHAPE_COUNT; k++) {
+        const d = Math.abs((bs[i * BLENDSHAPE_COUNT + k] as number) - (want.blendshapes[k] as number));
+        bsSum += d;
+        bsMax = Math.max(bsMax, d);
+      }
+      for (let k = 0; k < 3; k++) angMax = Math.max(angMax, Math.abs((pose[i * 6 + k] as number) - (want.pose[k] as number)));
+      for (let k = 3; k < 6; k++) transMax = Math.max(transMax, Math.abs((pose[i * 6 + k] as number) - (want.pose[k] as number)));
+      for (let k = 0; k < 2; k++) gazeMax = Math.max(gazeMax, Math.abs((gaze[i * 2 + k] as number) - (want.gaze[k] as number)));
+    }
+    const bsMean = bsSum / (n * BLENDSHAPE_COUNT);
+    expect(bsMean).toBeLessThan(0.01);
+    expect(bsMax).toBeLessThan(0.1);
+    expect(angMax).toBeLessThan(0.02); // rad (~1.1°)
+    expect(transMax).toBeLessThan(0.5); // cm
+    expect(gazeMax).toBeLessThan(0.05); // rad
+  });
+
+  it('prepares the woman at 512 from --start 8.5 (where she opens her mouth)', async () => {
+    const out = join(tmp, 'woman');
+    const r = await runPrepareCli([WOMAN, '--out', out, '--max-seconds', String(SECONDS), '--start', '8.5', '--size', '512', '--tracker-model', MODEL]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = checkDataset(out, 512);
+    expect(m.source).toMatchObject({ file: 'driver-woman-talking.mp4', width: 512, height: 512, startSeconds: 8.5 });
+    expect(jawOpenMax(out)).toBeGreaterThan(0.3);
+    // refuses to overwrite without --force, keeps the old dataset
+    const again = await runPrepareCli([WOMAN, '--out', out, '--max-seconds', '1', '--tracker-model', MODEL]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already exists.*--force/);
+    expect(manifestOf(out).frameCount).toBe(SECONDS * 30);
+  });
+});

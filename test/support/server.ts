@@ -1,0 +1,76 @@
+/**
+ * Starts a real DnpServer for tests: 127.0.0.1, port 0, no STUN/TURN, loopback ICE, logs captured as
+ * parsed JSON lines (so tests can look for a message) instead of printed.
+ */
+import { Writable } from 'node:stream';
+import { createLogger } from '../../server/src/log.js';
+import { DnpServer, type ServerOptions } from '../../server/src/server.js';
+import { REPO_ROOT } from './test-avatar.js';
+
+export interface LogLine {
+  level: number;
+  msg?: string;
+  [k: string]: unknown;
+}
+
+export interface TestServer {
+  server: DnpServer;
+  url: string;
+  logs: LogLine[];
+  close: () => Promise<void>;
+}
+
+export function testServerOptions(avatarsDir: string, overrides: Partial<ServerOptions> = {}): ServerOptions {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    avatarsDir,
+    device: 'cpu',
+    threads: 1,
+    maxBatch: 8,
+    ice: { additionalHostAddresses: ['127.0.0.1'], publicIp: null, iceServers: [], portRange: null },
+    clientDir: `${REPO_ROOT}client/dist`,
+    trackerModelPath: null,
+    keepaliveMs: 250,
+    connectTimeoutMs: 15_000,
+    bitrate: 0,
+    maxSessions: 8,
+    defaultCodec: 'vp8',
+    allowNoAvatars: true,
+    ...overrides,
+  };
+}
+
+/** A pino destination that keeps every line (parsed) in `lines`. */
+export function captureLogs(lines: LogLine[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) {
+        if (l.trim()) {
+          try {
+            lines.push(JSON.parse(l) as LogLine);
+          } catch {
+            lines.push({ level: 0, msg: l });
+          }
+        }
+      }
+      cb();
+    },
+  });
+}
+
+export async function startTestServer(avatarsDir: string, overrides: Partial<ServerOptions> = {}): Promise<TestServer> {
+  const logs: LogLine[] = [];
+  const log = createLogger((process.env.LOG_LEVEL as 'info' | undefined) ?? 'debug', captureLogs(logs));
+  const server = await DnpServer.start(testServerOptions(avatarsDir, overrides), log);
+  return { server, url: server.url, logs, close: () => server.close() };
+}
+
+/** GET /metrics and return the value of one sample line (name with labels, exactly as printed), or 0. */
+export async function metricValue(url: string, sample: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${sample} `)) return Number(line.slice(sample.length + 1));
+  }
+  return 0;
+}

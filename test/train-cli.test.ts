@@ -1,0 +1,78 @@
+/**
+ * `dnp train`: argument validation (pure), the Python command line it builds, the message when Python/PyTorch is
+ * missing, and a real two-iteration run on a tiny synthetic dataset through bin/dnp.js.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseAvatarManifest } from '../shared/src/avatar-manifest.js';
+import { INSTALL_HINT, parseTrainArgs, pythonArgs, TrainUsageError } from '../server/src/cli/train.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const tmp = mkdtempSync(join(tmpdir(), 'dnp-train-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function dnp(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stderr: string; stdout: string } {
+  const r = spawnSync(process.execPath, ['bin/dnp.js', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+}
+
+describe('dnp train arguments', () => {
+  it('parses the options and builds the python command line', () => {
+    const o = parseTrainArgs(['--data', 'ds', '--out', 'av', '--preset', 'paper', '--variant', 'D', '--iterations', '100', '--resume', '--threads', '2']);
+    expect(o).toMatchObject({ data: 'ds', out: 'av', preset: 'paper', variant: 'D', iterations: 100, resume: true, threads: 2 });
+    const a = pythonArgs(o);
+    expect(a.slice(0, 5)).toEqual(['-m', 'train', '--threads', '2', 'train']);
+    expect(a).toContain('--resume');
+    expect(a[a.indexOf('--data') + 1]).toBe(resolve('ds'));
+    expect(a[a.indexOf('--variant') + 1]).toBe('D');
+    expect(a).not.toContain('--batch');
+  });
+
+  it.each([
+    [['--out', 'a'], '--data DATASET_DIR is required'],
+    [['--data', 'd'], '--out AVATAR_DIR is required'],
+    [['--data', 'd', '--out', 'a', '--preset', 'huge'], '--preset must be one of cpu, paper'],
+    [['--data', 'd', '--out', 'a', '--variant', 'G'], '--variant must be one of A, B, C, D, E, F'],
+    [['--data', 'd', '--out', 'a', '--iterations', '0'], '--iterations must be >= 1'],
+    [['--data', 'd', '--out', 'a', '--iterations', '1e3'], '--iterations expects an integer'],
+    [['--data', 'd', '--out', 'a', '--bogus'], "Unknown option '--bogus'"],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseTrainArgs(argv)).toThrow(TrainUsageError);
+    expect(() => parseTrainArgs(argv)).toThrow(message);
+  });
+});
+
+describe('dnp train (process)', () => {
+  const data = join(tmp, 'ds');
+  const out = join(tmp, 'avatar');
+
+  it('says how to install PyTorch when Python is missing', () => {
+    const r = spawnSync('/usr/bin/python3', ['-c', `from train.synth import write_synthetic_dataset; write_synthetic_dataset(${JSON.stringify(data)}, n=16, size=32, n_test=3)`], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const res = dnp(['train', '--data', data, '--out', out], { DNP_PYTHON: join(tmp, 'no-such-python') });
+    expect(res.status).toBe(3);
+    expect(res.stderr).toContain(INSTALL_HINT);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('names a folder without dataset.json', () => {
+    const res = dnp(['train', '--data', tmp, '--out', out]);
+    expect(res.status).toBe(2);
+    expect(res.stderr).toMatch(/no dataset\.json/);
+  });
+
+  it('trains, checkpoints and exports an avatar the server can read', () => {
+    const res = dnp(['train', '--data', data, '--out', out, '--iterations', '2', '--size', '64', '--eval-every', '1', '--no-progress', '--name', 'CLI test']);
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/test PSNR [\d.]+ dB/);
+    expect(existsSync(join(out, 'checkpoint.pt'))).toBe(true);
+    const m = parseAvatarManifest(JSON.parse(readFileSync(join(out, 'avatar.json'), 'utf8')));
+    expect(m.name).toBe('CLI test');
+    expect(m.width).toBe(64);
+    expect(m.training.provenance).toBe('trained');
+    expect(m.training.iterations).toBe(2);
+  });
+});

@@ -1,0 +1,73 @@
+"""Checkpoints: the full configuration, the dataset's identity, normalisation, weights, optimiser, iteration."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+
+from .config import ModelConfig, TrainConfig
+from .export import export_avatar
+from .model import PortraitModel
+
+CHECKPOINT_FORMAT = "dnp-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(path: Path, data: Dict[str, Any]) -> None:
+    data = dict(data, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(data, str(tmp))
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, map_location: Any = "cpu") -> Dict[str, Any]:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    ck = torch.load(str(path), map_location=map_location)
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a dnp checkpoint")
+    if ck.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: unsupported checkpoint version {ck.get('version')!r}")
+    for k in ("model_config", "train_config", "dataset", "norm", "iteration", "model"):
+        if k not in ck:
+            raise ValueError(f"{path}: checkpoint lacks {k!r}")
+    return ck
+
+
+def model_from_checkpoint(ck: Dict[str, Any]) -> PortraitModel:
+    cfg = ModelConfig.from_dict(dict(ck["model_config"]))
+    model = PortraitModel(cfg)
+    model.load_state_dict(ck["model"])
+    return model.eval()
+
+
+def export_from_checkpoint(ck: Dict[str, Any], out_dir: Path, name: Optional[str] = None,
+                           fps: Optional[float] = None) -> Dict[str, Any]:
+    model = model_from_checkpoint(ck).cpu().float()
+    latent = model.mean_latent()
+    tcfg = TrainConfig.from_dict(ck["train_config"])
+    norm = ck["norm"]
+    ds = ck["dataset"]
+    history = ck.get("history", [])
+    last = history[-1] if history else {}
+    training = {
+        "provenance": "trained",
+        "preset": ck.get("preset"),
+        "variant": model.cfg.variant,
+        "iterations": int(ck["iteration"]),
+        "trainConfig": tcfg.to_dict(),
+        "dataset": ds,
+        "heldOutPsnrDb": last.get("psnr"),
+        "heldOutFrames": last.get("frames"),
+        "psnrSplit": last.get("split"),
+        "latentCode": (f"mean of the {model.cfg.n_latents} training frames' latent codes (baked into the model)"
+                       if latent is not None else None),
+        "normalisation": "mean/std over the valid training frames (std floored per value group)",
+        "neutralFrom": "per-value median of the valid training frames' conditioning",
+        "trainingSeconds": ck.get("elapsed_s"),
+        "device": ck.get("device"),
+    }
+    return export_avatar(model, latent, Path(out_dir), name or ck.get("name") or "avatar", fps or float(ck.get("fps", 25.0)),
+                         norm["mean"], norm["std"], norm["neutral"], training)

@@ -1,0 +1,95 @@
+"""Command line: `train` (fit a model to a dataset folder, then export) and `export` (write an avatar folder)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from .config import PRESETS, VARIANTS, VARIANT_DESCRIPTIONS
+
+
+def _size(v: str) -> int:
+    n = int(v)
+    if n < 16 or n > 4096 or n % 2:
+        raise argparse.ArgumentTypeError("size must be an even number of pixels in 16..4096")
+    return n
+
+
+def _positive_int(v: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return n
+
+
+def _fps(v: str) -> float:
+    f = float(v)
+    if not (1 <= f <= 120):
+        raise argparse.ArgumentTypeError("fps must be in 1..120")
+    return f
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python3 -m train", description="Dynamic Neural Portraits: train and export avatars.")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="torch CPU threads (default: $DNP_TORCH_THREADS or 2); OPENBLAS_NUM_THREADS is set to 1")
+    sub = p.add_subparsers(dest="command", required=True)
+    variants = "; ".join(f"{k}: {v}" for k, v in VARIANT_DESCRIPTIONS.items())
+
+    t = sub.add_parser("train", help="train a model on a dataset folder (from `dnp prepare`), then export the avatar")
+    t.add_argument("--data", required=True, type=Path, help="dataset folder (dataset.json, frames/, *.npy)")
+    t.add_argument("--out", required=True, type=Path, help="avatar folder: checkpoint.pt, avatar.onnx, avatar.json")
+    t.add_argument("--preset", choices=sorted(PRESETS), default=None, help="model/training sizes (default cpu)")
+    t.add_argument("--variant", choices=list(VARIANTS), default=None, help=f"ablation variant (default F). {variants}")
+    t.add_argument("--iterations", type=_positive_int, default=None, help="total training iterations (preset default 20000)")
+    t.add_argument("--batch", type=_positive_int, default=None, help="frames per iteration (preset default)")
+    t.add_argument("--lr", type=float, default=None, help="initial learning rate (decays exponentially to lr/10)")
+    t.add_argument("--size", type=_size, default=None, help="output size (default: the dataset's frame size)")
+    t.add_argument("--eval-every", type=_positive_int, default=None, help="iterations between held-out PSNR checks (500)")
+    t.add_argument("--checkpoint-every", type=_positive_int, default=None, help="iterations between checkpoints (1000)")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (same dataset and configuration)")
+    t.add_argument("--name", default=None, help="avatar display name (default: the dataset source file name)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    t.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    t.add_argument("--no-export", action="store_true", help="only write the checkpoint")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar (periodic log lines only)")
+
+    e = sub.add_parser("export", help="write an avatar folder (avatar.onnx + avatar.json) from a checkpoint, or untrained")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="checkpoint.pt written by `train`")
+    src.add_argument("--untrained", action="store_true", help="random (smooth) weights, for transport tests")
+    e.add_argument("--out", required=True, type=Path, help="output folder")
+    e.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="with --untrained (default cpu)")
+    e.add_argument("--variant", choices=list(VARIANTS), default="F", help="with --untrained (default F)")
+    e.add_argument("--size", type=_size, default=256, help="with --untrained: output size (default 256)")
+    e.add_argument("--fps", type=_fps, default=None, help="render rate written to avatar.json (default 25 or the dataset's)")
+    e.add_argument("--name", default=None, help="avatar display name")
+    e.add_argument("--seed", type=int, default=0, help="with --untrained: weight seed")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        sys.stderr.write("train: PyTorch is not installed for this Python. Install it with:\n"
+                         "  apt-get install python3-torch libopenblas0-pthread python3-numpy python3-pil\n")
+        return 3
+    threads = args.threads or int(os.environ.get("DNP_TORCH_THREADS", "2"))
+    torch.set_num_threads(threads)
+    try:
+        if args.command == "export":
+            from .commands import cmd_export
+            return cmd_export(args)
+        from .commands import cmd_train
+        return cmd_train(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("\ntrain: interrupted\n")
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        sys.stderr.write(f"train: {err}\n")
+        return 1

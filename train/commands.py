@@ -1,0 +1,45 @@
+"""The sub-commands behind the CLI (argument parsing is in cli.py)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .config import preset_configs
+from .export import export_avatar, untrained_conditioning
+from .model import PortraitModel, smooth_untrained_init
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    t0 = time.time()
+    if args.untrained:
+        cfg, _ = preset_configs(args.preset, args.size, args.variant)
+        cfg.n_latents = 1
+        torch.manual_seed(args.seed)
+        model = PortraitModel(cfg).eval()
+        with torch.no_grad():
+            smooth_untrained_init(model, args.seed)
+        cond = untrained_conditioning()
+        latent = model.mean_latent()
+        training = {"provenance": "untrained", "untrained": True, "preset": args.preset, "variant": args.variant,
+                    "seed": args.seed, "latentCode": "mean of the (random) codes" if latent is not None else None}
+        manifest = export_avatar(model, latent, args.out, args.name or f"untrained-{args.preset}-{args.size}",
+                                 args.fps or 25.0, cond["mean"], cond["std"], cond["neutral"], training, seed=args.seed)
+    else:
+        from .checkpoint import load_checkpoint, export_from_checkpoint
+        ck = load_checkpoint(args.checkpoint, map_location="cpu")
+        manifest = export_from_checkpoint(ck, args.out, name=args.name, fps=args.fps)
+    sys.stderr.write(f"train: wrote {args.out / 'avatar.onnx'} and avatar.json ({manifest['width']}x{manifest['height']}, "
+                     f"{manifest['training']['flopsPerFrame'] / 1e9:.2f} GFLOP/frame, parity "
+                     f"{manifest['training'].get('parityMaxAbsDiff', float('nan')):.1e}) in {time.time() - t0:.1f} s\n")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .trainer import run_training
+    return run_training(args)
+
+

@@ -1,0 +1,152 @@
+"""Model configuration: presets (`cpu`, `paper`) and the paper's ablation variants A-F as switches."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+# Conditioning layout of an expression avatar (shared/src/driving-values.ts): pose 6, gaze 2, blendshapes 52.
+POSE_SIZE = 6
+GAZE_SIZE = 2
+BLENDSHAPE_COUNT = 52
+COND_SIZE = POSE_SIZE + GAZE_SIZE + BLENDSHAPE_COUNT
+
+VARIANTS = "ABCDEF"
+VARIANT_DESCRIPTIONS = {
+    "A": "coordinate MLP -> RGB per output pixel (no decoder, no latents, no gaze)",
+    "B": "CNN decoder only (inputs projected linearly onto the feature grid, no MLP)",
+    "C": "MLP on the coarse grid + CNN decoder",
+    "D": "C + a learnable latent code per training frame",
+    "E": "D + the low-resolution RGB head loss L'rec (eq. 4)",
+    "F": "E + gaze input (the full model)",
+}
+
+
+@dataclass(frozen=True)
+class VariantSwitches:
+    mlp: bool  # MLP F (else a single linear projection)
+    decoder: bool  # CNN decoder D (else the MLP's RGB head is evaluated at every output pixel)
+    latents: bool  # per-frame latent codes v_i
+    lowres_loss: bool  # ||C_i - I'_i||^2 term of eq. 4
+    gaze: bool  # gamma(g_i) input
+
+
+def variant_switches(variant: str) -> VariantSwitches:
+    if variant not in VARIANTS or len(variant) != 1:
+        raise ValueError(f"variant must be one of A, B, C, D, E, F (got {variant!r})")
+    i = VARIANTS.index(variant)
+    if variant == "A":
+        return VariantSwitches(mlp=True, decoder=False, latents=False, lowres_loss=False, gaze=False)
+    if variant == "B":
+        return VariantSwitches(mlp=False, decoder=True, latents=False, lowres_loss=False, gaze=False)
+    return VariantSwitches(mlp=True, decoder=True, latents=i >= 3, lowres_loss=i >= 4, gaze=i >= 5)
+
+
+@dataclass
+class ModelConfig:
+    size: int = 256  # output frame size (square)
+    grid: int = 64  # coarse grid H_f = W_f of the MLP (variant A uses the output size instead)
+    mlp_layers: int = 4  # linear layers of F before the heads (the first one is split per-pixel/per-frame)
+    mlp_width: int = 128
+    n_f: int = 32  # feature channels per grid position
+    pos_freqs: int = 6  # N of the positional encoding of x
+    cond_freqs: int = 4  # N of the positional encoding of pose and gaze
+    cond_scale: float = 0.25  # normalised pose/gaze are multiplied by this before gamma (+-4 sigma -> +-1)
+    cond_clip: float = 6.0  # normalised conditioning is clipped to +-cond_clip (robust to wild live input)
+    latent_dim: int = 32
+    n_latents: int = 0  # number of training frames (one code each); set from the dataset
+    # Decoder channels per up-sampling stage, listed coarse -> fine; a model with S stages uses the LAST S
+    # entries (so the finest stage always has the last, smallest width).
+    decoder_channels: List[int] = field(default_factory=lambda: [64, 32, 16])
+    variant: str = "F"
+
+    def switches(self) -> VariantSwitches:
+        return variant_switches(self.variant)
+
+    def grid_size(self) -> int:
+        return self.size if not self.switches().decoder else self.grid
+
+    def stages(self) -> int:
+        if not self.switches().decoder:
+            return 0
+        r = self.size // self.grid
+        s = int(round(math.log2(r))) if r >= 1 else -1
+        if r < 1 or self.size % self.grid or 2 ** s != r:
+            raise ValueError(f"size {self.size} must be the grid {self.grid} times a power of two")
+        if s > len(self.decoder_channels):
+            raise ValueError(f"size {self.size} needs {s} decoder stages but decoder_channels has {len(self.decoder_channels)}")
+        return s
+
+    def stage_channels(self) -> List[int]:
+        s = self.stages()
+        return list(self.decoder_channels[len(self.decoder_channels) - s:]) if s else []
+
+    def validate(self) -> "ModelConfig":
+        variant_switches(self.variant)
+        for k in ("size", "grid", "mlp_layers", "mlp_width", "n_f", "latent_dim"):
+            if int(getattr(self, k)) < 1:
+                raise ValueError(f"model.{k} must be >= 1")
+        if self.size % 2:
+            raise ValueError("size must be even")
+        if self.pos_freqs < 0 or self.cond_freqs < 0:
+            raise ValueError("frequency counts must be >= 0")
+        self.stages()
+        return self
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: Dict[str, Any]) -> "ModelConfig":
+        names = {f.name for f in dataclasses.fields(ModelConfig)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return ModelConfig(**d).validate()
+
+
+@dataclass
+class TrainConfig:
+    iterations: int = 20000
+    batch: int = 4
+    lr: float = 5e-4
+    lr_final: float = 5e-5  # exponential decay from lr to lr_final over `iterations`
+    latent_lr: float = 1e-3
+    eval_every: int = 500
+    eval_frames: int = 16  # held-out frames used for the periodic PSNR (evenly spread over the test split)
+    checkpoint_every: int = 1000
+    amp: bool = True  # mixed precision when on CUDA (ignored on CPU)
+    seed: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: Dict[str, Any]) -> "TrainConfig":
+        return TrainConfig(**{k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}})
+
+
+PRESETS = {
+    # Renders 256^2 in real time on one CPU thread in onnxruntime-node (see docs/training.md for measurements).
+    "cpu": dict(
+        model=dict(grid=64, mlp_layers=4, mlp_width=128, n_f=32, pos_freqs=6, cond_freqs=4, latent_dim=32,
+                   decoder_channels=[32, 32, 16]),
+        train=dict(batch=4, lr=5e-4, lr_final=5e-5),
+    ),
+    # Paper-sized (our choice; the supplementary with the real sizes is not available): for a GPU.
+    "paper": dict(
+        model=dict(grid=64, mlp_layers=8, mlp_width=256, n_f=128, pos_freqs=8, cond_freqs=4, latent_dim=64,
+                   decoder_channels=[128, 128, 64, 32]),
+        train=dict(batch=8, lr=5e-4, lr_final=5e-5),
+    ),
+}
+
+
+def preset_configs(preset: str, size: int, variant: str = "F") -> "tuple[ModelConfig, TrainConfig]":
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    p = PRESETS[preset]
+    m = ModelConfig(size=size, variant=variant, **p["model"])  # type: ignore[arg-type]
+    t = TrainConfig(**p["train"])  # type: ignore[arg-type]
+    return m.validate(), t

@@ -1,0 +1,24 @@
+// Runs an ONNX model in onnxruntime-node on raw float32 input and writes the raw float32 output.
+// Used by train/export.py to check the exported file against PyTorch (there is no onnxruntime for Python here).
+// Usage: node train/ort_run.mjs MODEL.onnx INPUT_NAME IN.bin D0,D1,... OUT.bin
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+
+const [model, inputName, inPath, dimsArg, outPath] = process.argv.slice(2);
+if (!model || !inputName || !inPath || !dimsArg || !outPath) {
+  process.stderr.write('usage: node ort_run.mjs MODEL.onnx INPUT_NAME IN.bin D0,D1,... OUT.bin\n');
+  process.exit(2);
+}
+const dims = dimsArg.split(',').map(Number);
+const buf = readFileSync(inPath);
+const data = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
+try {
+  const result = await session.run({ [inputName]: new ort.Tensor('float32', data, dims) });
+  const out = result[session.outputNames[0]];
+  const arr = out.data;
+  writeFileSync(outPath, Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength));
+  process.stdout.write(JSON.stringify({ name: session.outputNames[0], dims: out.dims }) + '\n');
+} finally {
+  await session.release();
+}

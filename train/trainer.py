@@ -1,0 +1,277 @@
+"""Training loop: eq. 4 loss, Adam, exponential learning-rate decay, batches of random training frames, mixed
+precision on CUDA, periodic held-out PSNR, checkpoints with resume, progress bar."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as Fn
+
+from .checkpoint import export_from_checkpoint, load_checkpoint, save_checkpoint
+from .config import ModelConfig, TrainConfig, preset_configs
+from .dataset import Dataset, conditioning_stats
+from .model import PortraitModel, inference_flops, parameter_count
+from .progress import Progress
+
+CHECKPOINT_FILE = "checkpoint.pt"
+PRELOAD_LIMIT_BYTES = 6 * 1024 ** 3
+
+
+def psnr(mse: torch.Tensor) -> torch.Tensor:
+    return -10.0 * torch.log10(mse.clamp_min(1e-10))
+
+
+def eq4_loss(model: PortraitModel, out: Dict[str, torch.Tensor], gt: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """L = ||I~ - I||^2 + ||C - I'||^2 (the second term with the low-resolution RGB loss, variants E and F)."""
+    rec = Fn.mse_loss(out["rgb"].float(), gt)
+    terms = {"rec": rec, "loss": rec}
+    if model.sw.lowres_loss and "rgb_low" in out:
+        low_gt = Fn.adaptive_avg_pool2d(gt, out["rgb_low"].shape[-2:])
+        low = Fn.mse_loss(out["rgb_low"].float(), low_gt)
+        terms["low"] = low
+        terms["loss"] = rec + low
+    return terms
+
+
+class Trainer:
+    def __init__(self, ds: Dataset, mcfg: ModelConfig, tcfg: TrainConfig, device: torch.device, preset: str,
+                 name: str, fps: float, out_dir: Path, progress: bool = True):
+        self.ds, self.mcfg, self.tcfg, self.device = ds, mcfg, tcfg, device
+        self.preset, self.name, self.fps, self.out_dir = preset, name, fps, out_dir
+        self.show_progress = progress
+        mean, std, neutral = conditioning_stats(ds.cond[ds.train_idx])
+        self.norm = {"mean": mean, "std": std, "neutral": neutral}
+        self.mean_t = torch.tensor(mean, dtype=torch.float32)
+        self.std_t = torch.tensor(std, dtype=torch.float32)
+        torch.manual_seed(tcfg.seed)
+        self.model = PortraitModel(mcfg).to(device)
+        latent_params = [p for n, p in self.model.named_parameters() if n.startswith("latents.")]
+        other = [p for n, p in self.model.named_parameters() if not n.startswith("latents.")]
+        groups = [{"params": other, "lr": tcfg.lr, "base_lr": tcfg.lr}]
+        if latent_params:
+            groups.append({"params": latent_params, "lr": tcfg.latent_lr, "base_lr": tcfg.latent_lr})
+        self.opt = torch.optim.Adam(groups)
+        self.amp = device.type == "cuda" and tcfg.amp
+        self.scaler = torch.cuda.amp.GradScaler(enabled=self.amp)
+        self.iteration = 0
+        self.history: List[Dict[str, Any]] = []
+        self.elapsed = 0.0
+        self.gen = torch.Generator().manual_seed(tcfg.seed + 1)
+        # frames: training set in memory as uint8 when it fits, else read per batch
+        n_train = len(ds.train_idx)
+        s = mcfg.size
+        self.train_cond = self.normalise(ds.cond[ds.train_idx])
+        self.preloaded: Optional[torch.Tensor] = None
+        if n_train * 3 * s * s <= PRELOAD_LIMIT_BYTES:
+            self.preloaded = torch.from_numpy(ds.read_frames(ds.train_idx, s))
+        if len(ds.test_idx):
+            pick = np.unique(np.linspace(0, len(ds.test_idx) - 1, min(tcfg.eval_frames, len(ds.test_idx))).round().astype(int))
+            self.eval_idx, self.eval_split = ds.test_idx[pick], "test"
+        else:  # no held-out frames: report training PSNR and say so
+            pick = np.unique(np.linspace(0, n_train - 1, min(tcfg.eval_frames, n_train)).round().astype(int))
+            self.eval_idx, self.eval_split = ds.train_idx[pick], "train"
+        self.eval_frames = torch.from_numpy(ds.read_frames(self.eval_idx, s))
+        self.eval_cond = self.normalise(ds.cond[self.eval_idx])
+
+    def normalise(self, cond: np.ndarray) -> torch.Tensor:
+        return (torch.from_numpy(np.asarray(cond, np.float32)) - self.mean_t) / self.std_t
+
+    # -- state -----------------------------------------------------------------------------------------------
+    def state(self) -> Dict[str, Any]:
+        return {
+            "model_config": self.mcfg.to_dict(), "train_config": self.tcfg.to_dict(), "preset": self.preset,
+            "dataset": self.ds.identity(), "norm": self.norm, "name": self.name, "fps": self.fps,
+            "iteration": self.iteration, "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(), "history": self.history,
+            "rng": self.gen.get_state(), "elapsed_s": self.elapsed, "device": str(self.device),
+        }
+
+    def load_state(self, ck: Dict[str, Any]) -> None:
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        if ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        self.iteration = int(ck["iteration"])
+        self.history = list(ck.get("history", []))
+        self.elapsed = float(ck.get("elapsed_s", 0.0))
+        if "rng" in ck:
+            self.gen.set_state(ck["rng"])
+        self.norm = ck["norm"]
+        self.mean_t = torch.tensor(self.norm["mean"], dtype=torch.float32)
+        self.std_t = torch.tensor(self.norm["std"], dtype=torch.float32)
+
+    def save(self) -> Path:
+        path = self.out_dir / CHECKPOINT_FILE
+        save_checkpoint(path, self.state())
+        return path
+
+    def autocast(self) -> Any:
+        """fp16 mixed precision on CUDA; plain fp32 elsewhere."""
+        return torch.autocast(device_type="cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+
+    # -- steps -----------------------------------------------------------------------------------------------
+    def lr_factor(self, it: int) -> float:
+        t = min(1.0, it / max(1, self.tcfg.iterations))
+        return (self.tcfg.lr_final / self.tcfg.lr) ** t
+
+    def batch(self) -> "tuple[torch.Tensor, torch.Tensor, torch.Tensor]":
+        n = len(self.ds.train_idx)
+        pos = torch.randint(0, n, (self.tcfg.batch,), generator=self.gen)
+        if self.preloaded is not None:
+            imgs = self.preloaded[pos]
+        else:
+            imgs = torch.from_numpy(self.ds.read_frames(self.ds.train_idx[pos.numpy()], self.mcfg.size))
+        return pos, self.train_cond[pos], imgs
+
+    def step(self) -> Dict[str, float]:
+        self.model.train()
+        pos, cond, imgs = self.batch()
+        dev = self.device
+        gt = imgs.to(dev, non_blocking=True).float() / 255.0
+        f = self.lr_factor(self.iteration)
+        for g in self.opt.param_groups:
+            g["lr"] = g["base_lr"] * f
+        self.opt.zero_grad(set_to_none=True)
+        with self.autocast():
+            out = self.model(cond.to(dev), frame_idx=pos.to(dev))
+        terms = eq4_loss(self.model, out, gt)
+        self.scaler.scale(terms["loss"]).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.iteration += 1
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    @torch.no_grad()
+    def evaluate(self) -> Dict[str, Any]:
+        """PSNR on held-out frames with the fixed test-time latent code (mean of the training codes)."""
+        self.model.eval()
+        vals = []
+        for i in range(0, len(self.eval_idx), 4):
+            cond = self.eval_cond[i:i + 4].to(self.device)
+            gt = self.eval_frames[i:i + 4].to(self.device).float() / 255.0
+            with self.autocast():
+                out = self.model(cond, want_low=False)["rgb"].float()
+            vals.append(psnr(((out - gt) ** 2).mean(dim=(1, 2, 3))).cpu())
+        p = float(torch.cat(vals).mean())
+        rec = {"iteration": self.iteration, "psnr": p, "split": self.eval_split, "frames": int(len(self.eval_idx))}
+        self.history.append(rec)
+        return rec
+
+    def run(self) -> None:
+        t = self.tcfg
+        bar = Progress(t.iterations, start=self.iteration, enabled=self.show_progress)
+        loss_avg: Optional[float] = None
+        t_start = time.time() - self.elapsed
+        last_eval = self.history[-1]["psnr"] if self.history else None
+        try:
+            while self.iteration < t.iterations:
+                terms = self.step()
+                if not math.isfinite(terms["loss"]):
+                    raise RuntimeError(f"loss became {terms['loss']} at iteration {self.iteration}")
+                loss_avg = terms["loss"] if loss_avg is None else 0.95 * loss_avg + 0.05 * terms["loss"]
+                self.elapsed = time.time() - t_start
+                if self.iteration % t.eval_every == 0 or self.iteration == t.iterations:
+                    ev = self.evaluate()
+                    last_eval = ev["psnr"]
+                    bar.message(f"iteration {self.iteration}: {ev['split']} PSNR {ev['psnr']:.2f} dB over {ev['frames']} frames")
+                if self.iteration % t.checkpoint_every == 0 or self.iteration == t.iterations:
+                    self.save()
+                fields = {"loss": f"{loss_avg:.5f}", "psnr": f"{float(psnr(torch.tensor(terms['rec']))):.2f}dB"}
+                if last_eval is not None:
+                    fields[self.eval_split] = f"{last_eval:.2f}dB"
+                bar.update(self.iteration, force=self.iteration == t.iterations, **fields)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the checkpoint write
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            bar.close()
+            self.save()
+            sys.stderr.write(f"train: interrupted at iteration {self.iteration}; checkpoint saved, continue with --resume\n")
+            raise
+        bar.close()
+
+
+def _pick_device(name: Optional[str]) -> torch.device:
+    if name:
+        d = torch.device(name)
+        if d.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("--device cuda asked for, but PyTorch sees no CUDA device")
+        return d
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def run_training(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    ds = Dataset(args.data)
+    device = _pick_device(args.device)
+    ck_path = out / CHECKPOINT_FILE
+    ck = None
+    if args.resume:
+        ck = load_checkpoint(ck_path, map_location="cpu")
+        if ck["dataset"]["manifestSha256"] != ds.identity()["manifestSha256"]:
+            raise ValueError(f"{ck_path} was trained on a different dataset ({ck['dataset'].get('path')}); "
+                             f"--resume needs the same dataset.json")
+        mcfg = ModelConfig.from_dict(dict(ck["model_config"]))
+        tcfg = TrainConfig.from_dict(ck["train_config"])
+        for flag, have in (("preset", ck.get("preset")), ("variant", mcfg.variant)):
+            given = getattr(args, flag)
+            if given is not None and given != have:
+                raise ValueError(f"--{flag} {given} does not match the checkpoint's {have}")
+        preset = ck.get("preset") or args.preset or "cpu"
+    elif ck_path.exists():
+        raise ValueError(f"{ck_path} exists: pass --resume to continue it, or choose another --out")
+    else:
+        preset = args.preset or "cpu"
+        mcfg, tcfg = preset_configs(preset, args.size or ds.size, args.variant or "F")
+        mcfg.n_latents = len(ds.train_idx)
+        tcfg.seed = args.seed
+    if args.iterations is not None:
+        tcfg.iterations = args.iterations
+    if args.batch is not None:
+        tcfg.batch = args.batch
+    if args.lr is not None:
+        tcfg.lr, tcfg.lr_final = args.lr, args.lr / 10
+    if args.eval_every is not None:
+        tcfg.eval_every = args.eval_every
+    if args.checkpoint_every is not None:
+        tcfg.checkpoint_every = args.checkpoint_every
+    if args.no_amp:
+        tcfg.amp = False
+    mcfg.validate()
+    name = args.name or (ck.get("name") if ck else None) or Path(ds.manifest["source"]["file"]).stem or "avatar"
+    trainer = Trainer(ds, mcfg, tcfg, device, preset, name, ds.fps, out, progress=not args.no_progress)
+    if ck is not None:
+        trainer.load_state(ck)
+        trainer.train_cond = trainer.normalise(ds.cond[ds.train_idx])
+        trainer.eval_cond = trainer.normalise(ds.cond[trainer.eval_idx])
+    flops = inference_flops(mcfg)["total"]
+    sys.stderr.write(
+        f"train: {len(ds.train_idx)} training / {len(ds.test_idx)} held-out valid frames of {ds.n}; preset {preset}, "
+        f"variant {mcfg.variant}, {mcfg.size}x{mcfg.size}, {parameter_count(trainer.model)} parameters "
+        f"(+{parameter_count(trainer.model, True) - parameter_count(trainer.model)} latent), "
+        f"{flops / 1e9:.2f} GFLOP/frame; device {device}{' (mixed precision)' if trainer.amp else ''}; "
+        f"iteration {trainer.iteration} of {tcfg.iterations}\n")
+    prev = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        trainer.run()
+    finally:
+        signal.signal(signal.SIGTERM, prev)
+    path = trainer.save()
+    last = trainer.history[-1] if trainer.history else None
+    if last:
+        sys.stderr.write(f"train: {last['split']} PSNR {last['psnr']:.2f} dB after {trainer.iteration} iterations; "
+                         f"checkpoint {path}\n")
+    if not args.no_export:
+        m = export_from_checkpoint(load_checkpoint(path), out, name=name, fps=ds.fps)
+        sys.stderr.write(f"train: exported {out / 'avatar.onnx'} ({m['width']}x{m['height']}, parity "
+                         f"{m['training'].get('parityMaxAbsDiff', float('nan')):.1e}) and avatar.json\n")
+    return 0
