@@ -66,7 +66,7 @@ describe('LatencyMatcher', () => {
     expect(m.notePresented(90_000, 1060)).toEqual({ seq: 7, rtpTimestamp: 90_000, latencyMs: 60, renderMs: 5, encodeMs: 2 });
     expect(m.notePresented(93_600, 1101)).toBeNull();
     expect(m.noteReport({ seq: 8, rtpTimestamp: 93_600, renderMs: 6, encodeMs: 3 })?.latencyMs).toBe(68);
-    expect(m.counters()).toEqual({ reports: 2, presented: 2, matched: 2, unknownSeq: 0 });
+    expect(m.counters()).toEqual({ reports: 2, presented: 2, matched: 2, unknownSeq: 0, inconsistent: 0 });
   });
 
   it('matches each RTP timestamp once and handles u32 wrap-around values', () => {
@@ -87,6 +87,16 @@ describe('LatencyMatcher', () => {
     expect(m.notePresented(2, 130)?.latencyMs).toBe(40);
     for (let t = 100; t < 110; t++) m.notePresented(t, 0); // more presented frames than the history
     expect(m.noteReport({ seq: 9, rtpTimestamp: 100, renderMs: 0, encodeMs: 0 })).toBeNull();
+  });
+});
+
+describe('LatencyMatcher consistency', () => {
+  it('rejects a match that would show a frame before its driving frame was captured', () => {
+    const m = new LatencyMatcher();
+    m.noteCapture(3, 500);
+    m.notePresented(7200, 440); // an earlier frame, shown before seq 3 existed
+    expect(m.noteReport({ seq: 3, rtpTimestamp: 7200, renderMs: 1, encodeMs: 1 })).toBeNull();
+    expect(m.counters()).toMatchObject({ matched: 0, inconsistent: 1 });
   });
 });
 

@@ -135,6 +135,7 @@ describe('live page in headless Chromium against the real server', () => {
       expect(l).toBeLessThan(10_000);
     }
     expect(s.latencyMs.count).toBeGreaterThan(0);
+    if (process.env.DNP_E2E_VERBOSE) process.stderr.write(`e2e stats: ${JSON.stringify({ ...s, latencySamples: s.latencySamples.length })}\n`);
     expect(s.renderMs.count).toBeGreaterThan(0);
 
     // keeps playing: more frames decoded a moment later
@@ -160,6 +161,17 @@ describe('live page in headless Chromium against the real server', () => {
     expect(await metricValue(server!.url, 'dnp_sessions_total')).toBe(1);
     expect(await metricValue(server!.url, 'dnp_session_errors_total')).toBe(0);
     expect(pageErrors).toEqual([]);
+
+    // the server's own account of the session (its 'session closed' log line): the frames it got carried a
+    // face, none was malformed, and the calibration reached it
+    const closed = server!.logs.find((l) => l.msg === 'session closed');
+    const driving = (closed?.stats as { driving?: Record<string, unknown> } | undefined)?.driving;
+    expect(driving, 'session closed log with driving stats').toBeDefined();
+    const received = driving!.received as number;
+    expect(received).toBeGreaterThan(30);
+    expect(driving!.noFace as number).toBeLessThan(received * 0.1);
+    expect(driving!.rejected).toBe(0);
+    expect(driving!.calibrated).toBe(true);
   });
 });
 

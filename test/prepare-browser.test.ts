@@ -17,10 +17,11 @@ describe('HeadlessChromium', () => {
     const profile = b.profileDir;
     expect(profile && existsSync(profile)).toBe(true);
     const page = await b.page();
-    const r = await page.evaluate(() => ({
-      webgl2: document.createElement('canvas').getContext('webgl2') !== null,
-      lang: navigator.language,
-    }));
+    // evaluated in the page (a string: this file is type-checked without DOM types)
+    const r = (await page.evaluate("({ webgl2: document.createElement('canvas').getContext('webgl2') !== null, lang: navigator.language })")) as {
+      webgl2: boolean;
+      lang: string;
+    };
     expect(r.webgl2).toBe(true);
     expect(r.lang).toBe('de-DE');
     await Promise.all([b.close(), b.close()]);

@@ -11,7 +11,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -22,31 +21,9 @@ from .config import preset_configs  # noqa: E402
 from .dataset import Dataset  # noqa: E402
 from .export import export_onnx  # noqa: E402
 from .model import PortraitModel, inference_flops, smooth_untrained_init  # noqa: E402
-from .onnx_check import node_binary  # noqa: E402
+from .onnx_check import ort_time  # noqa: E402
 from .synth import write_synthetic_dataset  # noqa: E402
 from .trainer import Trainer  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-
-ORT_BENCH = r"""
-import * as ort from 'onnxruntime-node';
-const [model, threads, n] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
-const s = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-const x = new ort.Tensor('float32', new Float32Array(60).map(() => Math.random() - 0.5), [1, 60]);
-for (let i = 0; i < 5; i++) await s.run({ cond: x });
-const t = [];
-for (let i = 0; i < n; i++) { const a = performance.now(); await s.run({ cond: x }); t.push(performance.now() - a); }
-t.sort((a, b) => a - b);
-console.log(JSON.stringify({ median: t[Math.floor(n / 2)], p90: t[Math.floor(n * 0.9)] }));
-await s.release();
-"""
-
-
-def ort_time(model: Path, threads: int, runs: int) -> dict:
-    r = subprocess.run([node_binary(), "--input-type=module", "-e", ORT_BENCH, str(model), str(threads), str(runs)],
-                       cwd=str(HERE.parent), capture_output=True, text=True, check=True)
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python3 -m train.bench")

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
 
 from .config import ModelConfig, TrainConfig
-from .export import export_avatar
+from .export import MANIFEST_FILE, export_avatar, write_json
 from .model import PortraitModel
 
 CHECKPOINT_FORMAT = "dnp-checkpoint"
@@ -44,7 +45,7 @@ def model_from_checkpoint(ck: Dict[str, Any]) -> PortraitModel:
 
 
 def export_from_checkpoint(ck: Dict[str, Any], out_dir: Path, name: Optional[str] = None,
-                           fps: Optional[float] = None) -> Dict[str, Any]:
+                           fps: Optional[float] = None, int8: bool = False) -> Dict[str, Any]:
     model = model_from_checkpoint(ck).cpu().float()
     latent = model.mean_latent()
     tcfg = TrainConfig.from_dict(ck["train_config"])
@@ -69,5 +70,33 @@ def export_from_checkpoint(ck: Dict[str, Any], out_dir: Path, name: Optional[str
         "trainingSeconds": ck.get("elapsed_s"),
         "device": ck.get("device"),
     }
-    return export_avatar(model, latent, Path(out_dir), name or ck.get("name") or "avatar", fps or float(ck.get("fps", 25.0)),
-                         norm["mean"], norm["std"], norm["neutral"], training)
+    manifest = export_avatar(model, latent, Path(out_dir), name or ck.get("name") or "avatar",
+                             fps or float(ck.get("fps", 25.0)), norm["mean"], norm["std"], norm["neutral"], training)
+    if int8:
+        manifest["training"]["int8"] = _int8(ck, model, latent, Path(out_dir))
+        write_json(Path(out_dir) / MANIFEST_FILE, manifest)
+    return manifest
+
+
+def _int8(ck: Dict[str, Any], model: PortraitModel, latent: Optional[torch.Tensor], out_dir: Path) -> Dict[str, Any]:
+    """Int8 attempt, judged on the checkpoint's dataset: held-out frames (else training frames) vs fp32."""
+    import numpy as np
+    from .dataset import Dataset
+    from .quantize import try_int8
+
+    ds = Dataset(Path(ck["dataset"]["path"]))
+    if ds.manifest_sha256 != ck["dataset"]["manifestSha256"]:
+        raise ValueError(f"{ds.root}/dataset.json changed since training: cannot judge the int8 model")
+    mean = np.asarray(ck["norm"]["mean"], np.float32)
+    std = np.asarray(ck["norm"]["std"], np.float32)
+    calib_idx = ds.train_idx[np.linspace(0, len(ds.train_idx) - 1, min(256, len(ds.train_idx))).round().astype(int)]
+    src = ds.test_idx if len(ds.test_idx) else ds.train_idx
+    eval_idx = src[np.unique(np.linspace(0, len(src) - 1, min(32, len(src))).round().astype(int))]
+    calib = torch.from_numpy((ds.cond[calib_idx] - mean) / std)
+    cond = ((ds.cond[eval_idx] - mean) / std).astype(np.float32)
+    gt = ds.read_frames(eval_idx, model.cfg.size).astype(np.float32) / 255.0
+    facts = try_int8(model, latent, out_dir, calib, cond, gt)
+    facts["split"] = "test" if len(ds.test_idx) else "train"
+    sys.stderr.write(f"train: int8 {'used' if facts.get('used') else 'not used'}: " + ", ".join(
+        f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in facts.items() if k != "scheme") + "\n")
+    return facts

@@ -15,6 +15,8 @@ from .model import PortraitModel, smooth_untrained_init
 
 def cmd_export(args: argparse.Namespace) -> int:
     t0 = time.time()
+    if args.untrained and args.int8:
+        raise ValueError("--int8 needs --checkpoint (it is judged on the training dataset)")
     if args.untrained:
         cfg, _ = preset_configs(args.preset, args.size, args.variant)
         cfg.n_latents = 1
@@ -31,7 +33,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         from .checkpoint import load_checkpoint, export_from_checkpoint
         ck = load_checkpoint(args.checkpoint, map_location="cpu")
-        manifest = export_from_checkpoint(ck, args.out, name=args.name, fps=args.fps)
+        manifest = export_from_checkpoint(ck, args.out, name=args.name, fps=args.fps, int8=args.int8)
     sys.stderr.write(f"train: wrote {args.out / 'avatar.onnx'} and avatar.json ({manifest['width']}x{manifest['height']}, "
                      f"{manifest['training']['flopsPerFrame'] / 1e9:.2f} GFLOP/frame, parity "
                      f"{manifest['training'].get('parityMaxAbsDiff', float('nan')):.1e}) in {time.time() - t0:.1f} s\n")

@@ -41,3 +41,26 @@ def run_onnx(model_path: Path, input_name: str, x: np.ndarray) -> Tuple[np.ndarr
         shape: List[int] = [int(d) for d in meta["dims"]]
         y = np.frombuffer(out.read_bytes(), dtype=np.float32).reshape(shape)
         return y, str(meta["name"])
+
+
+ORT_BENCH = r"""
+import * as ort from 'onnxruntime-node';
+const [model, threads, n] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+const s = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+const x = new ort.Tensor('float32', new Float32Array(60).map(() => Math.random() - 0.5), [1, 60]);
+for (let i = 0; i < 5; i++) await s.run({ cond: x });
+const t = [];
+for (let i = 0; i < n; i++) { const a = performance.now(); await s.run({ cond: x }); t.push(performance.now() - a); }
+t.sort((a, b) => a - b);
+console.log(JSON.stringify({ median: t[Math.floor(n / 2)], p90: t[Math.floor(n * 0.9)] }));
+await s.release();
+"""
+
+
+def ort_time(model: Path, threads: int, runs: int) -> dict:
+    """Median and p90 milliseconds of one batch-1 frame in onnxruntime-node (graph optimisation 'all')."""
+    r = subprocess.run([node_binary(), "--input-type=module", "-e", ORT_BENCH, str(model), str(threads), str(runs)],
+                       cwd=str(HERE.parent), capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise ParityError(f"onnxruntime-node failed to time {model}: {r.stderr.strip()[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])

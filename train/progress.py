@@ -15,10 +15,10 @@ def _clock(s: float) -> str:
 
 class Progress:
     def __init__(self, total: int, start: int = 0, stream: Optional[TextIO] = None, enabled: bool = True,
-                 log_every_s: float = 10.0):
+                 log_every_s: float = 10.0, lines_only: bool = False):
         self.total, self.start, self.it = total, start, start
         self.stream = stream or sys.stderr
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.tty = enabled and not lines_only and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.enabled = enabled
         self.t0 = time.time()
         self.last_draw = 0.0

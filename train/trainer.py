@@ -43,10 +43,11 @@ def eq4_loss(model: PortraitModel, out: Dict[str, torch.Tensor], gt: torch.Tenso
 
 class Trainer:
     def __init__(self, ds: Dataset, mcfg: ModelConfig, tcfg: TrainConfig, device: torch.device, preset: str,
-                 name: str, fps: float, out_dir: Path, progress: bool = True):
+                 name: str, fps: float, out_dir: Path, progress: bool = True, bar: bool = True):
         self.ds, self.mcfg, self.tcfg, self.device = ds, mcfg, tcfg, device
         self.preset, self.name, self.fps, self.out_dir = preset, name, fps, out_dir
         self.show_progress = progress
+        self.show_bar = bar
         mean, std, neutral = conditioning_stats(ds.cond[ds.train_idx])
         self.norm = {"mean": mean, "std": std, "neutral": neutral}
         self.mean_t = torch.tensor(mean, dtype=torch.float32)
@@ -167,7 +168,8 @@ class Trainer:
 
     def run(self) -> None:
         t = self.tcfg
-        bar = Progress(t.iterations, start=self.iteration, enabled=self.show_progress)
+        bar = Progress(t.iterations, start=self.iteration, enabled=self.show_progress, lines_only=not self.show_bar,
+                       log_every_s=30.0 if not self.show_bar else 10.0)
         loss_avg: Optional[float] = None
         t_start = time.time() - self.elapsed
         last_eval = self.history[-1]["psnr"] if self.history else None
@@ -247,7 +249,7 @@ def run_training(args: argparse.Namespace) -> int:
         tcfg.amp = False
     mcfg.validate()
     name = args.name or (ck.get("name") if ck else None) or Path(ds.manifest["source"]["file"]).stem or "avatar"
-    trainer = Trainer(ds, mcfg, tcfg, device, preset, name, ds.fps, out, progress=not args.no_progress)
+    trainer = Trainer(ds, mcfg, tcfg, device, preset, name, ds.fps, out, progress=True, bar=not args.no_progress)
     if ck is not None:
         trainer.load_state(ck)
         trainer.train_cond = trainer.normalise(ds.cond[ds.train_idx])
@@ -271,7 +273,7 @@ def run_training(args: argparse.Namespace) -> int:
         sys.stderr.write(f"train: {last['split']} PSNR {last['psnr']:.2f} dB after {trainer.iteration} iterations; "
                          f"checkpoint {path}\n")
     if not args.no_export:
-        m = export_from_checkpoint(load_checkpoint(path), out, name=name, fps=ds.fps)
+        m = export_from_checkpoint(load_checkpoint(path), out, name=name, fps=ds.fps, int8=args.int8)
         sys.stderr.write(f"train: exported {out / 'avatar.onnx'} ({m['width']}x{m['height']}, parity "
                          f"{m['training'].get('parityMaxAbsDiff', float('nan')):.1e}) and avatar.json\n")
     return 0

@@ -187,6 +187,7 @@ export class App {
     const now = performance.now();
     const sc = this.#sender.counters();
     const session = this.#session?.counters();
+    const mc = this.#matcher.counters();
     return {
       state: this.#state,
       cameraFrames: this.#cameraFrames,
@@ -197,7 +198,7 @@ export class App {
       trackingMs: this.#trackingMs.summary(now),
       framesSent: sc.sent,
       framesSkipped: sc.skipped,
-      reports: session?.reports ?? this.#matcher.counters().reports,
+      reports: session?.reports ?? mc.reports,
       badMessages: session?.badMessages ?? 0,
       framesPresented: this.#presentedRate.total,
       presentedFps: this.#presentedRate.rate(now),
@@ -213,6 +214,8 @@ export class App {
       latencyMs: this.#latencyMs.summary(now),
       latencySamples: [...this.#latencyAll],
       latencyCount: this.#latencyMs.total,
+      latencyUnknownSeq: mc.unknownSeq,
+      latencyInconsistent: mc.inconsistent,
       renderMs: this.#renderMs.summary(now),
       encodeMs: this.#encodeMs.summary(now),
       videoErrors: this.#videoErrors,
@@ -239,6 +242,8 @@ export class App {
     }
     if (values) this.#facesFound++;
     else this.#noFace++;
+    const face = values ? 'yes' : 'no';
+    if (video.dataset.face !== face) video.dataset.face = face; // the preview's border turns red without a face
     if (this.#calibrator) this.#stepCalibration(values, captureMs);
     const sent = this.#sender.send(values, captureMs);
     if (sent) this.#matcher.noteCapture(sent.seq, sent.captureMs);
@@ -338,6 +343,7 @@ export class App {
     stopStream(this.#camera);
     this.#camera = null;
     this.#view.preview.srcObject = null;
+    delete this.#view.preview.dataset.face;
     this.#view.remote.srcObject = null;
     this.#calibrator = null;
     this.#view.setPlaceholder('Pick an avatar and press Start.');

@@ -7,7 +7,9 @@
  *   3. requestVideoFrameCallback presents the video frame with metadata.rtpTimestamp at
  *      metadata.presentationTime                                                     → notePresented.
  * When a report and a presented frame share an RTP timestamp, latency = presentationTime − captureMs(seq).
- * Each store is bounded, so lost reports or skipped frames cannot grow memory. Pure; no I/O.
+ * Each store is bounded, so lost reports or skipped frames cannot grow memory. A match that would put the
+ * presentation before the capture is impossible (a report naming the wrong RTP timestamp); it is counted
+ * as `inconsistent` and gives no sample. Pure; no I/O.
  */
 export interface LatencySample {
   seq: number;
@@ -32,6 +34,8 @@ export interface LatencyMatcherCounters {
   matched: number;
   /** matched a report, but the driving frame's capture time was no longer (or never) known */
   unknownSeq: number;
+  /** matched, but the frame was shown before its driving frame was captured (a wrong report) */
+  inconsistent: number;
 }
 
 /** Insertion-ordered map that forgets its oldest entries beyond `limit`. */
@@ -64,7 +68,7 @@ export class LatencyMatcher {
   readonly #captures: BoundedMap<number, number>;
   readonly #reports: BoundedMap<number, ReportLike>;
   readonly #presented: BoundedMap<number, number>;
-  readonly #counters: LatencyMatcherCounters = { reports: 0, presented: 0, matched: 0, unknownSeq: 0 };
+  readonly #counters: LatencyMatcherCounters = { reports: 0, presented: 0, matched: 0, unknownSeq: 0, inconsistent: 0 };
 
   /** `history`: how many recent captures / reports / presented frames are kept for matching. */
   constructor(history = 512) {
@@ -108,6 +112,10 @@ export class LatencyMatcher {
     const captured = this.#captures.get(r.seq >>> 0);
     if (captured === undefined) {
       this.#counters.unknownSeq++;
+      return null;
+    }
+    if (shownAt < captured) {
+      this.#counters.inconsistent++;
       return null;
     }
     this.#counters.matched++;

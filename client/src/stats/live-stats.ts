@@ -37,6 +37,9 @@ export interface LiveStats {
   latencyMs: Summary;
   latencySamples: number[];
   latencyCount: number;
+  /** render reports matched to a shown frame whose driving frame was unknown / captured after it was shown */
+  latencyUnknownSeq: number;
+  latencyInconsistent: number;
   renderMs: Summary;
   encodeMs: Summary;
   /** <video> 'error' events on the avatar view */

@@ -154,7 +154,7 @@ export class RtcClient {
   private onRtp(rtp: RtpPacket): void {
     if (this.closed) return;
     this.stats.rtpPackets++;
-    this.stats.rtpBytes += rtp.serialize().length;
+    this.stats.rtpBytes += rtp.serializeSize;
     const ts = rtp.header.timestamp;
     if (!this.assembly || this.assembly.timestamp !== ts) {
       if (this.assembly) this.stats.framesIncomplete++; // a new picture began before the marker of the last

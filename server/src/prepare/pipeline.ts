@@ -39,6 +39,8 @@ export interface PrepareTimings {
   setupMs: number;
   trackPassMs: number;
   trackDecodeMs: number;
+  /** Sum over frames of the time the page spent in the tracker. */
+  trackerMs: number;
   writePassMs: number;
   writeDecodeCropMs: number;
   pngEncodeMs: number;
@@ -309,6 +311,7 @@ export async function prepareDataset(opts: PrepareOptions, log: Logger, signal?:
       setupMs,
       trackPassMs,
       trackDecodeMs: decoded.decodeMs,
+      trackerMs: tracked.reduce((a, t) => a + t.ms, 0),
       writePassMs,
       writeDecodeCropMs: second.decodeMs,
       pngEncodeMs: pngMs,

@@ -19,6 +19,8 @@ export interface TrackedFrame {
   blendshapes: Float32Array | null;
   /** Landmark extent, normalised to the tracked image: [x0, y0, x1, y1]. */
   box: [number, number, number, number] | null;
+  /** Time the page spent tracking this frame (ms). */
+  ms: number;
 }
 
 export interface TrackingOptions {
@@ -67,7 +69,8 @@ export function parsePageResults(v: unknown, maxIndex: number): Array<{ i: numbe
     const o = e as Record<string, unknown>;
     const i = o.i;
     if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i > maxIndex) throw new Error(`tracking page result ${k}: bad frame index`);
-    if (o.found !== true) return { i, r: { found: false, pose: null, gaze: null, blendshapes: null, box: null } };
+    const ms = typeof o.ms === 'number' && Number.isFinite(o.ms) && o.ms >= 0 ? o.ms : 0;
+    if (o.found !== true) return { i, r: { found: false, pose: null, gaze: null, blendshapes: null, box: null, ms } };
     const box = o.box === null ? null : finiteArray(o.box, 4, `frame ${i} box`);
     return {
       i,
@@ -77,6 +80,7 @@ export function parsePageResults(v: unknown, maxIndex: number): Array<{ i: numbe
         gaze: finiteArray(o.gaze, GAZE_SIZE, `frame ${i} gaze`),
         blendshapes: finiteArray(o.blendshapes, BLENDSHAPE_COUNT, `frame ${i} blendshapes`),
         box: box ? [box[0] as number, box[1] as number, box[2] as number, box[3] as number] : null,
+        ms,
       },
     };
   });
@@ -173,6 +177,25 @@ export class TrackingSession {
       res.end(body);
     };
     if (req.method === 'GET') {
+      if (p.startsWith('/frame/')) {
+        const i = Number(p.slice('/frame/'.length));
+        if (!Number.isInteger(i) || i < 0) return send(400, 'bad frame index');
+        this.#frameFor(i).then(
+          (f) => {
+            if (!f) return send(204, '');
+            res.writeHead(200, {
+              'content-type': 'application/octet-stream',
+              'x-width': String(f.width),
+              'x-height': String(f.height),
+              'x-timestamp-ms': String(f.timestampMs),
+              'cache-control': 'no-store',
+            });
+            res.end(f.pixels);
+          },
+          (err: unknown) => send(500, String(err)),
+        );
+        return;
+      }
       if (p === '/prepare.html') return send(200, PAGE_HTML, 'text/html; charset=utf-8');
       if (p === '/prepare-page.js') return send(200, this.#files.page, 'text/javascript');
       if (p === '/prepare-page.js.map' && this.#files.map) return send(200, this.#files.map, 'application/json');
@@ -187,43 +210,29 @@ export class TrackingSession {
       return send(404, 'not found');
     }
     if (req.method !== 'POST') return send(405, 'method not allowed');
-    readBody(req).then(
-      async (body) => {
+    readBody(req)
+      .then((body) => {
         if (p === '/error') {
           this.#fail(new Error(`tracking page: ${body.slice(0, 500)}`));
           return send(200, 'ok');
         }
-        if (p === '/done' || p.startsWith('/next/')) {
+        if (p === '/results' || p === '/done') {
           this.#accept(body);
-          if (p === '/done') {
-            this.#complete();
-            return send(200, 'ok');
-          }
-          const i = Number(p.slice('/next/'.length));
-          if (!Number.isInteger(i) || i < 0) return send(400, 'bad frame index');
-          const f = await this.#frameFor(i);
-          if (!f) return send(204, '');
-          res.writeHead(200, {
-            'content-type': 'application/octet-stream',
-            'x-width': String(f.width),
-            'x-height': String(f.height),
-            'x-timestamp-ms': String(f.timestampMs),
-            'cache-control': 'no-store',
-          });
-          res.end(f.pixels);
-          return;
+          if (p === '/done') this.#complete();
+          return send(200, 'ok');
         }
         send(404, 'not found');
-      },
-    ).catch((err: unknown) => {
-      const e = err instanceof Error ? err : new Error(String(err));
-      this.#fail(e);
-      if (!res.headersSent) send(400, e.message);
-    });
+      })
+      .catch((err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err));
+        this.#fail(e);
+        if (!res.headersSent) send(400, e.message);
+      });
   }
 
   #accept(body: string): void {
     const parsed = parsePageResults(JSON.parse(body) as unknown, Math.max(0, this.#pushed - 1));
+    // (a result can only name a frame that was handed out, i.e. pushed)
     for (const { i, r } of parsed) {
       if (this.#results[i] === undefined) this.#resultCount++;
       this.#results[i] = r;

@@ -1,8 +1,9 @@
 /**
  * In-process decoding with node-av: probing a video (size after rotation, frame rate, audio) and
  * decoding it to constant-frame-rate frames converted by an FFmpeg filter chain (rotation first), plus
- * optionally its audio as 16 kHz mono 16-bit. Uses node-av's low-level read loop: its async packet
- * generators rely on Promise.withResolvers, which Node 20 lacks.
+ * optionally its audio as 16 kHz mono 16-bit. Uses node-av's low-level read loop with its synchronous
+ * calls: its async packet generators rely on Promise.withResolvers, which Node 20 lacks, and each async
+ * call is a thread-pool round trip.
  */
 import { Decoder, Demuxer, FilterAPI } from 'node-av/api';
 import { AV_LOG_ERROR, AV_PKT_DATA_DISPLAYMATRIX, AVSEEK_FLAG_BACKWARD } from 'node-av/constants';
@@ -160,13 +161,13 @@ class AudioCollector {
   async packet(p: Packet | null): Promise<void> {
     let frames: Frame[];
     try {
-      frames = await this.#decoder.decodeAll(p);
+      frames = this.#decoder.decodeAllSync(p);
     } catch {
       return; // a damaged audio packet: leave silence there
     }
     for (const f of frames) {
       const t = Number(f.pts) * this.#tb;
-      const out = await this.#filter.processAll(f);
+      const out = this.#filter.processAllSync(f);
       f.free();
       this.#take(out, t);
     }
@@ -230,7 +231,7 @@ export async function decodeVideo(path: string, opts: DecodeOptions): Promise<De
     if (count === 0 || !prev) return;
     if (!prevConverted) {
       filter ??= FilterAPI.create(filterDesc);
-      const out = await filter.processAll(prev);
+      const out = filter.processAllSync(prev);
       const g = out[0];
       if (!g || out.length !== 1) throw new Error(`filter "${filterDesc}" returned ${out.length} frames for one`);
       prevConverted = { pixels: g.toBuffer(), width: g.width, height: g.height };
@@ -267,7 +268,7 @@ export async function decodeVideo(path: string, opts: DecodeOptions): Promise<De
     let readErrorSeen = false;
     while (!sampler.done) {
       if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted');
-      const ret = await fc.readFrame(packet);
+      const ret = fc.readFrameSync(packet);
       if (ret < 0) {
         readErrorSeen = ret !== -541478725; // AVERROR_EOF
         break;
@@ -276,12 +277,15 @@ export async function decodeVideo(path: string, opts: DecodeOptions): Promise<De
         packet.timeBase = video.timeBase;
         let frames: Frame[] = [];
         try {
-          frames = await decoder.decodeAll(packet);
+          frames = decoder.decodeAllSync(packet);
         } catch {
           decodeErrors++;
         }
         packet.unref();
         await onDecoded(frames);
+        // The sync calls avoid a thread-pool round trip per call (costly on busy cores); yield to the
+        // event loop once per video packet so I/O (e.g. the tracker's HTTP requests) keeps flowing.
+        await new Promise<void>((r) => setImmediate(r));
       } else if (audio && audioStream && packet.streamIndex === audioStream.index) {
         packet.timeBase = audioStream.timeBase;
         await audio.packet(packet);
@@ -292,7 +296,7 @@ export async function decodeVideo(path: string, opts: DecodeOptions): Promise<De
     }
     if (!sampler.done) {
       try {
-        await onDecoded(await decoder.decodeAll(null));
+        await onDecoded(decoder.decodeAllSync(null));
       } catch {
         decodeErrors++;
       }
