@@ -151,6 +151,22 @@ describe('dnp prepare on real videos', () => {
     expect(manifestOf(manApi()).crop).toEqual(manifestOf(manCli()).crop);
   });
 
+  it('stores frames losslessly: PNG pixels = the source frame, cropped and resized', async () => {
+    const m = manifestOf(manCli());
+    const info = await probeVideo(MAN);
+    const want: Buffer[] = [];
+    const filters = [`crop=${m.crop.size}:${m.crop.size}:${m.crop.x}:${m.crop.y}`, `scale=${m.size}:${m.size}:flags=area`, 'format=rgb24'];
+    await decodeVideo(MAN, { info, fps: 30, startSeconds: 0, maxFrames: 46, filters, onFrame: (i, px) => void (i === 0 || i === 45 ? want.push(Buffer.from(px)) : 0) });
+    for (const [k, i] of [0, 45].entries()) {
+      const file = join(manCli(), 'frames', `${String(i).padStart(6, '0')}.png`);
+      const pinfo = await probeVideo(file);
+      let got: Buffer | null = null;
+      await decodeVideo(file, { info: pinfo, fps: 1, startSeconds: 0, maxFrames: 1, filters: ['format=rgb24'], onFrame: (_i, px) => void (got = Buffer.from(px)) });
+      expect(got).not.toBeNull();
+      expect((got as unknown as Buffer).equals(want[k] as Buffer), `frame ${i}`).toBe(true);
+    }
+  });
+
   it('matches the reference tracker output on the uncropped frames within a tolerance', () => {
     const ref = JSON.parse(readFileSync(join(DATA, 'portrait-man-talking.tracker-reference.json'), 'utf8')) as {
       frames: Array<{ i: number; blendshapes: number[]; matrix: number[] }>;
@@ -197,5 +213,15 @@ describe('dnp prepare on real videos', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already exists.*--force/);
     expect(manifestOf(out).frameCount).toBe(SECONDS * 30);
+    // --force replaces it (here with 2.5 s at 25 fps: the frame rate is resampled)
+    const forced = await runPrepareCli([WOMAN, '--out', out, '--start', '8.5', '--max-seconds', '2.5', '--fps', '25', '--force', '--tracker-model', MODEL]);
+    expect(forced.code, forced.stderr).toBe(0);
+    const m2 = manifestOf(out);
+    expect(m2.frameCount).toBe(62);
+    expect(m2.fps).toBe(25);
+    expect(readdirSync(join(out, 'frames'))).toHaveLength(62);
+    expect(readNpy(join(out, 'pose.npy')).shape).toEqual([62, 6]);
+    expect(m2.audio?.samples).toBe(Math.round((62 / 25) * 16000));
+    expect(readdirSync(tmp).filter((d) => d.includes('partial'))).toEqual([]);
   });
 });

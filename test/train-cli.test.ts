@@ -21,11 +21,12 @@ function dnp(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | nu
 
 describe('dnp train arguments', () => {
   it('parses the options and builds the python command line', () => {
-    const o = parseTrainArgs(['--data', 'ds', '--out', 'av', '--preset', 'paper', '--variant', 'D', '--iterations', '100', '--resume', '--threads', '2']);
+    const o = parseTrainArgs(['--data', 'ds', '--out', 'av', '--preset', 'paper', '--variant', 'D', '--iterations', '100', '--resume', '--threads', '2', '--int8']);
     expect(o).toMatchObject({ data: 'ds', out: 'av', preset: 'paper', variant: 'D', iterations: 100, resume: true, threads: 2 });
     const a = pythonArgs(o);
     expect(a.slice(0, 5)).toEqual(['-m', 'train', '--threads', '2', 'train']);
     expect(a).toContain('--resume');
+    expect(a).toContain('--int8');
     expect(a[a.indexOf('--data') + 1]).toBe(resolve('ds'));
     expect(a[a.indexOf('--variant') + 1]).toBe('D');
     expect(a).not.toContain('--batch');

@@ -26,7 +26,13 @@ def save_checkpoint(path: Path, data: Dict[str, Any]) -> None:
 def load_checkpoint(path: Path, map_location: Any = "cpu") -> Dict[str, Any]:
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
-    ck = torch.load(str(path), map_location=map_location)
+    try:
+        # weights_only: no code execution from the file. torch 1.13's restricted unpickler cannot read floats, so
+        # there (Debian's python3-torch) the checkpoint is unpickled in full: load only checkpoints you trust.
+        legacy = int(torch.__version__.split(".")[0]) < 2
+        ck = torch.load(str(path), map_location=map_location, weights_only=not legacy)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{path}: not a readable checkpoint ({err})") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a dnp checkpoint")
     if ck.get("version") != CHECKPOINT_VERSION:

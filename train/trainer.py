@@ -23,6 +23,7 @@ from .progress import Progress
 
 CHECKPOINT_FILE = "checkpoint.pt"
 PRELOAD_LIMIT_BYTES = 6 * 1024 ** 3
+GPU_PRELOAD_LIMIT_BYTES = 4 * 1024 ** 3
 
 
 def psnr(mse: torch.Tensor) -> torch.Tensor:
@@ -73,6 +74,8 @@ class Trainer:
         self.preloaded: Optional[torch.Tensor] = None
         if n_train * 3 * s * s <= PRELOAD_LIMIT_BYTES:
             self.preloaded = torch.from_numpy(ds.read_frames(ds.train_idx, s))
+            if device.type == "cuda" and self.preloaded.numel() <= GPU_PRELOAD_LIMIT_BYTES:
+                self.preloaded = self.preloaded.to(device)  # no host->device copy per batch
         if len(ds.test_idx):
             pick = np.unique(np.linspace(0, len(ds.test_idx) - 1, min(tcfg.eval_frames, len(ds.test_idx))).round().astype(int))
             self.eval_idx, self.eval_split = ds.test_idx[pick], "test"
@@ -81,6 +84,18 @@ class Trainer:
             self.eval_idx, self.eval_split = ds.train_idx[pick], "train"
         self.eval_frames = torch.from_numpy(ds.read_frames(self.eval_idx, s))
         self.eval_cond = self.normalise(ds.cond[self.eval_idx])
+        self.init_output_bias()
+
+    @torch.no_grad()
+    def init_output_bias(self) -> None:
+        """Start the RGB outputs at the training frames' mean colour (logit of it) instead of grey: the first
+        iterations then learn structure instead of the average colour."""
+        frames = self.preloaded if self.preloaded is not None else self.eval_frames
+        mean = frames[:: max(1, len(frames) // 64)].float().mean(dim=(0, 2, 3)) / 255.0
+        logit = torch.log(mean.clamp(0.02, 0.98) / (1 - mean.clamp(0.02, 0.98)))
+        for head in (self.model.out_conv, self.model.rgb_head):
+            if head is not None and head.bias is not None:
+                head.bias.copy_(logit.to(head.bias.device))
 
     def normalise(self, cond: np.ndarray) -> torch.Tensor:
         return (torch.from_numpy(np.asarray(cond, np.float32)) - self.mean_t) / self.std_t
@@ -127,7 +142,7 @@ class Trainer:
         n = len(self.ds.train_idx)
         pos = torch.randint(0, n, (self.tcfg.batch,), generator=self.gen)
         if self.preloaded is not None:
-            imgs = self.preloaded[pos]
+            imgs = self.preloaded[pos.to(self.preloaded.device)]
         else:
             imgs = torch.from_numpy(self.ds.read_frames(self.ds.train_idx[pos.numpy()], self.mcfg.size))
         return pos, self.train_cond[pos], imgs
@@ -223,7 +238,7 @@ def run_training(args: argparse.Namespace) -> int:
                              f"--resume needs the same dataset.json")
         mcfg = ModelConfig.from_dict(dict(ck["model_config"]))
         tcfg = TrainConfig.from_dict(ck["train_config"])
-        for flag, have in (("preset", ck.get("preset")), ("variant", mcfg.variant)):
+        for flag, have in (("preset", ck.get("preset")), ("variant", mcfg.variant), ("size", mcfg.size)):
             given = getattr(args, flag)
             if given is not None and given != have:
                 raise ValueError(f"--{flag} {given} does not match the checkpoint's {have}")

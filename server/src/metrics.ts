@@ -13,6 +13,7 @@ export class Metrics {
   readonly renderMs = new Histogram({ name: 'dnp_render_ms', help: 'model run time per batch (ms)', labelNames: ['avatar'], buckets: MS_BUCKETS, registers: [this.registry] });
   readonly renderBatch = new Histogram({ name: 'dnp_render_batch_size', help: 'frames per model run', buckets: [1, 2, 4, 8, 16, 32], registers: [this.registry] });
   readonly encodeMs = new Histogram({ name: 'dnp_encode_ms', help: 'RGB→YUV + encode + packetise time per frame (ms)', labelNames: ['codec'], buckets: MS_BUCKETS, registers: [this.registry] });
+  readonly serverLatencyMs = new Histogram({ name: 'dnp_server_latency_ms', help: 'driving frame arrival → its video frame sent (ms): waiting for the frame slot + render + encode', buckets: MS_BUCKETS, registers: [this.registry] });
   readonly framesSent = new Counter({ name: 'dnp_frames_sent_total', help: 'video frames sent', registers: [this.registry] });
   readonly keyframesSent = new Counter({ name: 'dnp_keyframes_sent_total', help: 'keyframes sent (start, PLI)', registers: [this.registry] });
   readonly drivingReceived = new Counter({ name: 'dnp_driving_frames_received_total', help: 'driving frames accepted from the data channel', registers: [this.registry] });

@@ -50,6 +50,8 @@ export interface SizeResult {
   uplinkPayloadKbps: number;
   uplinkWireKbpsEstimate: number;
   downlinkKbps: number;
+  /** 1-minute load average at the end of the window (other work on the machine skews every number). */
+  loadAverage1m: number;
 }
 
 export interface BenchResult {
@@ -219,6 +221,7 @@ async function benchOne(size: number, opts: BenchOptions, driving: DrivingValues
       uplinkPayloadKbps: round((upBytes * 8) / secs / 1000, 2),
       uplinkWireKbpsEstimate: round(((upBytes + msgs * WIRE_OVERHEAD_BYTES) * 8) / secs / 1000, 1),
       downlinkKbps: round(((c.stats.rtpBytes - bytes0.down) * 8) / secs / 1000, 0),
+      loadAverage1m: round(os.loadavg()[0] ?? 0, 2),
     };
   } finally {
     await client?.close();
@@ -258,12 +261,12 @@ export function formatTable(r: BenchResult): string {
     `driving: ${r.drivingSource} at ${r.options.rateHz} Hz; codec ${r.options.codec}; server ORT threads ${r.options.threads}; ${r.options.seconds} s measured after ${r.options.warmupSeconds} s warm-up`,
     `wire payload: ${DRIVING_FRAME_BYTES} B per driving frame`,
     '',
-    '| size | latency median / p90 ms | render median / p90 ms | encode median / p90 ms | fps rendered / decoded | server CPU % of a core | uplink payload kbit/s (wire est.) | downlink kbit/s |',
-    '|---|---|---|---|---|---|---|---|',
+    '| size | latency median / p90 ms | render median / p90 ms | encode median / p90 ms | fps rendered / decoded | server CPU % of a core | uplink payload kbit/s (wire est.) | downlink kbit/s | load avg |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of r.results) {
     lines.push(
-      `| ${s.size}² | ${s.latencyMs.median} / ${s.latencyMs.p90} | ${s.renderMs.median} / ${s.renderMs.p90} | ${s.encodeMs.median} / ${s.encodeMs.p90} | ${s.fpsRendered} / ${s.fpsDecoded} | ${s.serverCpuPercentOfOneCore} | ${s.uplinkPayloadKbps} (${s.uplinkWireKbpsEstimate}) | ${s.downlinkKbps} |`,
+      `| ${s.size}² | ${s.latencyMs.median} / ${s.latencyMs.p90} | ${s.renderMs.median} / ${s.renderMs.p90} | ${s.encodeMs.median} / ${s.encodeMs.p90} | ${s.fpsRendered} / ${s.fpsDecoded} | ${s.serverCpuPercentOfOneCore} | ${s.uplinkPayloadKbps} (${s.uplinkWireKbpsEstimate}) | ${s.downlinkKbps} | ${s.loadAverage1m} |`,
     );
   }
   return `${lines.join('\n')}\n`;

@@ -5,7 +5,7 @@
  * in headless Chromium with the live client's FaceTracker (decode runs ahead of tracking); the audio is
  * decoded on the way. Then short face gaps are interpolated, the clip is checked for enough usable
  * frames and one square crop is computed. Pass 2 decodes again, crops + resizes with FFmpeg, and writes
- * PNG frames (deflate on the thread pool, several at once). Everything goes to a temporary folder next to
+ * PNG frames (FFmpeg's png encoder on the thread pool, two at once). Everything goes to a temporary folder next to
  * the output, renamed into place at the very end, so an interrupted run never leaves a dataset that looks
  * complete.
  */
@@ -22,7 +22,7 @@ import { computeCrop, type Box, type CropBox } from './crop.js';
 import { fillGaps, splitFrames } from './gaps.js';
 import { encodeNpy } from './npy.js';
 import { PROJECT_ROOT, type PrepareOptions } from './options.js';
-import { encodePngRgb } from './png.js';
+import { PngEncoder } from './png-writer.js';
 import { Progress } from './progress.js';
 import { TrackingSession, type TrackedFrame } from './tracking-server.js';
 import { AUDIO_RATE, InputError, decodeVideo, probeVideo, type VideoInfo } from './video.js';
@@ -219,30 +219,50 @@ export async function prepareDataset(opts: PrepareOptions, log: Logger, signal?:
     const wp0 = performance.now();
     const size = opts.size;
     const flags = crop.size >= size ? 'area' : 'bicubic';
-    const pool = new JobPool(4);
+    // Two PNG encoders take turns (thread pool) while the next frames are decoded; files are written 4 at a time.
+    const encoders = [await PngEncoder.create(size, size, opts.pngLevel), await PngEncoder.create(size, size, opts.pngLevel)];
+    const encoding: Array<Promise<void>> = encoders.map(() => Promise.resolve());
+    const writes = new JobPool(4);
     const writeBar = new Progress('frames', n);
     let pngMs = 0;
     let fileMs = 0;
     let written = 0;
-    const second = await decodeVideo(input, {
-      info,
-      fps,
-      startSeconds: opts.startSeconds,
-      maxFrames: n,
-      filters: [`crop=${crop.size}:${crop.size}:${crop.x}:${crop.y}`, `scale=${size}:${size}:flags=${flags}`, 'format=rgb24'],
-      ...(signal ? { signal } : {}),
-      onFrame: (i, px, w, h) =>
-        pool.add(async () => {
-          const e0 = performance.now();
-          const png = await encodePngRgb(px, w, h, { level: opts.pngLevel });
-          const e1 = performance.now();
-          await writeFile(join(tmp, 'frames', `${String(i).padStart(6, '0')}.png`), png);
-          pngMs += e1 - e0;
-          fileMs += performance.now() - e1;
-          writeBar.update(++written);
-        }),
-    });
-    await pool.drain();
+    let second;
+    try {
+      second = await decodeVideo(input, {
+        info,
+        fps,
+        startSeconds: opts.startSeconds,
+        maxFrames: n,
+        filters: [`crop=${crop.size}:${crop.size}:${crop.x}:${crop.y}`, `scale=${size}:${size}:flags=${flags}`, 'format=rgb24'],
+        ...(signal ? { signal } : {}),
+        onFrame: async (i, px) => {
+          const k = i % encoders.length;
+          const png = encoders[k] as PngEncoder;
+          await encoding[k]; // this encoder's previous frame (throws its error, if any)
+          const job = (async () => {
+            const e0 = performance.now();
+            const data = await png.encode(px);
+            pngMs += performance.now() - e0;
+            await writes.add(async () => {
+              const w0 = performance.now();
+              await writeFile(join(tmp, 'frames', `${String(i).padStart(6, '0')}.png`), data);
+              fileMs += performance.now() - w0;
+              writeBar.update(++written);
+            });
+          })();
+          job.catch(() => undefined); // awaited (and thrown) on this encoder's next frame or below
+          encoding[k] = job;
+        },
+      });
+      await Promise.all(encoding);
+      await writes.drain();
+    } finally {
+      await Promise.allSettled(encoding);
+      await writes.drain().catch(() => undefined);
+      log.debug({ encoder: encoders[0]?.kind }, 'png encoder');
+      for (const e of encoders) e.close();
+    }
     writeBar.finish();
     if (second.frameCount !== n) throw new Error(`second decode gave ${second.frameCount} frames, the first ${n}`);
     const writePassMs = performance.now() - wp0;

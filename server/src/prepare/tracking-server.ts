@@ -34,6 +34,8 @@ export interface TrackingOptions {
   onPageLog?: (text: string) => void;
   /** See ChromiumLaunchOptions.handleSignals. */
   handleSignals?: boolean;
+  /** Fail when the page makes no progress (loads, asks for a frame, returns results) for this long (default 60 s). */
+  stallTimeoutMs?: number;
 }
 
 const PAGE_HTML = '<!doctype html><meta charset="utf-8"><title>dnp prepare</title><script type="module" src="/prepare-page.js"></script>';
@@ -114,6 +116,8 @@ export class TrackingSession {
   #failed: Error | null = null;
   #closed: Promise<void> | null = null;
   #files: PageFiles;
+  #lastActivity = performance.now();
+  #watchdog: NodeJS.Timeout | null = null;
   /** Called after each tracked result arrives (progress). */
   onResult: ((tracked: number) => void) | null = null;
 
@@ -155,6 +159,17 @@ export class TrackingSession {
       page.on('crash', () => session.#fail(new Error('the tracking page crashed')));
       const port = (server.address() as AddressInfo).port;
       await page.goto(`http://127.0.0.1:${port}/prepare.html`);
+      const stall = opts.stallTimeoutMs ?? 60_000;
+      session.#lastActivity = performance.now();
+      session.#watchdog = setInterval(() => {
+        // idle is fine while we have no frame for the page; a stall is the page not taking or tracking frames
+        const waitingForUs = session.#frames.size === 0 && !session.#ended;
+        if (!waitingForUs && performance.now() - session.#lastActivity > stall) {
+          session.#fail(new Error(`the tracking page made no progress for ${Math.round(stall / 1000)} s`));
+        }
+        if (waitingForUs) session.#lastActivity = performance.now();
+      }, 1000);
+      session.#watchdog.unref();
     } catch (err) {
       await session.close();
       throw err;
@@ -170,6 +185,7 @@ export class TrackingSession {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
+    this.#lastActivity = performance.now();
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const p = url.pathname;
     const send = (code: number, body: Buffer | string, type = 'text/plain'): void => {
@@ -197,6 +213,7 @@ export class TrackingSession {
         return;
       }
       if (p === '/prepare.html') return send(200, PAGE_HTML, 'text/html; charset=utf-8');
+      if (p === '/favicon.ico') return send(204, '');
       if (p === '/prepare-page.js') return send(200, this.#files.page, 'text/javascript');
       if (p === '/prepare-page.js.map' && this.#files.map) return send(200, this.#files.map, 'application/json');
       if (p === '/model.task') return send(200, this.#opts.model, 'application/octet-stream');
@@ -293,6 +310,7 @@ export class TrackingSession {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.abort(new Error('tracking session closed'));
+      if (this.#watchdog) clearInterval(this.#watchdog);
       await this.#browser?.close();
       this.#server.closeAllConnections();
       await new Promise<void>((r) => this.#server.close(() => r()));

@@ -54,6 +54,8 @@ export class Session {
   private busy = false;
   private dirty = false;
   private lastStart = -Infinity;
+  /** Nominal start of the next frame slot (a 1/fps grid, so that one late frame does not delay all the next). */
+  private nextSlot = -Infinity;
   private lastSent = -Infinity;
   private lastSeq = 0;
   private haveFrame = false;
@@ -165,7 +167,9 @@ export class Session {
       this.counts.skippedWhileBusy++;
       return; // finishing the current frame calls kick() again
     }
-    const wait = this.lastStart + this.intervalMs - performance.now();
+    // At most fps on average (the grid), and never two frames closer than half an interval.
+    const due = Math.max(this.nextSlot, this.lastStart + this.intervalMs / 2);
+    const wait = due - performance.now();
     if (wait <= 0) {
       if (this.slotTimer) clearTimeout(this.slotTimer);
       this.slotTimer = null;
@@ -185,6 +189,7 @@ export class Session {
     this.dirty = false;
     const start = performance.now();
     this.lastStart = start;
+    this.nextSlot = (start - this.nextSlot > this.intervalMs ? start : this.nextSlot) + this.intervalMs;
     const latest: LatestVector | null = this.driving.latest;
     const cond = latest ? latest.cond : this.neutralCond;
     const seq = latest ? latest.seq : 0;
@@ -200,6 +205,7 @@ export class Session {
       this.lastSeq = seq;
       this.counts.rendered++;
       this.sendPicture(video, { seq, renderMs }, encodeStart);
+      if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
     } catch (err) {
       if (!this.closed) void this.close('error', `render/encode failed: ${err instanceof Error ? err.message : String(err)}`);
       return;
