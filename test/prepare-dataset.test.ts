@@ -2,7 +2,7 @@
 // and FaceLandmarker: the first 3 s of two talking-head videos → datasets, checked for shapes, plausible
 // values, one crop, determinism across runs, and agreement with the reference tracker output.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { parsePrepareArgs } from '../server/src/prepare/options.js';
 import { prepareDataset } from '../server/src/prepare/pipeline.js';
 import { pngSize } from '../server/src/prepare/png.js';
 import { decodeVideo, probeVideo } from '../server/src/prepare/video.js';
-import { DATA, MODEL, ensureClientBuilt, readNpy, runPrepareCli } from './support/prepare-helpers.js';
+import { DATA, MODEL, ensureClientBuilt, readNpy, runPrepareCli, writeTestVideo } from './support/prepare-helpers.js';
 
 const MAN = join(DATA, 'portrait-man-talking.mp4');
 const WOMAN = join(DATA, 'driver-woman-talking.mp4');
@@ -199,6 +199,62 @@ describe('dnp prepare on real videos', () => {
     expect(angMax).toBeLessThan(0.02); // rad (~1.1°)
     expect(transMax).toBeLessThan(0.5); // cm
     expect(gazeMax).toBeLessThan(0.05); // rad
+  });
+
+  it('turns a phone recording upright (display matrix) and resamples its variable frame rate', async () => {
+    const phone = join(tmp, 'phone.mp4');
+    const { keptFrames } = await writeTestVideo(MAN, phone, { seconds: SECONDS, rotate: true, dropEveryThird: true });
+    expect(keptFrames).toBe(60); // every third frame dropped
+    const out = join(tmp, 'phone');
+    const opts = parsePrepareArgs([phone, '--out', out, '--fps', '30', '--tracker-model', MODEL]);
+    const r = await prepareDataset(opts, createLogger('warn', process.stderr));
+    const m = r.manifest;
+    expect(m.source).toMatchObject({ width: 512, height: 480, rotation: 90, variableFrameRate: true });
+    expect(m.audio).toBeNull();
+    expect(existsSync(join(out, 'audio.wav'))).toBe(false);
+    expect(m.fps).toBe(30);
+    expect(m.frameCount).toBeGreaterThanOrEqual(88);
+    expect(m.frameCount).toBeLessThanOrEqual(90);
+    expect(Array.from(readNpy(join(out, 'face_found.npy')).data).every((v) => v === 1)).toBe(true);
+    // Output frame i shows source frame i, or i - 1 where i was dropped (i % 3 == 2): compare the head
+    // pose with the unrotated dataset. A wrong rotation would find no face or a roll of ±90°.
+    const pose = readNpy(join(out, 'pose.npy')).data;
+    const ref = readNpy(join(manCli(), 'pose.npy')).data;
+    for (let i = 0; i < m.frameCount; i++) {
+      const j = i % 3 === 2 ? i - 1 : i;
+      for (let k = 0; k < 3; k++) expect(Math.abs((pose[i * 6 + k] as number) - (ref[j * 6 + k] as number)), `frame ${i} angle ${k}`).toBeLessThan(0.06);
+    }
+  });
+
+  it('interpolates short gaps without a face and excludes long ones', async () => {
+    const video = join(tmp, 'gaps.mp4');
+    // frames 20-24 (0.17 s) and 50-69 (0.67 s, longer than --max-gap 0.5) show no face
+    await writeTestVideo(MAN, video, { seconds: SECONDS, blank: (i) => (i >= 20 && i <= 24) || (i >= 50 && i <= 69) });
+    const out = join(tmp, 'gaps');
+    const r = await prepareDataset(parsePrepareArgs([video, '--out', out, '--tracker-model', MODEL]), createLogger('warn', process.stderr));
+    expect(r.manifest.frameCount).toBe(90);
+    const found = Array.from(readNpy(join(out, 'face_found.npy')).data);
+    const interp = Array.from(readNpy(join(out, 'interpolated.npy')).data);
+    const valid = Array.from(readNpy(join(out, 'valid.npy')).data);
+    const blank = (i: number): boolean => (i >= 20 && i <= 24) || (i >= 50 && i <= 69);
+    for (let i = 0; i < 90; i++) {
+      expect(found[i], `found ${i}`).toBe(blank(i) ? 0 : 1);
+      expect(interp[i], `interpolated ${i}`).toBe(i >= 20 && i <= 24 ? 1 : 0);
+      expect(valid[i], `valid ${i}`).toBe(i >= 50 && i <= 69 ? 0 : 1);
+    }
+    expect(r.validFrames).toBe(70);
+    // interpolated values lie between their neighbours; excluded ones are zero
+    const bs = readNpy(join(out, 'blendshapes.npy')).data;
+    const pose = readNpy(join(out, 'pose.npy')).data;
+    for (let k = 0; k < 6; k++) {
+      const a = pose[19 * 6 + k] as number;
+      const b = pose[25 * 6 + k] as number;
+      const v = pose[22 * 6 + k] as number;
+      expect(v).toBeGreaterThanOrEqual(Math.min(a, b) - 1e-6);
+      expect(v).toBeLessThanOrEqual(Math.max(a, b) + 1e-6);
+      expect(pose[60 * 6 + k]).toBe(0);
+    }
+    expect(bs[60 * BLENDSHAPE_COUNT + blendshapeIndex('jawOpen')]).toBe(0);
   });
 
   it('prepares the woman at 512 from --start 8.5 (where she opens her mouth)', async () => {

@@ -5,7 +5,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DATA, MODEL, ensureClientBuilt, runPrepareCli } from './support/prepare-helpers.js';
+import { DATA, MODEL, ensureClientBuilt, runPrepareCli, writeTestVideo } from './support/prepare-helpers.js';
 
 let tmp: string;
 let outParent: string;
@@ -74,12 +74,17 @@ describe('dnp prepare refuses bad inputs', () => {
 
   it('a video with no face', async () => {
     const f = join(tmp, 'pattern.y4m');
-    writePatternY4m(f, 1.5);
-    await expectRefused(f, /dnp prepare: no face found in any of the 45 frames of .*pattern\.y4m/);
+    writePatternY4m(f, 2.5);
+    await expectRefused(f, /dnp prepare: no face found in any of the 75 frames of .*pattern\.y4m/);
   });
 
   it('a clip too short to train on', async () => {
-    await expectRefused(join(DATA, 'portrait-man-talking.mp4'), /only 1\.00 s of usable frames .*at least 2 s are needed/, ['--max-seconds', '1']);
+    // known before tracking
+    await expectRefused(join(DATA, 'portrait-man-talking.mp4'), /only 1\.00 s of video to use; at least 2 s with a face are needed/, ['--max-seconds', '1']);
+    // found by tracking: a face in frames 70-89 only
+    const f = join(tmp, 'mostly-blank.mp4');
+    await writeTestVideo(join(DATA, 'portrait-man-talking.mp4'), f, { seconds: 3, blank: (i) => i < 70 });
+    await expectRefused(f, /only 0\.67 s of usable frames \(a face in 20 of 90 frames\); at least 2 s are needed to train/);
   });
 
   it('a missing file, a missing model, bad options', async () => {

@@ -132,13 +132,13 @@ PRESETS = {
     "cpu": dict(
         model=dict(grid=64, mlp_layers=4, mlp_width=128, n_f=32, pos_freqs=6, cond_freqs=4, latent_dim=32,
                    decoder_channels=[32, 32, 16]),
-        train=dict(batch=4, lr=5e-4, lr_final=5e-5),
+        train=dict(batch=4, lr=4e-3, lr_final=2e-4, latent_lr=4e-3),
     ),
     # Paper-sized (our choice; the supplementary with the real sizes is not available): for a GPU.
     "paper": dict(
         model=dict(grid=64, mlp_layers=8, mlp_width=256, n_f=128, pos_freqs=8, cond_freqs=4, latent_dim=64,
                    decoder_channels=[128, 128, 64, 32]),
-        train=dict(batch=8, lr=5e-4, lr_final=5e-5),
+        train=dict(batch=8, lr=1e-3, lr_final=5e-5, latent_lr=1e-3),
     ),
 }
 

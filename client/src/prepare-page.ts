@@ -18,7 +18,7 @@ interface PageFrame {
   w: number;
   h: number;
   ts: number;
-  bmp: ImageBitmap;
+  buf: ArrayBuffer;
 }
 
 type WorkerMessage = { frame: PageFrame } | { end: true } | { error: string };
@@ -55,8 +55,7 @@ onmessage = () => { credits++; if (wake) { const w = wake; wake = null; w(); } }
     const w = num('x-width'), h = num('x-height'), ts = num('x-timestamp-ms');
     const buf = await res.arrayBuffer();
     if (buf.byteLength !== w * h * 4) throw new Error('frame ' + i + ': ' + buf.byteLength + ' bytes for ' + w + 'x' + h + ' RGBA');
-    const bmp = await createImageBitmap(new ImageData(new Uint8ClampedArray(buf), w, h), { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
-    postMessage({ frame: { i, w, h, ts, bmp } }, [bmp]);
+    postMessage({ frame: { i, w, h, ts, buf } }, [buf]);
   }
 })().catch((e) => postMessage({ error: String(e && e.message ? e.message : e) }));
 `;
@@ -117,8 +116,8 @@ async function run(): Promise<void> {
       const frame = await frames.next();
       if (!frame) break;
       const t0 = performance.now();
-      const r = tracker.detect(frame.bmp, frame.ts);
-      frame.bmp.close();
+      const image = new ImageData(new Uint8ClampedArray(frame.buf), frame.w, frame.h);
+      const r = tracker.detect(image, frame.ts);
       const ms = performance.now() - t0;
       pending.push(
         r

@@ -76,3 +76,97 @@ export function runPrepareCli(args: string[], opts: { env?: NodeJS.ProcessEnv; o
     child.on('close', (code, signal) => resolve({ code, signal, stderr, stdout }));
   });
 }
+
+export interface TestVideoOptions {
+  seconds: number;
+  /** Store the frames turned 90° counter-clockwise with a display matrix saying "rotate 90° clockwise". */
+  rotate?: boolean;
+  /** Drop every third frame (variable frame rate). */
+  dropEveryThird?: boolean;
+  /** Source frame indices to replace by plain grey (no face). */
+  blank?: (i: number) => boolean;
+}
+
+/**
+ * Writes a test recording made from the first `seconds` of `source` (H.264 in mp4, no audio) with
+ * node-av (decode, filter, encode, mux). With `rotate` it is stored the way phones store portrait video
+ * (ffprobe: "rotation of -90.00 degrees"). Returns how many frames were written.
+ */
+export async function writeTestVideo(source: string, out: string, o: TestVideoOptions): Promise<{ keptFrames: number }> {
+  const { Demuxer, Decoder, Encoder, FilterAPI, Muxer } = await import('node-av/api');
+  const { AV_PKT_DATA_DISPLAYMATRIX, AV_PIX_FMT_YUV420P, FF_ENCODER_LIBX264 } = await import('node-av/constants');
+  const { Frame, Packet } = await import('node-av/lib');
+  const input = await Demuxer.open(source);
+  const vs = input.video();
+  if (!vs) throw new Error(`${source}: no video`);
+  if (o.rotate) {
+    const m = Buffer.alloc(36);
+    m.writeInt32LE(0, 0);
+    m.writeInt32LE(1 << 16, 4);
+    m.writeInt32LE(-(1 << 16), 12);
+    m.writeInt32LE(0, 16);
+    m.writeInt32LE(1 << 30, 32);
+    vs.codecpar.addCodedSideData(AV_PKT_DATA_DISPLAYMATRIX, m);
+  }
+  const dec = await Decoder.create(vs);
+  const filter = FilterAPI.create(o.rotate ? 'transpose=cclock,format=yuv420p' : 'format=yuv420p');
+  const enc = await Encoder.create(FF_ENCODER_LIBX264, {
+    gopSize: 30,
+    maxBFrames: 0,
+    configure: (ctx) => {
+      ctx.setOption('preset', 'ultrafast');
+      ctx.setOption('crf', '18');
+      ctx.setOption('threads', '1');
+    },
+  });
+  const mux = await Muxer.open(out, { format: 'mp4' });
+  const idx = mux.addStream(enc, { inputStream: vs });
+  const pkt = new Packet();
+  pkt.alloc();
+  const tb = vs.timeBase.num / vs.timeBase.den;
+  let decoded = 0;
+  let kept = 0;
+  try {
+    for (;;) {
+      if (input.getFormatContext().readFrameSync(pkt) < 0) break;
+      if (pkt.streamIndex !== vs.index) {
+        pkt.unref();
+        continue;
+      }
+      pkt.timeBase = vs.timeBase;
+      const frames = dec.decodeAllSync(pkt);
+      pkt.unref();
+      let done = false;
+      for (const f of frames) {
+        const n = decoded++;
+        if (Number(f.pts) * tb >= o.seconds) done = true;
+        if (done || (o.dropEveryThird && n % 3 === 2)) {
+          f.free();
+          continue;
+        }
+        kept++;
+        for (const g of filter.processAllSync(f)) {
+          let frame = g;
+          if (o.blank?.(n)) {
+            const grey = Buffer.alloc((g.width * g.height * 3) / 2, 128);
+            frame = Frame.fromVideoBuffer(grey, { width: g.width, height: g.height, format: AV_PIX_FMT_YUV420P, timeBase: g.timeBase, pts: g.pts });
+          }
+          for (const p of await enc.encodeAll(frame)) await mux.writePacket(p, idx);
+          if (frame !== g) frame.free();
+          g.free();
+        }
+        f.free();
+      }
+      if (done) break;
+    }
+    for (const p of await enc.encodeAll(null)) await mux.writePacket(p, idx);
+  } finally {
+    await mux.close();
+    enc.close();
+    filter.close();
+    dec.close();
+    pkt.free();
+    await input.close();
+  }
+  return { keptFrames: kept };
+}

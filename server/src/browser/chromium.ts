@@ -13,6 +13,19 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export const DEFAULT_CHROMIUM_PATH = '/usr/bin/chromium';
 
+// Profile folders of browsers not yet closed: removed at process exit too, should an owner crash first.
+const liveProfiles = new Set<string>();
+let exitHookInstalled = false;
+function trackProfile(dir: string): void {
+  liveProfiles.add(dir);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const d of liveProfiles) rmSync(d, { recursive: true, force: true });
+    });
+  }
+}
+
 /** Flags every launch gets: headless, no sandbox (containers), software rendering, no network chatter. */
 export const BASE_CHROMIUM_ARGS: readonly string[] = [
   '--headless',
@@ -86,6 +99,7 @@ export class HeadlessChromium {
   static async launch(opts: ChromiumLaunchOptions = {}): Promise<HeadlessChromium> {
     const executablePath = resolveChromiumPath(opts.executablePath);
     const profileDir = mkdtempSync(join(tmpdir(), 'dnp-chromium-'));
+    trackProfile(profileDir);
     let context: BrowserContext;
     try {
       context = await chromium.launchPersistentContext(profileDir, {
@@ -99,6 +113,7 @@ export class HeadlessChromium {
       });
     } catch (err) {
       rmSync(profileDir, { recursive: true, force: true });
+      liveProfiles.delete(profileDir);
       throw new Error(`could not start Chromium (${executablePath}): ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
     }
     const browser = new HeadlessChromium(context, executablePath, profileDir);
@@ -133,7 +148,10 @@ export class HeadlessChromium {
         } catch {
           // already gone (crashed or killed): nothing left to close
         } finally {
-          if (this.#profileDir) rmSync(this.#profileDir, { recursive: true, force: true });
+          if (this.#profileDir) {
+            rmSync(this.#profileDir, { recursive: true, force: true });
+            liveProfiles.delete(this.#profileDir);
+          }
           this.#profileDir = null;
         }
       })();

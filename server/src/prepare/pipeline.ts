@@ -9,17 +9,17 @@
  * the output, renamed into place at the very end, so an interrupted run never leaves a dataset that looks
  * complete.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BLENDSHAPE_COUNT } from '../../../shared/src/blendshapes.js';
 import { DATASET_ARRAYS, DATASET_FORMAT, DATASET_VERSION, parseDatasetManifest, type DatasetArrayName, type DatasetManifest } from '../../../shared/src/dataset-schema.js';
 import { GAZE_SIZE, POSE_SIZE } from '../../../shared/src/pose.js';
 import { computeCrop, type Box, type CropBox } from './crop.js';
 import { fillGaps, splitFrames } from './gaps.js';
+import { JobPool } from './job-pool.js';
 import { encodeNpy } from './npy.js';
 import { PROJECT_ROOT, type PrepareOptions } from './options.js';
 import { PngEncoder } from './png-writer.js';
@@ -78,31 +78,6 @@ export function defaultFps(info: VideoInfo): number {
   return Math.min(120, Math.max(1, f || 30));
 }
 
-/** Runs a bounded number of async jobs at once, preserving nothing but completion. */
-class JobPool {
-  #running = new Set<Promise<void>>();
-  #max: number;
-  #error: unknown = null;
-  constructor(max: number) {
-    this.#max = max;
-  }
-  async add(job: () => Promise<void>): Promise<void> {
-    if (this.#error) throw this.#error;
-    while (this.#running.size >= this.#max) await Promise.race(this.#running);
-    if (this.#error) throw this.#error;
-    const p: Promise<void> = job()
-      .catch((e: unknown) => {
-        this.#error ??= e;
-      })
-      .finally(() => this.#running.delete(p));
-    this.#running.add(p);
-  }
-  async drain(): Promise<void> {
-    await Promise.all(this.#running);
-    if (this.#error) throw this.#error;
-  }
-}
-
 export async function prepareDataset(opts: PrepareOptions, log: Logger, signal?: AbortSignal): Promise<PrepareResult> {
   const t0 = performance.now();
   const input = resolve(opts.input);
@@ -120,6 +95,13 @@ export async function prepareDataset(opts: PrepareOptions, log: Logger, signal?:
     throw new InputError(`--start ${opts.startSeconds} is past the end of ${opts.input} (${info.durationSeconds.toFixed(2)} s)`);
   }
   const maxFrames = opts.maxSeconds !== null ? Math.max(1, Math.floor(opts.maxSeconds * fps + 1e-6)) : Infinity;
+  const available = Math.min(opts.maxSeconds ?? Infinity, info.durationSeconds > 0 ? info.durationSeconds - opts.startSeconds : Infinity);
+  if (available < MIN_VALID_SECONDS) {
+    throw new InputError(
+      `${opts.input}: only ${available.toFixed(2)} s of video to use${opts.startSeconds > 0 ? ` after --start ${opts.startSeconds}` : ''}; ` +
+        `at least ${MIN_VALID_SECONDS} s with a face are needed to train`,
+    );
+  }
   const trackSize = trackingSize(info.width, info.height);
   log.info({ input: opts.input, width: info.width, height: info.height, rotation: info.rotation, sourceFps: info.avgFps, fps, durationSeconds: info.durationSeconds, audio: info.hasAudio, tracking: trackSize }, 'source video');
 

@@ -1,8 +1,9 @@
 /**
  * Tracks frames with the live client's FaceTracker in headless Chromium. A small HTTP server on
  * 127.0.0.1:0 serves the tracking page (client/dist/prepare-page.js), MediaPipe's wasm (client/dist/wasm)
- * and the model, and hands raw RGBA frames to the page one request at a time; the page returns the
- * driving values (see client/src/prepare-page.ts for the protocol).
+ * and the model, and hands out raw RGBA frames (GET /frame/:i, fetched a few frames ahead by a worker in
+ * the page) from a bounded queue the decoder fills; the page posts the driving values back in batches
+ * (see client/src/prepare-page.ts for the protocol). A watchdog fails the session when the page stalls.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

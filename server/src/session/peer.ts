@@ -82,6 +82,8 @@ export class Peer {
       icePortRange: ice.portRange ?? undefined,
       iceUseIpv6: false,
       bundlePolicy: 'max-bundle',
+      // Advertised SCTP max-message-size: driving frames are 78 bytes; well-behaved callers send nothing bigger.
+      maxMessageSize: 16 * 1024,
     });
     this.track = new MediaStreamTrack({ kind: 'video' });
     const transceiver = this.pc.addTransceiver(this.track, { direction: 'sendonly' });
