@@ -272,6 +272,24 @@ describe('Renderer batching (untrained avatar)', () => {
     expect(diff / a0.length).toBeGreaterThan(0.01);
   });
 
+  it('keeps the main thread free while the model runs (the model runs in a worker thread)', async () => {
+    let turns = 0;
+    let done = false;
+    const spin = (): void => {
+      if (done) return;
+      turns++;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    const v = new Float32Array(60);
+    for (let i = 0; i < 8; i++) await renderer.render(v, () => undefined);
+    done = true;
+    if (process.env.DNP_TEST_VERBOSE) process.stderr.write(`event-loop turns during 8 renders: ${turns}\n`);
+    // onnxruntime-node's run() holds its calling thread for the whole model run: on the main thread the event
+    // loop would turn only a few times per render. In the worker it keeps turning (thousands of times).
+    expect(turns).toBeGreaterThan(200);
+  });
+
   it('rejects a vector of the wrong length and renders after that', async () => {
     await expect(renderer.render(new Float32Array(59), () => 0)).rejects.toThrow(/cond has 59 values, expected 60/);
     await expect(renderer.render(new Float32Array(60), () => 1)).resolves.toBe(1);

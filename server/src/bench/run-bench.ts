@@ -50,6 +50,8 @@ export interface SizeResult {
   uplinkPayloadKbps: number;
   uplinkWireKbpsEstimate: number;
   downlinkKbps: number;
+  /** Server part of the latency (driving frame arrival → video frame sent), from dnp_server_latency_ms buckets (whole run). */
+  serverLatencyMs: { median: number; p90: number } | null;
   /** 1-minute load average at the end of the window (other work on the machine skews every number). */
   loadAverage1m: number;
 }
@@ -101,6 +103,29 @@ class ServerProcess {
     const text = await (await fetch(`${this.url}/metrics`)).text();
     const m = /^dnp_process_cpu_seconds_total (\S+)$/m.exec(text);
     return m?.[1] ? Number(m[1]) : NaN;
+  }
+
+  /** Median and p90 of a histogram on /metrics (linear within buckets), or null when it has no samples. */
+  async histogram(name: string): Promise<{ median: number; p90: number } | null> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const buckets: Array<[number, number]> = [];
+    for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))) {
+      buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+    }
+    const total = buckets.at(-1)?.[1] ?? 0;
+    if (total === 0) return null;
+    const q = (p: number): number => {
+      const target = p * total;
+      let prevLe = 0;
+      let prevN = 0;
+      for (const [le, n] of buckets) {
+        if (n >= target) return le === Infinity ? prevLe : prevLe + ((le - prevLe) * (target - prevN)) / Math.max(1, n - prevN);
+        prevLe = le;
+        prevN = n;
+      }
+      return prevLe;
+    };
+    return { median: round(q(0.5), 1), p90: round(q(0.9), 1) };
   }
 
   async close(): Promise<void> {
@@ -190,6 +215,7 @@ async function benchOne(size: number, opts: BenchOptions, driving: DrivingValues
     }
     const windowEnd = performance.now();
     const cpu1 = await server.cpuSeconds();
+    const serverLatencyMs = await server.histogram('dnp_server_latency_ms');
     measuring = false;
     const secs = (windowEnd - windowStart) / 1000;
     await sleep(300); // late frames of the window
@@ -224,6 +250,7 @@ async function benchOne(size: number, opts: BenchOptions, driving: DrivingValues
       uplinkPayloadKbps: round((upBytes * 8) / secs / 1000, 2),
       uplinkWireKbpsEstimate: round(((upBytes + msgs * WIRE_OVERHEAD_BYTES) * 8) / secs / 1000, 1),
       downlinkKbps: round(((c.stats.rtpBytes - bytes0.down) * 8) / secs / 1000, 0),
+      serverLatencyMs,
       loadAverage1m: round(os.loadavg()[0] ?? 0, 2),
     };
   } finally {
@@ -264,12 +291,12 @@ export function formatTable(r: BenchResult): string {
     `driving: ${r.drivingSource} at ${r.options.rateHz} Hz; codec ${r.options.codec}; server ORT threads ${r.options.threads}; ${r.options.seconds} s measured after ${r.options.warmupSeconds} s warm-up`,
     `wire payload: ${DRIVING_FRAME_BYTES} B per driving frame`,
     '',
-    '| size | latency median / p90 ms | render median / p90 ms | encode median / p90 ms | fps rendered / decoded | server CPU % of a core | uplink payload kbit/s (wire est.) | downlink kbit/s | load avg |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| size | latency median / p90 ms | in server median / p90 ms | render median / p90 ms | encode median / p90 ms | fps rendered / decoded | server CPU % of a core | uplink payload kbit/s (wire est.) | downlink kbit/s | load avg |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const s of r.results) {
     lines.push(
-      `| ${s.size}² | ${s.latencyMs.median} / ${s.latencyMs.p90} | ${s.renderMs.median} / ${s.renderMs.p90} | ${s.encodeMs.median} / ${s.encodeMs.p90} | ${s.fpsRendered} / ${s.fpsDecoded} | ${s.serverCpuPercentOfOneCore} | ${s.uplinkPayloadKbps} (${s.uplinkWireKbpsEstimate}) | ${s.downlinkKbps} | ${s.loadAverage1m} |`,
+      `| ${s.size}² ${s.codec} | ${s.latencyMs.median} / ${s.latencyMs.p90} | ${s.serverLatencyMs ? `${s.serverLatencyMs.median} / ${s.serverLatencyMs.p90}` : '-'} | ${s.renderMs.median} / ${s.renderMs.p90} | ${s.encodeMs.median} / ${s.encodeMs.p90} | ${s.fpsRendered} / ${s.fpsDecoded} | ${s.serverCpuPercentOfOneCore} | ${s.uplinkPayloadKbps} (${s.uplinkWireKbpsEstimate}) | ${s.downlinkKbps} | ${s.loadAverage1m} |`,
     );
   }
   return `${lines.join('\n')}\n`;

@@ -212,7 +212,9 @@ export class Session {
     } finally {
       this.busy = false;
     }
-    if (this.dirty) this.kick();
+    // Let the event loop deliver the driving frames that arrived during this frame before choosing the next
+    // vector (kicking right here would render the vector from before this frame: a whole render late).
+    setImmediate(() => this.kick());
   }
 
   /** Re-sends the last picture (keepalive, or a keyframe right after a PLI). */

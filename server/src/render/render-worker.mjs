@@ -1,0 +1,110 @@
+// @ts-check
+/**
+ * Render worker (worker_threads): owns one onnxruntime-node InferenceSession for one avatar.
+ *
+ * Why a worker: onnxruntime-node's `session.run()` keeps the calling thread busy for the whole model run, so
+ * on the main thread it would stall every socket (driving frames, RTP, DTLS, signaling) for tens of
+ * milliseconds per frame. Here the model runs on its own thread and the main thread keeps doing I/O and
+ * encoding in parallel.
+ *
+ * Plain JavaScript on purpose: a worker does not inherit the TypeScript loader of the main thread (tsx, vitest).
+ * The messages are typed and checked on the main side (renderer.ts).
+ *
+ * Buffers are allocated once and shared with the main thread (SharedArrayBuffer): the main thread writes the
+ * normalised input vectors into `input`, the worker copies each result into `output` (onnxruntime-node rejects
+ * tensors over shared memory, so the worker keeps its own input copy). One run at a time.
+ *
+ * workerData: { modelPath, device: 'cpu' | 'webgpu' | 'cuda', threads, input: SharedArrayBuffer, output: SharedArrayBuffer }
+ * → { type: 'ready', device, fallbackReason, inputs, outputs } | { type: 'error', message }
+ * ← { type: 'output', output: SharedArrayBuffer }   a larger output buffer (for a larger batch)
+ * ← { type: 'run', id, batch, size, inputName, outputName } (input = the first batch × size floats of `input`)
+ * → { type: 'result', id, ms, dims, outType, length } (result = the first `length` floats of `output`) | { type: 'run-error', id, message }
+ * ← { type: 'close' } → the session is released and the worker exits.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+
+const port = parentPort;
+if (!port) throw new Error('render-worker.mjs must run in a worker thread');
+
+/** @param {unknown} err */
+function firstLine(err) {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0] ?? msg;
+}
+
+/** @param {string[]} providers */
+function sessionOptions(providers) {
+  /** @type {import('onnxruntime-node').InferenceSession.SessionOptions} */
+  const o = { executionProviders: providers, graphOptimizationLevel: 'all', executionMode: 'sequential', interOpNumThreads: 1 };
+  if (workerData.threads > 0) o.intraOpNumThreads = workerData.threads;
+  return o;
+}
+
+/** @param {readonly import('onnxruntime-node').InferenceSession.ValueMetadata[]} list */
+function plainMetadata(list) {
+  return list.map((m) => (m.isTensor ? { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] } : { name: m.name, isTensor: false }));
+}
+
+/** @type {Float32Array} */
+const sharedInput = new Float32Array(workerData.input);
+const localInput = new Float32Array(sharedInput.length);
+/** @type {Float32Array} */
+let sharedOutput = new Float32Array(workerData.output);
+
+/** @type {import('onnxruntime-node').InferenceSession | null} */
+let session = null;
+let device = 'cpu';
+/** @type {string | null} */
+let fallbackReason = null;
+try {
+  if (workerData.device !== 'cpu') {
+    try {
+      session = await ort.InferenceSession.create(workerData.modelPath, sessionOptions([workerData.device]));
+      device = workerData.device;
+    } catch (err) {
+      fallbackReason = firstLine(err);
+    }
+  }
+  if (!session) session = await ort.InferenceSession.create(workerData.modelPath, sessionOptions(['cpu']));
+  port.postMessage({ type: 'ready', device, fallbackReason, inputs: plainMetadata(session.inputMetadata), outputs: plainMetadata(session.outputMetadata) });
+} catch (err) {
+  port.postMessage({ type: 'error', message: firstLine(err) });
+  port.close();
+}
+
+port.on('message', async (/** @type {{ type: string, id?: number, batch?: number, size?: number, inputName?: string, outputName?: string, output?: SharedArrayBuffer }} */ msg) => {
+  if (msg.type === 'close') {
+    const s = session;
+    session = null;
+    if (s) await s.release();
+    port.close();
+    return;
+  }
+  if (msg.type === 'output' && msg.output instanceof SharedArrayBuffer) {
+    sharedOutput = new Float32Array(msg.output);
+    return;
+  }
+  if (msg.type !== 'run' || !session) return;
+  const { id, batch, size, inputName, outputName } = msg;
+  try {
+    if (typeof batch !== 'number' || typeof size !== 'number' || batch * size > localInput.length || typeof inputName !== 'string' || typeof outputName !== 'string') {
+      throw new Error('malformed run request');
+    }
+    const n = batch * size;
+    localInput.set(sharedInput.subarray(0, n));
+    const t0 = performance.now();
+    const res = await session.run({ [inputName]: new ort.Tensor('float32', localInput.subarray(0, n), [batch, size]) });
+    const ms = performance.now() - t0;
+    const out = res[outputName];
+    if (!out) throw new Error(`model has no output "${outputName}"`);
+    const data = /** @type {Float32Array} */ (out.data);
+    if (out.type !== 'float32' || data.length > sharedOutput.length) {
+      throw new Error(`model output "${outputName}" is ${out.type} [${out.dims.join(', ')}], larger than expected`);
+    }
+    sharedOutput.set(data);
+    port.postMessage({ type: 'result', id, ms, dims: [...out.dims], outType: out.type, length: data.length });
+  } catch (err) {
+    port.postMessage({ type: 'run-error', id, message: firstLine(err) });
+  }
+});
