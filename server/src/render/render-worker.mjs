@@ -46,6 +46,10 @@ function plainMetadata(list) {
   return list.map((m) => (m.isTensor ? { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] } : { name: m.name, isTensor: false }));
 }
 
+// ORT prints provider-loading failures itself (e.g. the missing CUDA provider) before throwing; the server
+// logs the thrown reason through its own logger instead.
+ort.env.logLevel = 'fatal';
+
 /** @type {Float32Array} */
 const sharedInput = new Float32Array(workerData.input);
 const localInput = new Float32Array(sharedInput.length);
@@ -60,7 +64,8 @@ let fallbackReason = null;
 try {
   if (workerData.device !== 'cpu') {
     try {
-      session = await ort.InferenceSession.create(workerData.modelPath, sessionOptions([workerData.device]));
+      // ORT's own error line for a missing provider would bypass our log; the reason is reported below.
+      session = await ort.InferenceSession.create(workerData.modelPath, { ...sessionOptions([workerData.device]), logSeverityLevel: 4 });
       device = workerData.device;
     } catch (err) {
       fallbackReason = firstLine(err);
