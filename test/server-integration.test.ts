@@ -11,7 +11,8 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONDITIONING_SIZE, flattenDrivingValues, type DrivingValues } from '../shared/src/driving-values.js';
 import { retarget } from '../shared/src/retarget.js';
@@ -24,7 +25,8 @@ import { makeUntrainedAvatar, type TestAvatar } from './support/test-avatar.js';
 import { metricValue, startTestServer, type TestServer } from './support/server.js';
 import { OfflineRenderer, psnr, yuv420pToRgbFfmpeg } from './support/video-compare.js';
 
-const REFERENCE = '/work/shared/data/portrait-man-talking.tracker-reference.json';
+// the project reads its test data from ../shared/data beside the repository
+const REFERENCE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'data', 'portrait-man-talking.tracker-reference.json');
 const AVATAR_ID = 'untrained256';
 
 interface RefFrame {

@@ -1,8 +1,10 @@
 /** `dnp bench` (also `npm run bench`): latency, render/encode time and bandwidth of the live server. */
+import { fileURLToPath } from 'node:url';
 import { formatTable, runBench, type BenchOptions } from '../bench/run-bench.js';
 import { VIDEO_CODECS, type VideoCodecName } from '../../../shared/src/signaling.js';
 
-const DEFAULT_DRIVING = '/work/shared/data/portrait-man-talking.tracker-reference.json';
+// The project's test data lives beside the repository in ../shared/data.
+const DEFAULT_DRIVING = fileURLToPath(new URL('../../../../shared/data/portrait-man-talking.tracker-reference.json', import.meta.url));
 
 export const help = `Usage: dnp bench [options]
 
