@@ -61,7 +61,8 @@ export function captureLogs(lines: LogLine[]): Writable {
 
 export async function startTestServer(avatarsDir: string, overrides: Partial<ServerOptions> = {}): Promise<TestServer> {
   const logs: LogLine[] = [];
-  const log = createLogger((process.env.LOG_LEVEL as 'info' | undefined) ?? 'debug', captureLogs(logs));
+  // always debug: tests read the server's structured log lines (e.g. 'session closed' with its stats)
+  const log = createLogger('debug', captureLogs(logs));
   const server = await DnpServer.start(testServerOptions(avatarsDir, overrides), log);
   return { server, url: server.url, logs, close: () => server.close() };
 }
