@@ -9,3 +9,4 @@ export * from './avatar-manifest.js';
 export * from './dataset-schema.js';
 export * from './signaling.js';
 export * from './render-report.js';
+export * from './tracker-model.js';

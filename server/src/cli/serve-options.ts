@@ -2,8 +2,8 @@
  * `dnp serve` options: command-line flags over environment variables over defaults, each validated
  * once with an error that names the option and the problem. Pure (takes argv and env).
  */
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { arr, obj, optional, str } from '../../../shared/src/json-check.js';
 import { VIDEO_CODECS } from '../../../shared/src/signaling.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
@@ -11,8 +11,10 @@ import { RENDER_DEVICES } from '../render/ort-session.js';
 import type { ServerOptions } from '../server.js';
 import type { IceServerConfig } from '../session/peer.js';
 
-/** The repository root (two levels above server/src/cli). */
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+import { DEFAULT_TRACKER_MODEL, PROJECT_ROOT } from '../project-paths.js';
+
+/** The repository root, with a trailing slash. */
+export const REPO_ROOT = `${PROJECT_ROOT}/`;
 export const DEFAULT_AVATARS_DIR = 'avatars';
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -160,7 +162,7 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
   const publicIp = get('public-ip') ?? null;
   if (publicIp !== null && isIP(publicIp) !== 4) throw new OptionError(`--public-ip: '${publicIp}' is not an IPv4 address`);
   const iceHosts = get('ice-host');
-  const tracker = get('tracker-model');
+  const tracker = get('tracker-model') ?? (existsSync(DEFAULT_TRACKER_MODEL) ? DEFAULT_TRACKER_MODEL : undefined);
 
   return {
     host,

@@ -33,7 +33,8 @@ Options (flag, environment variable, default):
                                           given to the server's peer and to the page (/config.json)
   --ice-ports LO-HI    DNP_ICE_PORTS      UDP port range for ICE (default: any)
   --tracker-model PATH DNP_TRACKER_MODEL  local face_landmarker.task served at /models/face_landmarker.task
-                                          (default: none; the page then loads the official model URL)
+                                          (default: models/face_landmarker.task if present, else none:
+                                          the page then loads the official model URL)
   --client-dir DIR     DNP_CLIENT_DIR     client/dist (the built page: npm run build)
   --log-level L        LOG_LEVEL          info (fatal, error, warn, info, debug, trace, silent)
   --help                                  this text

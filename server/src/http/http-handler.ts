@@ -7,13 +7,13 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { AvatarRegistry } from '../avatars/registry.js';
+import { OFFICIAL_TRACKER_MODEL_URL } from '../../../shared/src/tracker-model.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { IceServerConfig } from '../session/peer.js';
 
 export const TRACKER_MODEL_PATH = '/models/face_landmarker.task';
-export const OFFICIAL_TRACKER_MODEL_URL =
-  'https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task';
+export { OFFICIAL_TRACKER_MODEL_URL } from '../../../shared/src/tracker-model.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -1,11 +1,11 @@
 /** `dnp prepare` command-line options: parsed and validated (pure apart from reading the environment). */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
+import { OFFICIAL_TRACKER_MODEL_URL, TRACKER_MODEL_SHA256 } from '../../../shared/src/tracker-model.js';
 
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-/** Where the tracker model is looked for when neither --tracker-model nor DNP_TRACKER_MODEL is given. */
-export const DEFAULT_TRACKER_MODEL = join(PROJECT_ROOT, 'models', 'face_landmarker.task');
+import { DEFAULT_TRACKER_MODEL, PROJECT_ROOT } from '../project-paths.js';
+
+export { DEFAULT_TRACKER_MODEL, PROJECT_ROOT };
 export const SIZES = [256, 512, 1024] as const;
 
 export interface PrepareOptions {
@@ -134,7 +134,8 @@ export function parsePrepareArgs(argv: readonly string[], env: NodeJS.ProcessEnv
   if (!trackerModel) {
     throw new UsageError(
       `no FaceLandmarker model configured: pass --tracker-model PATH or set DNP_TRACKER_MODEL, or place face_landmarker.task at ${DEFAULT_TRACKER_MODEL} ` +
-        '(MediaPipe model "face_landmarker/float16/1")',
+        `(MediaPipe model "face_landmarker/float16/1", sha256 ${TRACKER_MODEL_SHA256}; download it with: ` +
+        `mkdir -p ${dirname(DEFAULT_TRACKER_MODEL)} && curl -L -o ${DEFAULT_TRACKER_MODEL} ${OFFICIAL_TRACKER_MODEL_URL})`,
     );
   }
   return {
