@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AV_PIX_FMT_RGB24, AV_PIX_FMT_YUV420P, FFmpegError, Frame, SoftwareScaleContext, SWS_AREA } from 'node-av';
+import { AV_PIX_FMT_RGB24, AV_PIX_FMT_YUV420P, SWS_AREA } from 'node-av';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLENDSHAPE_COUNT } from '../shared/src/blendshapes.js';
 import { emptyDrivingValues, flattenDrivingValues } from '../shared/src/driving-values.js';
@@ -20,6 +20,7 @@ import { Renderer } from '../server/src/render/renderer.js';
 import { DrivingChannel } from '../server/src/session/driving-channel.js';
 import { addPublicIpCandidates } from '../server/src/session/peer.js';
 import { makeUntrainedAvatar, type TestAvatar } from './support/test-avatar.js';
+import { swsConvert } from './support/video-compare.js';
 
 const W = 64;
 const H = 48;
@@ -43,27 +44,7 @@ function ffmpegYuv(rgb: Float32Array, w: number, h: number): Buffer {
   const n = w * h;
   const packed = Buffer.alloc(3 * n);
   for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) packed[3 * i + c] = Math.round((rgb[c * n + i] as number) * 255);
-  const src = new Frame();
-  src.alloc();
-  src.width = w;
-  src.height = h;
-  src.format = AV_PIX_FMT_RGB24;
-  FFmpegError.throwIfError(src.allocBuffer(), 'alloc');
-  FFmpegError.throwIfError(src.fromBuffer(packed), 'fill');
-  const dst = new Frame();
-  dst.alloc();
-  dst.width = w;
-  dst.height = h;
-  dst.format = AV_PIX_FMT_YUV420P;
-  FFmpegError.throwIfError(dst.allocBuffer(), 'alloc');
-  const sws = new SoftwareScaleContext();
-  sws.getContext(w, h, AV_PIX_FMT_RGB24, w, h, AV_PIX_FMT_YUV420P, SWS_AREA); // area: 2x2 chroma mean, as ours
-  FFmpegError.throwIfError(sws.scaleFrameSync(dst, src), 'scale');
-  const out = dst.toBuffer();
-  sws.freeContext();
-  src.free();
-  dst.free();
-  return out;
+  return swsConvert(packed, w, h, AV_PIX_FMT_RGB24, AV_PIX_FMT_YUV420P, SWS_AREA); // area: 2x2 chroma mean, as ours
 }
 
 describe('RGB → yuv420p', () => {

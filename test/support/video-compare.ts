@@ -10,6 +10,8 @@ import {
   Frame,
   SoftwareScaleContext,
   SWS_POINT,
+  type AVPixelFormat,
+  type SwsFlags,
 } from 'node-av';
 import * as ort from 'onnxruntime-node';
 import type { AvatarManifest } from '../../shared/src/avatar-manifest.js';
@@ -46,29 +48,35 @@ export class OfflineRenderer {
   }
 }
 
+/** Converts one packed image between pixel formats with FFmpeg's swscale (an independent reference). */
+export function swsConvert(data: Buffer, width: number, height: number, from: AVPixelFormat, to: AVPixelFormat, flags: SwsFlags): Buffer {
+  const frameOf = (format: AVPixelFormat): Frame => {
+    const f = new Frame();
+    f.alloc();
+    f.width = width;
+    f.height = height;
+    f.format = format;
+    FFmpegError.throwIfError(f.allocBuffer(), 'alloc frame');
+    return f;
+  };
+  const src = frameOf(from);
+  const dst = frameOf(to);
+  const sws = new SoftwareScaleContext();
+  try {
+    FFmpegError.throwIfError(src.fromBuffer(data), 'fill frame');
+    sws.getContext(width, height, from, width, height, to, flags);
+    FFmpegError.throwIfError(sws.scaleFrameSync(dst, src), 'scale');
+    return dst.toBuffer();
+  } finally {
+    sws.freeContext();
+    src.free();
+    dst.free();
+  }
+}
+
 /** Packed yuv420p → interleaved RGB24 with FFmpeg's swscale (BT.601 limited range, as a browser would). */
 export function yuv420pToRgbFfmpeg(yuv: Buffer, width: number, height: number): Uint8Array {
-  const src = new Frame();
-  src.alloc();
-  src.width = width;
-  src.height = height;
-  src.format = AV_PIX_FMT_YUV420P;
-  FFmpegError.throwIfError(src.allocBuffer(), 'alloc yuv frame');
-  FFmpegError.throwIfError(src.fromBuffer(yuv), 'fill yuv frame');
-  const dst = new Frame();
-  dst.alloc();
-  dst.width = width;
-  dst.height = height;
-  dst.format = AV_PIX_FMT_RGB24;
-  FFmpegError.throwIfError(dst.allocBuffer(), 'alloc rgb frame');
-  const sws = new SoftwareScaleContext();
-  sws.getContext(width, height, AV_PIX_FMT_YUV420P, width, height, AV_PIX_FMT_RGB24, SWS_POINT);
-  FFmpegError.throwIfError(sws.scaleFrameSync(dst, src), 'yuv → rgb');
-  const out = new Uint8Array(dst.toBuffer());
-  sws.freeContext();
-  src.free();
-  dst.free();
-  return out;
+  return new Uint8Array(swsConvert(yuv, width, height, AV_PIX_FMT_YUV420P, AV_PIX_FMT_RGB24, SWS_POINT));
 }
 
 /** PSNR in dB between two same-sized 8-bit images (Infinity when identical). */
