@@ -3,7 +3,7 @@
  * signaling, unknown avatars and bad avatar folders are rejected, counted in /metrics, and the session
  * and the server keep working. Real server, real WebRTC caller; the avatar is untrained (transport test).
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
@@ -70,6 +70,9 @@ describe('live server under bad input (untrained avatar: transport test)', () =>
     variant(root, good, 'bad-std', (m) => {
       ((m.conditioning as { std: number[] }).std)[4] = -1;
     });
+    // A symbolic link to an avatar folder is an avatar too; a dangling link is ignored.
+    symlinkSync(good.dir, join(root, 'linked'));
+    symlinkSync(join(tmp, 'nowhere'), join(root, 'dangling'));
     srv = await startTestServer(root);
   });
 
@@ -78,9 +81,9 @@ describe('live server under bad input (untrained avatar: transport test)', () =>
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('skips each bad avatar folder with an error naming the file and the problem, and serves the good one', async () => {
+  it('skips each bad avatar folder with an error naming the file and the problem, and serves the good ones', async () => {
     const list = (await (await fetch(`${srv.url}/avatars`)).json()) as Array<{ id: string }>;
-    expect(list.map((a) => a.id)).toEqual([GOOD]);
+    expect(list.map((a) => a.id)).toEqual([GOOD, 'linked']);
     expect(await metricValue(srv.url, 'dnp_avatar_load_errors_total')).toBe(6);
     const errors = srv.server.avatars.errors;
     const byDir = (name: string): string => errors.find((e) => e.dir.endsWith(`/${name}`))?.error ?? '(not reported)';

@@ -53,9 +53,17 @@ export function findAvatarFolders(root: string): string[] {
   if (!existsSync(abs)) throw new Error(`avatar folder ${abs} does not exist`);
   if (!statSync(abs).isDirectory()) throw new Error(`${abs} is not a folder`);
   if (existsSync(join(abs, MANIFEST_FILE))) return [abs];
-  return readdirSync(abs, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
-    .map((d) => join(abs, d.name))
+  const isFolder = (p: string): boolean => {
+    try {
+      return statSync(p).isDirectory(); // follows symbolic links: a linked avatar folder counts
+    } catch {
+      return false; // a dangling link
+    }
+  };
+  return readdirSync(abs)
+    .filter((name) => !name.startsWith('.'))
+    .map((name) => join(abs, name))
+    .filter(isFolder)
     .filter((d) => existsSync(join(d, MANIFEST_FILE)) || readdirSync(d).some((f) => f.endsWith('.onnx')))
     .sort();
 }
