@@ -57,7 +57,8 @@ export class Session {
   /** Nominal start of the next frame slot (a 1/fps grid, so that one late frame does not delay all the next). */
   private nextSlot = -Infinity;
   private lastSent = -Infinity;
-  private lastSeq = 0;
+  /** seq of the driving frame in the last picture; null while only the neutral face has been shown. */
+  private lastSeq: number | null = null;
   private haveFrame = false;
   private slotTimer: NodeJS.Timeout | null = null;
   private keepaliveTimer: NodeJS.Timeout | null = null;
@@ -192,7 +193,7 @@ export class Session {
     this.nextSlot = (start - this.nextSlot > this.intervalMs ? start : this.nextSlot) + this.intervalMs;
     const latest: LatestVector | null = this.driving.latest;
     const cond = latest ? latest.cond : this.neutralCond;
-    const seq = latest ? latest.seq : 0;
+    const seq = latest ? latest.seq : null; // no render report for the neutral face: no driving frame in it
     try {
       let encodeStart = 0;
       const renderMs = await this.avatar.renderer.render(cond, (rgb, ms) => {
@@ -204,7 +205,7 @@ export class Session {
       this.haveFrame = true;
       this.lastSeq = seq;
       this.counts.rendered++;
-      this.sendPicture(video, { seq, renderMs }, encodeStart);
+      this.sendPicture(video, seq === null ? null : { seq, renderMs }, encodeStart);
       if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
     } catch (err) {
       if (!this.closed) void this.close('error', `render/encode failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -223,13 +224,13 @@ export class Session {
     if (this.closed || !video || !this.haveFrame || this.busy) return;
     try {
       this.counts.resent++;
-      this.sendPicture(video, { seq: this.lastSeq, renderMs: 0 }, performance.now());
+      this.sendPicture(video, this.lastSeq === null ? null : { seq: this.lastSeq, renderMs: 0 }, performance.now());
     } catch (err) {
       void this.close('error', `encode failed: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
-  private sendPicture(video: VideoOutput, report: { seq: number; renderMs: number }, encodeStart: number): void {
+  private sendPicture(video: VideoOutput, report: { seq: number; renderMs: number } | null, encodeStart: number): void {
     const sent = video.send(report, encodeStart);
     this.lastSent = performance.now();
     this.metrics.encodeMs.observe({ codec: this.codec }, sent.encodeMs);
