@@ -14,6 +14,32 @@ function dnp(args: string[], env: Record<string, string> = {}): { status: number
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+describe('dnp (the command dispatcher)', () => {
+  it('lists its commands with --help and exits 0', () => {
+    const r = dnp(['--help']);
+    expect(r.status).toBe(0);
+    for (const c of ['serve', 'prepare', 'train', 'bench']) expect(r.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
+  });
+
+  it('answers an unknown command with the list and exit 2, and no command with the list and exit 1', () => {
+    const bad = dnp(['serv']);
+    expect(bad.stderr).toContain("dnp: unknown command 'serv'");
+    expect(bad.stderr).toContain('Commands:');
+    expect(bad.status).toBe(2);
+    const none = dnp([]);
+    expect(none.stdout).toContain('Usage: dnp <command>');
+    expect(none.status).toBe(1);
+  });
+
+  it('gives --help for every command', () => {
+    for (const c of ['serve', 'prepare', 'train', 'bench']) {
+      const r = dnp([c, '--help']);
+      expect(r.status, c).toBe(0);
+      expect(r.stdout, c).toMatch(new RegExp(`Usage: dnp ${c}`));
+    }
+  });
+});
+
 describe('dnp serve (command line)', () => {
   let tmp: string;
 
