@@ -1,10 +1,10 @@
 /** Helpers for the `dnp prepare` tests: an NPY reader, the CLI as a child process, client build check. */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../server/src/project-paths.js';
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ROOT = PROJECT_ROOT;
 export const DATA = join(ROOT, '..', 'shared', 'data');
 export const MODEL = join(DATA, 'face_landmarker.task');
 

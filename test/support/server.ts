@@ -2,6 +2,7 @@
  * Starts a real DnpServer for tests: 127.0.0.1, port 0, no STUN/TURN, loopback ICE, logs captured as
  * parsed JSON lines (so tests can look for a message) instead of printed.
  */
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../server/src/log.js';
 import { DnpServer, type ServerOptions } from '../../server/src/server.js';
@@ -29,7 +30,7 @@ export function testServerOptions(avatarsDir: string, overrides: Partial<ServerO
     threads: 1,
     maxBatch: 8,
     ice: { additionalHostAddresses: ['127.0.0.1'], publicIp: null, iceServers: [], portRange: null },
-    clientDir: `${REPO_ROOT}client/dist`,
+    clientDir: join(REPO_ROOT, 'client', 'dist'),
     trackerModelPath: null,
     keepaliveMs: 250,
     connectTimeoutMs: 15_000,

@@ -6,12 +6,12 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseAvatarManifest, type AvatarManifest } from '../../shared/src/avatar-manifest.js';
+import { PROJECT_ROOT } from '../../server/src/project-paths.js';
 
 const run = promisify(execFile);
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const REPO_ROOT = PROJECT_ROOT;
 /** Debian's python3 with torch (not a pyenv python3 earlier on PATH). */
 export const PYTHON = process.env.DNP_PYTHON ?? '/usr/bin/python3';
 

@@ -14,7 +14,7 @@ import type { DrivingValues } from '../../../shared/src/driving-values.js';
 import { mapTrackerFace } from '../../../shared/src/tracker-mapping.js';
 import { DRIVING_FRAME_BYTES, encodeDrivingFrame } from '../../../shared/src/wire.js';
 import type { VideoCodecName } from '../../../shared/src/signaling.js';
-import { REPO_ROOT } from '../cli/serve-options.js';
+import { PROJECT_ROOT } from '../project-paths.js';
 import { RtcClient } from './rtc-client.js';
 import { round, summarise, type Summary } from './stats.js';
 import { exportUntrainedAvatar } from './untrained-avatar.js';
@@ -76,8 +76,8 @@ class ServerProcess {
   ) {}
 
   static async start(avatarsDir: string, threads: number): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'dnp.js'), 'serve', '--avatars', avatarsDir, '--port', '0', '--host', '127.0.0.1', '--threads', String(threads), '--log-level', 'warn'], {
-      cwd: REPO_ROOT,
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'dnp.js'), 'serve', '--avatars', avatarsDir, '--port', '0', '--host', '127.0.0.1', '--threads', String(threads), '--log-level', 'warn'], {
+      cwd: PROJECT_ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const url = await new Promise<string>((resolve, reject) => {

@@ -1,7 +1,7 @@
 /** Makes an untrained avatar with the training package (`python3 -m train export --untrained`), for the bench. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { REPO_ROOT } from '../cli/serve-options.js';
+import { PROJECT_ROOT } from '../project-paths.js';
 
 const run = promisify(execFile);
 
@@ -9,7 +9,7 @@ export async function exportUntrainedAvatar(out: string, size: number, fps: numb
   const python = process.env.DNP_PYTHON ?? '/usr/bin/python3';
   const args = ['-m', 'train', 'export', '--untrained', '--preset', 'cpu', '--size', String(size), '--fps', String(fps), '--name', `bench-${size}`, '--out', out];
   try {
-    await run(python, args, { cwd: REPO_ROOT, env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+    await run(python, args, { cwd: PROJECT_ROOT, env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`${python} ${args.join(' ')} failed: ${e.stderr || e.message}`);

@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { arr, obj, optional, str } from '../../../shared/src/json-check.js';
 import { VIDEO_CODECS } from '../../../shared/src/signaling.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
@@ -13,8 +14,6 @@ import type { IceServerConfig } from '../session/peer.js';
 
 import { DEFAULT_TRACKER_MODEL, PROJECT_ROOT } from '../project-paths.js';
 
-/** The repository root, with a trailing slash. */
-export const REPO_ROOT = `${PROJECT_ROOT}/`;
 export const DEFAULT_AVATARS_DIR = 'avatars';
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -167,7 +166,7 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
   return {
     host,
     port: int('port', get('port') ?? String(DEFAULT_PORT), 0, 65535),
-    avatarsDir: path(get('avatars') ?? `${REPO_ROOT}${DEFAULT_AVATARS_DIR}`),
+    avatarsDir: path(get('avatars') ?? join(PROJECT_ROOT, DEFAULT_AVATARS_DIR)),
     device: oneOf('device', get('device') ?? 'cpu', RENDER_DEVICES),
     defaultCodec: oneOf('codec', get('codec') ?? 'vp8', VIDEO_CODECS),
     threads: int('threads', get('threads') ?? '1', 0, 64),
@@ -178,7 +177,7 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
       iceServers: parseIceServers(get('ice-servers') ?? '[]'),
       portRange,
     },
-    clientDir: path(get('client-dir') ?? `${REPO_ROOT}client/dist`),
+    clientDir: path(get('client-dir') ?? join(PROJECT_ROOT, 'client', 'dist')),
     trackerModelPath: tracker === undefined ? null : path(tracker),
     keepaliveMs: int('keepalive-ms', get('keepalive-ms') ?? '250', 40, 5000),
     connectTimeoutMs: 20_000,

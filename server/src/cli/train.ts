@@ -5,11 +5,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { PROJECT_ROOT } from '../project-paths.js';
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const DEFAULT_PYTHON = '/usr/bin/python3';
 export const INSTALL_HINT = 'apt-get install python3-torch libopenblas0-pthread python3-numpy python3-pil';
 
@@ -219,7 +218,7 @@ export async function run(argv: string[]): Promise<number> {
     return 3;
   }
   const child: ChildProcess = spawn(python, pythonArgs(opts), {
-    cwd: REPO_ROOT,
+    cwd: PROJECT_ROOT,
     stdio: 'inherit',
     env: { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '1' },
   });
