@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LiveStats } from '../client/src/stats/live-stats.js';
 import { fakeCameraArgs, HeadlessChromium } from '../server/src/browser/chromium.js';
 import { makeFakeCamera, type FakeCamera } from './support/fake-camera.js';
-import { metricValue, startTestServer, type TestServer } from './support/server.js';
+import { metricTotal, metricValue, startTestServer, type TestServer } from './support/server.js';
 import { makeUntrainedAvatar, REPO_ROOT } from './support/test-avatar.js';
 
 const DATA = join(REPO_ROOT, '..', 'shared', 'data');
@@ -110,7 +110,7 @@ describe('live page in headless Chromium against the real server', () => {
     const received = await metricValue(server!.url, 'dnp_driving_frames_received_total');
     expect(received).toBeGreaterThan(30);
     expect(received).toBeLessThanOrEqual((await stats()).framesSent); // read after the metric: frames keep flowing
-    expect(await metricValue(server!.url, 'dnp_signaling_rejected_total')).toBe(0);
+    expect(await metricTotal(server!.url, 'dnp_signaling_rejected_total')).toBe(0); // every series (per event)
     const metrics = await (await fetch(`${server!.url}/metrics`)).text();
     expect(metrics).not.toMatch(/^dnp_driving_frames_rejected_total\{[^}]*\} [1-9]/m);
 

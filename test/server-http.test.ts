@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './support/server.js';
+import { metricTotal, metricValue, startTestServer, type TestServer } from './support/server.js';
 
 /** GET with the path sent as is (fetch would normalise "/../"). */
 function rawGet(url: string, path: string): Promise<number> {
@@ -85,5 +85,15 @@ describe('HTTP routes', () => {
     const metrics = await fetch(`${noPage.url}/metrics`);
     expect(metrics.headers.get('content-type')).toMatch(/text\/plain/);
     expect(await metrics.text()).toContain('dnp_process_cpu_seconds_total');
+  });
+
+  it('metric helpers fail on a missing metric instead of reading 0', async () => {
+    expect(await metricValue(noPage.url, 'dnp_sessions')).toBe(0);
+    expect(await metricValue(noPage.url, 'dnp_signaling_rejected_total{event="join"}')).toBe(0); // declared, untouched series
+    await expect(metricValue(noPage.url, 'dnp_no_such_metric')).rejects.toThrow(/not in \/metrics/);
+    await expect(metricValue(noPage.url, 'dnp_signaling_rejected_total')).rejects.toThrow(/not in \/metrics/); // labelled family: no unlabelled series
+    await expect(metricValue(noPage.url, 'dnp_no_such_metric{a="b"}')).rejects.toThrow(/not in \/metrics/);
+    expect(await metricTotal(noPage.url, 'dnp_signaling_rejected_total')).toBe(0);
+    await expect(metricTotal(noPage.url, 'dnp_no_such_total')).rejects.toThrow(/not in \/metrics/);
   });
 });

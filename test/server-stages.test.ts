@@ -120,7 +120,13 @@ describe('encoder + RTP muxer', () => {
             expect(((p[1] as number) & 0x80) !== 0).toBe(i === pic.length - 1); // marker on the last packet only
           });
         }
-        expect(mux.toJSON().rtcpDropped).toBeGreaterThanOrEqual(0);
+        // FFmpeg's rtp muxer writes an RTCP sender report before the first packet: it must be dropped (werift
+        // does RTCP itself), every packet that reaches onPacket must be RTP, and the counts must agree.
+        const stats = mux.toJSON();
+        expect(stats.rtcpDropped).toBeGreaterThanOrEqual(1);
+        expect(stats.rtpPackets).toBe(packets.length);
+        for (const p of packets) expect((p[1] as number) >= 200 && (p[1] as number) <= 204).toBe(false); // RTCP SR..APP
+        expect(new Set(packets.map((p) => (p[1] as number) & 0x7f)).size).toBe(1); // one payload type throughout
       } finally {
         dec.close();
         mux.close();

@@ -68,11 +68,39 @@ export async function startTestServer(avatarsDir: string, overrides: Partial<Ser
   return { server, url: server.url, logs, close: () => server.close() };
 }
 
-/** GET /metrics and return the value of one sample line (name with labels, exactly as printed), or 0. */
-export async function metricValue(url: string, sample: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+/** Parses Prometheus text into sample lines ("name{labels}" → value) and declared families (# TYPE). */
+export function parseMetrics(text: string): { samples: Map<string, number>; families: Set<string> } {
+  const samples = new Map<string, number>();
+  const families = new Set<string>();
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${sample} `)) return Number(line.slice(sample.length + 1));
+    const type = /^# TYPE (\S+) /.exec(line);
+    if (type) families.add(type[1] as string);
+    if (line === '' || line.startsWith('#')) continue;
+    const sp = line.lastIndexOf(' ');
+    samples.set(line.slice(0, sp), Number(line.slice(sp + 1)));
   }
-  return 0;
+  return { samples, families };
+}
+
+/**
+ * GET /metrics and return the value of one sample (name with labels, exactly as printed). A labelled series
+ * that has not been touched yet reads 0 only when its family is declared; anything else missing throws
+ * (a typo or a renamed metric must fail the test, not read as 0).
+ */
+export async function metricValue(url: string, sample: string): Promise<number> {
+  const { samples, families } = parseMetrics(await (await fetch(`${url}/metrics`)).text());
+  const v = samples.get(sample);
+  if (v !== undefined) return v;
+  const brace = sample.indexOf('{');
+  if (brace > 0 && families.has(sample.slice(0, brace))) return 0;
+  throw new Error(`metric sample ${sample} is not in /metrics`);
+}
+
+/** GET /metrics and return the sum of every series of one family (any labels); throws when the family is not declared. */
+export async function metricTotal(url: string, family: string): Promise<number> {
+  const { samples, families } = parseMetrics(await (await fetch(`${url}/metrics`)).text());
+  if (!families.has(family)) throw new Error(`metric ${family} is not in /metrics`);
+  let sum = 0;
+  for (const [k, v] of samples) if (k === family || k.startsWith(`${family}{`)) sum += v;
+  return sum;
 }
