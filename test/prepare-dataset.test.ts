@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLENDSHAPE_COUNT, blendshapeIndex } from '../shared/src/blendshapes.js';
 import { parseDatasetManifest, type DatasetManifest } from '../shared/src/dataset-schema.js';
+import { LANDMARK_COUNT, LEFT_EYE, MOUTH_OUTER_LIPS, landmarkRegion, type PixelBox } from '../shared/src/face-landmarks.js';
 import { mapTrackerFace } from '../shared/src/tracker-mapping.js';
 import { createLogger } from '../server/src/log.js';
 import { parsePrepareArgs } from '../server/src/prepare/options.js';
@@ -74,6 +75,21 @@ function checkDataset(dir: string, size: number): DatasetManifest {
   }
   for (const v of bs.data) expect(v >= 0 && v <= 1).toBe(true);
   for (const v of gaze.data) expect(Math.abs(v)).toBeLessThan(0.6);
+  // dataset v2: every frame's 478 landmarks in output pixels of the crop; the mouth below the eyes
+  expect(m.version).toBe(2);
+  expect(m.arrays.landmarks).toEqual({ file: 'landmarks.npy', dtype: 'float32', shape: [n, LANDMARK_COUNT, 2] });
+  const lm = readNpy(join(dir, 'landmarks.npy'));
+  expect(lm.descr).toBe('<f4');
+  expect(lm.shape).toEqual([n, LANDMARK_COUNT, 2]);
+  for (const v of lm.data) expect(v > -0.1 * size && v < 1.1 * size).toBe(true);
+  for (const i of [0, n - 1]) {
+    const pts = lm.data.subarray(i * LANDMARK_COUNT * 2, (i + 1) * LANDMARK_COUNT * 2);
+    const mouth = landmarkRegion(pts, MOUTH_OUTER_LIPS, size, size);
+    const eye = landmarkRegion(pts, LEFT_EYE, size, size);
+    expect(mouth && eye).toBeTruthy();
+    expect((mouth as PixelBox).y0).toBeGreaterThan((eye as PixelBox).y1 - 2);
+    expect((mouth as PixelBox).x1 - (mouth as PixelBox).x0).toBeGreaterThan(size / 20);
+  }
   // split: the last 20 % is the test part
   expect(m.split).toEqual({ train: [0, n - Math.round(n * 0.2)], test: [n - Math.round(n * 0.2), n] });
   expect(m.tracker.name).toBe('mediapipe-face-landmarker');
@@ -145,7 +161,7 @@ describe('dnp prepare on real videos', () => {
     const opts = parsePrepareArgs([MAN, '--out', manApi(), '--max-seconds', String(SECONDS), '--tracker-model', MODEL]);
     const r = await prepareDataset(opts, createLogger('warn', process.stderr));
     expect(r.manifest.frameCount).toBe(SECONDS * 30);
-    for (const f of ['pose.npy', 'gaze.npy', 'blendshapes.npy', 'face_found.npy', 'valid.npy', 'interpolated.npy', 'audio.wav', 'frames/000000.png', 'frames/000045.png']) {
+    for (const f of ['pose.npy', 'gaze.npy', 'blendshapes.npy', 'face_found.npy', 'valid.npy', 'interpolated.npy', 'landmarks.npy', 'audio.wav', 'frames/000000.png', 'frames/000045.png']) {
       expect(readFileSync(join(manApi(), f)).equals(readFileSync(join(manCli(), f))), f).toBe(true);
     }
     expect(manifestOf(manApi()).crop).toEqual(manifestOf(manCli()).crop);
@@ -243,6 +259,12 @@ describe('dnp prepare on real videos', () => {
       expect(valid[i], `valid ${i}`).toBe(i >= 50 && i <= 69 ? 0 : 1);
     }
     expect(r.validFrames).toBe(70);
+    // landmarks: NaN exactly where the tracker found no face (interpolated frames too)
+    const lm = readNpy(join(out, 'landmarks.npy')).data;
+    for (let i = 0; i < 90; i++) {
+      const x = lm[i * LANDMARK_COUNT * 2] as number;
+      expect(Number.isNaN(x), `landmarks ${i}`).toBe(blank(i));
+    }
     // interpolated values lie between their neighbours; excluded ones are zero
     const bs = readNpy(join(out, 'blendshapes.npy')).data;
     const pose = readNpy(join(out, 'pose.npy')).data;

@@ -1,4 +1,7 @@
-"""Reads a dataset folder written by `dnp prepare` (format "dnp-dataset" v1, shared/src/dataset-schema.ts)."""
+"""Reads a dataset folder written by `dnp prepare` (format "dnp-dataset" v1 or v2, shared/src/dataset-schema.ts).
+
+Version 2 adds `landmarks.npy` (float32 [N, 478, 2], x/y in output pixels of the crop, NaN where no face),
+exposed as `Dataset.landmarks` (None for a version 1 dataset)."""
 from __future__ import annotations
 
 import hashlib
@@ -20,6 +23,9 @@ ARRAYS = {
     "interpolated": ("uint8", []),
     "valid": ("uint8", []),
 }
+LANDMARK_COUNT = 478
+LANDMARKS_ARRAY = ("float32", [LANDMARK_COUNT, 2])
+DATASET_VERSIONS = (1, 2)
 
 
 class DatasetError(ValueError):
@@ -61,14 +67,19 @@ def _plain_name(v: Any, path: str) -> str:
     return s
 
 
+def _array_specs(version: int) -> Dict[str, Tuple[str, List[int]]]:
+    return {**ARRAYS, "landmarks": LANDMARKS_ARRAY} if version == 2 else dict(ARRAYS)
+
+
 def parse_dataset_manifest(d: Any, where: str = "dataset.json") -> Dict[str, Any]:
     """Validates a parsed dataset.json like parseDatasetManifest (TypeScript). Raises DatasetError."""
     p = lambda k: f"{where}: {k}"  # noqa: E731
     o = _obj(d, where)
     if o.get("format") != "dnp-dataset":
         _fail(p("format"), 'expected "dnp-dataset"')
-    if o.get("version") != 1:
-        _fail(p("version"), f"unsupported version {json.dumps(o.get('version'))} (this trainer reads 1)")
+    version = o.get("version")
+    if isinstance(version, bool) or version not in DATASET_VERSIONS:
+        _fail(p("version"), f"unsupported version {json.dumps(version)} (this trainer reads 1 and 2)")
     n = int(_num(o.get("frameCount"), p("frameCount"), lo=1, integer=True))
     size = int(_num(o.get("size"), p("size"), lo=16, hi=4096, integer=True))
     _num(o.get("fps"), p("fps"), lo=1, hi=120)
@@ -82,7 +93,9 @@ def parse_dataset_manifest(d: Any, where: str = "dataset.json") -> Dict[str, Any
     if not re.fullmatch(r"[A-Za-z0-9_\-]*%0?\d*d\.png", pattern):
         _fail(p("frames.pattern"), f"expected a printf pattern like %06d.png (got {pattern!r})")
     arrays = _obj(o.get("arrays"), p("arrays"))
-    for name, (dtype, inner) in ARRAYS.items():
+    if version == 1 and "landmarks" in arrays:
+        _fail(p("arrays.landmarks"), "only version 2 datasets have landmarks")
+    for name, (dtype, inner) in _array_specs(version).items():
         e = _obj(arrays.get(name), p(f"arrays.{name}"))
         _plain_name(e.get("file"), p(f"arrays.{name}.file"))
         if e.get("dtype") != dtype:
@@ -124,8 +137,9 @@ class Dataset:
         self.n = int(m["frameCount"])
         self.size = int(m["size"])
         self.fps = float(m["fps"])
+        self.version = int(m["version"])
         arrays: Dict[str, np.ndarray] = {}
-        for name, (dtype, inner) in ARRAYS.items():
+        for name, (dtype, inner) in _array_specs(self.version).items():
             spec = m["arrays"][name]
             path = self.root / spec["file"]
             if not path.is_file():
@@ -136,12 +150,14 @@ class Dataset:
                 raise DatasetError(f"{path}: not a readable .npy file ({err})") from None
             if a.dtype != np.dtype(dtype) or list(a.shape) != [self.n] + inner:
                 raise DatasetError(f"{path}: expected {dtype} {[self.n] + inner}, got {a.dtype} {list(a.shape)}")
-            if a.dtype == np.float32 and not np.isfinite(a).all():
+            if name != "landmarks" and a.dtype == np.float32 and not np.isfinite(a).all():
                 raise DatasetError(f"{path}: contains NaN or infinite values")
             arrays[name] = a
         self.cond = np.concatenate([arrays["pose"], arrays["gaze"], arrays["blendshapes"]], 1).astype(np.float32)
         assert self.cond.shape[1] == COND_SIZE
         self.valid = arrays["valid"] == 1
+        # [N, 478, 2] in output pixels of the crop, NaN rows where no face was tracked; None for version 1
+        self.landmarks: Optional[np.ndarray] = arrays.get("landmarks")
         tr, te = m["split"]["train"], m["split"]["test"]
         idx = np.arange(self.n)
         self.train_idx = idx[(idx >= tr[0]) & (idx < tr[1]) & self.valid]

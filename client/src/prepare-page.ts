@@ -31,6 +31,8 @@ interface PageResult {
   gaze: number[] | null;
   blendshapes: number[] | null;
   box: [number, number, number, number] | null;
+  /** The 478 landmarks as flat [x, y, …], normalised to the frame (5 decimals); null when none. */
+  landmarks: number[] | null;
   /** Milliseconds spent in the tracker (ImageData + detectForVideo) for this frame. */
   ms: number;
 }
@@ -128,9 +130,10 @@ async function run(): Promise<void> {
               gaze: Array.from(r.values.gaze),
               blendshapes: Array.from(r.values.blendshapes),
               box: r.box ? [r.box.x0, r.box.y0, r.box.x1, r.box.y1] : null,
+              landmarks: r.points ? Array.from(r.points, (x) => Math.round(x * 1e5) / 1e5) : null,
               ms,
             }
-          : { i: frame.i, found: false, pose: null, gaze: null, blendshapes: null, box: null, ms },
+          : { i: frame.i, found: false, pose: null, gaze: null, blendshapes: null, box: null, landmarks: null, ms },
       );
       if (pending.length >= BATCH) {
         posts.push(post('/results', pending));

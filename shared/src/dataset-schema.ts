@@ -1,5 +1,6 @@
 /**
- * Training dataset folder, format "dnp-dataset" version 1: written by `dnp prepare`, read by `train/`.
+ * Training dataset folder, format "dnp-dataset" version 2 (version 1 is still read): written by `dnp prepare`,
+ * read by `train/` and `dnp eval`. Version 2 adds `landmarks.npy`; otherwise the versions are identical.
  *
  * DIR/
  *   dataset.json          this manifest
@@ -10,11 +11,14 @@
  *   face_found.npy        uint8   [N]      1 where the tracker found a face in this frame
  *   interpolated.npy      uint8   [N]      1 where values were interpolated over a short gap
  *   valid.npy             uint8   [N]      1 where the frame may be used for training/testing
+ *   landmarks.npy         float32 [N, 478, 2]  (v2 only) the tracker's face landmarks as x, y in output pixels
+ *                                          of the crop (0..size; may lie slightly outside), NaN where the
+ *                                          tracker found no face (also in interpolated frames)
  *   audio.wav             16 kHz mono 16-bit PCM, sample 0 = the time of frame 0 (absent if no audio)
  *
  * dataset.json:
  * {
- *   "format": "dnp-dataset", "version": 1,
+ *   "format": "dnp-dataset", "version": 2,
  *   "source": { "file": "my-video.mp4", "sha256": "…", "width": 1920, "height": 1080, "rotation": 0,
  *               "fps": 29.97, "variableFrameRate": false, "startSeconds": 0, "durationSeconds": 61.2 },
  *   "fps": 30, "frameCount": N, "size": 256,
@@ -27,10 +31,15 @@
  *   "created": "ISO-8601 time", "tool": "dnp-live 0.1.0"
  * }
  */
+import { LANDMARK_COUNT } from './face-landmarks.js';
 import { arr, fail, num, obj, oneOf, str } from './json-check.js';
 
 export const DATASET_FORMAT = 'dnp-dataset';
-export const DATASET_VERSION = 1;
+/** The version `dnp prepare` writes. */
+export const DATASET_VERSION = 2;
+/** The versions readers accept. */
+export const DATASET_VERSIONS = [1, 2] as const;
+export type DatasetVersion = (typeof DATASET_VERSIONS)[number];
 
 export type ArrayDType = 'float32' | 'uint8';
 export interface ArraySpec {
@@ -51,9 +60,12 @@ export const DATASET_ARRAYS = {
 
 export type DatasetArrayName = keyof typeof DATASET_ARRAYS;
 
+/** The array version 2 adds: face landmarks in output pixels of the crop (NaN where no face). */
+export const LANDMARKS_ARRAY = { file: 'landmarks.npy', dtype: 'float32', inner: [LANDMARK_COUNT, 2] } as const;
+
 export interface DatasetManifest {
   format: typeof DATASET_FORMAT;
-  version: typeof DATASET_VERSION;
+  version: DatasetVersion;
   source: {
     file: string;
     sha256: string;
@@ -71,7 +83,8 @@ export interface DatasetManifest {
   crop: { x: number; y: number; size: number };
   tracker: { name: string; version: string; modelSha256: string };
   frames: { dir: string; pattern: string };
-  arrays: Record<DatasetArrayName, ArraySpec>;
+  /** `landmarks` is present exactly in version 2. */
+  arrays: Record<DatasetArrayName, ArraySpec> & { landmarks?: ArraySpec };
   audio: { file: string; sampleRate: number; channels: number; samples: number } | null;
   split: { train: [number, number]; test: [number, number] };
   created: string;
@@ -90,7 +103,8 @@ export function parseDatasetManifest(v: unknown, where = 'dataset.json'): Datase
   const o = obj(v, where);
   const p = (k: string): string => `${where}: ${k}`;
   if (o.format !== DATASET_FORMAT) fail(p('format'), `expected "${DATASET_FORMAT}"`);
-  if (o.version !== DATASET_VERSION) fail(p('version'), `unsupported version ${JSON.stringify(o.version)}`);
+  const version = DATASET_VERSIONS.find((x) => x === o.version);
+  if (version === undefined) fail(p('version'), `unsupported version ${JSON.stringify(o.version)} (this reads ${DATASET_VERSIONS.join(' and ')})`);
   const s = obj(o.source, p('source'));
   const frameCount = num(o.frameCount, p('frameCount'), { int: true, min: 1 });
   const size = num(o.size, p('size'), { int: true, min: 16, max: 4096 });
@@ -98,14 +112,21 @@ export function parseDatasetManifest(v: unknown, where = 'dataset.json'): Datase
   const t = obj(o.tracker, p('tracker'));
   const f = obj(o.frames, p('frames'));
   const a = obj(o.arrays, p('arrays'));
-  const arrays = {} as Record<DatasetArrayName, ArraySpec>;
-  for (const [name, spec] of Object.entries(DATASET_ARRAYS) as Array<[DatasetArrayName, (typeof DATASET_ARRAYS)[DatasetArrayName]]>) {
+  const arraySpec = (name: string, spec: { dtype: ArrayDType; inner: readonly number[] }): ArraySpec => {
     const e = obj(a[name], p(`arrays.${name}`));
     const shape = arr(e.shape, p(`arrays.${name}.shape`)).map((d, i) => num(d, p(`arrays.${name}.shape[${i}]`), { int: true, min: 0 }));
     const expected = [frameCount, ...spec.inner];
     if (shape.join(',') !== expected.join(',')) fail(p(`arrays.${name}.shape`), `expected [${expected.join(', ')}]`);
-    arrays[name] = { file: str(e.file, p(`arrays.${name}.file`), { nonEmpty: true }), dtype: oneOf(e.dtype, p(`arrays.${name}.dtype`), [spec.dtype]), shape };
+    const file = str(e.file, p(`arrays.${name}.file`), { nonEmpty: true });
+    if (file.includes('/') || file.includes('\\') || file.startsWith('.')) fail(p(`arrays.${name}.file`), 'must be a plain file name inside the dataset folder');
+    return { file, dtype: oneOf(e.dtype, p(`arrays.${name}.dtype`), [spec.dtype]), shape };
+  };
+  const arrays = {} as DatasetManifest['arrays'];
+  for (const [name, spec] of Object.entries(DATASET_ARRAYS) as Array<[DatasetArrayName, (typeof DATASET_ARRAYS)[DatasetArrayName]]>) {
+    arrays[name] = arraySpec(name, spec);
   }
+  if (version === 2) arrays.landmarks = arraySpec('landmarks', LANDMARKS_ARRAY);
+  else if (a.landmarks !== undefined) fail(p('arrays.landmarks'), 'only version 2 datasets have landmarks');
   let audio: DatasetManifest['audio'] = null;
   if (o.audio !== null) {
     const au = obj(o.audio, p('audio'));
@@ -122,7 +143,7 @@ export function parseDatasetManifest(v: unknown, where = 'dataset.json'): Datase
   if (train[1] > test[0]) fail(p('split'), 'train and test ranges overlap');
   return {
     format: DATASET_FORMAT,
-    version: DATASET_VERSION,
+    version,
     source: {
       file: str(s.file, p('source.file')),
       sha256: str(s.sha256, p('source.sha256')),

@@ -10,3 +10,4 @@ export * from './dataset-schema.js';
 export * from './signaling.js';
 export * from './render-report.js';
 export * from './tracker-model.js';
+export * from './face-landmarks.js';

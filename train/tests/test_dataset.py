@@ -40,7 +40,8 @@ def _edit(path, fn):
 
 @pytest.mark.parametrize("edit,message", [
     (lambda m: m.update(format="other"), 'format: expected "dnp-dataset"'),
-    (lambda m: m.update(version=2), "unsupported version 2"),
+    (lambda m: m.update(version=3), "unsupported version 3"),
+    (lambda m: m.update(version=2), "arrays.landmarks: expected an object"),
     (lambda m: m["arrays"]["pose"].update(shape=[24, 5]), "arrays.pose.shape: expected [64, 6]"),
     (lambda m: m["arrays"]["valid"].update(file="../valid.npy"), "arrays.valid.file: must be a plain name"),
     (lambda m: m["split"].update(train=[0, 60]), "train and test ranges overlap"),
@@ -66,3 +67,42 @@ def test_missing_frame_is_named(synth_dataset, tmp_path):
     ds = Dataset(d)
     with pytest.raises(DatasetError, match="frame 5 not found"):
         ds.read_frames([4, 5], 32)
+
+
+def _as_v2(src, dst, landmarks=None):
+    d = _copy(src, dst)
+    n = 64
+    lm = np.random.default_rng(0).uniform(0, 32, (n, 478, 2)).astype(np.float32) if landmarks is None else landmarks
+    lm[5] = np.nan  # a frame without a face
+    np.save(d / "landmarks.npy", lm)
+    _edit(d, lambda m: (m.update(version=2), m["arrays"].update(landmarks={"file": "landmarks.npy", "dtype": "float32", "shape": [n, 478, 2]})))
+    return d, lm
+
+
+def test_reads_version_2_and_exposes_landmarks(synth_dataset, tmp_path):
+    d, lm = _as_v2(synth_dataset, tmp_path / "v2")
+    ds = Dataset(d)
+    assert ds.version == 2
+    assert ds.landmarks is not None and ds.landmarks.shape == (64, 478, 2) and ds.landmarks.dtype == np.float32
+    assert np.isnan(ds.landmarks[5]).all()
+    np.testing.assert_array_equal(ds.landmarks[0], lm[0])
+    assert ds.cond.shape == (64, 60)
+
+
+def test_version_1_has_no_landmarks(synth_dataset):
+    ds = Dataset(synth_dataset)
+    assert ds.version == 1 and ds.landmarks is None
+
+
+def test_version_2_landmarks_of_the_wrong_shape_are_refused(synth_dataset, tmp_path):
+    d, _ = _as_v2(synth_dataset, tmp_path / "v2bad")
+    np.save(d / "landmarks.npy", np.zeros((64, 468, 2), np.float32))
+    with pytest.raises(DatasetError, match="landmarks.npy: expected float32"):
+        Dataset(d)
+
+
+def test_version_1_with_landmarks_is_refused(synth_dataset, tmp_path):
+    d = _copy(synth_dataset, tmp_path / "v1lm")
+    _edit(d, lambda m: m["arrays"].update(landmarks={"file": "landmarks.npy", "dtype": "float32", "shape": [64, 478, 2]}))
+    with pytest.raises(DatasetError, match="only version 2 datasets have landmarks"):
+        Dataset(d)

@@ -27,6 +27,21 @@ export interface TrackResult {
   values: DrivingValues;
   /** Bounding box of the face landmarks (used by `dnp prepare` to place its crop); null if none reported. */
   box: FaceBox | null;
+  /**
+   * The face landmarks (478) as flat [x0, y0, x1, y1, …], normalised to the image like `box`; null if none
+   * reported. `dnp prepare` stores them (dataset v2) and `dnp eval` places its mouth/eye regions with them.
+   */
+  points: Float32Array | null;
+}
+
+function landmarkPoints(points: ReadonlyArray<{ x: number; y: number }> | undefined): Float32Array | null {
+  if (!points || points.length === 0) return null;
+  const out = new Float32Array(points.length * 2);
+  points.forEach((p, k) => {
+    out[2 * k] = p.x;
+    out[2 * k + 1] = p.y;
+  });
+  return out;
 }
 
 function landmarkBox(points: ReadonlyArray<{ x: number; y: number }> | undefined): FaceBox | null {
@@ -72,7 +87,8 @@ export class FaceTracker {
     const result = this.#landmarker.detectForVideo(image, ts);
     const face = trackerFaceFromResult(result);
     if (!face) return null;
-    return { face, values: mapTrackerFace(face), box: landmarkBox(result.faceLandmarks?.[0]) };
+    const landmarks = result.faceLandmarks?.[0];
+    return { face, values: mapTrackerFace(face), box: landmarkBox(landmarks), points: landmarkPoints(landmarks) };
   }
 
   close(): void {

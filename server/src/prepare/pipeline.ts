@@ -15,7 +15,8 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { BLENDSHAPE_COUNT } from '../../../shared/src/blendshapes.js';
-import { DATASET_ARRAYS, DATASET_FORMAT, DATASET_VERSION, parseDatasetManifest, type DatasetArrayName, type DatasetManifest } from '../../../shared/src/dataset-schema.js';
+import { DATASET_ARRAYS, DATASET_FORMAT, DATASET_VERSION, LANDMARKS_ARRAY, parseDatasetManifest, type DatasetArrayName, type DatasetManifest } from '../../../shared/src/dataset-schema.js';
+import { LANDMARK_COUNT } from '../../../shared/src/face-landmarks.js';
 import { GAZE_SIZE, POSE_SIZE } from '../../../shared/src/pose.js';
 import { computeCrop, type Box, type CropBox } from './crop.js';
 import { fillGaps, splitFrames } from './gaps.js';
@@ -76,6 +77,25 @@ export function trackingSize(w: number, h: number, maxSide = TRACK_MAX_SIDE): { 
 export function defaultFps(info: VideoInfo): number {
   const f = info.nominalRateDiffers ? Math.round(info.avgFps) : Math.round(info.avgFps * 1000) / 1000;
   return Math.min(120, Math.max(1, f || 30));
+}
+
+/**
+ * Every frame's 478 landmarks (normalised to the tracked image) in output pixels of the crop: flat
+ * float32 [n × 478 × 2]; NaN for a frame without tracked landmarks.
+ */
+export function cropLandmarks(tracked: readonly TrackedFrame[], width: number, height: number, crop: { x: number; y: number; size: number }, size: number): Float32Array {
+  const per = LANDMARK_COUNT * 2;
+  const out = new Float32Array(tracked.length * per).fill(NaN);
+  const s = size / crop.size;
+  tracked.forEach((t, i) => {
+    const lm = t.found ? t.landmarks : null;
+    if (!lm || lm.length !== per) return;
+    for (let k = 0; k < per; k += 2) {
+      out[i * per + k] = ((lm[k] as number) * width - crop.x) * s;
+      out[i * per + k + 1] = ((lm[k + 1] as number) * height - crop.y) * s;
+    }
+  });
+  return out;
 }
 
 export async function prepareDataset(opts: PrepareOptions, log: Logger, signal?: AbortSignal): Promise<PrepareResult> {
@@ -265,6 +285,9 @@ export async function prepareDataset(opts: PrepareOptions, log: Logger, signal?:
       await writeFile(join(tmp, spec.file), encodeNpy(data[name], shape));
       arrays[name] = { file: spec.file, dtype: spec.dtype, shape };
     }
+    const lmShape = [n, ...LANDMARKS_ARRAY.inner];
+    await writeFile(join(tmp, LANDMARKS_ARRAY.file), encodeNpy(cropLandmarks(tracked, info.width, info.height, crop, size), lmShape));
+    arrays.landmarks = { file: LANDMARKS_ARRAY.file, dtype: LANDMARKS_ARRAY.dtype, shape: lmShape };
     let audio: DatasetManifest['audio'] = null;
     if (decoded.audio) {
       await writeFile(join(tmp, 'audio.wav'), encodeWav16(decoded.audio, AUDIO_RATE, 1));

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { HeadlessChromium } from '../browser/chromium.js';
 import { BLENDSHAPE_COUNT } from '../../../shared/src/blendshapes.js';
+import { LANDMARK_COUNT } from '../../../shared/src/face-landmarks.js';
 import { GAZE_SIZE, POSE_SIZE } from '../../../shared/src/pose.js';
 
 export interface TrackedFrame {
@@ -20,6 +21,8 @@ export interface TrackedFrame {
   blendshapes: Float32Array | null;
   /** Landmark extent, normalised to the tracked image: [x0, y0, x1, y1]. */
   box: [number, number, number, number] | null;
+  /** The 478 face landmarks as flat [x, y, …], normalised to the tracked image; null when none reported. */
+  landmarks: Float32Array | null;
   /** Time the page spent tracking this frame (ms). */
   ms: number;
 }
@@ -73,8 +76,9 @@ export function parsePageResults(v: unknown, maxIndex: number): Array<{ i: numbe
     const i = o.i;
     if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i > maxIndex) throw new Error(`tracking page result ${k}: bad frame index`);
     const ms = typeof o.ms === 'number' && Number.isFinite(o.ms) && o.ms >= 0 ? o.ms : 0;
-    if (o.found !== true) return { i, r: { found: false, pose: null, gaze: null, blendshapes: null, box: null, ms } };
+    if (o.found !== true) return { i, r: { found: false, pose: null, gaze: null, blendshapes: null, box: null, landmarks: null, ms } };
     const box = o.box === null ? null : finiteArray(o.box, 4, `frame ${i} box`);
+    const landmarks = o.landmarks === null || o.landmarks === undefined ? null : finiteArray(o.landmarks, LANDMARK_COUNT * 2, `frame ${i} landmarks`);
     return {
       i,
       r: {
@@ -83,6 +87,7 @@ export function parsePageResults(v: unknown, maxIndex: number): Array<{ i: numbe
         gaze: finiteArray(o.gaze, GAZE_SIZE, `frame ${i} gaze`),
         blendshapes: finiteArray(o.blendshapes, BLENDSHAPE_COUNT, `frame ${i} blendshapes`),
         box: box ? [box[0] as number, box[1] as number, box[2] as number, box[3] as number] : null,
+        landmarks,
         ms,
       },
     };
