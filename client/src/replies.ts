@@ -22,3 +22,8 @@ export function parseJoinReply(v: unknown): JoinReply {
 export function parseSessionError(v: unknown): string {
   return str(obj(v, 'session-error').message, 'session-error.message', { max: 2000 });
 }
+
+/** 'shutdown': the server is stopping; the message says why. */
+export function parseShutdownNotice(v: unknown): string {
+  return str(obj(v, 'shutdown').message, 'shutdown.message', { max: 2000 });
+}

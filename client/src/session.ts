@@ -18,7 +18,7 @@ import {
   type AvatarSummary,
   type VideoCodecName,
 } from '../../shared/src/signaling.js';
-import { parseAckReply, parseJoinReply, parseSessionError } from './replies.js';
+import { parseAckReply, parseJoinReply, parseSessionError, parseShutdownNotice } from './replies.js';
 
 export interface SessionOptions {
   avatar: string;
@@ -172,6 +172,15 @@ export class LiveSession {
         msg = `malformed session-error (${String(e)})`;
       }
       fail(`the server ended the session: ${msg}`);
+    });
+    socket.on('shutdown', (v: unknown) => {
+      let msg: string;
+      try {
+        msg = parseShutdownNotice(v);
+      } catch (e) {
+        msg = `the server is shutting down (malformed notice: ${String(e)})`;
+      }
+      fail(msg);
     });
     socket.on('disconnect', (reason: string) => fail(`lost the connection to the server (${reason})`));
     socket.on('connect_error', (e: Error) => fail(`cannot reach the server (${e.message})`));

@@ -16,6 +16,7 @@ import { createHttpHandler } from './http/http-handler.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import type { RenderDevice } from './render/ort-session.js';
+import { DEFAULT_RUN_TIMEOUT_MS } from './render/renderer.js';
 import type { IceOptions } from './session/peer.js';
 import { Sessions } from './session/sessions.js';
 import { Signaling } from './signaling.js';
@@ -44,6 +45,8 @@ export interface ServerOptions {
   defaultCodec: VideoCodecName;
   /** Start even when no avatar loaded (tests of bad avatars; the CLI refuses). */
   allowNoAvatars: boolean;
+  /** A model run not finished after this long is abandoned (worker replaced); default 10 s. */
+  renderTimeoutMs?: number;
 }
 
 export class DnpServer {
@@ -64,7 +67,7 @@ export class DnpServer {
 
   static async start(options: ServerOptions, log: Logger): Promise<DnpServer> {
     const metrics = new Metrics();
-    const avatars = await AvatarRegistry.load(options.avatarsDir, { device: options.device, threads: options.threads, maxBatch: options.maxBatch }, log);
+    const avatars = await AvatarRegistry.load(options.avatarsDir, { device: options.device, threads: options.threads, maxBatch: options.maxBatch, runTimeoutMs: options.renderTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS }, log);
     metrics.avatars.set(avatars.size);
     metrics.avatarLoadErrors.inc(avatars.errors.length);
     for (const a of avatars.list()) {
@@ -73,6 +76,7 @@ export class DnpServer {
         metrics.renderBatch.observe(batch);
       };
       a.renderer.onBehind = () => metrics.renderBehind.inc({ avatar: a.id });
+      a.renderer.onHung = () => metrics.renderHung.inc({ avatar: a.id });
     }
     if (avatars.size === 0 && !options.allowNoAvatars) {
       await avatars.close();
@@ -126,16 +130,20 @@ export class DnpServer {
     return { url: this.url, avatars: this.avatars.toJSON(), sessions: this.sessions.toJSON() };
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops accepting (no new connections, joins refused), tells every connected caller why (`shutdown`), closes
+   * the sessions, signaling, HTTP and the renderers. Bounded: each part has its own time limit. Idempotent.
+   */
+  async close(reason = 'the server is shutting down'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.log.info('dnp server closing');
+    this.log.info({ reason }, 'dnp server closing');
+    const httpClosed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.signaling.notifyShutdown(reason);
     await this.sessions.close();
     await this.signaling.close();
-    await new Promise<void>((resolve) => {
-      this.http.close(() => resolve());
-      this.http.closeAllConnections();
-    });
+    this.http.closeAllConnections();
+    await httpClosed;
     await this.avatars.close();
     this.log.info('dnp server closed');
   }

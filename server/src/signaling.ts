@@ -12,6 +12,7 @@ import {
   parseSessionDescription,
   type AckReply,
   type JoinReply,
+  type ShutdownNotice,
   type VideoCodecName,
 } from '../../shared/src/signaling.js';
 import { summaryOf, type AvatarRegistry } from './avatars/registry.js';
@@ -32,6 +33,7 @@ function errorText(err: unknown): string {
 export class Signaling {
   readonly io: IoServer;
   private closed = false;
+  private shuttingDown = false;
 
   constructor(
     http: HttpServer,
@@ -70,6 +72,10 @@ export class Signaling {
         if ((payload as { codec?: unknown }).codec === undefined) req.codec = this.defaultCodec;
       } catch (err) {
         this.reject('join', socket, errorText(err), reply);
+        return;
+      }
+      if (this.shuttingDown) {
+        this.reject('join', socket, 'server is shutting down', reply);
         return;
       }
       const avatar = this.avatars.get(req.avatar);
@@ -161,9 +167,17 @@ export class Signaling {
     });
   }
 
+  /** Refuses further joins and tells every connected socket that the server is going away (`shutdown`). */
+  notifyShutdown(message: string): void {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    this.io.emit('shutdown', { message } satisfies ShutdownNotice);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.shuttingDown = true;
     this.io.disconnectSockets(true);
     await new Promise<void>((resolve) => {
       // io.close() also closes the HTTP server it is attached to; the Server closes that itself.

@@ -11,6 +11,8 @@
  * Server → client
  *   'offer'     SessionDescription                   the server offers (video sendonly + negotiated data channel id 0)
  *   'session-error' { message: string }              the session failed; it has been closed
+ *   'shutdown'  ShutdownNotice                       the server is stopping (SIGTERM/SIGINT): sessions end and the
+ *                                                    socket is disconnected right after; joins are refused
  *
  * HTTP: GET /avatars → AvatarSummary[] (what the page's avatar picker shows).
  *
@@ -55,6 +57,9 @@ export interface CalibrateRequest {
   neutral: DrivingValues;
 }
 export type AckReply = { ok: true } | { ok: false; error: string };
+export interface ShutdownNotice {
+  message: string;
+}
 
 const MAX_SDP = 64 * 1024;
 

@@ -79,6 +79,8 @@ export class RtcClient {
   private track: MediaStreamTrack | null = null;
   readonly stats: RtcClientStats = { rtpPackets: 0, rtpBytes: 0, framesDecoded: 0, framesIncomplete: 0, reports: 0, bytesSent: 0, messagesSent: 0 };
   readonly sessionErrors: string[] = [];
+  /** 'shutdown' notices from the server (it is stopping). */
+  readonly shutdownNotices: string[] = [];
   onFrame: ((f: ReceivedFrame) => void) | null = null;
   onReport: ((r: RenderReport, at: number) => void) | null = null;
 
@@ -86,6 +88,7 @@ export class RtcClient {
     this.codec = opts.codec ?? 'vp8';
     this.socket = io(opts.url, { transports: ['websocket'], reconnection: false, autoConnect: false });
     this.socket.on('session-error', (v: { message?: unknown }) => this.sessionErrors.push(String(v?.message)));
+    this.socket.on('shutdown', (v: { message?: unknown }) => this.shutdownNotices.push(String(v?.message)));
     this.pc = new RTCPeerConnection({ codecs: { video: [codecParameters(this.codec)], audio: [] }, iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false });
     this.channel = this.pc.createDataChannel(DATA_CHANNEL_LABEL, { negotiated: true, id: DATA_CHANNEL_ID, ordered: false, maxRetransmits: 0 });
     this.channel.onMessage.subscribe((m) => {

@@ -51,6 +51,7 @@ const FLAGS: Record<string, FlagSpec> = {
   bitrate: { env: 'DNP_BITRATE' },
   'max-sessions': { env: 'DNP_MAX_SESSIONS' },
   'keepalive-ms': { env: 'DNP_KEEPALIVE_MS' },
+  'render-timeout-ms': { env: 'DNP_RENDER_TIMEOUT_MS' },
   'log-level': { env: 'LOG_LEVEL' },
 };
 
@@ -184,6 +185,7 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
     bitrate: get('bitrate') === undefined ? 0 : parseBitrate(get('bitrate') as string),
     maxSessions: int('max-sessions', get('max-sessions') ?? '8', 1, 1000),
     allowNoAvatars: false,
+    renderTimeoutMs: int('render-timeout-ms', get('render-timeout-ms') ?? '10000', 100, 600_000),
     logLevel: oneOf('log-level', get('log-level') ?? 'info', LOG_LEVELS),
   };
 }

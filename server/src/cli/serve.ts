@@ -24,6 +24,8 @@ Options (flag, environment variable, default):
   --bitrate B          DNP_BITRATE        video bitrate, e.g. 600k or 1.5M (default: from size and fps)
   --max-sessions N     DNP_MAX_SESSIONS   8
   --keepalive-ms N     DNP_KEEPALIVE_MS   250: re-send the last picture this often while the caller pauses
+  --render-timeout-ms N DNP_RENDER_TIMEOUT_MS 10000: a model run not finished by then is abandoned (its
+                                          worker terminated and replaced; the callers of that avatar get an error)
   --ice-host ADDR      DNP_ICE_HOSTS      127.0.0.1: extra host addresses for ICE (comma-separated or
                                           repeated); werift leaves loopback out otherwise
   --public-ip IP       DNP_PUBLIC_IP      the server's public IPv4 behind a 1:1 NAT, advertised next to
@@ -39,9 +41,17 @@ Options (flag, environment variable, default):
   --log-level L        LOG_LEVEL          info (fatal, error, warn, info, debug, trace, silent)
   --help                                  this text
 
+SIGTERM / SIGINT: stop accepting, tell connected callers ('shutdown'), close every session, exit within
+10 s (a second signal exits at once).
+
 HTTP: / (page), /healthz, /metrics (Prometheus), /avatars, /config.json, /models/face_landmarker.task,
 socket.io signaling on /socket.io/.
 `;
+
+/** SIGTERM/SIGINT: the longest a graceful shutdown may take before the process exits anyway. */
+export const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** After a graceful shutdown, how long a leftover handle may keep the process alive. */
+const LINGER_MS = 2_000;
 
 function noAvatarHelp(dir: string, detail: string): string {
   return `dnp serve: ${detail}
@@ -97,19 +107,38 @@ export async function run(argv: string[]): Promise<number> {
   process.stderr.write(`dnp serve: open ${server.url}/ (avatars: ${server.avatars.list().map((a) => a.id).join(', ')})\n`);
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal while stopping: exiting now');
+        process.exit(1);
+      }
       stopping = true;
-      log.info({ signal }, 'stopping');
-      server.close().then(
-        () => resolve(0),
+      log.info({ signal, timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'stopping: refusing new callers, telling connected ones, closing sessions');
+      // Bounded: whatever happens in close(), the process ends within SHUTDOWN_TIMEOUT_MS.
+      const hard = setTimeout(() => {
+        log.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown did not finish in time: exiting');
+        process.exit(1);
+      }, SHUTDOWN_TIMEOUT_MS);
+      server.close(`the server is shutting down (${signal})`).then(
+        () => {
+          clearTimeout(hard);
+          log.info('stopped');
+          // Nothing should be left to keep the event loop alive; if something is, do not hang on it.
+          setTimeout(() => {
+            log.warn('handles still open after shutdown: exiting anyway');
+            process.exit(0);
+          }, LINGER_MS).unref();
+          resolve(0);
+        },
         (err: unknown) => {
+          clearTimeout(hard);
           log.error({ err: err instanceof Error ? err.message : String(err) }, 'error while closing');
+          setTimeout(() => process.exit(1), LINGER_MS).unref();
           resolve(1);
         },
       );
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
 }

@@ -40,19 +40,31 @@ export class RtpMuxer {
 
   constructor(encoder: VideoEncoder, opts: RtpMuxerOptions) {
     this.onPacket = opts.onPacket;
-    const fmt = new FormatContext();
-    FFmpegError.throwIfError(fmt.allocOutputContext2(null, 'rtp', null), 'allocate rtp muxer');
-    const io = new IOContext();
-    io.allocContextWithCallbacks(opts.maxPacketSize, 1, null, (buf: Buffer) => {
-      this.handle(buf);
-      return buf.length;
-    });
-    io.maxPacketSize = opts.maxPacketSize;
-    fmt.pb = io;
-    fmt.setFlags(AVFMT_FLAG_CUSTOM_IO);
-    const stream = fmt.newStream(null);
-    FFmpegError.throwIfError(stream.codecpar.fromContext(encoder.codecContext), 'rtp stream parameters');
-    stream.timeBase = new Rational(1, 90000);
+    // Freed again if a later step throws: a half-built muxer must not leak its contexts.
+    let fmt: FormatContext | null = null;
+    let io: IOContext | null = null;
+    try {
+      fmt = new FormatContext();
+      FFmpegError.throwIfError(fmt.allocOutputContext2(null, 'rtp', null), 'allocate rtp muxer');
+      io = new IOContext();
+      io.allocContextWithCallbacks(opts.maxPacketSize, 1, null, (buf: Buffer) => {
+        this.handle(buf);
+        return buf.length;
+      });
+      io.maxPacketSize = opts.maxPacketSize;
+      fmt.pb = io;
+      fmt.setFlags(AVFMT_FLAG_CUSTOM_IO);
+      const stream = fmt.newStream(null);
+      FFmpegError.throwIfError(stream.codecpar.fromContext(encoder.codecContext), 'rtp stream parameters');
+      stream.timeBase = new Rational(1, 90000);
+    } catch (err) {
+      if (fmt) {
+        fmt.pb = null;
+        fmt.freeContext();
+      }
+      io?.freeContext();
+      throw err;
+    }
     this.fmt = fmt;
     this.io = io;
     const packet = new Packet();

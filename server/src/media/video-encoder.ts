@@ -64,35 +64,47 @@ export class VideoEncoder {
     const name = ENCODER_NAMES[options.codec];
     const codec = Codec.findEncoderByName(name as Parameters<typeof Codec.findEncoderByName>[0]);
     if (!codec) throw new Error(`video encoder ${name} is not available in this FFmpeg build`);
-    const ctx = new CodecContext();
-    ctx.allocContext3(codec);
-    ctx.width = options.width;
-    ctx.height = options.height;
-    ctx.pixelFormat = AV_PIX_FMT_YUV420P;
-    ctx.timeBase = new Rational(1, 90000);
-    ctx.framerate = new Rational(Math.round(options.fps * 1000), 1000);
-    ctx.bitRate = BigInt(Math.round(options.bitrate));
-    ctx.gopSize = 100_000; // keyframes only on demand (start, PLI)
-    ctx.maxBFrames = 0;
-    ctx.threadCount = 1;
-    ctx.setFlags(AV_CODEC_FLAG_LOW_DELAY);
-    const opts: Record<string, string> =
-      options.codec === 'vp8'
-        ? { deadline: 'realtime', 'cpu-used': '8', 'lag-in-frames': '0', 'error-resilient': '1', 'auto-alt-ref': '0', 'static-thresh': '0' }
-        : { preset: 'ultrafast', tune: 'zerolatency', profile: 'baseline', 'forced-idr': '1', 'rc-lookahead': '0' };
-    for (const [k, v] of Object.entries(opts)) check(ctx.setOption(k, v), `${name}: option ${k}=${v}`);
-    check(ctx.open2Sync(codec, null), `open ${name}`);
-    this.ctx = ctx;
+    // Every native object allocated here is freed again if a later step throws (a half-built encoder must
+    // not leak its codec context, frame or packet).
+    let ctx: CodecContext | null = null;
+    let frame: Frame | null = null;
+    let packet: Packet | null = null;
+    try {
+      ctx = new CodecContext();
+      ctx.allocContext3(codec);
+      ctx.width = options.width;
+      ctx.height = options.height;
+      ctx.pixelFormat = AV_PIX_FMT_YUV420P;
+      ctx.timeBase = new Rational(1, 90000);
+      ctx.framerate = new Rational(Math.round(options.fps * 1000), 1000);
+      ctx.bitRate = BigInt(Math.round(options.bitrate));
+      ctx.gopSize = 100_000; // keyframes only on demand (start, PLI)
+      ctx.maxBFrames = 0;
+      ctx.threadCount = 1;
+      ctx.setFlags(AV_CODEC_FLAG_LOW_DELAY);
+      const opts: Record<string, string> =
+        options.codec === 'vp8'
+          ? { deadline: 'realtime', 'cpu-used': '8', 'lag-in-frames': '0', 'error-resilient': '1', 'auto-alt-ref': '0', 'static-thresh': '0' }
+          : { preset: 'ultrafast', tune: 'zerolatency', profile: 'baseline', 'forced-idr': '1', 'rc-lookahead': '0' };
+      for (const [k, v] of Object.entries(opts)) check(ctx.setOption(k, v), `${name}: option ${k}=${v}`);
+      check(ctx.open2Sync(codec, null), `open ${name}`);
 
-    const frame = new Frame();
-    frame.alloc();
-    frame.width = options.width;
-    frame.height = options.height;
-    frame.format = AV_PIX_FMT_YUV420P;
-    check(frame.allocBuffer(), 'allocate video frame');
+      frame = new Frame();
+      frame.alloc();
+      frame.width = options.width;
+      frame.height = options.height;
+      frame.format = AV_PIX_FMT_YUV420P;
+      check(frame.allocBuffer(), 'allocate video frame');
+      packet = new Packet();
+      packet.alloc();
+    } catch (err) {
+      packet?.free();
+      frame?.free();
+      ctx?.freeContext();
+      throw err;
+    }
+    this.ctx = ctx;
     this.frame = frame;
-    const packet = new Packet();
-    packet.alloc();
     this.packet = packet;
   }
 

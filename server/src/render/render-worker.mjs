@@ -20,6 +20,9 @@
  * ← { type: 'run', id, batch, size, inputName, outputName } (input = the first batch × size floats of `input`)
  * → { type: 'result', id, ms, dims, outType, length } (result = the first `length` floats of `output`) | { type: 'run-error', id, message }
  * ← { type: 'close' } → the session is released and the worker exits.
+ * ← { type: 'test-hang', mode: 'silent' | 'spin' } (tests only) the next run never answers ('silent') or blocks
+ *   this thread forever ('spin'), as a stuck GPU driver or a pathological model would; the main side must
+ *   abandon it after its run timeout.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -58,6 +61,8 @@ let sharedOutput = new Float32Array(workerData.output);
 
 /** @type {import('onnxruntime-node').InferenceSession | null} */
 let session = null;
+/** @type {'silent' | 'spin' | null} */
+let hangNext = null;
 let device = 'cpu';
 /** @type {string | null} */
 let fallbackReason = null;
@@ -90,7 +95,16 @@ port.on('message', async (/** @type {{ type: string, id?: number, batch?: number
     sharedOutput = new Float32Array(msg.output);
     return;
   }
+  if (msg.type === 'test-hang') {
+    hangNext = /** @type {{ mode?: unknown }} */ (msg).mode === 'spin' ? 'spin' : 'silent';
+    return;
+  }
   if (msg.type !== 'run' || !session) return;
+  if (hangNext === 'silent') {
+    hangNext = null;
+    return;
+  }
+  if (hangNext === 'spin') for (;;);
   const { id, batch, size, inputName, outputName } = msg;
   try {
     if (typeof batch !== 'number' || typeof size !== 'number' || batch * size > localInput.length || typeof inputName !== 'string' || typeof outputName !== 'string') {

@@ -60,6 +60,87 @@ export interface RendererOptions {
   threads: number;
   /** Largest number of frames rendered in one model run. */
   maxBatch: number;
+  /**
+   * A model run that has not returned after this long is abandoned: the worker is terminated and replaced,
+   * and the frames of that run fail with the reason (default 10 s; the warm-up run gets at least 60 s).
+   */
+  runTimeoutMs?: number;
+}
+
+export const DEFAULT_RUN_TIMEOUT_MS = 10_000;
+const WARMUP_TIMEOUT_MS = 60_000;
+/** How long close() lets an in-flight run finish, then how long the worker gets to exit before terminate(). */
+const CLOSE_GRACE_MS = 2_000;
+
+interface WorkerBuffers {
+  input: SharedArrayBuffer;
+  output: SharedArrayBuffer;
+}
+
+/** A promise that resolves after `ms` and whose timer can be cleared (so it never keeps the process alive). */
+function delay(ms: number): { done: Promise<void>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return { done, cancel: () => clearTimeout(timer) };
+}
+
+/** Waits for `p` at most `ms`; true when it settled in time. Never rejects. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  const d = delay(ms);
+  try {
+    return await Promise.race([p.then(() => true, () => true), d.done.then(() => false)]);
+  } finally {
+    d.cancel();
+  }
+}
+
+/** Asks a worker to release its model and exit; terminates it when it does not within the grace time. Bounded. */
+async function stopWorker(w: Worker, graceMs: number): Promise<void> {
+  const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+  try {
+    w.postMessage({ type: 'close' });
+  } catch {
+    // already gone
+  }
+  if (await settledWithin(exited, graceMs)) return;
+  await settledWithin(w.terminate(), graceMs);
+}
+
+/** Starts a render worker and waits for it to load the model ('ready'). Terminates it on failure. */
+async function startWorker(modelPath: string, opts: RendererOptions, buffers: WorkerBuffers): Promise<{ worker: Worker; ready: ReadyMessage }> {
+  const worker = new Worker(WORKER_URL, { workerData: { modelPath, device: opts.device, threads: opts.threads, ...buffers } });
+  try {
+    const ready = await new Promise<ReadyMessage>((resolve, reject) => {
+      const onMessage = (raw: unknown): void => {
+        const m = parseWorkerMessage(raw);
+        cleanup();
+        if (m?.type === 'ready') resolve(m);
+        else reject(new Error(m?.type === 'error' ? m.message : 'render worker sent an unexpected first message'));
+      };
+      const onError = (err: Error): void => {
+        cleanup();
+        reject(err);
+      };
+      const onExit = (code: number): void => {
+        cleanup();
+        reject(new Error(`render worker exited (${code}) before loading the model`));
+      };
+      const cleanup = (): void => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+    });
+    return { worker, ready };
+  } catch (err) {
+    await settledWithin(worker.terminate(), CLOSE_GRACE_MS);
+    throw err;
+  }
 }
 
 /** Called synchronously with a view of the rendered frame (valid only during the call). */
@@ -81,6 +162,8 @@ export interface RendererStats {
   behind: number;
   lastRenderMs: number;
   failed: number;
+  /** model runs abandoned after runTimeoutMs (each replaced the worker) */
+  hung: number;
 }
 
 /** Checks the model's declared inputs/outputs against the manifest. Returns a problem, or null. */
@@ -113,15 +196,20 @@ export class Renderer {
   readonly manifest: AvatarManifest;
   readonly device: RenderDevice;
   readonly fallbackReason: string | undefined;
-  private worker: Worker | null;
+  private worker: Worker | null = null;
+  private readonly modelPath: string;
+  private readonly opts: RendererOptions;
   private readonly log: Logger;
   private readonly maxBatch: number;
+  private readonly runTimeoutMs: number;
   private readonly condSize: number;
   private readonly frameSize: number;
   private readonly invStd: Float32Array;
   private readonly mean: Float32Array;
   private readonly inName: string;
   private readonly outName: string;
+  /** Shared with the worker (and with its replacement after a hung run). */
+  private readonly buffers: WorkerBuffers;
   /** Shared with the worker, allocated once: normalised inputs for up to maxBatch frames. */
   private readonly input: Float32Array;
   /** Shared with the worker: results; one frame at first, grown once to maxBatch frames when a batch needs it. */
@@ -131,31 +219,47 @@ export class Renderer {
   private closed = false;
   private nextRunId = 1;
   private readonly pendingRuns = new Map<number, { resolve: (m: ResultMessage) => void; reject: (e: Error) => void }>();
+  /** The run in flight (settles either way), for close() to let it finish. */
+  private inflight: Promise<unknown> | null = null;
+  /** A replacement worker being started after a hung run. */
+  private replacing: Promise<void> | null = null;
   private workerError: string | null = null;
-  private stats: Omit<RendererStats, 'avatar' | 'device'> = { runs: 0, frames: 0, maxBatchSeen: 0, behind: 0, lastRenderMs: 0, failed: 0 };
+  private stats: Omit<RendererStats, 'avatar' | 'device'> = { runs: 0, frames: 0, maxBatchSeen: 0, behind: 0, lastRenderMs: 0, failed: 0, hung: 0 };
   private lastBehindWarn = 0;
   private warming = false;
   /** Observers for metrics: (ms, batch). */
   onRun: ((ms: number, batch: number) => void) | null = null;
   onBehind: (() => void) | null = null;
+  /** A model run was abandoned (worker terminated and replaced). */
+  onHung: (() => void) | null = null;
 
-  private constructor(id: string, manifest: AvatarManifest, worker: Worker, buffers: { input: SharedArrayBuffer; output: SharedArrayBuffer }, ready: ReadyMessage, opts: RendererOptions, log: Logger) {
+  private constructor(id: string, modelPath: string, manifest: AvatarManifest, worker: Worker, buffers: WorkerBuffers, ready: ReadyMessage, opts: RendererOptions, log: Logger) {
     this.id = id;
+    this.modelPath = modelPath;
+    this.opts = opts;
+    this.buffers = buffers;
     this.input = new Float32Array(buffers.input);
     this.output = new Float32Array(buffers.output);
     this.manifest = manifest;
-    this.worker = worker;
     this.device = ready.device;
     this.fallbackReason = ready.fallbackReason ?? undefined;
     this.log = log.child({ avatar: id });
     this.maxBatch = opts.maxBatch;
+    this.runTimeoutMs = opts.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
     this.condSize = manifest.conditioning.mean.length;
     this.frameSize = 3 * manifest.width * manifest.height;
     this.mean = Float32Array.from(manifest.conditioning.mean);
     this.invStd = Float32Array.from(manifest.conditioning.std, (s) => 1 / s);
     this.inName = manifest.model.inputs[0]?.name ?? 'cond';
     this.outName = manifest.model.outputs[0]?.name ?? 'rgb';
+    this.attach(worker);
+  }
+
+  /** Makes `worker` the current worker and listens to it (messages of a replaced worker are ignored). */
+  private attach(worker: Worker): void {
+    this.worker = worker;
     worker.on('message', (raw: unknown) => {
+      if (this.worker !== worker) return;
       const m = parseWorkerMessage(raw);
       if (!m || (m.type !== 'result' && m.type !== 'run-error')) {
         this.log.error({ message: String(raw) }, 'render worker sent an unexpected message');
@@ -167,9 +271,11 @@ export class Renderer {
       if (m.type === 'result') p.resolve(m);
       else p.reject(new Error(m.message));
     });
-    worker.on('error', (err) => this.workerFailed(`render worker crashed: ${err.message}`));
+    worker.on('error', (err) => {
+      if (this.worker === worker) this.workerFailed(`render worker crashed: ${err.message}`);
+    });
     worker.on('exit', (code) => {
-      if (!this.closed) this.workerFailed(`render worker exited (${code})`);
+      if (this.worker === worker && !this.closed) this.workerFailed(`render worker exited (${code})`);
     });
   }
 
@@ -180,41 +286,17 @@ export class Renderer {
    */
   static async create(id: string, modelPath: string, manifest: AvatarManifest, opts: RendererOptions, log: Logger): Promise<Renderer> {
     const condSize = manifest.conditioning.mean.length;
-    const buffers = {
+    const buffers: WorkerBuffers = {
       input: new SharedArrayBuffer(opts.maxBatch * condSize * Float32Array.BYTES_PER_ELEMENT),
       output: new SharedArrayBuffer(3 * manifest.width * manifest.height * Float32Array.BYTES_PER_ELEMENT),
     };
-    const worker = new Worker(WORKER_URL, { workerData: { modelPath, device: opts.device, threads: opts.threads, ...buffers } });
-    let ready: ReadyMessage;
+    let started: { worker: Worker; ready: ReadyMessage };
     try {
-      ready = await new Promise<ReadyMessage>((resolve, reject) => {
-        const onMessage = (raw: unknown): void => {
-          const m = parseWorkerMessage(raw);
-          cleanup();
-          if (m?.type === 'ready') resolve(m);
-          else reject(new Error(m?.type === 'error' ? m.message : 'render worker sent an unexpected first message'));
-        };
-        const onError = (err: Error): void => {
-          cleanup();
-          reject(err);
-        };
-        const onExit = (code: number): void => {
-          cleanup();
-          reject(new Error(`render worker exited (${code}) before loading the model`));
-        };
-        const cleanup = (): void => {
-          worker.off('message', onMessage);
-          worker.off('error', onError);
-          worker.off('exit', onExit);
-        };
-        worker.on('message', onMessage);
-        worker.on('error', onError);
-        worker.on('exit', onExit);
-      });
+      started = await startWorker(modelPath, opts, buffers);
     } catch (err) {
-      await worker.terminate();
       throw new Error(`${modelPath}: cannot load the ONNX model: ${err instanceof Error ? err.message : String(err)}`);
     }
+    const { worker, ready } = started;
     if (ready.fallbackReason) {
       log.warn(
         { model: modelPath, requested: opts.device, reason: ready.fallbackReason },
@@ -224,7 +306,7 @@ export class Renderer {
       log.info({ model: modelPath, device: ready.device }, 'renderer running on the requested device');
     }
     const problem = checkModelAgainstManifest(ready.inputs, ready.outputs, manifest);
-    const r = new Renderer(id, manifest, worker, buffers, ready, opts, log);
+    const r = new Renderer(id, modelPath, manifest, worker, buffers, ready, opts, log);
     if (problem) {
       await r.close();
       throw new Error(`${modelPath}: ${problem}`);
@@ -275,26 +357,85 @@ export class Renderer {
     for (const r of queued) r.reject(new Error(message));
   }
 
-  /** Runs the model on the first `batch` vectors of the shared input buffer. */
+  /** Runs the model on the first `batch` vectors of the shared input buffer; abandoned after the run timeout. */
   private runInWorker(batch: number): Promise<ResultMessage> {
     const worker = this.worker;
     if (!worker || this.workerError) return Promise.reject(new Error(this.workerError ?? `renderer ${this.id} is closed`));
     if (batch * this.frameSize > this.output.length) {
       const grown = new SharedArrayBuffer(this.maxBatch * this.frameSize * Float32Array.BYTES_PER_ELEMENT);
       this.output = new Float32Array(grown);
+      this.buffers.output = grown;
       worker.postMessage({ type: 'output', output: grown });
     }
     const id = this.nextRunId++;
-    return new Promise<ResultMessage>((resolve, reject) => {
-      this.pendingRuns.set(id, { resolve, reject });
+    const limit = this.warming ? Math.max(this.runTimeoutMs, WARMUP_TIMEOUT_MS) : this.runTimeoutMs;
+    const run = new Promise<ResultMessage>((resolve, reject) => {
+      const timer = setTimeout(() => this.runHung(worker, limit), limit);
+      this.pendingRuns.set(id, {
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
       worker.postMessage({ type: 'run', id, batch, size: this.condSize, inputName: this.inName, outputName: this.outName });
     });
+    this.inflight = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** A run did not return in time: abandon the worker (terminate, replace) and fail its runs with the reason. */
+  private runHung(worker: Worker, limitMs: number): void {
+    if (this.worker !== worker) return;
+    const message = `model run did not finish within ${limitMs} ms; the render worker was terminated${this.closed ? '' : ' and is being replaced'}`;
+    this.stats.hung++;
+    this.log.error({ limitMs }, 'render worker hung: model run abandoned');
+    this.worker = null;
+    worker.on('error', () => undefined); // it is being thrown away
+    void settledWithin(worker.terminate(), CLOSE_GRACE_MS);
+    for (const p of this.pendingRuns.values()) p.reject(new Error(message));
+    this.pendingRuns.clear();
+    this.onHung?.();
+    if (!this.closed) this.replacing = this.replaceWorker();
+  }
+
+  private async replaceWorker(): Promise<void> {
+    try {
+      const { worker } = await startWorker(this.modelPath, this.opts, this.buffers);
+      if (this.closed) {
+        await stopWorker(worker, CLOSE_GRACE_MS);
+        return;
+      }
+      this.attach(worker);
+      this.log.info('render worker replaced');
+    } catch (err) {
+      this.workerFailed(`cannot replace the hung render worker: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.replacing = null;
+      if (this.queue.length > 0 && !this.running && !this.closed) void this.drain();
+    }
+  }
+
+  /** Test-only: makes the worker's next model run never answer ('silent') or block its thread ('spin'). */
+  testHangNextRun(mode: 'silent' | 'spin'): void {
+    this.worker?.postMessage({ type: 'test-hang', mode });
   }
 
   private async drain(): Promise<void> {
     this.running = true;
     try {
-      while (this.queue.length > 0 && this.worker && !this.workerError) {
+      while (this.queue.length > 0 && !this.workerError && !this.closed) {
+        if (!this.worker) {
+          if (!this.replacing) break;
+          await this.replacing; // a hung worker is being replaced: the queue waits for it
+          continue;
+        }
         const batch = this.queue.splice(0, this.maxBatch);
         const n = this.condSize;
         const input = this.input;
@@ -352,21 +493,22 @@ export class Renderer {
     return { avatar: this.id, device: this.device, ...this.stats };
   }
 
-  /** Stops the worker (after an in-flight run) and releases the model. Idempotent. */
+  /**
+   * Rejects queued frames, lets an in-flight run finish (at most CLOSE_GRACE_MS), then stops the worker
+   * (terminated when it does not exit in time). Bounded even when a model run never returns. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const pending = this.queue;
     this.queue = [];
     for (const r of pending) r.reject(new Error(`renderer ${this.id} closed`));
-    while (this.running && !this.workerError) await new Promise((r) => setTimeout(r, 5));
+    if (this.inflight && this.pendingRuns.size > 0) await settledWithin(this.inflight, CLOSE_GRACE_MS);
+    for (const p of this.pendingRuns.values()) p.reject(new Error(`renderer ${this.id} closed during a model run`));
+    this.pendingRuns.clear();
+    if (this.replacing) await settledWithin(this.replacing, CLOSE_GRACE_MS); // it stops its own worker when it sees closed
     const w = this.worker;
     this.worker = null;
-    if (!w) return;
-    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-    w.postMessage({ type: 'close' });
-    const timer = setTimeout(() => void w.terminate(), 5000);
-    await exited;
-    clearTimeout(timer);
+    if (w) await stopWorker(w, CLOSE_GRACE_MS);
   }
 }

@@ -35,6 +35,9 @@ export interface SessionOptions {
   bitrate: number;
 }
 
+/** close() waits at most this long for a frame in flight. */
+const FRAME_WAIT_MS = 2_000;
+
 export type SessionEndReason = 'leave' | 'disconnect' | 'peer-failed' | 'peer-closed' | 'connect-timeout' | 'server-close' | 'rejoin' | 'error';
 
 export class Session {
@@ -52,6 +55,8 @@ export class Session {
   private closed = false;
   private connected = false;
   private busy = false;
+  /** The frame being made (render + encode), settles either way. */
+  private frame: Promise<void> | null = null;
   private dirty = false;
   private lastStart = -Infinity;
   /** Nominal start of the next frame slot (a 1/fps grid, so that one late frame does not delay all the next). */
@@ -183,7 +188,15 @@ export class Session {
     }
   }
 
-  private async renderNext(): Promise<void> {
+  private renderNext(): Promise<void> {
+    const frame = this.makeFrame().finally(() => {
+      if (this.frame === frame) this.frame = null;
+    });
+    this.frame = frame;
+    return frame;
+  }
+
+  private async makeFrame(): Promise<void> {
     const video = this.video;
     if (!video) return;
     this.busy = true;
@@ -265,8 +278,13 @@ export class Session {
     const cb = this.onClosed;
     this.onClosed = null;
     cb?.(reason, error);
-    // Wait for a frame in flight so the encoder is not freed under it.
-    while (this.busy) await new Promise((r) => setTimeout(r, 5));
+    // Let a frame in flight finish (bounded: a hung model run is abandoned by the renderer, but close() must
+    // not depend on that). A frame that completes after this point sees `closed` and never touches the encoder.
+    if (this.frame) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.frame, new Promise<void>((r) => (timer = setTimeout(r, FRAME_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     await this.peer.close();
     this.video?.close();
     this.video = null;

@@ -57,15 +57,21 @@ export class VideoOutput {
   constructor(peer: Peer, opts: VideoOutputOptions) {
     this.peer = peer;
     this.yuv = Buffer.alloc(yuv420pBytes(opts.width, opts.height));
-    this.encoder = new VideoEncoder({ codec: opts.codec, width: opts.width, height: opts.height, fps: opts.fps, bitrate: opts.bitrate });
-    this.muxer = new RtpMuxer(this.encoder, {
-      maxPacketSize: 1200,
-      onPacket: (rtp) => {
-        this.frameBytes += rtp.length;
-        this.framePackets++;
-        this.peer.track.writeRtp(rtp);
-      },
-    });
+    const encoder = new VideoEncoder({ codec: opts.codec, width: opts.width, height: opts.height, fps: opts.fps, bitrate: opts.bitrate });
+    try {
+      this.muxer = new RtpMuxer(encoder, {
+        maxPacketSize: 1200,
+        onPacket: (rtp) => {
+          this.frameBytes += rtp.length;
+          this.framePackets++;
+          this.peer.track.writeRtp(rtp);
+        },
+      });
+    } catch (err) {
+      encoder.close(); // the muxer failed half-way: the encoder's native context must not leak
+      throw err;
+    }
+    this.encoder = encoder;
   }
 
   requestKeyframe(): void {
