@@ -12,6 +12,7 @@ const COMMANDS: Record<string, Command> = {
   prepare: { summary: 'turn a video of a person into a training dataset', load: () => import('./prepare.js') },
   train: { summary: 'train an avatar from a dataset (runs the Python package in train/)', load: () => import('./train.js') },
   bench: { summary: 'measure latency, render/encode time and bandwidth', load: () => import('./bench.js') },
+  eval: { summary: 'score an avatar on its dataset\'s test frames (metrics, baselines, re-tracking)', load: () => import('./eval.js') },
 };
 
 function usage(): string {
