@@ -31,6 +31,13 @@ def _fps(v: str) -> float:
     return f
 
 
+def _minutes(v: str) -> float:
+    f = float(v)
+    if not (f > 0) or f != f or f == float("inf"):
+        raise argparse.ArgumentTypeError("must be a positive number of minutes")
+    return f
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m train", description="Dynamic Neural Portraits: train and export avatars.")
     p.add_argument("--threads", type=_positive_int, default=None,
@@ -49,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--size", type=_size, default=None, help="output size (default: the dataset's frame size)")
     t.add_argument("--eval-every", type=_positive_int, default=None, help="iterations between held-out PSNR checks (500)")
     t.add_argument("--checkpoint-every", type=_positive_int, default=None, help="iterations between checkpoints (1000)")
+    t.add_argument("--max-minutes", type=_minutes, default=None,
+                   help="stop the training loop after M minutes of wall-clock time (then checkpoint and export as usual)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (same dataset and configuration)")
     t.add_argument("--name", default=None, help="avatar display name (default: the dataset source file name)")
     t.add_argument("--seed", type=int, default=0)

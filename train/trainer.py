@@ -43,6 +43,10 @@ def eq4_loss(model: PortraitModel, out: Dict[str, torch.Tensor], gt: torch.Tenso
 
 
 class Trainer:
+    # --max-minutes: the training loop stops after this many seconds (then checkpoint and export as usual)
+    max_seconds: Optional[float] = None
+    stopped_early = False
+
     def __init__(self, ds: Dataset, mcfg: ModelConfig, tcfg: TrainConfig, device: torch.device, preset: str,
                  name: str, fps: float, out_dir: Path, progress: bool = True, bar: bool = True):
         self.ds, self.mcfg, self.tcfg, self.device = ds, mcfg, tcfg, device
@@ -188,8 +192,15 @@ class Trainer:
         loss_avg: Optional[float] = None
         t_start = time.time() - self.elapsed
         last_eval = self.history[-1]["psnr"] if self.history else None
+        deadline = None if self.max_seconds is None else time.time() + self.max_seconds
         try:
             while self.iteration < t.iterations:
+                if deadline is not None and time.time() >= deadline:
+                    self.stopped_early = True
+                    if not self.history or self.history[-1]["iteration"] != self.iteration:
+                        ev = self.evaluate()
+                        bar.message(f"iteration {self.iteration}: {ev['split']} PSNR {ev['psnr']:.2f} dB over {ev['frames']} frames")
+                    break
                 terms = self.step()
                 if not math.isfinite(terms["loss"]):
                     raise RuntimeError(f"loss became {terms['loss']} at iteration {self.iteration}")
@@ -265,6 +276,8 @@ def run_training(args: argparse.Namespace) -> int:
     mcfg.validate()
     name = args.name or (ck.get("name") if ck else None) or Path(ds.manifest["source"]["file"]).stem or "avatar"
     trainer = Trainer(ds, mcfg, tcfg, device, preset, name, ds.fps, out, progress=True, bar=not args.no_progress)
+    if getattr(args, "max_minutes", None):
+        trainer.max_seconds = float(args.max_minutes) * 60.0
     if ck is not None:
         trainer.load_state(ck)
         trainer.train_cond = trainer.normalise(ds.cond[ds.train_idx])
@@ -283,6 +296,8 @@ def run_training(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, prev)
     path = trainer.save()
+    if trainer.stopped_early:
+        sys.stderr.write(f"train: stopped by --max-minutes {args.max_minutes:g} at iteration {trainer.iteration} of {tcfg.iterations}\n")
     last = trainer.history[-1] if trainer.history else None
     if last:
         sys.stderr.write(f"train: {last['split']} PSNR {last['psnr']:.2f} dB after {trainer.iteration} iterations; "

@@ -25,6 +25,8 @@ Options:
                           paper is paper-sized for a GPU                              (default cpu)
   --variant A..F          ablation variant of the paper; F is the full model          (default F)
   --iterations N          total training iterations                                   (default 20000)
+  --max-minutes M         stop training after M minutes of wall-clock time, then checkpoint and
+                          export as usual (equal-time comparisons, e.g. npm run eval:ablation)
   --resume                continue AVATAR_DIR/checkpoint.pt (same dataset and configuration)
   --batch N               frames per iteration                                        (preset default)
   --size N                output size in pixels                                       (default: the dataset's)
@@ -53,6 +55,7 @@ export interface TrainOptions {
   preset?: 'cpu' | 'paper';
   variant?: 'A' | 'B' | 'C' | 'D' | 'E' | 'F';
   iterations?: number;
+  maxMinutes?: number;
   resume: boolean;
   batch?: number;
   size?: number;
@@ -97,6 +100,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
         preset: { type: 'string' },
         variant: { type: 'string' },
         iterations: { type: 'string' },
+        'max-minutes': { type: 'string' },
         resume: { type: 'boolean', default: false },
         batch: { type: 'string' },
         size: { type: 'string' },
@@ -127,12 +131,18 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     if (!Number.isFinite(lr) || lr <= 0) throw new TrainUsageError(`--lr expects a positive number (got '${v.lr}')`);
   }
   if (v.name !== undefined && v.name.trim() === '') throw new TrainUsageError('--name must not be empty');
+  let maxMinutes: number | undefined;
+  if (v['max-minutes'] !== undefined) {
+    maxMinutes = Number(v['max-minutes']);
+    if (!Number.isFinite(maxMinutes) || maxMinutes <= 0) throw new TrainUsageError(`--max-minutes expects a positive number (got '${v['max-minutes']}')`);
+  }
   return {
     data: v.data,
     out: v.out,
     preset: oneOf(v.preset, '--preset', ['cpu', 'paper'] as const),
     variant: oneOf(v.variant, '--variant', ['A', 'B', 'C', 'D', 'E', 'F'] as const),
     iterations: int(v.iterations, '--iterations', 1),
+    maxMinutes,
     resume: v.resume === true,
     batch: int(v.batch, '--batch', 1),
     size,
@@ -161,6 +171,7 @@ export function pythonArgs(o: TrainOptions): string[] {
   opt('--preset', o.preset);
   opt('--variant', o.variant);
   opt('--iterations', o.iterations);
+  opt('--max-minutes', o.maxMinutes);
   opt('--batch', o.batch);
   opt('--size', o.size);
   opt('--lr', o.lr);
