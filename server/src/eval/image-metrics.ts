@@ -59,27 +59,33 @@ const WINDOW = (() => {
   return w;
 })();
 
-/** Separable Gaussian blur with a replicated border. */
+/** Separable Gaussian blur with a replicated border (interior pixels without clamping; rows accumulated whole). */
 function blur(src: Float64Array, w: number, h: number, tmp: Float64Array, out: Float64Array): void {
   const r = (WINDOW.length - 1) / 2;
   for (let y = 0; y < h; y++) {
+    const row = y * w;
     for (let x = 0; x < w; x++) {
       let s = 0;
-      for (let k = -r; k <= r; k++) {
-        const xx = x + k < 0 ? 0 : x + k >= w ? w - 1 : x + k;
-        s += (WINDOW[k + r] as number) * (src[y * w + xx] as number);
+      if (x >= r && x < w - r) {
+        const base = row + x - r;
+        for (let k = 0; k < WINDOW.length; k++) s += (WINDOW[k] as number) * (src[base + k] as number);
+      } else {
+        for (let k = -r; k <= r; k++) {
+          const xx = x + k < 0 ? 0 : x + k >= w ? w - 1 : x + k;
+          s += (WINDOW[k + r] as number) * (src[row + xx] as number);
+        }
       }
-      tmp[y * w + x] = s;
+      tmp[row + x] = s;
     }
   }
+  out.fill(0);
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let s = 0;
-      for (let k = -r; k <= r; k++) {
-        const yy = y + k < 0 ? 0 : y + k >= h ? h - 1 : y + k;
-        s += (WINDOW[k + r] as number) * (tmp[yy * w + x] as number);
-      }
-      out[y * w + x] = s;
+    const row = y * w;
+    for (let k = -r; k <= r; k++) {
+      const yy = y + k < 0 ? 0 : y + k >= h ? h - 1 : y + k;
+      const wk = WINDOW[k + r] as number;
+      const src2 = yy * w;
+      for (let x = 0; x < w; x++) out[row + x] = (out[row + x] as number) + wk * (tmp[src2 + x] as number);
     }
   }
 }
