@@ -164,6 +164,8 @@ describe('live page in headless Chromium against the real server', () => {
 
     // the server's own account of the session (its 'session closed' log line): the frames it got carried a
     // face, none was malformed, and the calibration reached it
+    // (logged at the end of Session.close(), after the peer closed: a moment after dnp_sessions drops)
+    for (let i = 0; i < 50 && !server!.logs.some((l) => l.msg === 'session closed'); i++) await new Promise((r) => setTimeout(r, 100));
     const closed = server!.logs.find((l) => l.msg === 'session closed');
     const driving = (closed?.stats as { driving?: Record<string, unknown> } | undefined)?.driving;
     expect(driving, 'session closed log with driving stats').toBeDefined();

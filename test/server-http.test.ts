@@ -37,7 +37,7 @@ describe('HTTP routes', () => {
     withPage = await startTestServer(join(tmp, 'avatars'), {
       clientDir: join(tmp, 'dist'),
       trackerModelPath: join(tmp, 'face_landmarker.task'),
-      ice: { additionalHostAddresses: ['127.0.0.1'], publicIp: null, iceServers: [{ urls: 'turn:turn.example.org:3478', username: 'u', credential: 'p' }], portRange: null },
+      ice: { additionalHostAddresses: ['127.0.0.1'], publicIp: null, iceServers: [{ urls: 'turn:turn.example.org:3478', username: 'u', credential: 'p' }, { urls: 'stun:stun.example.org:3478' }], portRange: null },
     });
     noPage = await startTestServer(join(tmp, 'avatars'), { clientDir: join(tmp, 'missing') });
   });
@@ -70,9 +70,9 @@ describe('HTTP routes', () => {
     expect(await r.text()).toContain('npm run build');
   });
 
-  it('serves the local tracker model and points the page at it; ICE servers go to the page', async () => {
+  it('serves the local tracker model and points the page at it; only ICE servers without a secret go to the page', async () => {
     const cfg = (await (await fetch(`${withPage.url}/config.json`)).json()) as { trackerModelUrl: string; iceServers: unknown };
-    expect(cfg).toEqual({ trackerModelUrl: '/models/face_landmarker.task', iceServers: [{ urls: 'turn:turn.example.org:3478', username: 'u', credential: 'p' }] });
+    expect(cfg).toEqual({ trackerModelUrl: '/models/face_landmarker.task', iceServers: [{ urls: 'stun:stun.example.org:3478' }] });
     const r = await fetch(`${withPage.url}${cfg.trackerModelUrl}`);
     expect(r.status).toBe(200);
     expect(Buffer.from(await r.arrayBuffer())).toEqual(model);

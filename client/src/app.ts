@@ -10,6 +10,7 @@ import { parseAvatarList } from './avatars.js';
 import { NeutralCalibrator } from './calibration.js';
 import { FrameLoop, openCamera, stopStream } from './camera.js';
 import { parseClientConfig, type ClientConfig } from './config.js';
+import { configUrl, tokenFromSearch } from './page-token.js';
 import { DrivingSender } from './driving-sender.js';
 import { cameraErrorMessage, connectionErrorMessage, trackerErrorMessage } from './messages.js';
 import { LiveSession } from './session.js';
@@ -33,6 +34,8 @@ async function fetchJson(url: string): Promise<unknown> {
 
 export class App {
   readonly #view: View;
+  /** The join token from the page URL (?token=), or null. */
+  readonly #token: string | null = tokenFromSearch(location.search);
   #state: AppState = 'loading';
   #message = '';
   #config: ClientConfig | null = null;
@@ -84,7 +87,7 @@ export class App {
   /** Loads /config.json and /avatars. */
   async init(): Promise<void> {
     try {
-      const [config, avatars] = await Promise.all([fetchJson('/config.json'), fetchJson('/avatars')]);
+      const [config, avatars] = await Promise.all([fetchJson(configUrl(this.#token)), fetchJson('/avatars')]);
       this.#config = parseClientConfig(config);
       this.#avatars = parseAvatarList(avatars);
       this.#view.setAvatars(this.#avatars);
@@ -136,10 +139,18 @@ export class App {
     this.#setState('connecting');
     this.#view.setPlaceholder('Connecting…');
     try {
+      // TURN credentials are short-lived: take fresh ones for this session (fall back to those from page load).
+      let iceServers = config.iceServers;
+      try {
+        iceServers = parseClientConfig(await fetchJson(configUrl(this.#token))).iceServers;
+      } catch {
+        // keep the ones loaded with the page
+      }
       const session = await LiveSession.open({
         avatar,
         codec,
-        iceServers: config.iceServers,
+        token: this.#token,
+        iceServers,
         onVideo: (stream) => this.#onVideo(stream),
         onReport: (r) => this.#onReport(r),
         onEnded: (reason) => {

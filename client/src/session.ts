@@ -23,6 +23,8 @@ import { parseAckReply, parseJoinReply, parseSessionError, parseShutdownNotice }
 export interface SessionOptions {
   avatar: string;
   codec: VideoCodecName;
+  /** join token (from the page's ?token=), sent in the socket.io handshake; null when the page has none */
+  token?: string | null;
   iceServers: RTCIceServer[];
   /** the remote video arrived */
   onVideo: (stream: MediaStream) => void;
@@ -56,7 +58,7 @@ export class LiveSession {
 
   private constructor(opts: SessionOptions) {
     this.#opts = opts;
-    this.#socket = io({ autoConnect: false, reconnection: false });
+    this.#socket = io({ autoConnect: false, reconnection: false, auth: opts.token ? { token: opts.token } : {} });
     this.#pc = new RTCPeerConnection({ iceServers: opts.iceServers });
     this.#channel = this.#pc.createDataChannel(DATA_CHANNEL_LABEL, {
       negotiated: true,

@@ -23,6 +23,7 @@ export class Metrics {
   readonly bytesDown = new Counter({ name: 'dnp_bytes_down_total', help: 'RTP + render-report bytes sent to callers', registers: [this.registry] });
   readonly renderBehind = new Counter({ name: 'dnp_render_behind_total', help: 'model runs slower than one frame interval', labelNames: ['avatar'], registers: [this.registry] });
   readonly renderHung = new Counter({ name: 'dnp_render_hung_total', help: 'model runs abandoned after the render timeout (worker terminated and replaced)', labelNames: ['avatar'], registers: [this.registry] });
+  readonly accessRefused = new Counter({ name: 'dnp_access_refused_total', help: 'connections and requests refused: origin (not on the allow-list), token (missing, bad, expired), scope (token for another avatar)', labelNames: ['reason'], registers: [this.registry] });
   readonly avatars = new Gauge({ name: 'dnp_avatars', help: 'avatars loaded', registers: [this.registry] });
   readonly avatarLoadErrors = new Counter({ name: 'dnp_avatar_load_errors_total', help: 'avatar folders skipped at load because they were invalid', registers: [this.registry] });
   readonly sessionErrors = new Counter({ name: 'dnp_session_errors_total', help: 'sessions ended by an error', registers: [this.registry] });

@@ -12,7 +12,10 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { VideoCodecName } from '../../shared/src/signaling.js';
 import { AvatarRegistry } from './avatars/registry.js';
-import { createHttpHandler } from './http/http-handler.js';
+import { AccessPolicy } from './access/access-policy.js';
+import { defaultAllowedOrigins } from './access/origins.js';
+import type { TurnOptions } from './access/turn-credentials.js';
+import { createHttpHandler, createMetricsHandler } from './http/http-handler.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import type { RenderDevice } from './render/ort-session.js';
@@ -47,6 +50,35 @@ export interface ServerOptions {
   allowNoAvatars: boolean;
   /** A model run not finished after this long is abandoned (worker replaced); default 10 s. */
   renderTimeoutMs?: number;
+  /** Page origins allowed to open signaling and send state-changing requests; null = the server's own origins. */
+  allowedOrigins?: string[] | null;
+  /** HMAC secret for join tokens; when set, every socket needs a valid token (`dnp token`). */
+  tokenSecret?: string | null;
+  /** Short-lived TURN credentials derived from a shared secret (coturn use-auth-secret). */
+  turn?: TurnOptions | null;
+  /** Serve /metrics on 127.0.0.1:metricsPort only (0 = any free port), instead of on the main port. */
+  metricsPort?: number | null;
+}
+
+function listen(http: HttpServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(port, host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeHttp(http: HttpServer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (!http.listening) {
+      resolve();
+      return;
+    }
+    http.close(() => resolve());
+    http.closeAllConnections();
+  });
 }
 
 export class DnpServer {
@@ -59,6 +91,8 @@ export class DnpServer {
     readonly sessions: Sessions,
     private readonly http: HttpServer,
     private readonly signaling: Signaling,
+    private readonly metricsHttp: HttpServer | null,
+    readonly access: AccessPolicy,
     metrics: Metrics,
     private readonly log: Logger,
   ) {
@@ -83,37 +117,62 @@ export class DnpServer {
       const why = avatars.errors.length ? ` (${avatars.errors.length} skipped: ${avatars.errors.map((e) => e.error).join('; ')})` : '';
       throw new Error(`no usable avatar in ${options.avatarsDir}${why}`);
     }
+    const http = createServer();
+    let metricsHttp: HttpServer | null = null;
+    try {
+      await listen(http, options.port, options.host);
+      if (options.metricsPort !== undefined && options.metricsPort !== null) {
+        metricsHttp = createServer(createMetricsHandler(metrics));
+        await listen(metricsHttp, options.metricsPort, '127.0.0.1');
+      }
+    } catch (err) {
+      await closeHttp(http);
+      if (metricsHttp) await closeHttp(metricsHttp);
+      await avatars.close();
+      throw new Error(`cannot listen on ${options.host}:${options.port}${options.metricsPort != null ? ` (metrics: 127.0.0.1:${options.metricsPort})` : ''}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const port = (http.address() as AddressInfo).port;
+    const access = new AccessPolicy({
+      origins: options.allowedOrigins ?? defaultAllowedOrigins(options.host, port),
+      tokenSecret: options.tokenSecret ?? null,
+      turn: options.turn ?? null,
+      staticIceServers: options.ice.iceServers,
+    });
     const sessions = new Sessions(
-      { ice: options.ice, keepaliveMs: options.keepaliveMs, connectTimeoutMs: options.connectTimeoutMs, bitrate: options.bitrate, maxSessions: options.maxSessions },
+      {
+        ice: options.ice,
+        iceServers: () => access.iceServersForSession(),
+        keepaliveMs: options.keepaliveMs,
+        connectTimeoutMs: options.connectTimeoutMs,
+        bitrate: options.bitrate,
+        maxSessions: options.maxSessions,
+      },
       metrics,
       log,
     );
-    const http = createServer();
     const handler = createHttpHandler(
-      { clientDir: options.clientDir, trackerModelPath: options.trackerModelPath, iceServers: options.ice.iceServers },
-      { avatars, metrics, sessionCount: () => sessions.size, log },
+      { clientDir: options.clientDir, trackerModelPath: options.trackerModelPath, serveMetrics: metricsHttp === null },
+      { avatars, metrics, access, sessionCount: () => sessions.size, log },
     );
     // socket.io handles its own path; everything else goes to the handler.
     http.on('request', (req, res) => {
       if (req.url?.startsWith('/socket.io/')) return;
       handler(req, res);
     });
-    const signaling = new Signaling(http, avatars, sessions, metrics, log, options.defaultCodec);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        http.once('error', reject);
-        http.listen(options.port, options.host, () => {
-          http.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      await signaling.close();
-      await avatars.close();
-      throw new Error(`cannot listen on ${options.host}:${options.port}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    const server = new DnpServer(options, avatars, sessions, http, signaling, metrics, log);
-    log.info({ url: server.url, avatars: avatars.list().map((a) => a.id), device: options.device }, 'dnp server listening');
+    const signaling = new Signaling(http, avatars, sessions, access, metrics, log, options.defaultCodec);
+    const server = new DnpServer(options, avatars, sessions, http, signaling, metricsHttp, access, metrics, log);
+    log.info(
+      {
+        url: server.url,
+        avatars: avatars.list().map((a) => a.id),
+        device: options.device,
+        allowedOrigins: access.origins.list(),
+        tokens: access.tokensRequired,
+        turn: options.turn ? options.turn.urls : null,
+        metricsUrl: server.metricsUrl,
+      },
+      'dnp server listening',
+    );
     return server;
   }
 
@@ -124,6 +183,12 @@ export class DnpServer {
   get url(): string {
     const host = this.options.host === '0.0.0.0' || this.options.host === '::' ? '127.0.0.1' : this.options.host;
     return `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+  }
+
+  /** Where /metrics is served: the separate loopback port, or the main URL. */
+  get metricsUrl(): string {
+    if (!this.metricsHttp) return `${this.url}/metrics`;
+    return `http://127.0.0.1:${(this.metricsHttp.address() as AddressInfo).port}/metrics`;
   }
 
   toJSON(): Record<string, unknown> {
@@ -144,6 +209,7 @@ export class DnpServer {
     await this.signaling.close();
     this.http.closeAllConnections();
     await httpClosed;
+    if (this.metricsHttp) await closeHttp(this.metricsHttp);
     await this.avatars.close();
     this.log.info('dnp server closed');
   }

@@ -15,6 +15,8 @@ import {
   type ShutdownNotice,
   type VideoCodecName,
 } from '../../shared/src/signaling.js';
+import type { AccessPolicy } from './access/access-policy.js';
+import type { JoinTokenClaims } from './access/join-token.js';
 import { summaryOf, type AvatarRegistry } from './avatars/registry.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -39,11 +41,40 @@ export class Signaling {
     http: HttpServer,
     private readonly avatars: AvatarRegistry,
     private readonly sessions: Sessions,
+    private readonly access: AccessPolicy,
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly defaultCodec: VideoCodecName = 'vp8',
   ) {
-    this.io = new IoServer(http, { maxHttpBufferSize: MAX_SIGNALING_BYTES, serveClient: false, transports: ['websocket', 'polling'] });
+    this.io = new IoServer(http, {
+      maxHttpBufferSize: MAX_SIGNALING_BYTES,
+      serveClient: false,
+      transports: ['websocket', 'polling'],
+      // Cross-site WebSocket hijacking: a page of another site must not open signaling in the caller's browser.
+      allowRequest: (req, cb) => {
+        const origin = req.headers.origin;
+        if (access.origins.allows(origin)) {
+          cb(null, true);
+          return;
+        }
+        metrics.accessRefused.inc({ reason: 'origin' });
+        log.warn({ origin, address: req.socket.remoteAddress }, 'signaling from a foreign origin refused');
+        cb('forbidden origin', false);
+      },
+    });
+    // Join tokens are checked at the handshake: a socket without a valid one never gets to send anything.
+    this.io.use((socket, next) => {
+      const auth: unknown = socket.handshake.auth;
+      const token = typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>).token : undefined;
+      try {
+        socket.data.claims = access.checkToken(token);
+        next();
+      } catch (err) {
+        metrics.accessRefused.inc({ reason: 'token' });
+        log.warn({ socket: socket.id, address: socket.handshake.address, error: errorText(err) }, 'signaling without a valid token refused');
+        next(Object.assign(new Error(`forbidden: ${errorText(err)}`), { data: { code: 'forbidden' } }));
+      }
+    });
     this.io.on('connection', (socket) => this.attach(socket));
   }
 
@@ -76,6 +107,12 @@ export class Signaling {
       }
       if (this.shuttingDown) {
         this.reject('join', socket, 'server is shutting down', reply);
+        return;
+      }
+      const claims = (socket.data as { claims?: JoinTokenClaims | null }).claims ?? null;
+      if (!this.access.allowsAvatar(claims, req.avatar)) {
+        this.metrics.accessRefused.inc({ reason: 'scope' });
+        this.reject('join', socket, `forbidden: the token does not admit avatar "${req.avatar}"`, reply);
         return;
       }
       const avatar = this.avatars.get(req.avatar);

@@ -34,6 +34,8 @@ export interface RtcClientOptions {
   avatar: string;
   codec?: VideoCodecName;
   timeoutMs?: number;
+  /** join token (`dnp token`) for a server with --token-secret */
+  token?: string;
 }
 
 export interface RtcClientStats {
@@ -86,7 +88,7 @@ export class RtcClient {
 
   private constructor(readonly opts: RtcClientOptions) {
     this.codec = opts.codec ?? 'vp8';
-    this.socket = io(opts.url, { transports: ['websocket'], reconnection: false, autoConnect: false });
+    this.socket = io(opts.url, { transports: ['websocket'], reconnection: false, autoConnect: false, auth: opts.token ? { token: opts.token } : {} });
     this.socket.on('session-error', (v: { message?: unknown }) => this.sessionErrors.push(String(v?.message)));
     this.socket.on('shutdown', (v: { message?: unknown }) => this.shutdownNotices.push(String(v?.message)));
     this.pc = new RTCPeerConnection({ codecs: { video: [codecParameters(this.codec)], audio: [] }, iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false });

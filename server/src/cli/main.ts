@@ -9,6 +9,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   serve: { summary: 'serve the web page and live avatars over WebRTC', load: () => import('./serve.js') },
+  token: { summary: 'print a signed, expiring join token (and page link) for a server with --token-secret', load: () => import('./token.js') },
   prepare: { summary: 'turn a video of a person into a training dataset', load: () => import('./prepare.js') },
   train: { summary: 'train an avatar from a dataset (runs the Python package in train/)', load: () => import('./train.js') },
   bench: { summary: 'measure latency, render/encode time and bandwidth', load: () => import('./bench.js') },

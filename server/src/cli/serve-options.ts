@@ -9,6 +9,9 @@ import { arr, obj, optional, str } from '../../../shared/src/json-check.js';
 import { VIDEO_CODECS } from '../../../shared/src/signaling.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { RENDER_DEVICES } from '../render/ort-session.js';
+import { MIN_SECRET_LENGTH } from '../access/join-token.js';
+import { normalizeOrigin } from '../access/origins.js';
+import type { TurnOptions } from '../access/turn-credentials.js';
 import type { ServerOptions } from '../server.js';
 import type { IceServerConfig } from '../session/peer.js';
 
@@ -52,6 +55,12 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-sessions': { env: 'DNP_MAX_SESSIONS' },
   'keepalive-ms': { env: 'DNP_KEEPALIVE_MS' },
   'render-timeout-ms': { env: 'DNP_RENDER_TIMEOUT_MS' },
+  'allowed-origins': { env: 'DNP_ALLOWED_ORIGINS' },
+  'token-secret': { env: 'DNP_TOKEN_SECRET' },
+  'turn-secret': { env: 'DNP_TURN_SECRET' },
+  'turn-urls': { env: 'DNP_TURN_URLS' },
+  'turn-ttl': { env: 'DNP_TURN_TTL' },
+  'metrics-port': { env: 'DNP_METRICS_PORT' },
   'log-level': { env: 'LOG_LEVEL' },
 };
 
@@ -135,6 +144,36 @@ function ipList(name: string, v: string): string[] {
   return list;
 }
 
+/** 127.0.0.0/8, ::1 and "localhost": only this machine can reach the server. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+function originList(v: string): string[] {
+  const list = v.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  if (list.length === 0) throw new OptionError('--allowed-origins: no origin given');
+  return list.map((o) => {
+    const n = normalizeOrigin(o);
+    if (n === null) throw new OptionError(`--allowed-origins: '${o}' is not an origin like https://avatar.example.org or http://localhost:8080`);
+    return n;
+  });
+}
+
+function secret(name: string, v: string | undefined): string | null {
+  if (v === undefined) return null;
+  if (v.length < MIN_SECRET_LENGTH) throw new OptionError(`--${name}: the secret must be at least ${MIN_SECRET_LENGTH} characters (e.g. openssl rand -hex 32)`);
+  return v;
+}
+
+function turnOptions(secretValue: string | undefined, urls: string | undefined, ttl: string | undefined): TurnOptions | null {
+  if (secretValue === undefined && urls === undefined) return null;
+  if (secretValue === undefined || urls === undefined) throw new OptionError('--turn-secret and --turn-urls go together (the TURN server\'s static-auth-secret and its turn:/turns: URLs)');
+  const list = urls.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  if (list.length === 0) throw new OptionError('--turn-urls: no URL given');
+  for (const u of list) if (!/^turns?:[^\s]+$/.test(u)) throw new OptionError(`--turn-urls: '${u}' must start with turn: or turns:`);
+  return { secret: secret('turn-secret', secretValue) as string, urls: list, ttlS: int('turn-ttl', ttl ?? '3600', 60, 86_400) };
+}
+
 /** Resolves all options from argv + env. Relative paths are taken from `cwd`. */
 export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd = process.cwd()): ServeOptions {
   const flags = parseFlags(argv);
@@ -149,6 +188,11 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
 
   const host = get('host') ?? DEFAULT_HOST;
   if (host !== 'localhost' && isIP(host) === 0) throw new OptionError(`--host: '${host}' is not an IP address (or "localhost")`);
+  const tokenSecret = secret('token-secret', get('token-secret'));
+  if (!isLoopbackHost(host) && tokenSecret === null) {
+    throw new OptionError(`--host ${host} is reachable from other machines: set --token-secret / DNP_TOKEN_SECRET (at least ${MIN_SECRET_LENGTH} characters) so that only callers with a token from 'dnp token' can join`);
+  }
+  const metricsPortRaw = get('metrics-port');
   const portRaw = get('ice-ports');
   let portRange: [number, number] | null = null;
   if (portRaw !== undefined) {
@@ -186,6 +230,10 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
     maxSessions: int('max-sessions', get('max-sessions') ?? '8', 1, 1000),
     allowNoAvatars: false,
     renderTimeoutMs: int('render-timeout-ms', get('render-timeout-ms') ?? '10000', 100, 600_000),
+    allowedOrigins: get('allowed-origins') === undefined ? null : originList(get('allowed-origins') as string),
+    tokenSecret,
+    turn: turnOptions(get('turn-secret'), get('turn-urls'), get('turn-ttl')),
+    metricsPort: metricsPortRaw === undefined ? null : int('metrics-port', metricsPortRaw, 0, 65535),
     logLevel: oneOf('log-level', get('log-level') ?? 'info', LOG_LEVELS),
   };
 }

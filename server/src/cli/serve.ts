@@ -24,16 +24,27 @@ Options (flag, environment variable, default):
   --bitrate B          DNP_BITRATE        video bitrate, e.g. 600k or 1.5M (default: from size and fps)
   --max-sessions N     DNP_MAX_SESSIONS   8
   --keepalive-ms N     DNP_KEEPALIVE_MS   250: re-send the last picture this often while the caller pauses
-  --render-timeout-ms N DNP_RENDER_TIMEOUT_MS 10000: a model run not finished by then is abandoned (its
-                                          worker terminated and replaced; the callers of that avatar get an error)
   --ice-host ADDR      DNP_ICE_HOSTS      127.0.0.1: extra host addresses for ICE (comma-separated or
                                           repeated); werift leaves loopback out otherwise
   --public-ip IP       DNP_PUBLIC_IP      the server's public IPv4 behind a 1:1 NAT, advertised next to
                                           each host candidate
   --ice-servers JSON   DNP_ICE_SERVERS    [] (no STUN/TURN); e.g.
                                           '[{"urls":"turn:turn.example.org:3478","username":"u","credential":"p"}]'
-                                          given to the server's peer and to the page (/config.json)
+                                          used by the server's peer; only entries without credentials are
+                                          given to the page (/config.json): use --turn-secret for TURN
   --ice-ports LO-HI    DNP_ICE_PORTS      UDP port range for ICE (default: any)
+  --allowed-origins L  DNP_ALLOWED_ORIGINS  page origins allowed to open signaling and to POST (comma-separated,
+                                          e.g. https://avatar.example.org); default: the server's own,
+                                          http://localhost:PORT, http://127.0.0.1:PORT, http://[::1]:PORT, http://HOST:PORT
+  --token-secret S     DNP_TOKEN_SECRET   HMAC secret (>= 32 characters) for join tokens: when set, every caller
+                                          needs a token from 'dnp token'; required when --host is not loopback
+  --turn-secret S      DNP_TURN_SECRET    TURN static-auth-secret (coturn use-auth-secret): the page and the
+  --turn-urls L        DNP_TURN_URLS      server's peer get short-lived credentials for these turn:/turns: URLs
+  --turn-ttl S         DNP_TURN_TTL       3600: lifetime of each TURN credential, seconds
+  --metrics-port N     DNP_METRICS_PORT   serve /metrics on 127.0.0.1:N only (0 = any free port) instead of the
+                                          main port
+  --render-timeout-ms N DNP_RENDER_TIMEOUT_MS 10000: a model run not finished by then is abandoned (its
+                                          worker terminated and replaced; the callers of that avatar get an error)
   --tracker-model PATH DNP_TRACKER_MODEL  local face_landmarker.task served at /models/face_landmarker.task
                                           (default: models/face_landmarker.task if present, else none:
                                           the page then loads the official model URL)
@@ -44,8 +55,8 @@ Options (flag, environment variable, default):
 SIGTERM / SIGINT: stop accepting, tell connected callers ('shutdown'), close every session, exit within
 10 s (a second signal exits at once).
 
-HTTP: / (page), /healthz, /metrics (Prometheus), /avatars, /config.json, /models/face_landmarker.task,
-socket.io signaling on /socket.io/.
+HTTP: / (page), /healthz, /metrics (Prometheus; or on --metrics-port), /avatars, /config.json,
+/models/face_landmarker.task, socket.io signaling on /socket.io/. Tokens: 'dnp token --help'.
 `;
 
 /** SIGTERM/SIGINT: the longest a graceful shutdown may take before the process exits anyway. */
@@ -94,6 +105,9 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger(opts.logLevel);
   if (!existsSync(`${opts.clientDir}/index.html`)) {
     log.warn({ clientDir: opts.clientDir }, 'the web page is not built: run `npm run build` (the server answers / with that hint until then)');
+  }
+  if (opts.ice.iceServers.some((e) => e.username !== undefined || e.credential !== undefined)) {
+    log.warn('--ice-servers entries with a username/credential are used by the server only, never handed to pages; use --turn-secret and --turn-urls for short-lived TURN credentials');
   }
   let server: DnpServer;
   try {

@@ -6,11 +6,11 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
+import type { AccessPolicy } from '../access/access-policy.js';
 import type { AvatarRegistry } from '../avatars/registry.js';
 import { OFFICIAL_TRACKER_MODEL_URL } from '../../../shared/src/tracker-model.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { IceServerConfig } from '../session/peer.js';
 
 export const TRACKER_MODEL_PATH = '/models/face_landmarker.task';
 export { OFFICIAL_TRACKER_MODEL_URL } from '../../../shared/src/tracker-model.js';
@@ -32,12 +32,14 @@ const CONTENT_TYPES: Record<string, string> = {
 export interface HttpOptions {
   clientDir: string;
   trackerModelPath: string | null;
-  iceServers: IceServerConfig[];
+  /** false when /metrics is on its own loopback port (then 404 here). */
+  serveMetrics: boolean;
 }
 
 export interface HttpContext {
   avatars: AvatarRegistry;
   metrics: Metrics;
+  access: AccessPolicy;
   sessionCount: () => number;
   log: Logger;
 }
@@ -68,22 +70,30 @@ function sendFile(res: ServerResponse, file: string, headOnly: boolean, log: Log
 
 export function createHttpHandler(opts: HttpOptions, ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   const clientDir = resolve(opts.clientDir);
-  const config = {
-    trackerModelUrl: opts.trackerModelPath ? TRACKER_MODEL_PATH : OFFICIAL_TRACKER_MODEL_URL,
-    iceServers: opts.iceServers,
-  };
+  const trackerModelUrl = opts.trackerModelPath ? TRACKER_MODEL_PATH : OFFICIAL_TRACKER_MODEL_URL;
 
   return (req, res) => {
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') {
+      // Every state-changing request is checked against the Origin allow-list first (CSRF), before routing.
+      const origin = req.headers.origin;
+      if (!ctx.access.origins.allows(origin)) {
+        ctx.metrics.accessRefused.inc({ reason: 'origin' });
+        ctx.log.warn({ origin, method, url: req.url }, 'request from a foreign origin refused');
+        send(res, 403, 'text/plain; charset=utf-8', 'forbidden origin\n');
+        return;
+      }
       res.setHeader('allow', 'GET, HEAD');
       send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
       return;
     }
     const head = method === 'HEAD';
     let path: string;
+    let query: URLSearchParams;
     try {
-      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+      const u = new URL(req.url ?? '/', 'http://x');
+      path = decodeURIComponent(u.pathname);
+      query = u.searchParams;
     } catch {
       send(res, 400, 'text/plain; charset=utf-8', 'bad URL\n');
       return;
@@ -93,6 +103,7 @@ export function createHttpHandler(opts: HttpOptions, ctx: HttpContext): (req: In
         sendJson(res, 200, { ok: true, avatars: ctx.avatars.size, sessions: ctx.sessionCount() }, head);
         return;
       case '/metrics':
+        if (!opts.serveMetrics) break; // on its own loopback port: a 404 here
         ctx.metrics.text().then(
           (text) => send(res, 200, ctx.metrics.contentType, text, head),
           (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${String(err)}\n`),
@@ -102,7 +113,8 @@ export function createHttpHandler(opts: HttpOptions, ctx: HttpContext): (req: In
         sendJson(res, 200, ctx.avatars.summaries(), head);
         return;
       case '/config.json':
-        sendJson(res, 200, config, head);
+        // TURN credentials are derived per request and short-lived; with tokens in use, only for a valid ?token=.
+        sendJson(res, 200, { trackerModelUrl, iceServers: ctx.access.iceServersForPage(query.get('token') ?? undefined) }, head);
         return;
       case TRACKER_MODEL_PATH:
         if (!opts.trackerModelPath) {
@@ -130,5 +142,20 @@ export function createHttpHandler(opts: HttpOptions, ctx: HttpContext): (req: In
       return;
     }
     sendFile(res, file, head, ctx.log);
+  };
+}
+
+/** The handler of the separate loopback metrics port: GET /metrics only. */
+export function createMetricsHandler(metrics: Metrics): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || path !== '/metrics') {
+      send(res, 404, 'text/plain; charset=utf-8', 'not found (only GET /metrics here)\n');
+      return;
+    }
+    metrics.text().then(
+      (text) => send(res, 200, metrics.contentType, text, req.method === 'HEAD'),
+      (err: unknown) => send(res, 500, 'text/plain; charset=utf-8', `metrics failed: ${String(err)}\n`),
+    );
   };
 }

@@ -4,11 +4,13 @@ import type { VideoCodecName } from '../../../shared/src/signaling.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { IceOptions } from './peer.js';
+import type { IceOptions, IceServerConfig } from './peer.js';
 import { Session, type SessionEndReason } from './session.js';
 
 export interface SessionsOptions {
   ice: IceOptions;
+  /** ICE servers for each new session's peer (fresh short-lived TURN credentials); default ice.iceServers. */
+  iceServers?: () => IceServerConfig[];
   keepaliveMs: number;
   connectTimeoutMs: number;
   bitrate: number;
@@ -38,7 +40,7 @@ export class Sessions {
     if (this.closed) throw new Error('server is shutting down');
     if (this.live.size >= this.opts.maxSessions) throw new Error(`server is full (${this.opts.maxSessions} sessions)`);
     const s = new Session(
-      { id: randomUUID(), avatar, codec, ice: this.opts.ice, keepaliveMs: this.opts.keepaliveMs, connectTimeoutMs: this.opts.connectTimeoutMs, bitrate: this.opts.bitrate },
+      { id: randomUUID(), avatar, codec, ice: this.opts.iceServers ? { ...this.opts.ice, iceServers: this.opts.iceServers() } : this.opts.ice, keepaliveMs: this.opts.keepaliveMs, connectTimeoutMs: this.opts.connectTimeoutMs, bitrate: this.opts.bitrate },
       this.metrics,
       this.log,
     );
