@@ -1,7 +1,8 @@
 // Bundles the browser code (client/src) into client/dist with esbuild and copies MediaPipe's wasm files
 // next to it, so the page loads nothing from a CDN. Run by `npm install` (prepare) and `npm run build`.
 // Entry points: client/src/main.ts (the live page) and client/src/prepare-page.ts (the tracking page
-// that `dnp prepare` drives in headless Chromium), each only if it exists.
+// that `dnp prepare` drives in headless Chromium) and client/src/synth-page.ts (the synthetic presenter that
+// `dnp synth` renders with), each only if it exists.
 import { build } from 'esbuild';
 import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'client', 'src');
 const out = join(root, 'client', 'dist');
-const entries = ['main.ts', 'prepare-page.ts'].filter((f) => existsSync(join(src, f)));
+const entries = ['main.ts', 'prepare-page.ts', 'synth-page.ts'].filter((f) => existsSync(join(src, f)));
 
 mkdirSync(out, { recursive: true });
 if (entries.length > 0) {

@@ -14,6 +14,7 @@ const COMMANDS: Record<string, Command> = {
   train: { summary: 'train an avatar from a dataset (runs the Python package in train/)', load: () => import('./train.js') },
   bench: { summary: 'measure latency, render/encode time and bandwidth', load: () => import('./bench.js') },
   eval: { summary: 'score an avatar on its dataset\'s test frames (metrics, baselines, re-tracking)', load: () => import('./eval.js') },
+  synth: { summary: 'generate a training dataset of a synthetic (not real) presenter', load: () => import('./synth.js') },
 };
 
 function usage(): string {
