@@ -20,12 +20,14 @@ import type { EvalOptions } from './options.js';
 import type { EvalReport } from './report-schema.js';
 import { retrack, type TrackerSetup } from './retrack.js';
 import { seriesAt, spread } from './frame-picks.js';
-import { writePlot } from './plot.js';
+import { framePlotSvg } from './plot.js';
 
 export interface CrossResult {
   report: NonNullable<EvalReport['crossReenactment']>;
   strips: string[];
   plot: string | null;
+  /** The plot's SVG, for the caller to turn into `plot` (one browser for all plots). */
+  plotSvg: string | null;
 }
 
 function valuesOf(flat: ArrayLike<number>): DrivingValues {
@@ -88,21 +90,23 @@ export async function crossReenact(model: AvatarModel, driver: EvalDataset, opts
 
   let render: ReturnType<typeof controlStats> | null = null;
   let plot: string | null = null;
+  let plotSvg: string | null = null;
   if (opts.retrack) {
     const rt = await retrack(tracker, frames.length, (k) => renders[k] as RgbImage, driver.fps, 'retrack');
     render = controlStats(driving, rt.cond, rt.found);
     plot = 'jaw-open-cross.png';
     const own = new Float32Array(frames.length * CONDITIONING_SIZE);
     frames.forEach((i, k) => own.set(drivingVector(driver, i), k * CONDITIONING_SIZE));
-    await writePlot(join(opts.out, plot), frames, [
+    plotSvg = framePlotSvg(frames, [
       { label: 'driving (retargeted)', colour: '#1f77b4', values: seriesAt(frames, driving, null) },
       { label: 'render, re-tracked', colour: '#d62728', values: seriesAt(frames, rt.cond, rt.found) },
       { label: 'driver, as tracked', colour: '#7f7f7f', values: seriesAt(frames, own, null), dashed: true },
-    ], `jawOpen, ${driver.manifest.source.file} driving ${m.name}`, opts.chromium);
+    ], `jawOpen, ${driver.manifest.source.file} driving ${m.name}`);
   }
   return {
     report: { driver: { dir: driver.dir, source: driver.manifest.source.file, frames: frames.length }, driverNeutral: Array.from(driverNeutral), avatarNeutral: Array.from(avatarNeutral), render },
     strips,
     plot,
+    plotSvg,
   };
 }

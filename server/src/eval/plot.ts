@@ -88,25 +88,32 @@ export function svgLinePlot(series: readonly PlotSeries[], o: PlotOptions): stri
   return parts.join('\n');
 }
 
-/** Screenshots an SVG (its own width × height) in headless Chromium; returns PNG bytes. */
-export async function renderSvgPng(svg: string, width: number, height: number, chromiumPath?: string): Promise<Buffer> {
-  const browser = await HeadlessChromium.launch({ ...(chromiumPath ? { executablePath: chromiumPath } : {}), handleSignals: false });
-  try {
-    const page = await browser.page();
-    await page.setViewportSize({ width, height });
-    await page.setContent(`<!doctype html><html><body style="margin:0;background:#fff">${svg}</body></html>`);
-    return await page.screenshot({ type: 'png', clip: { x: 0, y: 0, width, height } });
-  } finally {
-    await browser.close();
-  }
-}
+export const PLOT_WIDTH = 960;
+export const PLOT_HEIGHT = 360;
 
-/** A jawOpen-style plot over frame numbers, written as PNG. */
-export async function writePlot(path: string, frames: readonly number[], series: readonly PlotSeries[], title: string, chromium: string | null, yLabel = 'jawOpen'): Promise<void> {
-  const width = 960, height = 360;
+/** A jawOpen-style plot over frame numbers as SVG (PLOT_WIDTH × PLOT_HEIGHT); the y range follows the data. */
+export function framePlotSvg(frames: readonly number[], series: readonly PlotSeries[], title: string, yLabel = 'jawOpen'): string {
   let top = 0;
   for (const s of series) for (let i = 0; i < s.values.length; i++) if (Number.isFinite(s.values[i] as number)) top = Math.max(top, s.values[i] as number);
   const yMax = Math.min(1, Math.max(0.1, Math.ceil(top * 1.15 * 20) / 20)); // a flat series still shows its wiggles
-  const svg = svgLinePlot(series, { title, xLabel: 'frame', yLabel, x0: frames[0] ?? 0, width, height, yMin: 0, yMax });
-  await writeFile(path, await renderSvgPng(svg, width, height, chromium ?? undefined));
+  return svgLinePlot(series, { title, xLabel: 'frame', yLabel, x0: frames[0] ?? 0, width: PLOT_WIDTH, height: PLOT_HEIGHT, yMin: 0, yMax });
+}
+
+/**
+ * Screenshots SVGs (each PLOT_WIDTH × PLOT_HEIGHT) in one headless Chromium and writes them as PNG files.
+ * The browser is closed before this returns.
+ */
+export async function writeSvgPngs(plots: ReadonlyArray<{ path: string; svg: string }>, chromiumPath?: string): Promise<void> {
+  if (plots.length === 0) return;
+  const browser = await HeadlessChromium.launch({ ...(chromiumPath ? { executablePath: chromiumPath } : {}), handleSignals: false });
+  try {
+    const page = await browser.page();
+    await page.setViewportSize({ width: PLOT_WIDTH, height: PLOT_HEIGHT });
+    for (const p of plots) {
+      await page.setContent(`<!doctype html><html><body style="margin:0;background:#fff">${p.svg}</body></html>`);
+      await writeFile(p.path, await page.screenshot({ type: 'png', clip: { x: 0, y: 0, width: PLOT_WIDTH, height: PLOT_HEIGHT } }));
+    }
+  } finally {
+    await browser.close();
+  }
 }

@@ -19,7 +19,7 @@ import { drivingVector, loadDataset, type EvalDataset } from './dataset-reader.j
 import { EvalInputError } from './errors.js';
 import { errorMap, hstack, strokeRect, type RgbImage } from './image.js';
 import { checkTrackerModel, type EvalOptions } from './options.js';
-import { writePlot } from './plot.js';
+import { framePlotSvg, writeSvgPngs } from './plot.js';
 import { seriesAt, spread } from './frame-picks.js';
 import { MethodAccumulator } from './reconstruction.js';
 import { REGION_PAD, frameRegions } from './regions.js';
@@ -137,20 +137,23 @@ export async function runEval(opts: EvalOptions, log: Logger): Promise<EvalRepor
     // ---- controllability: re-track the renders ---------------------------------------------------------------
     let controllability: EvalReport['controllability'] = null;
     let plot: string | null = null;
+    const plots: Array<{ path: string; svg: string }> = [];
     if (opts.retrack && gtTracked) {
       const rt = await retrack(tracker, frames.length, (k) => renders[k] as RgbImage, ds.fps, 'retrack');
       controllability = { render: controlStats(driving, rt.cond, rt.found), groundTruth: controlStats(driving, gtTracked.cond, gtTracked.found) };
       plot = 'jaw-open.png';
-      await writePlot(join(opts.out, plot), frames, [
+      plots.push({ path: join(opts.out, plot), svg: framePlotSvg(frames, [
         { label: 'driving (dataset)', colour: '#1f77b4', values: seriesAt(frames, driving, null) },
         { label: 'render, re-tracked', colour: '#d62728', values: seriesAt(frames, rt.cond, rt.found) },
         { label: 'ground truth, re-tracked', colour: '#7f7f7f', values: seriesAt(frames, gtTracked.cond, gtTracked.found), dashed: true },
-      ], `jawOpen over the test frames: ${m.name}`, opts.chromium);
+      ], `jawOpen over the test frames: ${m.name}`) });
     }
 
     // ---- cross-reenactment -----------------------------------------------------------------------------------
     let cross: CrossResult | null = null;
     if (driver) cross = await crossReenact(model, driver, opts, tracker, log);
+    if (cross?.plot && cross.plotSvg) plots.push({ path: join(opts.out, cross.plot), svg: cross.plotSvg });
+    await writeSvgPngs(plots, opts.chromium ?? undefined);
 
     const files: EvalReport['files'] = { markdown: 'report.md', strips: stripFiles, plot, crossStrips: cross?.strips ?? [], crossPlot: cross?.plot ?? null };
     const report: EvalReport = {
