@@ -6,7 +6,7 @@ import { NeutralCalibrator } from '../client/src/calibration.js';
 import { parseClientConfig } from '../client/src/config.js';
 import { DrivingSender, type ChannelLike } from '../client/src/driving-sender.js';
 import { cameraErrorMessage, connectionErrorMessage, trackerErrorMessage } from '../client/src/messages.js';
-import { parseAckReply, parseJoinReply, parseSessionError } from '../client/src/replies.js';
+import { parseAckReply, parseJoinReply, parseSessionError, ServerRefusal } from '../client/src/replies.js';
 import { LatencyMatcher } from '../client/src/stats/latency-matcher.js';
 import { formatKbps, formatMs } from '../client/src/stats/live-stats.js';
 import { emptyCounters, ratesBetween, readRtcCounters } from '../client/src/stats/rtc-counters.js';
@@ -262,14 +262,15 @@ describe('validators for server payloads', () => {
 
   it('parseJoinReply, parseAckReply and parseSessionError', () => {
     expect(parseJoinReply({ ok: true, sessionId: 's1', avatar })).toEqual({ ok: true, sessionId: 's1', avatar });
-    expect(parseJoinReply({ ok: false, error: 'no such avatar' })).toEqual({ ok: false, error: 'no such avatar' });
+    expect(parseJoinReply({ ok: false, error: 'no such avatar', code: 'unknown-avatar' })).toEqual({ ok: false, error: 'no such avatar', code: 'unknown-avatar' });
+    expect(parseJoinReply({ ok: false, error: 'x', code: 'from-a-newer-server' })).toEqual({ ok: false, error: 'x', code: 'internal' });
     expect(() => parseJoinReply({ ok: true, avatar })).toThrow(/join reply\.sessionId/);
     expect(() => parseJoinReply({ ok: true, sessionId: 's', avatar: { ...avatar, fps: 'x' } })).toThrow(/join reply\.avatar\.fps/);
     expect(() => parseJoinReply({ ok: 'yes' })).toThrow(/join reply\.ok: expected true or false/);
     expect(parseAckReply({ ok: true }, 'calibrate reply')).toEqual({ ok: true });
-    expect(parseAckReply({ ok: false, error: 'bad' }, 'calibrate reply')).toEqual({ ok: false, error: 'bad' });
+    expect(parseAckReply({ ok: false, error: 'bad', code: 'no-session' }, 'calibrate reply')).toEqual({ ok: false, error: 'bad', code: 'no-session' });
     expect(() => parseAckReply({ ok: false }, 'calibrate reply')).toThrow(/calibrate reply\.error/);
-    expect(parseSessionError({ message: 'renderer failed' })).toBe('renderer failed');
+    expect(parseSessionError({ message: 'renderer failed', code: 'render-failed' })).toEqual({ message: 'renderer failed', code: 'render-failed' });
     expect(() => parseSessionError('x')).toThrow(/session-error: expected an object/);
   });
 });
@@ -282,6 +283,9 @@ describe('user messages', () => {
     expect(cameraErrorMessage(new Error('weird'))).toMatch(/could not be opened: weird/);
     expect(trackerErrorMessage(new Error('404'), '/models/face_landmarker.task')).toMatch(/tracker model could not be loaded from \/models\/face_landmarker\.task \(404\)/);
     expect(connectionErrorMessage(new Error('timed out'))).toMatch(/connection to the avatar server failed: timed out/);
+    expect(connectionErrorMessage(new ServerRefusal('server-full', 'server is full (8 sessions)'))).toMatch(/busy with other callers/);
+    expect(connectionErrorMessage(new ServerRefusal('forbidden', 'forbidden: token expired'))).toMatch(/Ask for a new link/);
+    expect(connectionErrorMessage(new ServerRefusal('internal', 'odd'))).toMatch(/failed: odd/);
     // MediaPipe's multi-line errors are cut to their first line; bare events are named
     const mp = trackerErrorMessage(new Error('UNKNOWN: Unable to open zip archive.; StartGraph failed\n=== Source Location Trace: ===\nthird_party/x.cc:53'), '/m.task');
     expect(mp).toBe("The face tracker model could not be loaded from /m.task (UNKNOWN: Unable to open zip archive.; StartGraph failed). Check the server's tracker model setting and reload the page.");

@@ -153,17 +153,17 @@ describe('live server under bad input (untrained avatar: transport test)', () =>
       socket?.disconnect();
     });
 
-    const ask = async (event: string, payload: unknown): Promise<{ ok: boolean; error?: string }> =>
-      (await socket.timeout(5000).emitWithAck(event, payload)) as { ok: boolean; error?: string };
+    const ask = async (event: string, payload: unknown): Promise<{ ok: boolean; error?: string; code?: string }> =>
+      (await socket.timeout(5000).emitWithAck(event, payload)) as { ok: boolean; error?: string; code?: string };
 
     it('answers bad join requests with an error naming the problem, and counts them', async () => {
       const before = await metricValue(srv.url, 'dnp_signaling_rejected_total{event="join"}');
-      expect(await ask('join', 'good')).toEqual({ ok: false, error: 'join: expected an object' });
-      expect(await ask('join', {})).toEqual({ ok: false, error: 'join.avatar: expected a string' });
-      expect(await ask('join', { avatar: 42 })).toEqual({ ok: false, error: 'join.avatar: expected a string' });
+      expect(await ask('join', 'good')).toEqual({ ok: false, error: 'join: expected an object', code: 'bad-request' });
+      expect(await ask('join', {})).toEqual({ ok: false, error: 'join.avatar: expected a string', code: 'bad-request' });
+      expect(await ask('join', { avatar: 42 })).toEqual({ ok: false, error: 'join.avatar: expected a string', code: 'bad-request' });
       expect((await ask('join', { avatar: GOOD, codec: 'av1' })).error).toMatch(/^join\.codec: expected one of/);
       expect((await ask('join', { avatar: 'x'.repeat(5000) })).error).toMatch(/^join\.avatar: longer than/);
-      expect((await ask('join', { avatar: 'nobody' })).error).toMatch(/unknown avatar "nobody"/);
+      expect(await ask('join', { avatar: 'nobody' })).toMatchObject({ code: 'unknown-avatar', error: expect.stringMatching(/unknown avatar "nobody"/) as unknown });
       expect((await ask('join', { avatar: 'wrong-size' })).error).toMatch(/unknown avatar "wrong-size"/);
       expect((await metricValue(srv.url, 'dnp_signaling_rejected_total{event="join"}')) - before).toBe(7);
       expect(srv.server.sessions.size).toBe(0);
@@ -174,12 +174,12 @@ describe('live server under bad input (untrained avatar: transport test)', () =>
       const before = { answer: await count('answer'), ice: await count('ice'), calibrate: await count('calibrate') };
       socket.emit('answer', { type: 'answer', sdp: 'v=0\r\n' }); // no session yet
       socket.emit('answer', { type: 'offer', sdp: 'v=0' });
-      socket.emit('answer', { type: 'answer', sdp: 'x'.repeat(100_000) }); // huge SDP (over the 64 KiB limit)
+      socket.emit('answer', { type: 'answer', sdp: 'x'.repeat(70_000) }); // huge SDP (over the 64 KiB schema limit, under the 80 KiB message cap)
       socket.emit('answer', null);
       socket.emit('ice', { candidate: 7 });
       socket.emit('ice', { candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0', sdpMLineIndex: -1 });
       expect((await ask('calibrate', { neutral: { pose: [0, 0], gaze: [0, 0], blendshapes: [] } })).error).toMatch(/calibrate\.neutral\.pose: expected 6 items/);
-      expect((await ask('calibrate', { neutral: { pose: [0, 0, 0, 0, 0, 0], gaze: [0, 0], blendshapes: new Array(52).fill(0) } })).error).toMatch(/without a session/);
+      expect(await ask('calibrate', { neutral: { pose: [0, 0, 0, 0, 0, 0], gaze: [0, 0], blendshapes: new Array(52).fill(0) } })).toMatchObject({ code: 'no-session', error: expect.stringMatching(/without a session/) as unknown });
       await sleep(200);
       expect((await count('answer')) - before.answer).toBe(4);
       expect((await count('ice')) - before.ice).toBe(2);

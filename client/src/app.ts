@@ -154,7 +154,7 @@ export class App {
         onVideo: (stream) => this.#onVideo(stream),
         onReport: (r) => this.#onReport(r),
         onEnded: (reason) => {
-          if (this.#session === session) this.#fail(connectionErrorMessage(new Error(reason)));
+          if (this.#session === session) this.#fail(connectionErrorMessage(reason));
         },
       });
       if (run !== this.#run) {

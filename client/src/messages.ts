@@ -55,7 +55,39 @@ export function trackerErrorMessage(e: unknown, modelUrl: string): string {
   return `The face tracker model could not be loaded from ${modelUrl}${message ? ` (${message})` : ''}. Check the server's tracker model setting and reload the page.`;
 }
 
+/** What to tell the caller for each server error code (shared/src/signaling.ts); null = the generic message. */
+function refusalText(code: string): string | null {
+  switch (code) {
+    case 'server-full':
+      return 'The avatar server is busy with other callers right now. Try again in a minute.';
+    case 'forbidden':
+      return "This page's link does not admit you (its token is missing, expired, or for another avatar). Ask for a new link.";
+    case 'rate-limited':
+      return 'Too many attempts from your address. Wait a few seconds and press Start again.';
+    case 'busy':
+      return 'The previous attempt is still being set up. Wait a moment and press Start again.';
+    case 'unknown-avatar':
+    case 'unsupported-avatar':
+      return 'This avatar is not available on the server. Reload the page and pick another.';
+    case 'shutting-down':
+      return 'The avatar server is restarting. Try again in a minute.';
+    case 'idle':
+      return 'The session ended because no face data reached the server for a while. Press Start to continue.';
+    case 'connect-timeout':
+    case 'peer-failed':
+      return 'The video connection to the avatar server could not be set up (no network path: a firewall, or a TURN server is needed). Press Start to try again.';
+    case 'render-failed':
+      return 'The avatar server could not render this avatar. Press Start to try again.';
+    default:
+      return null;
+  }
+}
+
+/** Errors with a `code` (ServerRefusal, from the server's error codes) get a message for that code. */
 export function connectionErrorMessage(e: unknown): string {
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  const known = typeof code === 'string' ? refusalText(code) : null;
+  if (known) return known;
   const { message } = parts(e);
   return `The connection to the avatar server failed${message ? `: ${message}` : ''}. Press Start to try again.`;
 }

@@ -16,9 +16,10 @@ import {
   drivingValuesToJson,
   parseSessionDescription,
   type AvatarSummary,
+  type ErrorCode,
   type VideoCodecName,
 } from '../../shared/src/signaling.js';
-import { parseAckReply, parseJoinReply, parseSessionError, parseShutdownNotice } from './replies.js';
+import { connectErrorCode, parseAckReply, parseJoinReply, parseSessionError, parseShutdownNotice, ServerRefusal } from './replies.js';
 
 export interface SessionOptions {
   avatar: string;
@@ -31,7 +32,7 @@ export interface SessionOptions {
   /** a render report arrived on the data channel */
   onReport: (r: RenderReport) => void;
   /** the session ended by itself (server error, disconnect, ICE failure); not called after close() */
-  onEnded: (reason: string) => void;
+  onEnded: (reason: Error) => void;
   /** how long connecting may take, ms (default 20000) */
   connectTimeoutMs?: number;
 }
@@ -102,7 +103,7 @@ export class LiveSession {
     if (this.#closed) throw new Error('session is closed');
     const raw: unknown = await this.#socket.timeout(ACK_TIMEOUT_MS).emitWithAck('calibrate', { neutral: drivingValuesToJson(neutral) });
     const reply = parseAckReply(raw, 'calibrate reply');
-    if (!reply.ok) throw new Error(`the server refused the calibration: ${reply.error}`);
+    if (!reply.ok) throw new ServerRefusal(reply.code, `the server refused the calibration: ${reply.error}`);
   }
 
   close(): void {
@@ -123,7 +124,7 @@ export class LiveSession {
     this.#pc.close();
   }
 
-  #end(reason: string): void {
+  #end(reason: Error): void {
     if (this.#closed) return;
     const wasLive = this.#live;
     this.close();
@@ -138,9 +139,10 @@ export class LiveSession {
       failConnect = reject;
     });
     failed.catch(() => {});
-    const fail = (msg: string): void => {
-      failConnect(new Error(msg));
-      this.#end(msg);
+    const fail = (msg: string, code?: ErrorCode): void => {
+      const e = code ? new ServerRefusal(code, msg) : new Error(msg);
+      failConnect(e);
+      this.#end(e);
     };
 
     pc.ontrack = (ev) => {
@@ -167,13 +169,12 @@ export class LiveSession {
     };
 
     socket.on('session-error', (v: unknown) => {
-      let msg: string;
       try {
-        msg = parseSessionError(v);
+        const err = parseSessionError(v);
+        fail(`the server ended the session: ${err.message}`, err.code);
       } catch (e) {
-        msg = `malformed session-error (${String(e)})`;
+        fail(`the server ended the session (malformed session-error: ${String(e)})`);
       }
-      fail(`the server ended the session: ${msg}`);
     });
     socket.on('shutdown', (v: unknown) => {
       let msg: string;
@@ -182,10 +183,10 @@ export class LiveSession {
       } catch (e) {
         msg = `the server is shutting down (malformed notice: ${String(e)})`;
       }
-      fail(msg);
+      fail(msg, 'shutting-down');
     });
     socket.on('disconnect', (reason: string) => fail(`lost the connection to the server (${reason})`));
-    socket.on('connect_error', (e: Error) => fail(`cannot reach the server (${e.message})`));
+    socket.on('connect_error', (e: Error) => fail(`cannot reach the server (${e.message})`, connectErrorCode(e) ?? undefined));
 
     const offer = new Promise<RTCSessionDescriptionInit>((resolve, reject) => {
       socket.once('offer', (v: unknown) => {
@@ -218,7 +219,7 @@ export class LiveSession {
       socket.connect();
       const raw: unknown = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('join', { avatar: this.#opts.avatar, codec: this.#opts.codec });
       const reply = parseJoinReply(raw);
-      if (!reply.ok) throw new Error(`the server refused to start a session: ${reply.error}`);
+      if (!reply.ok) throw new ServerRefusal(reply.code, `the server refused to start a session: ${reply.error}`);
       this.#avatar = reply.avatar;
       await pc.setRemoteDescription(await offer);
       await pc.setLocalDescription(await pc.createAnswer());

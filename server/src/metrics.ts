@@ -17,13 +17,16 @@ export class Metrics {
   readonly framesSent = new Counter({ name: 'dnp_frames_sent_total', help: 'video frames sent', registers: [this.registry] });
   readonly keyframesSent = new Counter({ name: 'dnp_keyframes_sent_total', help: 'keyframes sent (start, PLI)', registers: [this.registry] });
   readonly drivingReceived = new Counter({ name: 'dnp_driving_frames_received_total', help: 'driving frames accepted from the data channel', registers: [this.registry] });
-  readonly drivingRejected = new Counter({ name: 'dnp_driving_frames_rejected_total', help: 'data-channel messages rejected (malformed, oversized)', labelNames: ['reason'], registers: [this.registry] });
+  readonly drivingRejected = new Counter({ name: 'dnp_driving_frames_rejected_total', help: 'data-channel messages rejected (malformed, oversized, text, rate)', labelNames: ['reason'], registers: [this.registry] });
   readonly signalingRejected = new Counter({ name: 'dnp_signaling_rejected_total', help: 'socket.io messages rejected (malformed, unknown avatar, wrong state)', labelNames: ['event'], registers: [this.registry] });
   readonly bytesUp = new Counter({ name: 'dnp_bytes_up_total', help: 'data-channel payload bytes received from callers', registers: [this.registry] });
   readonly bytesDown = new Counter({ name: 'dnp_bytes_down_total', help: 'RTP + render-report bytes sent to callers', registers: [this.registry] });
   readonly renderBehind = new Counter({ name: 'dnp_render_behind_total', help: 'model runs slower than one frame interval', labelNames: ['avatar'], registers: [this.registry] });
   readonly renderHung = new Counter({ name: 'dnp_render_hung_total', help: 'model runs abandoned after the render timeout (worker terminated and replaced)', labelNames: ['avatar'], registers: [this.registry] });
   readonly accessRefused = new Counter({ name: 'dnp_access_refused_total', help: 'connections and requests refused: origin (not on the allow-list), token (missing, bad, expired), scope (token for another avatar)', labelNames: ['reason'], registers: [this.registry] });
+  readonly joinsRateLimited = new Counter({ name: 'dnp_joins_rate_limited_total', help: 'joins refused by the per-address join rate (--join-rate)', registers: [this.registry] });
+  readonly keyframeRequests = new Counter({ name: 'dnp_keyframe_requests_total', help: 'caller keyframe requests (PLI/FIR): honoured at once, or throttled (--keyframe-interval-ms; one deferred keyframe per window)', labelNames: ['outcome'], registers: [this.registry] });
+  readonly sessionsEnded = new Counter({ name: 'dnp_sessions_ended_total', help: 'sessions ended, by reason (leave, disconnect, peer-failed, peer-closed, connect-timeout, idle, server-close, rejoin, error)', labelNames: ['reason'], registers: [this.registry] });
   readonly avatars = new Gauge({ name: 'dnp_avatars', help: 'avatars loaded', registers: [this.registry] });
   readonly avatarLoadErrors = new Counter({ name: 'dnp_avatar_load_errors_total', help: 'avatar folders skipped at load because they were invalid', registers: [this.registry] });
   readonly sessionErrors = new Counter({ name: 'dnp_session_errors_total', help: 'sessions ended by an error', registers: [this.registry] });

@@ -22,7 +22,7 @@ import type { RenderDevice } from './render/ort-session.js';
 import { DEFAULT_RUN_TIMEOUT_MS } from './render/renderer.js';
 import type { IceOptions } from './session/peer.js';
 import { Sessions } from './session/sessions.js';
-import { Signaling } from './signaling.js';
+import { DEFAULT_JOINS_PER_MINUTE, Signaling } from './signaling.js';
 
 export interface ServerOptions {
   host: string;
@@ -58,7 +58,17 @@ export interface ServerOptions {
   turn?: TurnOptions | null;
   /** Serve /metrics on 127.0.0.1:metricsPort only (0 = any free port), instead of on the main port. */
   metricsPort?: number | null;
+  /** Joins per minute per client address (token bucket); default 20. */
+  joinsPerMinute?: number;
+  /** Close a connected session after this long without a driving frame (ms; 0 = never); default 120 s. */
+  idleTimeoutMs?: number;
+  /** Most driving-frame messages per second per session; default 120. */
+  maxDrivingHz?: number;
+  /** PLI-triggered keyframes at most once per this many ms per stream; default 500. */
+  keyframeMinIntervalMs?: number;
 }
+
+export const LIMIT_DEFAULTS = { joinsPerMinute: DEFAULT_JOINS_PER_MINUTE, idleTimeoutMs: 120_000, maxDrivingHz: 120, keyframeMinIntervalMs: 500 } as const;
 
 function listen(http: HttpServer, port: number, host: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -146,6 +156,9 @@ export class DnpServer {
         connectTimeoutMs: options.connectTimeoutMs,
         bitrate: options.bitrate,
         maxSessions: options.maxSessions,
+        idleTimeoutMs: options.idleTimeoutMs ?? LIMIT_DEFAULTS.idleTimeoutMs,
+        maxDrivingHz: options.maxDrivingHz ?? LIMIT_DEFAULTS.maxDrivingHz,
+        keyframeMinIntervalMs: options.keyframeMinIntervalMs ?? LIMIT_DEFAULTS.keyframeMinIntervalMs,
       },
       metrics,
       log,
@@ -159,7 +172,7 @@ export class DnpServer {
       if (req.url?.startsWith('/socket.io/')) return;
       handler(req, res);
     });
-    const signaling = new Signaling(http, avatars, sessions, access, metrics, log, options.defaultCodec);
+    const signaling = new Signaling(http, avatars, sessions, access, metrics, log, options.defaultCodec, { joinsPerMinute: options.joinsPerMinute ?? LIMIT_DEFAULTS.joinsPerMinute });
     const server = new DnpServer(options, avatars, sessions, http, signaling, metricsHttp, access, metrics, log);
     log.info(
       {

@@ -11,20 +11,24 @@ import {
   parseJoinRequest,
   parseSessionDescription,
   type AckReply,
+  type ErrorCode,
   type JoinReply,
+  type SessionError,
   type ShutdownNotice,
   type VideoCodecName,
 } from '../../shared/src/signaling.js';
 import type { AccessPolicy } from './access/access-policy.js';
 import type { JoinTokenClaims } from './access/join-token.js';
+import { TokenBuckets } from './access/token-bucket.js';
 import { summaryOf, type AvatarRegistry } from './avatars/registry.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import type { Session } from './session/session.js';
-import type { Sessions } from './session/sessions.js';
+import type { Session, SessionEndReason } from './session/session.js';
+import { JoinRefused, type Sessions } from './session/sessions.js';
 
-/** Largest socket.io message accepted (an SDP is at most 64 KiB by the protocol). */
-export const MAX_SIGNALING_BYTES = 128 * 1024;
+/** Largest socket.io message accepted (an SDP is at most 64 KiB by the protocol); a larger one drops the socket. */
+export const MAX_SIGNALING_BYTES = 80 * 1024;
+export const DEFAULT_JOINS_PER_MINUTE = 20;
 
 type Ack = (reply: unknown) => void;
 
@@ -32,10 +36,44 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The code a caller gets when its session ends this way; null = no message (it asked for it, or is gone). */
+function sessionErrorCode(reason: SessionEndReason): ErrorCode | null {
+  switch (reason) {
+    case 'peer-failed':
+      return 'peer-failed';
+    case 'connect-timeout':
+      return 'connect-timeout';
+    case 'idle':
+      return 'idle';
+    case 'error':
+      return 'render-failed';
+    default:
+      return null; // leave, disconnect, rejoin, peer-closed, server-close ('shutdown' tells the caller)
+  }
+}
+
+const SESSION_END_TEXT: Record<SessionEndReason, string> = {
+  leave: 'left',
+  disconnect: 'disconnected',
+  rejoin: 'replaced by a new join',
+  'peer-failed': 'the WebRTC connection failed',
+  'peer-closed': 'the WebRTC connection closed',
+  'connect-timeout': 'the WebRTC connection did not come up in time',
+  idle: 'no driving frames for too long',
+  'server-close': 'the server is shutting down',
+  error: 'the session failed',
+};
+
+export interface SignalingLimits {
+  /** Joins per minute per client address (token bucket; the burst is the same number). */
+  joinsPerMinute: number;
+}
+
 export class Signaling {
   readonly io: IoServer;
   private closed = false;
   private shuttingDown = false;
+  private readonly joinBuckets: TokenBuckets;
 
   constructor(
     http: HttpServer,
@@ -45,7 +83,9 @@ export class Signaling {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly defaultCodec: VideoCodecName = 'vp8',
+    limits: SignalingLimits = { joinsPerMinute: DEFAULT_JOINS_PER_MINUTE },
   ) {
+    this.joinBuckets = new TokenBuckets(limits.joinsPerMinute, limits.joinsPerMinute / 60);
     this.io = new IoServer(http, {
       maxHttpBufferSize: MAX_SIGNALING_BYTES,
       serveClient: false,
@@ -72,16 +112,16 @@ export class Signaling {
       } catch (err) {
         metrics.accessRefused.inc({ reason: 'token' });
         log.warn({ socket: socket.id, address: socket.handshake.address, error: errorText(err) }, 'signaling without a valid token refused');
-        next(Object.assign(new Error(`forbidden: ${errorText(err)}`), { data: { code: 'forbidden' } }));
+        next(Object.assign(new Error(`forbidden: ${errorText(err)}`), { data: { code: 'forbidden' satisfies ErrorCode } }));
       }
     });
     this.io.on('connection', (socket) => this.attach(socket));
   }
 
-  private reject(event: string, socket: Socket, error: string, ack?: Ack): void {
+  private reject(event: string, socket: Socket, code: ErrorCode, error: string, ack?: Ack): void {
     this.metrics.signalingRejected.inc({ event });
-    this.log.warn({ socket: socket.id, event, error }, 'signaling message rejected');
-    ack?.({ ok: false, error } satisfies AckReply);
+    this.log.warn({ socket: socket.id, event, code, error }, 'signaling message rejected');
+    ack?.({ ok: false, error, code } satisfies AckReply);
   }
 
   private attach(socket: Socket): void {
@@ -95,33 +135,43 @@ export class Signaling {
       if (s) void s.close(reason);
     };
 
+    let settingUp = false;
     socket.on('join', (payload: unknown, ack?: unknown) => {
       const reply: Ack | undefined = typeof ack === 'function' ? (ack as Ack) : undefined;
+      if (!this.joinBuckets.take(socket.handshake.address)) {
+        this.metrics.joinsRateLimited.inc();
+        this.reject('join', socket, 'rate-limited', `too many joins from ${socket.handshake.address}: wait a few seconds`, reply);
+        return;
+      }
       let req;
       try {
         req = parseJoinRequest(payload);
         if ((payload as { codec?: unknown }).codec === undefined) req.codec = this.defaultCodec;
       } catch (err) {
-        this.reject('join', socket, errorText(err), reply);
+        this.reject('join', socket, 'bad-request', errorText(err), reply);
         return;
       }
       if (this.shuttingDown) {
-        this.reject('join', socket, 'server is shutting down', reply);
+        this.reject('join', socket, 'shutting-down', 'server is shutting down', reply);
+        return;
+      }
+      if (settingUp) {
+        this.reject('join', socket, 'busy', 'the previous join on this connection is still being set up', reply);
         return;
       }
       const claims = (socket.data as { claims?: JoinTokenClaims | null }).claims ?? null;
       if (!this.access.allowsAvatar(claims, req.avatar)) {
         this.metrics.accessRefused.inc({ reason: 'scope' });
-        this.reject('join', socket, `forbidden: the token does not admit avatar "${req.avatar}"`, reply);
+        this.reject('join', socket, 'forbidden', `forbidden: the token does not admit avatar "${req.avatar}"`, reply);
         return;
       }
       const avatar = this.avatars.get(req.avatar);
       if (!avatar) {
-        this.reject('join', socket, `unknown avatar "${req.avatar}" (GET /avatars lists them)`, reply);
+        this.reject('join', socket, 'unknown-avatar', `unknown avatar "${req.avatar}" (GET /avatars lists them)`, reply);
         return;
       }
       if (avatar.manifest.driving !== 'expression') {
-        this.reject('join', socket, `avatar "${req.avatar}" is driven by ${avatar.manifest.driving}, which this server does not stream yet`, reply);
+        this.reject('join', socket, 'unsupported-avatar', `avatar "${req.avatar}" is driven by ${avatar.manifest.driving}, which this server does not stream yet`, reply);
         return;
       }
       endSession('rejoin');
@@ -129,23 +179,26 @@ export class Signaling {
       try {
         s = this.sessions.create(avatar, req.codec, (reason, error) => {
           if (session === s) session = null;
-          if (error && socket.connected) socket.emit('session-error', { message: error });
-          else if ((reason === 'peer-failed' || reason === 'connect-timeout') && socket.connected) {
-            socket.emit('session-error', { message: reason === 'peer-failed' ? 'the WebRTC connection failed' : 'the WebRTC connection did not come up in time' });
-          }
+          const code = sessionErrorCode(reason);
+          if (code && socket.connected) socket.emit('session-error', { message: error ?? SESSION_END_TEXT[reason], code } satisfies SessionError);
         });
       } catch (err) {
-        this.reject('join', socket, errorText(err), reply);
+        this.reject('join', socket, err instanceof JoinRefused ? err.code : 'internal', errorText(err), reply);
         return;
       }
       session = s;
+      settingUp = true;
       log.info({ session: s.id, avatar: avatar.id, codec: req.codec }, 'session created');
       reply?.({ ok: true, sessionId: s.id, avatar: summaryOf(avatar) } satisfies JoinReply);
       s.offer().then(
         (sdp) => {
+          settingUp = false;
           if (!s.isClosed) socket.emit('offer', { type: 'offer', sdp });
         },
-        (err: unknown) => void s.close('error', `cannot create the offer: ${errorText(err)}`),
+        (err: unknown) => {
+          settingUp = false;
+          void s.close('error', `cannot create the offer: ${errorText(err)}`);
+        },
       );
     });
 
@@ -154,15 +207,15 @@ export class Signaling {
       try {
         desc = parseSessionDescription(payload, 'answer');
       } catch (err) {
-        this.reject('answer', socket, errorText(err));
+        this.reject('answer', socket, 'bad-request', errorText(err));
         return;
       }
       const s = session;
       if (!s) {
-        this.reject('answer', socket, 'answer without a session (join first)');
+        this.reject('answer', socket, 'no-session', 'answer without a session (join first)');
         return;
       }
-      s.answer(desc.sdp).catch((err: unknown) => this.reject('answer', socket, `answer not applied: ${errorText(err)}`));
+      s.answer(desc.sdp).catch((err: unknown) => this.reject('answer', socket, 'bad-request', `answer not applied: ${errorText(err)}`));
     });
 
     socket.on('ice', (payload: unknown) => {
@@ -170,11 +223,11 @@ export class Signaling {
       try {
         c = parseIceCandidate(payload);
       } catch (err) {
-        this.reject('ice', socket, errorText(err));
+        this.reject('ice', socket, 'bad-request', errorText(err));
         return;
       }
       if (!session) {
-        this.reject('ice', socket, 'ICE candidate without a session');
+        this.reject('ice', socket, 'no-session', 'ICE candidate without a session');
         return;
       }
       void session.addCandidate(c);
@@ -186,11 +239,11 @@ export class Signaling {
       try {
         req = parseCalibrateRequest(payload);
       } catch (err) {
-        this.reject('calibrate', socket, errorText(err), reply);
+        this.reject('calibrate', socket, 'bad-request', errorText(err), reply);
         return;
       }
       if (!session) {
-        this.reject('calibrate', socket, 'calibrate without a session (join first)', reply);
+        this.reject('calibrate', socket, 'no-session', 'calibrate without a session (join first)', reply);
         return;
       }
       session.calibrate(req.neutral);

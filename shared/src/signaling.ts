@@ -10,9 +10,13 @@
  *   'leave'     (no payload)                         end the session (disconnecting does the same)
  * Server → client
  *   'offer'     SessionDescription                   the server offers (video sendonly + negotiated data channel id 0)
- *   'session-error' { message: string }              the session failed; it has been closed
+ *   'session-error' SessionError {message, code}     the session failed or timed out; it has been closed
  *   'shutdown'  ShutdownNotice                       the server is stopping (SIGTERM/SIGINT): sessions end and the
  *                                                    socket is disconnected right after; joins are refused
+ *
+ * Every refusal (a join or calibrate ack with ok: false, 'session-error', and the handshake's connect_error data)
+ * carries a machine-readable `code` (ErrorCode) besides its human-readable text: clients act on the code, never
+ * on the wording.
  *
  * HTTP: GET /avatars → AvatarSummary[] (what the page's avatar picker shows).
  *
@@ -39,11 +43,51 @@ export interface AvatarSummary {
   driving: 'expression' | 'audio';
 }
 
+/**
+ * Why the server refused or ended something:
+ *   bad-request        the payload failed validation (the text names the field)
+ *   unknown-avatar     no such avatar (GET /avatars lists them)
+ *   unsupported-avatar the avatar exists but this server cannot stream it (e.g. audio-driven)
+ *   server-full        --max-sessions reached
+ *   forbidden          Origin not allowed, join token missing/bad/expired, or not valid for this avatar
+ *   rate-limited       too many joins from this address (--join-rate)
+ *   busy               a join on this socket is still being set up
+ *   no-session         answer/ice/calibrate before a join
+ *   shutting-down      the server is stopping
+ *   connect-timeout    the WebRTC connection did not come up in time (--connect-timeout-ms)
+ *   idle               no driving frames for --idle-timeout-ms
+ *   peer-failed        the WebRTC connection failed
+ *   render-failed      rendering or encoding failed (e.g. a hung model run)
+ *   internal           anything else
+ */
+export const ERROR_CODES = [
+  'bad-request',
+  'unknown-avatar',
+  'unsupported-avatar',
+  'server-full',
+  'forbidden',
+  'rate-limited',
+  'busy',
+  'no-session',
+  'shutting-down',
+  'connect-timeout',
+  'idle',
+  'peer-failed',
+  'render-failed',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface SessionError {
+  message: string;
+  code: ErrorCode;
+}
+
 export interface JoinRequest {
   avatar: string;
   codec: VideoCodecName;
 }
-export type JoinReply = { ok: true; sessionId: string; avatar: AvatarSummary } | { ok: false; error: string };
+export type JoinReply = { ok: true; sessionId: string; avatar: AvatarSummary } | { ok: false; error: string; code: ErrorCode };
 export interface SessionDescription {
   type: 'offer' | 'answer';
   sdp: string;
@@ -56,12 +100,17 @@ export interface IceCandidate {
 export interface CalibrateRequest {
   neutral: DrivingValues;
 }
-export type AckReply = { ok: true } | { ok: false; error: string };
+export type AckReply = { ok: true } | { ok: false; error: string; code: ErrorCode };
 export interface ShutdownNotice {
   message: string;
 }
 
 const MAX_SDP = 64 * 1024;
+
+/** An error code from the server, validated (an unknown one reads as 'internal', so newer servers stay usable). */
+export function parseErrorCode(v: unknown): ErrorCode {
+  return typeof v === 'string' && (ERROR_CODES as readonly string[]).includes(v) ? (v as ErrorCode) : 'internal';
+}
 
 export function parseJoinRequest(v: unknown): JoinRequest {
   const o = obj(v, 'join');

@@ -11,8 +11,10 @@ import {
   DATA_CHANNEL_ID,
   DATA_CHANNEL_LABEL,
   drivingValuesToJson,
+  parseErrorCode,
   parseSessionDescription,
   type AckReply,
+  type ErrorCode,
   type JoinReply,
   type VideoCodecName,
 } from '../../../shared/src/signaling.js';
@@ -69,6 +71,17 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
+/** The server refused the join; `code` says why (shared/src/signaling.ts ErrorCode). */
+export class JoinRefusedError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'JoinRefusedError';
+  }
+}
+
 export class RtcClient {
   readonly socket: Socket;
   readonly pc: RTCPeerConnection;
@@ -81,6 +94,7 @@ export class RtcClient {
   private track: MediaStreamTrack | null = null;
   readonly stats: RtcClientStats = { rtpPackets: 0, rtpBytes: 0, framesDecoded: 0, framesIncomplete: 0, reports: 0, bytesSent: 0, messagesSent: 0 };
   readonly sessionErrors: string[] = [];
+  readonly sessionErrorCodes: ErrorCode[] = [];
   /** 'shutdown' notices from the server (it is stopping). */
   readonly shutdownNotices: string[] = [];
   onFrame: ((f: ReceivedFrame) => void) | null = null;
@@ -89,7 +103,10 @@ export class RtcClient {
   private constructor(readonly opts: RtcClientOptions) {
     this.codec = opts.codec ?? 'vp8';
     this.socket = io(opts.url, { transports: ['websocket'], reconnection: false, autoConnect: false, auth: opts.token ? { token: opts.token } : {} });
-    this.socket.on('session-error', (v: { message?: unknown }) => this.sessionErrors.push(String(v?.message)));
+    this.socket.on('session-error', (v: { message?: unknown; code?: unknown }) => {
+      this.sessionErrors.push(String(v?.message));
+      this.sessionErrorCodes.push(parseErrorCode(v?.code));
+    });
     this.socket.on('shutdown', (v: { message?: unknown }) => this.shutdownNotices.push(String(v?.message)));
     this.pc = new RTCPeerConnection({ codecs: { video: [codecParameters(this.codec)], audio: [] }, iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false });
     this.channel = this.pc.createDataChannel(DATA_CHANNEL_LABEL, { negotiated: true, id: DATA_CHANNEL_ID, ordered: false, maxRetransmits: 0 });
@@ -128,7 +145,7 @@ export class RtcClient {
       this.socket.once('connect_error', (e) => reject(e));
     }), timeoutMs, 'socket.io connect');
     const reply = (await this.socket.timeout(timeoutMs).emitWithAck('join', { avatar: this.opts.avatar, codec: this.codec })) as JoinReply;
-    if (!reply.ok) throw new Error(`join refused: ${reply.error}`);
+    if (!reply.ok) throw new JoinRefusedError(reply.code, `join refused (${reply.code}): ${reply.error}`);
     this.sessionId = reply.sessionId;
     const desc = parseSessionDescription(await withTimeout(offer, timeoutMs, 'the offer'), 'offer');
     await this.pc.setRemoteDescription(desc);

@@ -12,7 +12,7 @@ import { RENDER_DEVICES } from '../render/ort-session.js';
 import { MIN_SECRET_LENGTH } from '../access/join-token.js';
 import { normalizeOrigin } from '../access/origins.js';
 import type { TurnOptions } from '../access/turn-credentials.js';
-import type { ServerOptions } from '../server.js';
+import { LIMIT_DEFAULTS, type ServerOptions } from '../server.js';
 import type { IceServerConfig } from '../session/peer.js';
 
 import { DEFAULT_TRACKER_MODEL, PROJECT_ROOT } from '../project-paths.js';
@@ -61,6 +61,11 @@ const FLAGS: Record<string, FlagSpec> = {
   'turn-urls': { env: 'DNP_TURN_URLS' },
   'turn-ttl': { env: 'DNP_TURN_TTL' },
   'metrics-port': { env: 'DNP_METRICS_PORT' },
+  'join-rate': { env: 'DNP_JOIN_RATE' },
+  'max-driving-hz': { env: 'DNP_MAX_DRIVING_HZ' },
+  'keyframe-interval-ms': { env: 'DNP_KEYFRAME_INTERVAL_MS' },
+  'idle-timeout-ms': { env: 'DNP_IDLE_TIMEOUT_MS' },
+  'connect-timeout-ms': { env: 'DNP_CONNECT_TIMEOUT_MS' },
   'log-level': { env: 'LOG_LEVEL' },
 };
 
@@ -225,7 +230,11 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
     clientDir: path(get('client-dir') ?? join(PROJECT_ROOT, 'client', 'dist')),
     trackerModelPath: tracker === undefined ? null : path(tracker),
     keepaliveMs: int('keepalive-ms', get('keepalive-ms') ?? '250', 40, 5000),
-    connectTimeoutMs: 20_000,
+    connectTimeoutMs: int('connect-timeout-ms', get('connect-timeout-ms') ?? '20000', 1000, 300_000),
+    joinsPerMinute: int('join-rate', get('join-rate') ?? String(LIMIT_DEFAULTS.joinsPerMinute), 1, 100_000),
+    maxDrivingHz: int('max-driving-hz', get('max-driving-hz') ?? String(LIMIT_DEFAULTS.maxDrivingHz), 1, 1000),
+    keyframeMinIntervalMs: int('keyframe-interval-ms', get('keyframe-interval-ms') ?? String(LIMIT_DEFAULTS.keyframeMinIntervalMs), 0, 60_000),
+    idleTimeoutMs: int('idle-timeout-ms', get('idle-timeout-ms') ?? String(LIMIT_DEFAULTS.idleTimeoutMs), 0, 86_400_000),
     bitrate: get('bitrate') === undefined ? 0 : parseBitrate(get('bitrate') as string),
     maxSessions: int('max-sessions', get('max-sessions') ?? '8', 1, 1000),
     allowNoAvatars: false,

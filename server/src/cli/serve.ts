@@ -23,6 +23,11 @@ Options (flag, environment variable, default):
   --codec C            DNP_CODEC          vp8 | h264: codec when the page does not ask for one (vp8)
   --bitrate B          DNP_BITRATE        video bitrate, e.g. 600k or 1.5M (default: from size and fps)
   --max-sessions N     DNP_MAX_SESSIONS   8
+  --join-rate N        DNP_JOIN_RATE      20: joins per minute per client address (then 'rate-limited')
+  --max-driving-hz N   DNP_MAX_DRIVING_HZ 120: driving-frame messages per second per session (excess dropped)
+  --keyframe-interval-ms N DNP_KEYFRAME_INTERVAL_MS 500: PLI-triggered keyframes at most once per N ms
+  --connect-timeout-ms N DNP_CONNECT_TIMEOUT_MS 20000: close a session not connected (ICE + DTLS) by then
+  --idle-timeout-ms N  DNP_IDLE_TIMEOUT_MS 120000: close a session without driving frames this long (0 = never)
   --keepalive-ms N     DNP_KEEPALIVE_MS   250: re-send the last picture this often while the caller pauses
   --ice-host ADDR      DNP_ICE_HOSTS      127.0.0.1: extra host addresses for ICE (comma-separated or
                                           repeated); werift leaves loopback out otherwise

@@ -16,6 +16,7 @@ import { CONDITIONING_SIZE, flattenDrivingValues } from '../../../shared/src/dri
 import type { IceCandidate, VideoCodecName } from '../../../shared/src/signaling.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
+import { TokenBucket } from '../access/token-bucket.js';
 import { rgbPlanarToYuv420p } from '../media/rgb-to-yuv.js';
 import type { Metrics } from '../metrics.js';
 import { DrivingChannel, type LatestVector } from './driving-channel.js';
@@ -33,12 +34,18 @@ export interface SessionOptions {
   connectTimeoutMs: number;
   /** Video bitrate (bit/s); 0 = derived from the avatar's size and fps. */
   bitrate: number;
+  /** Close a connected session after this long without a valid driving frame (ms; 0 = never). */
+  idleTimeoutMs: number;
+  /** Most driving-frame messages per second accepted (1 s burst); the excess is dropped and counted. */
+  maxDrivingHz: number;
+  /** PLI/FIR-triggered keyframes at most once per this many ms (requests in between share one deferred keyframe). */
+  keyframeMinIntervalMs: number;
 }
 
 /** close() waits at most this long for a frame in flight. */
 const FRAME_WAIT_MS = 2_000;
 
-export type SessionEndReason = 'leave' | 'disconnect' | 'peer-failed' | 'peer-closed' | 'connect-timeout' | 'server-close' | 'rejoin' | 'error';
+export type SessionEndReason = 'leave' | 'disconnect' | 'peer-failed' | 'peer-closed' | 'connect-timeout' | 'idle' | 'server-close' | 'rejoin' | 'error';
 
 export class Session {
   readonly id: string;
@@ -68,8 +75,14 @@ export class Session {
   private slotTimer: NodeJS.Timeout | null = null;
   private keepaliveTimer: NodeJS.Timeout | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private keyframeTimer: NodeJS.Timeout | null = null;
+  /** performance.now() of the last valid driving frame (or calibration, or the connection coming up). */
+  private lastActivity = performance.now();
+  private lastKeyframeRequest = -Infinity;
+  private readonly drivingBucket: TokenBucket;
   private readonly intervalMs: number;
-  private readonly counts = { rendered: 0, resent: 0, skippedWhileBusy: 0 };
+  private readonly counts = { rendered: 0, resent: 0, skippedWhileBusy: 0, drivingOverRate: 0, keyframeRequestsThrottled: 0 };
   /** Called once when the session has closed (to remove it from Sessions and tell the caller). */
   onClosed: ((reason: SessionEndReason, error?: string) => void) | null = null;
 
@@ -95,23 +108,50 @@ export class Session {
       },
     });
     this.driving.onFrame = () => {
+      this.lastActivity = performance.now();
       this.dirty = true;
       this.kick();
     };
+    this.drivingBucket = new TokenBucket(opts.maxDrivingHz, opts.maxDrivingHz);
     this.peer = new Peer(opts.codec, opts.ice, this.log);
     this.peer.channel.onMessage.subscribe((msg) => {
-      if (!this.closed) this.driving.handleMessage(msg);
+      if (this.closed) return;
+      if (!this.drivingBucket.take()) {
+        // over the rate: dropped unread (a flood must not cost a decode each)
+        this.counts.drivingOverRate++;
+        metrics.drivingRejected.inc({ reason: 'rate' });
+        metrics.bytesUp.inc(typeof msg === 'string' ? Buffer.byteLength(msg) : msg.length);
+        return;
+      }
+      this.driving.handleMessage(msg);
     });
-    this.peer.onKeyframeRequest = () => {
-      this.video?.requestKeyframe();
-      this.log.debug('keyframe requested by the caller');
-      if (!this.busy) this.resend();
-    };
+    this.peer.onKeyframeRequest = () => this.onKeyframeRequest();
     this.peer.onState = (s) => {
       if (s === 'connected') this.onConnected();
       else if (s === 'failed') void this.close('peer-failed');
       else if (s === 'closed') void this.close('peer-closed');
     };
+  }
+
+  /** A PLI/FIR: a keyframe now, or — within keyframeMinIntervalMs of the last one — one at the end of that window. */
+  private onKeyframeRequest(): void {
+    if (this.closed) return;
+    const now = performance.now();
+    const wait = this.lastKeyframeRequest + this.opts.keyframeMinIntervalMs - now;
+    if (wait > 0) {
+      this.counts.keyframeRequestsThrottled++;
+      this.metrics.keyframeRequests.inc({ outcome: 'throttled' });
+      this.keyframeTimer ??= setTimeout(() => {
+        this.keyframeTimer = null;
+        this.onKeyframeRequest();
+      }, Math.ceil(wait));
+      return;
+    }
+    this.lastKeyframeRequest = now;
+    this.metrics.keyframeRequests.inc({ outcome: 'honoured' });
+    this.video?.requestKeyframe();
+    this.log.debug('keyframe requested by the caller');
+    if (!this.busy) this.resend();
   }
 
   get isClosed(): boolean {
@@ -136,6 +176,7 @@ export class Session {
   }
 
   calibrate(neutral: DrivingValues): void {
+    this.lastActivity = performance.now();
     this.driving.calibrate(neutral);
     this.log.info('caller calibrated');
   }
@@ -164,6 +205,13 @@ export class Session {
     this.keepaliveTimer = setInterval(() => {
       if (!this.busy && performance.now() - this.lastSent >= this.opts.keepaliveMs) this.resend();
     }, Math.max(20, Math.round(this.opts.keepaliveMs / 2)));
+    this.lastActivity = performance.now();
+    const idleMs = this.opts.idleTimeoutMs;
+    if (idleMs > 0) {
+      this.idleTimer = setInterval(() => {
+        if (performance.now() - this.lastActivity > idleMs) void this.close('idle', `no driving frames for ${Math.round(idleMs / 1000)} s`);
+      }, Math.max(50, Math.min(1000, Math.round(idleMs / 4))));
+    }
   }
 
   /** Starts a frame now if one is due, or arms a timer for the next slot. */
@@ -269,9 +317,9 @@ export class Session {
   async close(reason: SessionEndReason, error?: string): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.slotTimer, this.connectTimer]) if (t) clearTimeout(t);
-    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
-    this.slotTimer = this.connectTimer = this.keepaliveTimer = null;
+    for (const t of [this.slotTimer, this.connectTimer, this.keyframeTimer]) if (t) clearTimeout(t);
+    for (const t of [this.keepaliveTimer, this.idleTimer]) if (t) clearInterval(t);
+    this.slotTimer = this.connectTimer = this.keyframeTimer = this.keepaliveTimer = this.idleTimer = null;
     this.driving.onFrame = null;
     if (error) this.log.warn({ reason, error }, 'session ended with an error');
     else this.log.info({ reason }, 'session ended');

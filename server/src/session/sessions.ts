@@ -1,11 +1,22 @@
 /** Sessions: the live sessions of one server, by id. Owns each Session until it closes. */
 import { randomUUID } from 'node:crypto';
-import type { VideoCodecName } from '../../../shared/src/signaling.js';
+import type { ErrorCode, VideoCodecName } from '../../../shared/src/signaling.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { IceOptions, IceServerConfig } from './peer.js';
 import { Session, type SessionEndReason } from './session.js';
+
+/** A join the server refuses (full, shutting down), with the code the caller gets. */
+export class JoinRefused extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'JoinRefused';
+  }
+}
 
 export interface SessionsOptions {
   ice: IceOptions;
@@ -15,6 +26,9 @@ export interface SessionsOptions {
   connectTimeoutMs: number;
   bitrate: number;
   maxSessions: number;
+  idleTimeoutMs: number;
+  maxDrivingHz: number;
+  keyframeMinIntervalMs: number;
 }
 
 export class Sessions {
@@ -37,10 +51,21 @@ export class Sessions {
 
   /** Creates a session, or throws when the server is closing or full. */
   create(avatar: AvatarEntry, codec: VideoCodecName, onClosed: (reason: SessionEndReason, error?: string) => void): Session {
-    if (this.closed) throw new Error('server is shutting down');
-    if (this.live.size >= this.opts.maxSessions) throw new Error(`server is full (${this.opts.maxSessions} sessions)`);
+    if (this.closed) throw new JoinRefused('shutting-down', 'server is shutting down');
+    if (this.live.size >= this.opts.maxSessions) throw new JoinRefused('server-full', `server is full (${this.opts.maxSessions} sessions)`);
     const s = new Session(
-      { id: randomUUID(), avatar, codec, ice: this.opts.iceServers ? { ...this.opts.ice, iceServers: this.opts.iceServers() } : this.opts.ice, keepaliveMs: this.opts.keepaliveMs, connectTimeoutMs: this.opts.connectTimeoutMs, bitrate: this.opts.bitrate },
+      {
+        id: randomUUID(),
+        avatar,
+        codec,
+        ice: this.opts.iceServers ? { ...this.opts.ice, iceServers: this.opts.iceServers() } : this.opts.ice,
+        keepaliveMs: this.opts.keepaliveMs,
+        connectTimeoutMs: this.opts.connectTimeoutMs,
+        bitrate: this.opts.bitrate,
+        idleTimeoutMs: this.opts.idleTimeoutMs,
+        maxDrivingHz: this.opts.maxDrivingHz,
+        keyframeMinIntervalMs: this.opts.keyframeMinIntervalMs,
+      },
       this.metrics,
       this.log,
     );
@@ -51,6 +76,7 @@ export class Sessions {
       this.live.delete(s.id);
       this.metrics.sessions.set(this.live.size);
       if (reason === 'error') this.metrics.sessionErrors.inc();
+      this.metrics.sessionsEnded.inc({ reason });
       onClosed(reason, error);
     };
     return s;

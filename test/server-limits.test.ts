@@ -1,0 +1,240 @@
+/**
+ * Limits: per-address join rate, the signaling message cap, the driving-frame rate per session, PLI-triggered
+ * keyframes throttled per stream, connect and idle timeouts that free the slot, and the error `code` of every
+ * refusal (the client acts on codes, not on wording).
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeDrivingFrame } from '../shared/src/wire.js';
+import { BLENDSHAPE_COUNT } from '../shared/src/blendshapes.js';
+import { JoinRefusedError, RtcClient } from '../server/src/bench/rtc-client.js';
+import { TokenBucket, TokenBuckets } from '../server/src/access/token-bucket.js';
+import { metricValue, startTestServer, type TestServer } from './support/server.js';
+import { makeUntrainedAvatar } from './support/test-avatar.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function frame(seq: number): Uint8Array {
+  return encodeDrivingFrame({
+    seq,
+    captureMs: seq * 33,
+    faceFound: true,
+    pose: new Float32Array(6),
+    gaze: new Float32Array(2),
+    blendshapes: new Float32Array(BLENDSHAPE_COUNT).fill(0.1),
+  });
+}
+
+async function connect(url: string): Promise<Socket> {
+  const s = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  await new Promise<void>((resolve, reject) => {
+    s.once('connect', () => resolve());
+    s.once('connect_error', reject);
+  });
+  return s;
+}
+
+type Reply = { ok: boolean; error?: string; code?: string };
+const ask = async (s: Socket, event: string, payload: unknown): Promise<Reply> => (await s.timeout(10_000).emitWithAck(event, payload)) as Reply;
+
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'dnp-limits-'));
+  mkdirSync(join(tmp, 'empty'));
+  await makeUntrainedAvatar(join(tmp, 'avatars', 'a'), { size: 128 });
+}, 120_000);
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('token buckets', () => {
+  it('allow the burst, then the refill rate', () => {
+    const b = new TokenBucket(3, 1, 0);
+    expect([b.take(0), b.take(0), b.take(0), b.take(0)]).toEqual([true, true, true, false]);
+    expect(b.take(500)).toBe(false);
+    expect(b.take(1000)).toBe(true);
+    expect(b.isFull(10_000)).toBe(true);
+    const many = new TokenBuckets(1, 1, 2);
+    expect([many.take('x', 0), many.take('x', 0), many.take('y', 0)]).toEqual([true, false, true]);
+    expect(many.take('z', 5000)).toBe(true); // over maxKeys: the full buckets were forgotten
+    expect(many.size).toBe(1);
+  });
+});
+
+describe('joins and signaling messages', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer(join(tmp, 'empty'), { joinsPerMinute: 3 });
+  });
+  afterAll(async () => {
+    await srv?.close();
+  });
+
+  it('limits joins per address (token bucket), answering rate-limited', async () => {
+    const a = await connect(srv.url);
+    const b = await connect(srv.url);
+    try {
+      expect((await ask(a, 'join', { avatar: 'nobody' })).code).toBe('unknown-avatar');
+      expect((await ask(b, 'join', { avatar: 'nobody' })).code).toBe('unknown-avatar');
+      expect((await ask(a, 'join', 'malformed')).code).toBe('bad-request'); // counts too
+      const limited = await ask(b, 'join', { avatar: 'nobody' }); // same address, another socket
+      expect(limited).toMatchObject({ ok: false, code: 'rate-limited' });
+      expect(limited.error).toMatch(/too many joins/);
+      expect(await metricValue(srv.url, 'dnp_joins_rate_limited_total')).toBe(1);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('drops a socket whose message is over the 80 KiB cap; under it, the schema rejects an over-long SDP', async () => {
+    const s = await connect(srv.url);
+    const before = await metricValue(srv.url, 'dnp_signaling_rejected_total{event="answer"}');
+    s.emit('answer', { type: 'answer', sdp: 'x'.repeat(70_000) });
+    await waitFor('the answer rejection', async () => (await metricValue(srv.url, 'dnp_signaling_rejected_total{event="answer"}')) === before + 1);
+    expect(s.connected).toBe(true);
+    const gone = new Promise<string>((resolve) => s.once('disconnect', (r) => resolve(r)));
+    s.emit('answer', { type: 'answer', sdp: 'x'.repeat(82 * 1024) });
+    expect(await gone).toBe('transport close');
+    s.close();
+  });
+});
+
+describe('sessions under limits', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer(join(tmp, 'avatars'), {
+      maxSessions: 1,
+      connectTimeoutMs: 1500,
+      idleTimeoutMs: 1500,
+      maxDrivingHz: 20,
+      keyframeMinIntervalMs: 1000,
+      joinsPerMinute: 1000,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await srv?.close();
+  });
+  const noSessions = (): Promise<void> => waitFor('no sessions', () => srv.server.sessions.size === 0);
+
+  it('a caller that joins but never answers frees its slot after the connect timeout (code connect-timeout)', async () => {
+    const s = await connect(srv.url);
+    try {
+      const errors: Array<{ message: string; code: string }> = [];
+      s.on('session-error', (e: { message: string; code: string }) => errors.push(e));
+      expect((await ask(s, 'join', { avatar: 'a' })).ok).toBe(true);
+      const other = await connect(srv.url);
+      expect(await ask(other, 'join', { avatar: 'a' })).toMatchObject({ ok: false, code: 'server-full' });
+      await waitFor('the connect timeout', () => errors.length > 0, 5000);
+      expect(errors[0]).toMatchObject({ code: 'connect-timeout' });
+      expect(srv.server.sessions.size).toBe(0);
+      expect(await metricValue(srv.url, 'dnp_sessions_ended_total{reason="connect-timeout"}')).toBe(1);
+      expect((await ask(other, 'join', { avatar: 'a' })).ok).toBe(true); // the slot is free again
+      other.close();
+    } finally {
+      s.close();
+    }
+    await noSessions();
+  });
+
+  it('refuses a second join on one socket while the first is being set up (code busy)', async () => {
+    const s = await connect(srv.url);
+    try {
+      const [first, second] = await Promise.all([ask(s, 'join', { avatar: 'a' }), ask(s, 'join', { avatar: 'a' })]);
+      expect(first.ok).toBe(true);
+      expect(second).toMatchObject({ ok: false, code: 'busy' });
+    } finally {
+      s.close();
+    }
+    await noSessions();
+  });
+
+  it('drops driving frames over the per-session rate and counts them', async () => {
+    const client = await RtcClient.connect({ url: srv.url, avatar: 'a' });
+    try {
+      const before = await metricValue(srv.url, 'dnp_driving_frames_rejected_total{reason="rate"}');
+      const receivedBefore = await metricValue(srv.url, 'dnp_driving_frames_received_total');
+      for (let i = 0; i < 200; i++) client.send(frame(i + 1)); // a burst far over 20/s
+      await sleep(500);
+      const dropped = (await metricValue(srv.url, 'dnp_driving_frames_rejected_total{reason="rate"}')) - before;
+      const received = (await metricValue(srv.url, 'dnp_driving_frames_received_total')) - receivedBefore;
+      expect(received + dropped).toBe(200);
+      expect(received).toBeGreaterThanOrEqual(15);
+      expect(received).toBeLessThanOrEqual(31); // the 1 s burst (20) + what refilled meanwhile
+      expect(dropped).toBeGreaterThanOrEqual(169);
+    } finally {
+      await client.close();
+    }
+    await noSessions();
+  });
+
+  it('throttles PLI-triggered keyframes to one per window, with one deferred keyframe for the rest', async () => {
+    const client = await RtcClient.connect({ url: srv.url, avatar: 'a' });
+    let seq = 1;
+    const feeder = setInterval(() => client.send(frame(seq++)), 100); // stays under the rate and is not idle
+    try {
+      await waitFor('the first frames', () => client.stats.framesDecoded >= 3);
+      const honoured = (): Promise<number> => metricValue(srv.url, 'dnp_keyframe_requests_total{outcome="honoured"}');
+      const throttled = (): Promise<number> => metricValue(srv.url, 'dnp_keyframe_requests_total{outcome="throttled"}');
+      const keyframes = (): Promise<number> => metricValue(srv.url, 'dnp_keyframes_sent_total');
+      await sleep(1100); // out of any window from start-up
+      const h0 = await honoured();
+      const t0 = await throttled();
+      const k0 = await keyframes();
+      for (let i = 0; i < 5; i++) {
+        await client.requestKeyframe();
+        await sleep(20);
+      }
+      await waitFor('the PLIs to arrive', async () => (await honoured()) - h0 + ((await throttled()) - t0) >= 5, 3000);
+      expect((await honoured()) - h0).toBe(1);
+      expect((await throttled()) - t0).toBe(4);
+      expect((await keyframes()) - k0).toBe(1);
+      await sleep(1200); // the window ends: one deferred keyframe covers the 4 throttled requests
+      expect((await honoured()) - h0).toBe(2);
+      expect((await keyframes()) - k0).toBe(2);
+    } finally {
+      clearInterval(feeder);
+      await client.close();
+    }
+    await noSessions();
+  });
+
+  it('ends a connected session that sends no driving frames (code idle) and frees the slot', async () => {
+    const client = await RtcClient.connect({ url: srv.url, avatar: 'a' });
+    try {
+      await waitFor('the idle timeout', () => client.sessionErrorCodes.length > 0, 6000);
+      expect(client.sessionErrorCodes).toEqual(['idle']);
+      expect(client.sessionErrors[0]).toMatch(/no driving frames for 2 s/);
+      await noSessions();
+      expect(await metricValue(srv.url, 'dnp_sessions_ended_total{reason="idle"}')).toBe(1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('the bench client reports a refused join with its code', async () => {
+    const holder = await RtcClient.connect({ url: srv.url, avatar: 'a' });
+    try {
+      const err = await RtcClient.connect({ url: srv.url, avatar: 'a' }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(JoinRefusedError);
+      expect((err as JoinRefusedError).code).toBe('server-full');
+    } finally {
+      await holder.close();
+    }
+    await noSessions();
+  });
+});
