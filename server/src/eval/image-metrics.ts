@@ -90,30 +90,49 @@ function blur(src: Float64Array, w: number, h: number, tmp: Float64Array, out: F
   }
 }
 
-/** Per-pixel SSIM, averaged over the three channels (float32, width × height). */
-export function ssimMap(a: RgbImage, b: RgbImage): Float32Array {
-  check(a, b);
-  const w = a.width, h = a.height, n = w * h;
-  const out = new Float32Array(n);
-  const xa = new Float64Array(n), xb = new Float64Array(n), prod = new Float64Array(n);
-  const ma = new Float64Array(n), mb = new Float64Array(n), saa = new Float64Array(n), sbb = new Float64Array(n), sab = new Float64Array(n);
+/**
+ * One picture's local statistics for SSIM: per channel, the Gaussian-weighted mean and mean of squares.
+ * Computing them once per picture lets several pictures be compared with the same ground truth cheaply.
+ */
+export interface SsimStats {
+  image: RgbImage;
+  channels: Array<{ x: Float64Array; mu: Float64Array; sq: Float64Array }>;
+}
+
+export function ssimStats(img: RgbImage): SsimStats {
+  const w = img.width, h = img.height, n = w * h;
   const tmp = new Float64Array(n);
+  const channels: SsimStats['channels'] = [];
   for (let c = 0; c < 3; c++) {
-    for (let i = 0; i < n; i++) {
-      xa[i] = a.data[3 * i + c] as number;
-      xb[i] = b.data[3 * i + c] as number;
-    }
-    blur(xa, w, h, tmp, ma);
-    blur(xb, w, h, tmp, mb);
-    for (let i = 0; i < n; i++) prod[i] = (xa[i] as number) * (xa[i] as number);
-    blur(prod, w, h, tmp, saa);
-    for (let i = 0; i < n; i++) prod[i] = (xb[i] as number) * (xb[i] as number);
-    blur(prod, w, h, tmp, sbb);
-    for (let i = 0; i < n; i++) prod[i] = (xa[i] as number) * (xb[i] as number);
+    const x = new Float64Array(n);
+    for (let i = 0; i < n; i++) x[i] = img.data[3 * i + c] as number;
+    const mu = new Float64Array(n);
+    const sq = new Float64Array(n);
+    blur(x, w, h, tmp, mu);
+    const x2 = new Float64Array(n);
+    for (let i = 0; i < n; i++) x2[i] = (x[i] as number) * (x[i] as number);
+    blur(x2, w, h, tmp, sq);
+    channels.push({ x, mu, sq });
+  }
+  return { image: img, channels };
+}
+
+/** Per-pixel SSIM, averaged over the three channels (float32, width × height); pictures or their stats. */
+export function ssimMap(a: RgbImage | SsimStats, b: RgbImage | SsimStats): Float32Array {
+  const sa = 'channels' in a ? a : ssimStats(a);
+  const sb = 'channels' in b ? b : ssimStats(b);
+  check(sa.image, sb.image);
+  const w = sa.image.width, h = sa.image.height, n = w * h;
+  const out = new Float32Array(n);
+  const prod = new Float64Array(n), sab = new Float64Array(n), tmp = new Float64Array(n);
+  for (let c = 0; c < 3; c++) {
+    const ca = sa.channels[c] as SsimStats['channels'][number];
+    const cb = sb.channels[c] as SsimStats['channels'][number];
+    for (let i = 0; i < n; i++) prod[i] = (ca.x[i] as number) * (cb.x[i] as number);
     blur(prod, w, h, tmp, sab);
     for (let i = 0; i < n; i++) {
-      const m1 = ma[i] as number, m2 = mb[i] as number;
-      const v1 = (saa[i] as number) - m1 * m1, v2 = (sbb[i] as number) - m2 * m2, cov = (sab[i] as number) - m1 * m2;
+      const m1 = ca.mu[i] as number, m2 = cb.mu[i] as number;
+      const v1 = (ca.sq[i] as number) - m1 * m1, v2 = (cb.sq[i] as number) - m2 * m2, cov = (sab[i] as number) - m1 * m2;
       const s = ((2 * m1 * m2 + C1) * (2 * cov + C2)) / ((m1 * m1 + m2 * m2 + C1) * (v1 + v2 + C2));
       out[i] = (out[i] as number) + s / 3;
     }

@@ -105,7 +105,7 @@ export function framePlotSvg(frames: readonly number[], series: readonly PlotSer
  */
 export async function writeSvgPngs(plots: ReadonlyArray<{ path: string; svg: string }>, chromiumPath?: string): Promise<void> {
   if (plots.length === 0) return;
-  const browser = await HeadlessChromium.launch({ ...(chromiumPath ? { executablePath: chromiumPath } : {}), handleSignals: false });
+  const browser = await HeadlessChromium.launch(chromiumPath ? { executablePath: chromiumPath } : {});
   try {
     const page = await browser.page();
     await page.setViewportSize({ width: PLOT_WIDTH, height: PLOT_HEIGHT });

@@ -4,7 +4,7 @@
  * magnitude of the picture vs the truth, over the frame and the face box) and temporal stability (the
  * frame-to-frame difference of the pictures vs that of the truth, over consecutive test frames).
  */
-import { frameDifference, meanGradient, regionScores, ssimMap, type Box, type RegionScores } from './image-metrics.js';
+import { frameDifference, meanGradient, regionScores, ssimMap, ssimStats, type Box, type RegionScores, type SsimStats } from './image-metrics.js';
 import type { RgbImage } from './image.js';
 import type { FrameRegions } from './regions.js';
 import type { MethodScores, Scores } from './report-schema.js';
@@ -54,10 +54,20 @@ export class MethodAccumulator {
   #prev: { frame: number; picture: RgbImage; truth: RgbImage } | null = null;
   #frames = 0;
 
-  /** Adds test frame `frame` (indices must increase); returns its scores. */
-  add(frame: number, picture: RgbImage, truth: RgbImage, regions: FrameRegions): FrameResult {
+  #cached: SsimStats | null = null;
+
+  /**
+   * Adds test frame `frame` (indices must increase); returns its scores. `truth` may come with its SSIM
+   * statistics (shared by the methods); `picture` is the method's output (a repeated picture object, like the
+   * mean frame, has its statistics computed once).
+   */
+  add(frame: number, picture: RgbImage, truth: RgbImage | SsimStats, regions: FrameRegions): FrameResult {
     this.#frames++;
-    const map = ssimMap(picture, truth);
+    const truthStats = 'channels' in truth ? truth : ssimStats(truth);
+    const pictureStats = this.#cached?.image === picture ? this.#cached : ssimStats(picture);
+    this.#cached = pictureStats;
+    truth = truthStats.image;
+    const map = ssimMap(pictureStats, truthStats);
     const whole = regionScores(picture, truth, map) as RegionScores;
     const mouth = regionScores(picture, truth, map, regions.mouth);
     const eyes = regionScores(picture, truth, map, regions.eyes);

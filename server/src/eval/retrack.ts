@@ -36,7 +36,6 @@ export async function retrack(setup: TrackerSetup, count: number, picture: (k: n
     clientDist: setup.clientDist,
     ...(setup.chromiumPath ? { chromiumPath: setup.chromiumPath } : {}),
     ...(setup.onPageLog ? { onPageLog: setup.onPageLog } : {}),
-    handleSignals: false,
   });
   try {
     const bar = new Progress(label, count);

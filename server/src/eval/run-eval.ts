@@ -21,6 +21,7 @@ import { errorMap, hstack, strokeRect, type RgbImage } from './image.js';
 import { checkTrackerModel, type EvalOptions } from './options.js';
 import { framePlotSvg, writeSvgPngs } from './plot.js';
 import { seriesAt, spread } from './frame-picks.js';
+import { ssimStats } from './image-metrics.js';
 import { MethodAccumulator } from './reconstruction.js';
 import { REGION_PAD, frameRegions } from './regions.js';
 import { renderMarkdown } from './report-markdown.js';
@@ -108,7 +109,7 @@ export async function runEval(opts: EvalOptions, log: Logger): Promise<EvalRepor
     const sbar = new Progress('scores', frames.length);
     for (let k = 0; k < frames.length; k++) {
       const i = frames[k] as number;
-      const truth = truths[k] as RgbImage;
+      const truth = ssimStats(truths[k] as RgbImage);
       const rg = regions[k] as ReturnType<typeof frameRegions>;
       const a = acc.avatar.add(i, renders[k] as RgbImage, truth, rg);
       acc.meanFrame.add(i, meanFrame, truth, rg);
