@@ -258,8 +258,8 @@ export class Presenter {
       const sign = k === 0 ? -1 : 1;
       const eyeM = chain(head, translation(centre[0], centre[1], centre[2]));
       const blink = b(`eyeBlink${side}`), wide = b(`eyeWide${side}`), squint = b(`eyeSquint${side}`);
-      const lower = -0.45 + 0.1 * blink + 0.28 * squint + 0.12 * b(`cheekSquint${side}`) + 0.15 * b(`mouthSmile${side}`);
-      const upperOpen = 0.4 + 0.42 * wide - 0.1 * squint + 0.45 * clamp(c.gazePitch, -0.5, 0.5) - 0.06 * b(`browDown${side}`);
+      const lower = -0.45 + 0.1 * blink + 0.28 * squint + 0.12 * b(`cheekSquint${side}`);
+      const upperOpen = 0.4 + 0.42 * wide - 0.1 * squint + 0.45 * clamp(c.gazePitch, -0.5, 0.5);
       const upper = Math.max(lower - 0.04, upperOpen - (upperOpen - lower + 0.05) * blink);
       const tilt = rotationZ(sign * 0.07);
       items.push(

@@ -6,7 +6,7 @@
  *     mirrored half the time (left/right blendshapes swapped, yaw, roll and tx negated), and cross-faded
  *     over 0.3 s. The three streams are combined frame by frame, which mixes sequences.
  *  2. Excursions: at random times (about 1.4 a second) one control is driven smoothly (attack, hold, release,
- *     0.5-1.6 s) to a random target: head yaw/pitch/roll/translation, gaze, blinks, eyeWide, the brows,
+ *     0.25-3 s depending on the control) to a random target: head yaw/pitch/roll/translation, gaze, blinks, eyeWide, the brows,
  *     jawOpen, mouthClose, smile, frown, stretch, pucker, funnel, cheekPuff, upper/lower lip.
  *  3. A slow drift of the head angles; gaze is recomputed from the final eyeLook* blendshapes with the
  *     live mapping (shared/src/tracker-mapping.ts), everything clamped to its valid range.
@@ -147,16 +147,16 @@ const gazeKind: Kind = (rng) => {
   };
 };
 
-/** The excursion kinds and their weights. */
-export const EXCURSIONS: ReadonlyArray<[string, Kind, number]> = [
-  ['yaw', pose(1, 0.15, 0.55), 2],
-  ['pitch', pose(0, 0.08, 0.3), 1.5],
-  ['roll', pose(2, 0.06, 0.25), 1],
-  ['tx', pose(3, 1, 3), 0.7],
-  ['ty', pose(4, 0.8, 2.5), 0.7],
-  ['tz', pose(5, 1, 3), 0.7],
-  ['gaze', gazeKind, 2],
-  ['blink', sided('eyeBlinkLeft', 'eyeBlinkRight', 0.7, 1), 1.5],
+/** The excursion kinds: name, maker, weight, and the duration range in seconds (default 0.5-1.6). */
+export const EXCURSIONS: ReadonlyArray<[string, Kind, number, number?, number?]> = [
+  ['yaw', pose(1, 0.15, 0.55), 2, 1.4, 3.2],
+  ['pitch', pose(0, 0.08, 0.3), 1.5, 1.2, 2.8],
+  ['roll', pose(2, 0.06, 0.25), 1, 1.2, 2.8],
+  ['tx', pose(3, 1, 3), 0.7, 1.2, 3],
+  ['ty', pose(4, 0.8, 2.5), 0.7, 1.2, 3],
+  ['tz', pose(5, 1, 3), 0.7, 1.2, 3],
+  ['gaze', gazeKind, 2, 0.4, 1.6],
+  ['blink', sided('eyeBlinkLeft', 'eyeBlinkRight', 0.7, 1), 1.5, 0.25, 0.6],
   ['eyeWide', sided('eyeWideLeft', 'eyeWideRight', 0.4, 1), 1],
   ['browInnerUp', single('browInnerUp', 0.4, 1), 1],
   ['browDown', sided('browDownLeft', 'browDownRight', 0.4, 1), 1],
@@ -200,13 +200,13 @@ export function generateTrajectory(lib: MotionLibrary, opts: TrajectoryOptions):
   const rate = opts.excursionRate ?? 1.4;
   for (let t = exRng.uniform(0, 1 / rate); t * fps < frames; t += -Math.log(1 - exRng.next()) / rate) {
     let r = exRng.next() * totalW;
-    let kind = (EXCURSIONS[0] as [string, Kind, number])[1];
-    for (const [, k, w] of EXCURSIONS) {
-      kind = k;
-      if ((r -= w) < 0) break;
+    let chosen = EXCURSIONS[0] as (typeof EXCURSIONS)[number];
+    for (const e of EXCURSIONS) {
+      chosen = e;
+      if ((r -= e[2]) < 0) break;
     }
-    const apply = kind(exRng);
-    const dur = exRng.uniform(0.5, 1.6) * fps;
+    const apply = chosen[1](exRng);
+    const dur = exRng.uniform(chosen[3] ?? 0.5, chosen[4] ?? 1.6) * fps;
     const f0 = Math.round(t * fps);
     for (let f = Math.max(0, f0); f < Math.min(frames, f0 + dur); f++) apply(out, f * VECTOR_SIZE, envelope((f - f0) / dur));
   }

@@ -1,0 +1,140 @@
+// Each control of the synthetic presenter moves its own region and nothing else: frames rendered with one
+// control set are compared with the neutral frame inside fixed boxes placed from the presenter's geometry.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EYE, MOUTH } from '../client/src/synth/head-shape.js';
+import { EYE_CENTRES } from '../client/src/synth/presenter.js';
+import { SynthRenderer, VECTOR_SIZE } from '../server/src/synth/renderer.js';
+import { boxDiff, drivingVector, ensureSynthPageBuilt, headBox, type Box } from './support/synth-helpers.js';
+
+const SIZE = 256;
+const eyeZ = EYE_CENTRES[1][2] + EYE.radius;
+const REGIONS: Record<string, Box> = {
+  eyeRight: headBox(SIZE, -EYE.x - 1.6, -EYE.x + 1.6, EYE.y - 1.1, EYE.y + 1.0, eyeZ),
+  eyeLeft: headBox(SIZE, EYE.x - 1.6, EYE.x + 1.6, EYE.y - 1.1, EYE.y + 1.0, eyeZ),
+  browRight: headBox(SIZE, -5.0, -0.9, 2.6, 4.5, eyeZ),
+  browLeft: headBox(SIZE, 0.9, 5.0, 2.6, 4.5, eyeZ),
+  mouth: headBox(SIZE, -3.6, 3.6, MOUTH.seamY - 3.0, MOUTH.seamY + 1.3, 10),
+  cheekLeft: headBox(SIZE, 3.4, 6.8, MOUTH.seamY - 1.5, MOUTH.seamY + 1.5, 8),
+  face: headBox(SIZE, -6, 6, -8, 5, 8),
+};
+
+type Case = [name: string, values: Record<string, number>, moved: string[], still: string[], base?: Record<string, number>];
+const EYES = ['eyeLeft', 'eyeRight'];
+const BROWS = ['browLeft', 'browRight'];
+const CASES: Case[] = [
+  ['jawOpen', { jawOpen: 1 }, ['mouth'], [...EYES, ...BROWS]],
+  ['mouthClose', { jawOpen: 0.6, mouthClose: 0.6 }, ['mouth'], [...EYES, ...BROWS], { jawOpen: 0.6 }],
+  ['mouthSmile', { mouthSmileLeft: 1, mouthSmileRight: 1 }, ['mouth'], [...EYES, ...BROWS]],
+  ['mouthFrown', { mouthFrownLeft: 1, mouthFrownRight: 1 }, ['mouth'], [...EYES, ...BROWS]],
+  ['mouthStretch', { mouthStretchLeft: 1, mouthStretchRight: 1 }, ['mouth'], [...EYES, ...BROWS]],
+  ['mouthPucker', { mouthPucker: 1 }, ['mouth'], [...EYES, ...BROWS]],
+  ['mouthFunnel', { mouthFunnel: 1 }, ['mouth'], [...EYES, ...BROWS]],
+  ['cheekPuff', { cheekPuff: 1 }, ['cheekLeft'], [...EYES, ...BROWS]],
+  ['gaze', { gazeYaw: 0.4 }, EYES, ['mouth', ...BROWS]],
+  ['gazePitch', { gazePitch: -0.3 }, EYES, ['mouth', ...BROWS]],
+  ['eyeBlinkLeft', { eyeBlinkLeft: 1 }, ['eyeLeft'], ['eyeRight', 'mouth', ...BROWS]],
+  ['eyeBlinkRight', { eyeBlinkRight: 1 }, ['eyeRight'], ['eyeLeft', 'mouth', ...BROWS]],
+  ['eyeWide', { eyeWideLeft: 1, eyeWideRight: 1 }, EYES, ['mouth', ...BROWS]],
+  ['browInnerUp', { browInnerUp: 1 }, BROWS, ['mouth', ...EYES]],
+  ['browDownLeft', { browDownLeft: 1 }, ['browLeft'], ['browRight', 'mouth']],
+  ['browOuterUpRight', { browOuterUpRight: 1 }, ['browRight'], ['browLeft', 'mouth', ...EYES]],
+  ['yaw', { yaw: 0.4 }, ['face', 'mouth', ...EYES], []],
+  ['pitch', { pitch: 0.25 }, ['face', 'mouth', ...EYES], []],
+  ['roll', { roll: 0.2 }, ['face', ...EYES], []],
+  ['tx', { tx: 2 }, ['face', ...EYES], []],
+];
+
+describe('synthetic presenter controls', () => {
+  let renderer: SynthRenderer | null = null;
+  const frames = new Map<string, Buffer>();
+
+  beforeAll(async () => {
+    ensureSynthPageBuilt();
+    renderer = await SynthRenderer.start({ size: SIZE });
+    const list: Array<[string, Float32Array]> = [['neutral', drivingVector()]];
+    for (const [name, values, , , base] of CASES) {
+      list.push([name, drivingVector(values)]);
+      if (base) list.push([`${name}:base`, drivingVector(base)]);
+    }
+    const values = new Float32Array(list.length * VECTOR_SIZE);
+    list.forEach(([, v], i) => values.set(v, i * VECTOR_SIZE));
+    const out = await renderer.render(values, list.length);
+    list.forEach(([name], i) => frames.set(name, out[i] as Buffer));
+  });
+
+  afterAll(async () => {
+    await renderer?.close();
+    await renderer?.close(); // idempotent
+  });
+
+  it('the regions lie inside the frame and do not overlap where they must not', () => {
+    for (const b of Object.values(REGIONS)) {
+      expect(b.x0).toBeGreaterThanOrEqual(0);
+      expect(b.y1).toBeLessThanOrEqual(SIZE);
+      expect(b.x1 - b.x0).toBeGreaterThan(10);
+    }
+    expect(REGIONS.eyeLeft!.x0).toBeGreaterThan(SIZE / 2); // the subject's left eye is on image right
+    expect(REGIONS.mouth!.y0).toBeGreaterThan(REGIONS.eyeLeft!.y1);
+  });
+
+  it('renders deterministically: the same vector gives the same pixels', async () => {
+    const again = await renderer!.render(drivingVector(), 1);
+    expect(again[0]!.equals(frames.get('neutral')!)).toBe(true);
+  });
+
+  it.each(CASES)('%s moves its own region and nothing else', (name, _values, moved, still, base) => {
+    const ref = frames.get(base ? `${name}:base` : 'neutral')!;
+    const img = frames.get(name)!;
+    const report = Object.fromEntries(Object.entries(REGIONS).map(([r, box]) => [r, +boxDiff(ref, img, SIZE, box).toFixed(2)]));
+    for (const r of moved) expect(report[r], `${name}: ${r} should change (${JSON.stringify(report)})`).toBeGreaterThan(2);
+    for (const r of still) expect(report[r], `${name}: ${r} should not change (${JSON.stringify(report)})`).toBeLessThan(0.3);
+  });
+
+  it('a blink closes the lids: the eye region darkens less and loses the iris', () => {
+    // the iris and pupil are the darkest pixels of an open eye; a closed lid covers them with skin
+    const box = REGIONS.eyeLeft!;
+    const dark = (img: Buffer): number => {
+      let n = 0;
+      for (let y = box.y0; y < box.y1; y++) for (let x = box.x0; x < box.x1; x++) if ((img[(y * SIZE + x) * 3] as number) < 90) n++;
+      return n;
+    };
+    expect(dark(frames.get('neutral')!)).toBeGreaterThan(15);
+    expect(dark(frames.get('eyeBlinkLeft')!)).toBeLessThan(dark(frames.get('neutral')!) / 3);
+  });
+
+  it('gaze moves the pupils toward image right for positive gaze yaw', () => {
+    const box = REGIONS.eyeLeft!;
+    const pupilX = (img: Buffer): number => {
+      let s = 0, n = 0;
+      for (let y = box.y0; y < box.y1; y++) {
+        for (let x = box.x0; x < box.x1; x++) {
+          const i = (y * SIZE + x) * 3;
+          if ((img[i] as number) + (img[i + 1] as number) + (img[i + 2] as number) < 120) {
+            s += x;
+            n++;
+          }
+        }
+      }
+      return s / Math.max(1, n);
+    };
+    expect(pupilX(frames.get('gaze')!) - pupilX(frames.get('neutral')!)).toBeGreaterThan(1.5);
+  });
+
+  it('yaw turns the head toward image right: the eyes move right', () => {
+    const band: Box = { x0: REGIONS.eyeRight!.x0 - 20, x1: REGIONS.eyeLeft!.x1 + 20, y0: REGIONS.eyeLeft!.y0, y1: REGIONS.eyeLeft!.y1 };
+    const darkX = (img: Buffer): number => {
+      let s = 0, n = 0;
+      for (let y = band.y0; y < band.y1; y++) {
+        for (let x = Math.max(0, band.x0); x < Math.min(SIZE, band.x1); x++) {
+          const i = (y * SIZE + x) * 3;
+          if ((img[i] as number) + (img[i + 1] as number) + (img[i + 2] as number) < 150) {
+            s += x;
+            n++;
+          }
+        }
+      }
+      return s / Math.max(1, n);
+    };
+    expect(darkX(frames.get('yaw')!) - darkX(frames.get('neutral')!)).toBeGreaterThan(8);
+  });
+});
