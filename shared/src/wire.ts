@@ -19,7 +19,7 @@
  * UDP 8 + IPv4 20), so the IP-level uplink is (78 + 93) × 30 × 8 = 41.0 kbit/s.
  *
  * A decoder rejects (never throws on) anything else: wrong length, unknown version, reserved flag bits
- * set, angles outside their range. Encoding rejects NaN/±Infinity and clamps nothing silently: values
+ * set, angles outside their range, a translation of -32768 (outside ±327.67 cm). Encoding rejects NaN/±Infinity and clamps nothing silently: values
  * outside the representable range are an error, except blendshapes, which the tracker may report a hair
  * outside [0, 1] and which are clamped.
  */
@@ -103,7 +103,10 @@ export function decodeDrivingFrame(data: ArrayBufferView | ArrayBuffer): DecodeR
     const q = dv.getInt16(OFF_POSE + 2 * i, true);
     if (q > MAX_ANGLE_Q || q < -MAX_ANGLE_Q) return { ok: false, error: `pose angle ${i} out of range (${q})` };
     pose[i] = q / ANGLE_SCALE;
-    pose[i + 3] = dv.getInt16(OFF_POSE + 6 + 2 * i, true) / TRANSLATION_SCALE;
+    const t = dv.getInt16(OFF_POSE + 6 + 2 * i, true);
+    // -32768 (-327.68 cm) is outside the format's ±327.67 cm: no encoder produces it
+    if (t < -32767) return { ok: false, error: `translation ${i} out of range (${t})` };
+    pose[i + 3] = t / TRANSLATION_SCALE;
   }
   for (let i = 0; i < 2; i++) {
     const q = dv.getInt16(OFF_GAZE + 2 * i, true);
