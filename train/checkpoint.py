@@ -10,6 +10,7 @@ import torch
 
 from .config import ModelConfig, TrainConfig
 from .export import MANIFEST_FILE, export_avatar, write_json
+from .build import AnyModel, build_model
 from .model import PortraitModel
 
 CHECKPOINT_FORMAT = "dnp-checkpoint"
@@ -43,9 +44,9 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> Dict[str, Any]:
     return ck
 
 
-def model_from_checkpoint(ck: Dict[str, Any]) -> PortraitModel:
+def model_from_checkpoint(ck: Dict[str, Any]) -> AnyModel:
     cfg = ModelConfig.from_dict(dict(ck["model_config"]))
-    model = PortraitModel(cfg)
+    model = build_model(cfg)
     model.load_state_dict(ck["model"])
     return model.eval()
 
@@ -78,7 +79,9 @@ def export_from_checkpoint(ck: Dict[str, Any], out_dir: Path, name: Optional[str
     }
     manifest = export_avatar(model, latent, Path(out_dir), name or ck.get("name") or "avatar",
                              fps or float(ck.get("fps", 25.0)), norm["mean"], norm["std"], norm["neutral"], training)
-    if int8:
+    if int8 and not isinstance(model, PortraitModel):
+        sys.stderr.write("train: --int8 is implemented for variants A-F only; variant W stays fp32\n")
+    elif int8:
         manifest["training"]["int8"] = _int8(ck, model, latent, Path(out_dir))
         write_json(Path(out_dir) / MANIFEST_FILE, manifest)
     return manifest

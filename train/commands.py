@@ -10,7 +10,9 @@ import torch
 
 from .config import preset_configs
 from .export import export_avatar, untrained_conditioning
-from .model import PortraitModel, smooth_untrained_init
+from .build import build_model
+from .model import smooth_untrained_init
+from .model_warp import WarpModel, untrained_warp_init
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -21,12 +23,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         cfg, _ = preset_configs(args.preset, args.size, args.variant)
         cfg.n_latents = 1
         torch.manual_seed(args.seed)
-        model = PortraitModel(cfg).eval()
+        model = build_model(cfg).eval()
         with torch.no_grad():
-            smooth_untrained_init(model, args.seed)
+            if isinstance(model, WarpModel):
+                untrained_warp_init(model, args.seed)
+            else:
+                smooth_untrained_init(model, args.seed)
         cond = untrained_conditioning()
         latent = model.mean_latent()
-        training = {"provenance": "untrained", "untrained": True, "preset": args.preset, "variant": args.variant,
+        training = {"provenance": "untrained", "untrained": True, "preset": args.preset, "variant": cfg.variant,
                     "seed": args.seed, "latentCode": "mean of the (random) codes" if latent is not None else None}
         manifest = export_avatar(model, latent, args.out, args.name or f"untrained-{args.preset}-{args.size}",
                                  args.fps or 25.0, cond["mean"], cond["std"], cond["neutral"], training, seed=args.seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 # Conditioning layout of an expression avatar (shared/src/driving-values.ts): pose 6, gaze 2, blendshapes 52.
 POSE_SIZE = 6
@@ -12,7 +12,7 @@ GAZE_SIZE = 2
 BLENDSHAPE_COUNT = 52
 COND_SIZE = POSE_SIZE + GAZE_SIZE + BLENDSHAPE_COUNT
 
-VARIANTS = "ABCDEF"
+VARIANTS = "ABCDEFW"
 VARIANT_DESCRIPTIONS = {
     "A": "coordinate MLP -> RGB per output pixel (no decoder, no latents, no gaze)",
     "B": "CNN decoder only (inputs projected linearly onto the feature grid, no MLP)",
@@ -20,6 +20,8 @@ VARIANT_DESCRIPTIONS = {
     "D": "C + a learnable latent code per training frame",
     "E": "D + the low-resolution RGB head loss L'rec (eq. 4)",
     "F": "E + gaze input (the full model)",
+    "W": "deformation model: a real reference frame warped by a pose-linear affine + expression flow, plus a "
+         "synthesis branch and blend mask (train/model_warp.py; not in the paper)",
 }
 
 
@@ -30,11 +32,14 @@ class VariantSwitches:
     latents: bool  # per-frame latent codes v_i
     lowres_loss: bool  # ||C_i - I'_i||^2 term of eq. 4
     gaze: bool  # gamma(g_i) input
+    warp: bool = False  # variant W: the deformation model (train/model_warp.py)
 
 
 def variant_switches(variant: str) -> VariantSwitches:
     if variant not in VARIANTS or len(variant) != 1:
-        raise ValueError(f"variant must be one of A, B, C, D, E, F (got {variant!r})")
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)} (got {variant!r})")
+    if variant == "W":
+        return VariantSwitches(mlp=True, decoder=True, latents=False, lowres_loss=False, gaze=True, warp=True)
     i = VARIANTS.index(variant)
     if variant == "A":
         return VariantSwitches(mlp=True, decoder=False, latents=False, lowres_loss=False, gaze=False)
@@ -60,15 +65,24 @@ class ModelConfig:
     # entries (so the finest stage always has the last, smallest width).
     decoder_channels: List[int] = field(default_factory=lambda: [64, 32, 16])
     variant: str = "F"
+    # variant W only (train/model_warp.py)
+    warp_grid: int = 64  # flow-field resolution before up-sampling to the output size
+    warp_channels: List[int] = field(default_factory=lambda: [64, 64, 32, 24])  # 8x8 map, then per x2 stage
+    flow_scale: float = 0.05  # flow head output x flow_scale x size = pixels
+    rigid_scale: float = 0.1  # affine head output x rigid_scale
+    refine_channels: int = 16
+    refine_layers: int = 3
 
     def switches(self) -> VariantSwitches:
         return variant_switches(self.variant)
 
     def grid_size(self) -> int:
+        if self.switches().warp:
+            return self.warp_grid
         return self.size if not self.switches().decoder else self.grid
 
     def stages(self) -> int:
-        if not self.switches().decoder:
+        if not self.switches().decoder or self.switches().warp:
             return 0
         r = self.size // self.grid
         s = int(round(math.log2(r))) if r >= 1 else -1
@@ -91,6 +105,11 @@ class ModelConfig:
             raise ValueError("size must be even")
         if self.pos_freqs < 0 or self.cond_freqs < 0:
             raise ValueError("frequency counts must be >= 0")
+        if self.switches().warp:
+            g = self.warp_grid
+            if g < 8 or g & (g - 1) or self.size % g or not self.warp_channels or self.refine_layers < 1:
+                raise ValueError("variant W needs warp_grid a power of two >= 8 dividing size, warp_channels and "
+                                 "refine_layers >= 1")
         self.stages()
         return self
 
@@ -128,6 +147,12 @@ class TrainConfig:
 
 
 PRESETS = {
+    # Variant W (deformation model): sharp and cheap on a CPU; the default. See docs/evaluation.md.
+    "warp": dict(
+        model=dict(variant="W", mlp_layers=3, mlp_width=128, n_f=8, warp_grid=64, warp_channels=[64, 64, 32, 24],
+                   refine_channels=16, refine_layers=3),
+        train=dict(batch=4, lr=1e-3, lr_final=5e-5, latent_lr=1e-3),
+    ),
     # Renders 256^2 in real time on one CPU thread in onnxruntime-node (see docs/training.md for measurements).
     "cpu": dict(
         model=dict(grid=64, mlp_layers=4, mlp_width=128, n_f=32, pos_freqs=6, cond_freqs=4, latent_dim=32,
@@ -143,10 +168,13 @@ PRESETS = {
 }
 
 
-def preset_configs(preset: str, size: int, variant: str = "F") -> "tuple[ModelConfig, TrainConfig]":
+def preset_configs(preset: str, size: int, variant: Optional[str] = None) -> "tuple[ModelConfig, TrainConfig]":
+    """The preset's model and training configuration; `variant` overrides the preset's own (W for `warp`, F else)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
     p = PRESETS[preset]
-    m = ModelConfig(size=size, variant=variant, **p["model"])  # type: ignore[arg-type]
+    model = dict(p["model"])
+    model["variant"] = variant or str(model.get("variant", "F"))
+    m = ModelConfig(size=size, **model)  # type: ignore[arg-type]
     t = TrainConfig(**p["train"])  # type: ignore[arg-type]
     return m.validate(), t

@@ -17,7 +17,8 @@ import torch
 
 from . import __version__
 from .config import BLENDSHAPE_COUNT, COND_SIZE, ModelConfig
-from .model import ExportModel, PortraitModel, inference_flops, parameter_count
+from .build import AnyModel, export_module, model_flops
+from .model import parameter_count
 from .onnx_check import ParityError, run_onnx
 
 OPSET = 17
@@ -70,8 +71,8 @@ def build_manifest(cfg: ModelConfig, name: str, fps: float, mean: Sequence[float
     }
 
 
-def model_facts(model: PortraitModel) -> Dict[str, Any]:
-    flops = inference_flops(model.cfg)
+def model_facts(model: AnyModel) -> Dict[str, Any]:
+    flops = model_flops(model.cfg)
     return {"flopsPerFrame": flops["total"], "flopsBreakdown": flops, "parameters": parameter_count(model),
             "model": model.cfg.to_dict()}
 
@@ -80,11 +81,11 @@ def versions() -> Dict[str, str]:
     return {"dnp-train": __version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
-def export_onnx(model: PortraitModel, latent: Optional[torch.Tensor], path: Path, seed: int = 0,
+def export_onnx(model: AnyModel, latent: Optional[torch.Tensor], path: Path, seed: int = 0,
                 check: bool = True) -> Dict[str, float]:
     """Writes the inference graph to `path` after checking it in onnxruntime-node. Returns parity facts."""
     model = model.float().cpu().eval()
-    wrapper = ExportModel(model, None if latent is None else latent.detach().float().cpu()).eval()
+    wrapper = export_module(model, None if latent is None else latent.detach().float().cpu()).eval()
     tmp = path.with_name(path.name + ".tmp")
     example = torch.zeros(1, COND_SIZE)
     sink = io.StringIO()
@@ -124,7 +125,7 @@ def write_json(path: Path, data: Dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def export_avatar(model: PortraitModel, latent: Optional[torch.Tensor], out_dir: Path, name: str, fps: float,
+def export_avatar(model: AnyModel, latent: Optional[torch.Tensor], out_dir: Path, name: str, fps: float,
                   mean: Sequence[float], std: Sequence[float], neutral: Dict[str, Sequence[float]],
                   training: Dict[str, Any], seed: int = 0, check: bool = True) -> Dict[str, Any]:
     """Writes out_dir/avatar.onnx and out_dir/avatar.json; returns the manifest."""

@@ -25,8 +25,30 @@ def synth_frame(cond: np.ndarray, size: int) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 
+JAW_OPEN = 25  # MediaPipe blendshape index (shared/src/blendshapes.ts)
+
+
+def face_frame(cond: np.ndarray, size: int) -> np.ndarray:
+    """A cartoon face: skin disc, two dark eyes, and a dark mouth whose height follows jawOpen; the face moves with
+    yaw and pitch. Used to check that a model's mouth region follows jawOpen on held-out vectors."""
+    yaw, pitch, jaw = float(cond[1]), float(cond[0]), float(cond[8 + JAW_OPEN])
+    t = (np.arange(size) + 0.5) / size
+    yy, xx = np.meshgrid(t, t, indexing="ij")
+    cx, cy = 0.5 + 0.3 * yaw, 0.5 - 0.3 * pitch
+    img = np.stack([0.25 + 0.3 * xx, 0.35 + 0.2 * yy, 0.45 + 0.0 * xx], -1)
+    face = ((xx - cx) / 0.3) ** 2 + ((yy - cy) / 0.38) ** 2 < 1
+    img[face] = (0.9, 0.72, 0.6)
+    for ex in (-0.11, 0.11):
+        eye = ((xx - cx - ex) / 0.05) ** 2 + ((yy - cy + 0.1) / 0.035) ** 2 < 1
+        img[eye] = (0.1, 0.1, 0.15)
+    mouth = ((xx - cx) / 0.12) ** 2 + ((yy - cy - 0.17) / (0.012 + 0.09 * jaw)) ** 2 < 1
+    img[mouth] = (0.35, 0.05, 0.08)
+    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+
+
 def write_synthetic_dataset(root: Path, n: int = 24, size: int = 32, n_test: int = 4, seed: int = 0,
-                            invalid: Optional[list] = None) -> Path:
+                            invalid: Optional[list] = None, kind: str = "blob") -> Path:
+    """kind "blob": synth_frame (colour and size follow blendshapes 0 and 1); "face": face_frame (jawOpen)."""
     rng = np.random.default_rng(seed)
     root = Path(root)
     (root / "frames").mkdir(parents=True, exist_ok=True)
@@ -39,9 +61,13 @@ def write_synthetic_dataset(root: Path, n: int = 24, size: int = 32, n_test: int
     bs = np.clip(rng.uniform(0, 0.2, (n, 52)), 0, 1).astype(np.float32)
     bs[:, 0] = 0.5 + 0.5 * np.sin(k * 0.9)
     bs[:, 1] = 0.5 + 0.5 * np.cos(k * 1.3)
+    if kind == "face":  # one clean control: the other blendshapes hold still (tracker-like jitter only)
+        bs[:] = rng.uniform(0, 0.01, (n, 52))
+        bs[:, JAW_OPEN] = rng.uniform(0, 1, n)
     cond = np.concatenate([pose, gaze, bs], 1)
+    draw = face_frame if kind == "face" else synth_frame
     for i in range(n):
-        Image.fromarray(synth_frame(cond[i], size)).save(root / "frames" / f"{i:06d}.png")
+        Image.fromarray(draw(cond[i], size)).save(root / "frames" / f"{i:06d}.png")
     valid = np.ones(n, np.uint8)
     for i in invalid or []:
         valid[i] = 0

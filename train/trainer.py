@@ -18,7 +18,10 @@ import torch.nn.functional as Fn
 from .checkpoint import export_from_checkpoint, load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig, preset_configs
 from .dataset import Dataset, conditioning_stats
-from .model import PortraitModel, inference_flops, parameter_count
+from .build import AnyModel, build_model, model_flops
+from .losses import blurred_tables, motion_weight_map, warp_loss
+from .model import PortraitModel, parameter_count
+from .model_warp import WarpModel
 from .progress import Progress
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -30,7 +33,7 @@ def psnr(mse: torch.Tensor) -> torch.Tensor:
     return -10.0 * torch.log10(mse.clamp_min(1e-10))
 
 
-def eq4_loss(model: PortraitModel, out: Dict[str, torch.Tensor], gt: torch.Tensor) -> Dict[str, torch.Tensor]:
+def eq4_loss(model: AnyModel, out: Dict[str, torch.Tensor], gt: torch.Tensor) -> Dict[str, torch.Tensor]:
     """L = ||I~ - I||^2 + ||C - I'||^2 (the second term with the low-resolution RGB loss, variants E and F)."""
     rec = Fn.mse_loss(out["rgb"].float(), gt)
     terms = {"rec": rec, "loss": rec}
@@ -45,6 +48,7 @@ def eq4_loss(model: PortraitModel, out: Dict[str, torch.Tensor], gt: torch.Tenso
 class Trainer:
     # --max-minutes: the training loop stops after this many seconds (then checkpoint and export as usual)
     max_seconds: Optional[float] = None
+    run_started: Optional[float] = None
     stopped_early = False
 
     def __init__(self, ds: Dataset, mcfg: ModelConfig, tcfg: TrainConfig, device: torch.device, preset: str,
@@ -58,7 +62,7 @@ class Trainer:
         self.mean_t = torch.tensor(mean, dtype=torch.float32)
         self.std_t = torch.tensor(std, dtype=torch.float32)
         torch.manual_seed(tcfg.seed)
-        self.model = PortraitModel(mcfg).to(device)
+        self.model: AnyModel = build_model(mcfg).to(device)
         latent_params = [p for n, p in self.model.named_parameters() if n.startswith("latents.")]
         other = [p for n, p in self.model.named_parameters() if not n.startswith("latents.")]
         groups = [{"params": other, "lr": tcfg.lr, "base_lr": tcfg.lr}]
@@ -88,7 +92,23 @@ class Trainer:
             self.eval_idx, self.eval_split = ds.train_idx[pick], "train"
         self.eval_frames = torch.from_numpy(ds.read_frames(self.eval_idx, s))
         self.eval_cond = self.normalise(ds.cond[self.eval_idx])
+        self.weight_map: Optional[torch.Tensor] = None
+        if isinstance(self.model, WarpModel):
+            self.reference_index = self.choose_reference()
+            ref = torch.from_numpy(ds.read_frames([self.reference_index], s)[0]).float() / 255.0
+            self.model.set_reference(ref.to(device))
+            frames = self.preloaded if self.preloaded is not None else self.eval_frames
+            self.weight_map = motion_weight_map(frames[:: max(1, len(frames) // 256)].to(device))
+            self.blur_tables = blurred_tables(self.model.reference)
         self.init_output_bias()
+
+    def choose_reference(self) -> int:
+        """Variant W's reference: the training frame whose normalised driving vector is closest to the neutral face
+        (the per-value median), so that every other frame is a small deformation away from it."""
+        neutral = np.concatenate([self.norm["neutral"][k] for k in ("pose", "gaze", "blendshapes")]).astype(np.float32)
+        z = self.train_cond.numpy()
+        zn = (neutral - self.mean_t.numpy()) / self.std_t.numpy()
+        return int(self.ds.train_idx[int(np.argmin(((z - zn) ** 2).sum(1)))])
 
     @torch.no_grad()
     def init_output_bias(self) -> None:
@@ -97,6 +117,8 @@ class Trainer:
         frames = self.preloaded if self.preloaded is not None else self.eval_frames
         mean = frames[:: max(1, len(frames) // 64)].float().mean(dim=(0, 2, 3)) / 255.0
         logit = torch.log(mean.clamp(0.02, 0.98) / (1 - mean.clamp(0.02, 0.98)))
+        if not isinstance(self.model, PortraitModel):
+            return
         for head in (self.model.out_conv, self.model.rgb_head):
             if head is not None and head.bias is not None:
                 head.bias.copy_(logit.to(head.bias.device))
@@ -116,6 +138,8 @@ class Trainer:
 
     def load_state(self, ck: Dict[str, Any]) -> None:
         self.model.load_state_dict(ck["model"])
+        if isinstance(self.model, WarpModel):
+            self.blur_tables = blurred_tables(self.model.reference)
         self.opt.load_state_dict(ck["optimizer"])
         if ck.get("scaler"):
             self.scaler.load_state_dict(ck["scaler"])
@@ -139,8 +163,15 @@ class Trainer:
 
     # -- steps -----------------------------------------------------------------------------------------------
     def lr_factor(self, it: int) -> float:
+        """Decay over the run: by iterations, or by wall-clock time under --max-minutes (whichever is further), so
+        that a time-limited run still ends at the final learning rate."""
         t = min(1.0, it / max(1, self.tcfg.iterations))
-        return (self.tcfg.lr_final / self.tcfg.lr) ** t
+        if self.max_seconds and self.run_started is not None:
+            t = max(t, min(1.0, (time.time() - self.run_started) / self.max_seconds))
+        f = (self.tcfg.lr_final / self.tcfg.lr) ** t
+        if self.mcfg.switches().warp:  # a short linear warm-up: the flow starts at zero and must not jump
+            f *= min(1.0, (it + 1) / 200.0)
+        return f
 
     def batch(self) -> "tuple[torch.Tensor, torch.Tensor, torch.Tensor]":
         n = len(self.ds.train_idx)
@@ -162,7 +193,11 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         with self.autocast():
             out = self.model(cond.to(dev), frame_idx=pos.to(dev))
-        terms = eq4_loss(self.model, out, gt)
+        if isinstance(self.model, WarpModel):
+            assert self.weight_map is not None
+            terms = warp_loss(out, gt, self.weight_map, self.blur_tables)
+        else:
+            terms = eq4_loss(self.model, out, gt)
         self.scaler.scale(terms["loss"]).backward()
         self.scaler.step(self.opt)
         self.scaler.update()
@@ -193,6 +228,7 @@ class Trainer:
         t_start = time.time() - self.elapsed
         last_eval = self.history[-1]["psnr"] if self.history else None
         deadline = None if self.max_seconds is None else time.time() + self.max_seconds
+        self.run_started = time.time()
         try:
             while self.iteration < t.iterations:
                 if deadline is not None and time.time() >= deadline:
@@ -253,12 +289,12 @@ def run_training(args: argparse.Namespace) -> int:
             given = getattr(args, flag)
             if given is not None and given != have:
                 raise ValueError(f"--{flag} {given} does not match the checkpoint's {have}")
-        preset = ck.get("preset") or args.preset or "cpu"
+        preset = ck.get("preset") or args.preset or "warp"
     elif ck_path.exists():
         raise ValueError(f"{ck_path} exists: pass --resume to continue it, or choose another --out")
     else:
-        preset = args.preset or "cpu"
-        mcfg, tcfg = preset_configs(preset, args.size or ds.size, args.variant or "F")
+        preset = args.preset or "warp"
+        mcfg, tcfg = preset_configs(preset, args.size or ds.size, args.variant)
         mcfg.n_latents = len(ds.train_idx)
         tcfg.seed = args.seed
     if args.iterations is not None:
@@ -282,7 +318,7 @@ def run_training(args: argparse.Namespace) -> int:
         trainer.load_state(ck)
         trainer.train_cond = trainer.normalise(ds.cond[ds.train_idx])
         trainer.eval_cond = trainer.normalise(ds.cond[trainer.eval_idx])
-    flops = inference_flops(mcfg)["total"]
+    flops = model_flops(mcfg)["total"]
     sys.stderr.write(
         f"train: {len(ds.train_idx)} training / {len(ds.test_idx)} held-out valid frames of {ds.n}; preset {preset}, "
         f"variant {mcfg.variant}, {mcfg.size}x{mcfg.size}, {parameter_count(trainer.model)} parameters "

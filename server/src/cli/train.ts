@@ -21,9 +21,11 @@ AVATAR_DIR/avatar.onnx + AVATAR_DIR/avatar.json for 'dnp serve'. Runs '${DEFAULT
 Options:
   --data DIR              dataset folder (dataset.json, frames/, *.npy)               (required)
   --out DIR               avatar folder to write                                      (required)
-  --preset cpu|paper      model size: cpu renders 256x256 in real time on one CPU thread,
-                          paper is paper-sized for a GPU                              (default cpu)
-  --variant A..F          ablation variant of the paper; F is the full model          (default F)
+  --preset warp|cpu|paper model: warp = variant W, a real reference frame warped by the driving
+                          vector (sharp, cheapest on a CPU); cpu = the paper's model, small;
+                          paper = the paper's model, paper-sized for a GPU            (default warp)
+  --variant A..F|W        A-F: the paper's ablation variants (F is its full model); W: the
+                          deformation model                      (default: W for warp, F otherwise)
   --iterations N          total training iterations                                   (default 20000)
   --max-minutes M         stop training after M minutes of wall-clock time, then checkpoint and
                           export as usual (equal-time comparisons, e.g. npm run eval:ablation)
@@ -52,8 +54,8 @@ export class TrainUsageError extends Error {}
 export interface TrainOptions {
   data: string;
   out: string;
-  preset?: 'cpu' | 'paper';
-  variant?: 'A' | 'B' | 'C' | 'D' | 'E' | 'F';
+  preset?: 'warp' | 'cpu' | 'paper';
+  variant?: 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'W';
   iterations?: number;
   maxMinutes?: number;
   resume: boolean;
@@ -139,8 +141,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   return {
     data: v.data,
     out: v.out,
-    preset: oneOf(v.preset, '--preset', ['cpu', 'paper'] as const),
-    variant: oneOf(v.variant, '--variant', ['A', 'B', 'C', 'D', 'E', 'F'] as const),
+    preset: oneOf(v.preset, '--preset', ['warp', 'cpu', 'paper'] as const),
+    variant: oneOf(v.variant, '--variant', ['A', 'B', 'C', 'D', 'E', 'F', 'W'] as const),
     iterations: int(v.iterations, '--iterations', 1),
     maxMinutes,
     resume: v.resume === true,

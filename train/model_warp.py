@@ -1,0 +1,220 @@
+"""Variant W: a per-person deformation model that re-uses real texture instead of synthesising it.
+
+One real training frame (the reference, chosen near the neutral face) is a constant inside the model. For every
+output pixel p the model computes where to read it in the reference:
+
+    s(p) = p + r(p) * (A(pose) p - p) + f(p)
+
+- A(pose): a 2D affine transform that is a LINEAR function of the normalised head pose (6 numbers -> 6 affine
+  parameters). Linear in pose, so it extrapolates to head positions the training clip never showed.
+- r(p) in [0, 1]: how rigidly pixel p follows the head (head ~1, static background ~0), a learned static map plus
+  a per-frame correction.
+- f(p): a residual flow for the non-rigid motion (jaw, lips, cheeks, brows, lids), predicted by a small MLP and
+  CNN from expression, gaze and the out-of-plane angles only (not from the translation or roll, which are rigid:
+  this keeps pose and expression apart).
+
+The reference is sampled bilinearly at s (one Gather from a table of each source pixel's 4 neighbours: exact,
+cheaper than GridSample in onnxruntime). A small refinement CNN at half resolution sees the warped image and the
+motion features and predicts a synthesised colour and a blend mask for what a warp cannot show (mouth interior,
+teeth, eyelids):  rgb = m * warp + (1 - m) * synth.
+
+The same code runs in training and in the exported ONNX graph (cond [B, 60] -> rgb [B, 3, S, S]).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import torch
+from torch import nn
+import torch.nn.functional as Fn
+
+from .config import POSE_SIZE, GAZE_SIZE, ModelConfig
+
+
+def neighbour_table(ref: torch.Tensor) -> torch.Tensor:
+    """ref [3, S, S] -> [S*S, 12]: for each source pixel (y, x) the colours of (y,x), (y,x+1), (y+1,x), (y+1,x+1),
+    clamped at the border."""
+    s = ref.shape[-1]
+    pad = Fn.pad(ref[None], (0, 1, 0, 1), mode="replicate")[0]  # [3, S+1, S+1]
+    parts = [pad[:, :s, :s], pad[:, :s, 1:], pad[:, 1:, :s], pad[:, 1:, 1:]]
+    return torch.cat([p.reshape(3, -1).t() for p in parts], 1).contiguous()
+
+
+def bilinear_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: int) -> torch.Tensor:
+    """Samples the reference at pixel coordinates (sx, sy) [B, S*S] -> [B, 3, S, S] (bilinear, border-clamped)."""
+    hi = float(size - 1) - 1e-3
+    x = sx.clamp(0.0, hi)
+    y = sy.clamp(0.0, hi)
+    x0 = torch.floor(x)
+    y0 = torch.floor(y)
+    fx = x - x0
+    fy = y - y0
+    idx = (y0 * size + x0).long()
+    g = table[idx]  # [B, S*S, 12]
+    w00 = ((1 - fx) * (1 - fy))[..., None]
+    w01 = (fx * (1 - fy))[..., None]
+    w10 = ((1 - fx) * fy)[..., None]
+    w11 = (fx * fy)[..., None]
+    out = g[..., 0:3] * w00 + g[..., 3:6] * w01 + g[..., 6:9] * w10 + g[..., 9:12] * w11  # [B, S*S, 3]
+    return out.transpose(1, 2).reshape(-1, 3, size, size)
+
+
+class WarpModel(nn.Module):
+    """cond [B, 60] (normalised) -> {'rgb', 'warp', 'flow', 'mask'}; see the module docstring."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        s = cfg.size
+        self.size = s
+        self.coarse = 8  # the MLP's output map
+        self.flow_grid = cfg.warp_grid  # flow resolution before the bilinear up-sampling to S
+        self.register_buffer("reference", torch.full((3, s, s), 0.5))  # set from data by set_reference()
+        self.register_buffer("table", neighbour_table(self.reference))
+        yy, xx = torch.meshgrid(torch.arange(s, dtype=torch.float32), torch.arange(s, dtype=torch.float32), indexing="ij")
+        self.register_buffer("px", xx.reshape(1, -1), persistent=False)
+        self.register_buffer("py", yy.reshape(1, -1), persistent=False)
+        # rigid part: pose (6, normalised) -> affine delta (6) in normalised image coordinates [-1, 1]
+        self.rigid = nn.Linear(POSE_SIZE, 6)
+        nn.init.zeros_(self.rigid.weight)
+        nn.init.zeros_(self.rigid.bias)
+        # non-rigid part: expression, gaze and pitch/yaw -> coarse map -> CNN up to the flow grid
+        d_in = 52 + GAZE_SIZE + 2
+        w = cfg.mlp_width
+        layers = []
+        for i in range(cfg.mlp_layers):
+            layers += [nn.Linear(d_in if i == 0 else w, w), nn.ReLU()]
+        self.mlp = nn.Sequential(*layers)
+        c0 = cfg.warp_channels[0]
+        self.to_map = nn.Linear(w, c0 * self.coarse * self.coarse)
+        self.up = nn.ModuleList()
+        c_in = c0
+        r = self.coarse
+        chans = list(cfg.warp_channels[1:])
+        while r < self.flow_grid:
+            c_out = chans.pop(0) if chans else c_in
+            self.up.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+            c_in = c_out
+            r *= 2
+        nf = cfg.n_f
+        self.head = nn.Conv2d(c_in, 3 + nf, 3, padding=1)  # flow x, flow y, rigidity logit, nf features
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        self.rigid_map = nn.Parameter(torch.zeros(1, 1, self.flow_grid, self.flow_grid))  # static rigidity logit
+        # refinement at S/2: warped image (3) + features (nf) -> synthesised RGB (3) + blend logit (1)
+        rc = cfg.refine_channels
+        self.refine = nn.ModuleList([nn.Conv2d(3 + nf, rc, 3, padding=1)] +
+                                    [nn.Conv2d(rc, rc, 3, padding=1) for _ in range(cfg.refine_layers - 1)])
+        self.refine_out = nn.Conv2d(rc, 4, 3, padding=1)
+        with torch.no_grad():
+            self.refine_out.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 3.0]))  # start: the warp everywhere
+
+    # -- the reference frame ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def set_reference(self, ref: torch.Tensor) -> None:
+        """ref: float [3, S, S] in [0, 1]."""
+        if ref.shape != (3, self.size, self.size):
+            raise ValueError(f"reference must be [3, {self.size}, {self.size}], got {list(ref.shape)}")
+        self.reference.copy_(ref)
+        self.table.copy_(neighbour_table(self.reference))
+
+    # -- forward ---------------------------------------------------------------------------------------------
+    def forward(self, cond: torch.Tensor, frame_idx: Optional[torch.Tensor] = None,
+                latent: Optional[torch.Tensor] = None, want_low: bool = True) -> Dict[str, torch.Tensor]:
+        cfg = self.cfg
+        s = self.size
+        b = cond.shape[0]
+        z = torch.clamp(cond, -cfg.cond_clip, cfg.cond_clip)
+        pose = z[:, :POSE_SIZE]
+        # the non-rigid branch sees only bounded inputs: it cannot extrapolate wildly on unseen poses
+        expr_in = torch.cat([z[:, POSE_SIZE + GAZE_SIZE:], z[:, POSE_SIZE:POSE_SIZE + GAZE_SIZE].clamp(-3, 3),
+                             pose[:, :2].clamp(-2.5, 2.5)], 1)
+        h = self.mlp(expr_in)
+        x = self.to_map(h).reshape(b, -1, self.coarse, self.coarse)
+        for conv in self.up:
+            x = torch.relu(conv(Fn.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)))
+        head = self.head(x)  # [B, 3 + nf, G, G]
+        feats = head[:, 3:]
+        motion = Fn.interpolate(head[:, :3], size=(s, s), mode="bilinear", align_corners=False)
+        flow = motion[:, :2] * (cfg.flow_scale * s)  # pixels
+        rig_logit = motion[:, 2:3] + Fn.interpolate(self.rigid_map, size=(s, s), mode="bilinear", align_corners=False)
+        rig = torch.sigmoid(rig_logit).reshape(b, -1)
+        # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1
+        a = self.rigid(pose) * cfg.rigid_scale  # [B, 6]: a11-1, a12, a21, a22-1, tx, ty
+        ux = (self.px + 0.5) * (2.0 / s) - 1.0
+        uy = (self.py + 0.5) * (2.0 / s) - 1.0
+        dx = a[:, 0:1] * ux + a[:, 1:2] * uy + a[:, 4:5]
+        dy = a[:, 2:3] * ux + a[:, 3:4] * uy + a[:, 5:6]
+        sx = self.px + rig * dx * (s / 2.0) + flow[:, 0].reshape(b, -1)
+        sy = self.py + rig * dy * (s / 2.0) + flow[:, 1].reshape(b, -1)
+        warp = bilinear_gather(self.table, sx, sy, s)
+        # refinement at half resolution
+        half = s // 2
+        r = torch.cat([Fn.avg_pool2d(warp, 2),
+                       Fn.interpolate(feats, size=(half, half), mode="bilinear", align_corners=False)], 1)
+        for conv in self.refine:
+            r = torch.relu(conv(r))
+        r = Fn.interpolate(self.refine_out(r), size=(s, s), mode="bilinear", align_corners=False)
+        synth = torch.sigmoid(r[:, :3])
+        mask = torch.sigmoid(r[:, 3:4])
+        rgb = mask * warp + (1 - mask) * synth
+        out = {"rgb": rgb}
+        if want_low:  # what the training losses need
+            out.update(warp=warp, flow=flow, mask=mask, sx=sx, sy=sy)
+        return out
+
+    def mean_latent(self) -> Optional[torch.Tensor]:
+        return None
+
+
+class WarpExport(nn.Module):
+    """Inference graph of variant W: cond [B, 60] -> rgb [B, 3, S, S]."""
+
+    def __init__(self, model: WarpModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, cond: torch.Tensor) -> torch.Tensor:
+        return self.model(cond, want_low=False)["rgb"]
+
+
+@torch.no_grad()
+def untrained_warp_init(model: WarpModel, seed: int) -> None:
+    """An untrained variant-W avatar for transport tests: a smooth coloured reference with a few soft discs (not a
+    face), and random motion weights so that the conditioning visibly moves the picture."""
+    g = torch.Generator().manual_seed(seed)
+    s = model.size
+    t = (torch.arange(s, dtype=torch.float32) + 0.5) / s
+    yy, xx = torch.meshgrid(t, t, indexing="ij")
+    ref = torch.stack([0.3 + 0.4 * xx, 0.35 + 0.3 * yy, 0.6 - 0.3 * xx * yy])
+    for _ in range(6):
+        cx, cy, r = (torch.rand(3, generator=g) * torch.tensor([0.8, 0.8, 0.12]) + torch.tensor([0.1, 0.1, 0.05])).tolist()
+        disc = torch.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))
+        ref = ref * (1 - disc) + torch.rand(3, 1, 1, generator=g) * disc
+    model.set_reference(ref.clamp(0, 1))
+    model.rigid.weight.copy_(torch.randn(model.rigid.weight.shape, generator=g) * 0.3)
+    model.head.weight.copy_(torch.randn(model.head.weight.shape, generator=g) * 0.02)
+
+
+def warp_flops(cfg: ModelConfig) -> Dict[str, int]:
+    """2 x multiply-accumulates of the linear layers and convolutions, plus the 12-value bilinear blend."""
+    s = cfg.size
+    w = cfg.mlp_width
+    d_in = 52 + GAZE_SIZE + 2
+    macs = {"mlp": d_in * w + (cfg.mlp_layers - 1) * w * w, "to_map": w * cfg.warp_channels[0] * 64, "flow_cnn": 0,
+            "refine": 0, "warp": s * s * 12}
+    r, c_in = 8, cfg.warp_channels[0]
+    chans = list(cfg.warp_channels[1:])
+    while r < cfg.warp_grid:
+        c_out = chans.pop(0) if chans else c_in
+        r *= 2
+        macs["flow_cnn"] += r * r * 9 * c_in * c_out
+        c_in = c_out
+    macs["flow_cnn"] += r * r * 9 * c_in * (3 + cfg.n_f)
+    h = s // 2
+    rc = cfg.refine_channels
+    macs["refine"] = h * h * 9 * ((3 + cfg.n_f) * rc + (cfg.refine_layers - 1) * rc * rc + rc * 4)
+    flops = {k: 2 * v for k, v in macs.items()}
+    flops["total"] = sum(flops.values())
+    return flops

@@ -1,0 +1,107 @@
+"""Variant W (train/model_warp.py): the bilinear gather, a training step, export parity, and that the mouth of a
+trained model follows jawOpen on held-out vectors."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as Fn
+
+from train.build import build_model
+from train.config import ModelConfig, preset_configs
+from train.dataset import Dataset
+from train.export import export_avatar, untrained_conditioning
+from train.model_warp import WarpExport, WarpModel, bilinear_gather, neighbour_table
+from train.onnx_check import run_onnx
+from train.synth import JAW_OPEN, write_synthetic_dataset
+from train.trainer import Trainer
+
+from .conftest import tiny_train_config
+
+
+def tiny_warp_config(size: int = 32) -> ModelConfig:
+    return ModelConfig(size=size, variant="W", mlp_layers=2, mlp_width=32, n_f=4, warp_grid=16,
+                       warp_channels=[16, 8], refine_channels=8, refine_layers=2).validate()
+
+
+def test_bilinear_gather_matches_grid_sample():
+    g = torch.Generator().manual_seed(0)
+    ref = torch.rand(3, 16, 16, generator=g)
+    sx = torch.rand(2, 256, generator=g) * 15
+    sy = torch.rand(2, 256, generator=g) * 15
+    ours = bilinear_gather(neighbour_table(ref), sx, sy, 16)
+    grid = torch.stack([sx / 15 * 2 - 1, sy / 15 * 2 - 1], -1).reshape(2, 16, 16, 2)
+    theirs = Fn.grid_sample(ref[None].expand(2, -1, -1, -1), grid, mode="bilinear", align_corners=True)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_identity_at_start_reproduces_the_reference():
+    m = WarpModel(tiny_warp_config()).eval()
+    ref = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(1))
+    m.set_reference(ref)
+    with torch.no_grad():
+        out = m(torch.randn(2, 60))
+    # zero-initialised flow and affine: the warp is the reference itself
+    assert torch.allclose(out["warp"], ref[None].expand(2, -1, -1, -1), atol=1e-3)
+
+
+def test_warp_preset_is_variant_w():
+    m, t = preset_configs("warp", 256)
+    assert m.variant == "W" and m.switches().warp
+    assert isinstance(build_model(m), WarpModel)
+    assert preset_configs("warp", 256, "F")[0].variant == "F"  # an explicit variant wins
+
+
+def test_variant_w_trains_a_step_and_uses_a_real_reference(synth_dataset, tmp_path):
+    ds = Dataset(synth_dataset)
+    tr = Trainer(ds, tiny_warp_config(), tiny_train_config(iterations=3), torch.device("cpu"), "tiny", "t", 25,
+                 tmp_path, progress=False)
+    assert tr.reference_index in set(ds.train_idx.tolist())
+    ref = torch.from_numpy(ds.read_frames([tr.reference_index], 32)[0]).float() / 255
+    assert torch.allclose(tr.model.reference, ref)
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    for _ in range(3):  # the motion head starts at zero, so the MLP gets gradients from the second step on
+        terms = tr.step()
+    assert np.isfinite(terms["loss"]) and terms["rec"] > 0
+    changed = [k for k, v in tr.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("mlp.") for k in changed) and any(k.startswith("refine") for k in changed)
+
+
+def test_variant_w_export_parity(tmp_path):
+    torch.manual_seed(3)
+    m = WarpModel(tiny_warp_config()).eval()
+    m.set_reference(torch.rand(3, 32, 32))
+    with torch.no_grad():  # non-zero motion so the parity check exercises the warp
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    c = untrained_conditioning()
+    man = export_avatar(m, None, tmp_path, "w", 25, c["mean"], c["std"], c["neutral"], {"provenance": "test"})
+    assert man["training"]["parityMaxAbsDiff"] < 1e-4
+    assert man["training"]["model"]["variant"] == "W"
+    x = np.random.default_rng(0).normal(size=(4, 60)).astype(np.float32)
+    y, _ = run_onnx(tmp_path / "avatar.onnx", "cond", x)
+    with torch.no_grad():
+        ref = WarpExport(m)(torch.from_numpy(x)).numpy()
+    assert y.shape == (4, 3, 32, 32) and np.abs(y - ref).max() < 1e-4
+
+
+def test_mouth_follows_jaw_open_on_held_out_vectors(tmp_path):
+    root = write_synthetic_dataset(tmp_path / "face", n=120, size=64, n_test=20, seed=2, kind="face")
+    ds = Dataset(root)
+    cfg = ModelConfig(size=64, variant="W", mlp_layers=2, mlp_width=64, n_f=4, warp_grid=16, warp_channels=[32, 16],
+                      refine_channels=8, refine_layers=2).validate()
+    tr = Trainer(ds, cfg, tiny_train_config(iterations=500, lr=3e-3, lr_final=5e-4, eval_every=1000,
+                                            checkpoint_every=1000), torch.device("cpu"), "tiny", "t", 25, tmp_path,
+                 progress=False)
+    tr.run()
+    jaw = ds.cond[ds.test_idx, 8 + JAW_OPEN]
+    with torch.no_grad():
+        out = tr.model(tr.normalise(ds.cond[ds.test_idx]), want_low=False)["rgb"].numpy()
+    truth = ds.read_frames(ds.test_idx, 64).astype(np.float32) / 255
+    # darkness of the mouth area (under the face centre) follows jawOpen; the eyes' area does not move with it
+    def dark(img, y0, y1):
+        return 1 - img[:, :, y0:y1, 20:44].mean(axis=(1, 2, 3))
+    r_mouth = np.corrcoef(jaw, dark(out, 36, 52))[0, 1]
+    r_truth = np.corrcoef(jaw, dark(truth, 36, 52))[0, 1]
+    assert r_truth > 0.9  # the fixture itself
+    assert r_mouth > 0.8, f"rendered mouth darkness vs jawOpen r={r_mouth:.2f}"
+    psnr = -10 * np.log10(((out - truth) ** 2).mean())
+    assert psnr > 24, f"held-out PSNR {psnr:.1f} dB"
