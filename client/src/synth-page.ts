@@ -3,6 +3,7 @@
  * presenter for batches of driving vectors and hands back RGB frames as base64. Protocol (page.evaluate):
  *   window.dnpSynth.init(size, framing)            → true
  *   window.dnpSynth.render(values: number[], count) → string[] (base64 RGB24, size × size, one per vector)
+ *   window.dnpSynth.grid(values, labels, cols, cell) → PNG data URL: the frames in a labelled grid (docs)
  * values holds count × 60 numbers (pose 6, gaze 2, blendshapes 52 per vector).
  */
 import { controlsFromVector, VECTOR_SIZE } from './synth/controls.js';
@@ -36,6 +37,41 @@ const api = {
       out.push(toBase64(renderer.readRgb()));
     }
     return out;
+  },
+  grid(values: number[], labels: string[], cols: number, cell: number): string {
+    if (!renderer) throw new Error('dnpSynth.init() first');
+    const size = renderer.size;
+    const frames = api.render(values, labels.length);
+    const label = 22;
+    const c = document.createElement('canvas');
+    c.width = cols * cell;
+    c.height = Math.ceil(frames.length / cols) * (cell + label);
+    const g = c.getContext('2d');
+    const tmp = document.createElement('canvas');
+    tmp.width = size;
+    tmp.height = size;
+    const tg = tmp.getContext('2d');
+    if (!g || !tg) throw new Error('no 2D canvas');
+    g.fillStyle = '#ffffff';
+    g.fillRect(0, 0, c.width, c.height);
+    frames.forEach((b64, i) => {
+      const bin = atob(b64);
+      const img = tg.createImageData(size, size);
+      for (let p = 0; p < size * size; p++) {
+        img.data[p * 4] = bin.charCodeAt(p * 3);
+        img.data[p * 4 + 1] = bin.charCodeAt(p * 3 + 1);
+        img.data[p * 4 + 2] = bin.charCodeAt(p * 3 + 2);
+        img.data[p * 4 + 3] = 255;
+      }
+      tg.putImageData(img, 0, 0);
+      const x = (i % cols) * cell, y = Math.floor(i / cols) * (cell + label);
+      g.imageSmoothingQuality = 'high';
+      g.drawImage(tmp, x, y + label, cell, cell);
+      g.fillStyle = '#222222';
+      g.font = '13px sans-serif';
+      g.fillText(labels[i] ?? '', x + 6, y + 16);
+    });
+    return c.toDataURL('image/png');
   },
 };
 

@@ -27,7 +27,7 @@ export function halfHeight(sy: number): number {
 }
 
 /** Eye centres' height and distance from the middle, shared by sockets, eyes and lids. */
-export const EYE = { x: 3.15, y: 1.3, radius: 1.15 } as const;
+export const EYE = { x: 3.15, y: 1.3, radius: 1.22 } as const;
 /** Rest mouth: corner half width and the lip seam height at the middle. */
 export const MOUTH = { halfWidth: 2.25, seamY: -5.0, curve: 0.05 } as const;
 
@@ -40,7 +40,7 @@ export function restSeamY(x: number): number {
 export function featureRelief(x: number, y: number): number {
   const ax = Math.abs(x);
   let d = 0;
-  d -= 0.78 * gauss(ax - EYE.x, y - EYE.y + 0.05, 1.45, 1.0); // eye sockets
+  d -= 0.62 * gauss(ax - EYE.x, y - EYE.y + 0.05, 1.45, 1.0); // eye sockets
   d += 0.4 * gauss(ax - 2.7, y - 2.75, 2.1, 0.55); // brow ridge
   d += 0.25 * gauss(x, y - 2.0, 1.2, 0.9); // glabella
   // nose: a ridge growing toward the tip, a rounded tip, and the wings

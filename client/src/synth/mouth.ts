@@ -43,7 +43,7 @@ export function mouthState(c: FaceControls): MouthState {
     const press = b(`mouthPress${s}`);
     const x = sign * (MOUTH.halfWidth * (1 - narrow) + 0.6 * smile + 0.65 * stretch + 0.15 * dimple + 0.1 * press) + shift;
     const y = restSeamY(MOUTH.halfWidth) + 0.9 * smile - 0.6 * frown - 0.2 * stretch;
-    const dz = -0.25 * smile - 0.2 * stretch - 0.15 * dimple + 0.25 * pucker;
+    const dz = -0.25 * smile - 0.05 * stretch - 0.15 * dimple + 0.25 * pucker;
     return [x, y, dz];
   };
   const right = side('Right', -1), left = side('Left', 1);
@@ -57,7 +57,7 @@ export function mouthState(c: FaceControls): MouthState {
   const smileAvg = (b('mouthSmileLeft') + b('mouthSmileRight')) / 2;
   const stretchAvg = (b('mouthStretchLeft') + b('mouthStretchRight')) / 2;
   const pressAvg = (b('mouthPressLeft') + b('mouthPressRight')) / 2;
-  const thin = 1 - 0.15 * smileAvg - 0.25 * stretchAvg - 0.3 * pressAvg;
+  const thin = 1 - 0.15 * smileAvg - 0.12 * stretchAvg - 0.3 * pressAvg;
   const upperThick = 0.3 * thin * (1 + 0.35 * pucker + 0.2 * funnel - 0.4 * b('mouthRollUpper'));
   const lowerThick = 0.38 * thin * (1 + 0.3 * pucker + 0.2 * funnel - 0.4 * b('mouthRollLower'));
   // distance the lower lip seam travels with the jaw at the middle (the pivot is ~11.5 cm away)

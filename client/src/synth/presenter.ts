@@ -66,9 +66,9 @@ export interface Framing {
 export const DEFAULT_FRAMING: Framing = { tx: 0, ty: -1.8, tz: -26 };
 /**
  * Pitch added to the driving pitch when rendering, so that MediaPipe FaceLandmarker run on a rendered frame
- * reads back the driving pitch (measured: the unrotated head reads as +0.21 rad; `dnp synth` logs the check).
+ * reads back the driving pitch (measured: the unrotated head reads as +0.17 to +0.2 rad; `dnp synth` logs the check).
  */
-export const PITCH_CALIBRATION = -0.2;
+export const PITCH_CALIBRATION = -0.17;
 /** Depth moves are exaggerated so that a lean toward the camera scales the head as much as in a real close-up. */
 const DEPTH_GAIN = 2.4;
 
@@ -258,7 +258,7 @@ export class Presenter {
       const sign = k === 0 ? -1 : 1;
       const eyeM = chain(head, translation(centre[0], centre[1], centre[2]));
       const blink = b(`eyeBlink${side}`), wide = b(`eyeWide${side}`), squint = b(`eyeSquint${side}`);
-      const lower = -0.45 + 0.1 * blink + 0.28 * squint + 0.12 * b(`cheekSquint${side}`);
+      const lower = -0.42 + 0.1 * blink + 0.28 * squint + 0.12 * b(`cheekSquint${side}`);
       const upperOpen = 0.4 + 0.42 * wide - 0.1 * squint + 0.45 * clamp(c.gazePitch, -0.5, 0.5);
       const upper = Math.max(lower - 0.04, upperOpen - (upperOpen - lower + 0.05) * blink);
       const tilt = rotationZ(sign * 0.07);

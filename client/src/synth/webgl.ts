@@ -20,7 +20,7 @@ uniform vec3 uColor; uniform vec3 uColor2; uniform int uKind; uniform vec2 uSpec
 out vec4 outColor;
 vec3 lin(vec3 c) { return pow(c, vec3(2.2)); }
 bool hairKeep(vec3 p) {
-  float front = 6.9 + 0.045 * p.x * p.x - 1.1 * exp(-(p.x - 2.4) * (p.x - 2.4) / 7.0);
+  float front = 5.9 - 0.32 * p.x + 0.05 * p.x * p.x + 0.25 * sin(p.x * 1.7 + 0.5) * smoothstep(5.5, 1.5, abs(p.x));
   if (p.y > front) return true;
   float yb = p.z > -1.2 ? 2.0 : 2.0 - 1.5 * (-1.2 - p.z);
   return p.z < 1.5 + 0.3 * (p.y - 2.0) && p.y > max(yb, -6.5);
