@@ -24,7 +24,7 @@ Options:
   --budget MINUTES      training time per variant                                      (required)
   --variants LIST       comma-separated variants                                       (default A,B,C,F)
   --out DIR             output folder: OUT/X/avatar, OUT/X/report, OUT/ablation.md     (default ablation)
-  --preset P            training preset passed to dnp train                             (default: dnp train's)
+  --preset P            training preset passed to dnp train      (default: cpu for A-F, warp for W)
   --threads N           torch threads for training                                      (default: dnp train's)
   --no-retrack          evaluate without re-tracking (faster; no jawOpen r)
   --tracker-model PATH  passed to dnp eval
@@ -90,6 +90,11 @@ export function parseAblationArgs(argv: string[]): AblationOptions {
   };
 }
 
+/** The preset a variant is trained with unless --preset says otherwise: the paper's model (cpu) for A-F. */
+export function defaultPreset(variant: string): string {
+  return variant === 'W' ? 'warp' : 'cpu';
+}
+
 /** Runs `node bin/dnp.js ARGS` with stderr passed through; resolves with its exit code. */
 function dnp(args: string[]): Promise<number> {
   return new Promise((res, rej) => {
@@ -138,7 +143,7 @@ export async function runAblation(o: AblationOptions): Promise<{ rows: AblationR
     const reportDir = join(o.out, variant, 'report');
     process.stderr.write(`eval:ablation: variant ${variant}: training for ${o.budget} min\n`);
     const trainArgs = ['train', '--data', o.data, '--out', avatar, '--variant', variant, '--max-minutes', String(o.budget), '--no-progress'];
-    if (o.preset) trainArgs.push('--preset', o.preset);
+    trainArgs.push('--preset', o.preset ?? defaultPreset(variant));
     if (o.threads !== null) trainArgs.push('--threads', String(o.threads));
     const tc = await dnp(trainArgs);
     if (tc !== 0) throw new Error(`dnp train --variant ${variant} failed (exit ${tc})`);
