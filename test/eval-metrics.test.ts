@@ -13,6 +13,8 @@ import { PSNR_CAP, frameDifference, l1AndMse, meanGradient, pearson, psnrFromMse
 import { parseNpy } from '../server/src/eval/npy-read.js';
 import { EvalUsageError, parseEvalArgs } from '../server/src/eval/options.js';
 import { svgLinePlot } from '../server/src/eval/plot.js';
+import { trainedOn } from '../server/src/eval/run-eval.js';
+import type { EvalDataset } from '../server/src/eval/dataset-reader.js';
 import { decodePng } from '../server/src/eval/png-decode.js';
 import { frameRegions } from '../server/src/eval/regions.js';
 import { encodeNpy } from '../server/src/prepare/npy.js';
@@ -234,6 +236,15 @@ describe('pictures and plots', () => {
     expect(svg).toContain('<svg');
     expect(svg).toContain('driving &lt;jaw&gt;');
     expect((svg.match(/M/g) ?? []).length).toBeGreaterThanOrEqual(2); // the NaN gap starts a new sub-path
+  });
+});
+
+describe('provenance', () => {
+  it('says whether the avatar was trained on this dataset\'s recording', () => {
+    const ds = { manifest: { source: { sha256: 'abc' } } } as unknown as EvalDataset;
+    expect(trainedOn({ dataset: { sourceFile: 'a.mp4', sourceSha256: 'abc' } }, ds)).toEqual({ sourceFile: 'a.mp4', sourceSha256: 'abc', sameSource: true });
+    expect(trainedOn({ dataset: { sourceFile: 'b.mp4', sourceSha256: 'def' } }, ds)?.sameSource).toBe(false);
+    expect(trainedOn({ provenance: 'untrained' }, ds)).toBeNull();
   });
 });
 

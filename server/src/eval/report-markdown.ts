@@ -51,6 +51,9 @@ export function renderMarkdown(r: EvalReport): string {
   out.push(
     `- avatar: \`${r.avatar.dir}\` (${r.avatar.width}×${r.avatar.height}${t.preset ? `, preset ${t.preset}` : ''}${t.variant ? `, variant ${t.variant}` : ''}${t.iterations !== null ? `, ${t.iterations} iterations` : ''})`,
     `- dataset: \`${r.dataset.dir}\` (v${r.dataset.version}, ${r.dataset.source}, ${r.dataset.frameCount} frames at ${r.dataset.fps} fps, ${r.dataset.trainFrames} training / ${r.dataset.testFrames} test frames valid)`,
+    ...(r.avatar.trainedOn && !r.avatar.trainedOn.sameSource
+      ? [`- **warning:** the avatar was trained on another recording (${r.avatar.trainedOn.sourceFile}), not this dataset's source`]
+      : []),
     `- evaluated: ${r.options.frames.length} test frames (${r.options.frames[0]}…${r.options.frames[r.options.frames.length - 1]}); regions from ${r.regions.source === 'dataset' ? 'the dataset\'s landmarks' : 'the ground truth, tracked'} (${r.regions.framesWithFace} frames with a face)`,
     `- ${r.created}, ${r.tool}, ${fmt(r.seconds, 1)} s`,
     '',

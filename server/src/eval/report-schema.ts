@@ -4,7 +4,8 @@
  *
  * {
  *   "format": "dnp-eval-report", "version": 1, "created": ISO time, "tool": "dnp-live 0.1.0",
- *   "avatar":  { "dir", "name", "width", "height", "training": { "preset", "variant", "iterations" } (null if unknown) },
+ *   "avatar":  { "dir", "name", "width", "height", "training": { "preset", "variant", "iterations" } (null if unknown),
+ *                "trainedOn": { "sourceFile", "sourceSha256", "sameSource" } | null },
  *   "dataset": { "dir", "version", "source", "frameCount", "size", "fps", "trainFrames", "testFrames" },
  *   "options": { "retrack": bool, "driver": dir | null, "frames": evaluated frame indices },
  *   "regions": { "source": "dataset" | "tracked-ground-truth", "framesWithFace", "pad": { mouth, eye, face } },
@@ -66,7 +67,15 @@ export interface EvalReport {
   version: typeof REPORT_VERSION;
   created: string;
   tool: string;
-  avatar: { dir: string; name: string; width: number; height: number; training: { preset: string | null; variant: string | null; iterations: number | null } };
+  avatar: {
+    dir: string;
+    name: string;
+    width: number;
+    height: number;
+    training: { preset: string | null; variant: string | null; iterations: number | null };
+    /** The recording the avatar was trained on (from avatar.json), and whether it is this dataset's; null if unknown. */
+    trainedOn: { sourceFile: string; sourceSha256: string; sameSource: boolean } | null;
+  };
   dataset: { dir: string; version: number; source: string; frameCount: number; size: number; fps: number; trainFrames: number; testFrames: number };
   options: { retrack: boolean; driver: string | null; frames: number[] };
   regions: { source: 'dataset' | 'tracked-ground-truth'; framesWithFace: number; pad: { mouth: number; eye: number; face: number } };
@@ -211,6 +220,13 @@ export function parseEvalReport(v: unknown, where = 'report.json'): EvalReport {
       width: num(av.width, p('avatar.width'), { int: true, min: 1 }),
       height: num(av.height, p('avatar.height'), { int: true, min: 1 }),
       training: { preset: strOrNull(tr.preset, p('avatar.training.preset')), variant: strOrNull(tr.variant, p('avatar.training.variant')), iterations: numOrNull(tr.iterations, p('avatar.training.iterations'), { int: true, min: 0 }) },
+      trainedOn:
+        av.trainedOn === null
+          ? null
+          : (() => {
+              const t = obj(av.trainedOn, p('avatar.trainedOn'));
+              return { sourceFile: str(t.sourceFile, p('avatar.trainedOn.sourceFile')), sourceSha256: str(t.sourceSha256, p('avatar.trainedOn.sourceSha256')), sameSource: bool(t.sameSource, p('avatar.trainedOn.sameSource')) };
+            })(),
     },
     dataset: {
       dir: str(ds.dir, p('dataset.dir')),

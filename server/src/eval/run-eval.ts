@@ -37,6 +37,15 @@ function readJsonVersion(path: string): string {
   }
 }
 
+/** The recording avatar.json says the avatar was trained on (training.dataset), compared with this dataset's. */
+export function trainedOn(t: Record<string, unknown>, ds: EvalDataset): EvalReport['avatar']['trainedOn'] {
+  const d = t.dataset;
+  if (typeof d !== 'object' || d === null) return null;
+  const o = d as Record<string, unknown>;
+  if (typeof o.sourceSha256 !== 'string' || typeof o.sourceFile !== 'string') return null;
+  return { sourceFile: o.sourceFile, sourceSha256: o.sourceSha256, sameSource: o.sourceSha256 === ds.manifest.source.sha256 };
+}
+
 function trainingInfo(t: Record<string, unknown>): EvalReport['avatar']['training'] {
   const s = (v: unknown): string | null => (typeof v === 'string' ? v : null);
   const it = t.iterations ?? t.iteration;
@@ -71,6 +80,10 @@ export async function runEval(opts: EvalOptions, log: Logger): Promise<EvalRepor
   const model = await AvatarModel.load(opts.avatar, { threads: opts.threads, batch: opts.batch });
   try {
     const m = model.manifest;
+    const origin = trainedOn(m.training, ds);
+    if (origin && !origin.sameSource) {
+      log.warn({ trainedOn: origin.sourceFile, dataset: ds.manifest.source.file }, 'the avatar was trained on another recording: these test frames were not held out from it, or are of someone else');
+    }
     const frames = opts.maxFrames ? spread(ds.testIdx.length, opts.maxFrames).map((k) => ds.testIdx[k] as number) : ds.testIdx;
     log.info({ avatar: opts.avatar, dataset: opts.data, testFrames: frames.length, trainFrames: ds.trainIdx.length, datasetVersion: ds.manifest.version }, 'evaluating');
 
@@ -162,7 +175,7 @@ export async function runEval(opts: EvalOptions, log: Logger): Promise<EvalRepor
       version: 1,
       created: new Date().toISOString(),
       tool: `dnp-live ${readJsonVersion(join(PROJECT_ROOT, 'package.json'))}`,
-      avatar: { dir: opts.avatar, name: m.name, width: m.width, height: m.height, training: trainingInfo(m.training) },
+      avatar: { dir: opts.avatar, name: m.name, width: m.width, height: m.height, training: trainingInfo(m.training), trainedOn: origin },
       dataset: {
         dir: opts.data,
         version: ds.manifest.version,
