@@ -22,14 +22,13 @@ from .model_warp import bilinear_gather, neighbour_table
 
 WEIGHTS = {"rgb": 1.0, "pyramid": 1.0, "gradient": 1.0, "warp": 0.25, "coarse_warp": 1.0, "flow_tv": 0.01,
            "synth_use": 0.01}
-BLUR_KERNELS = (5, 13)  # box sizes (applied twice, ~Gaussian) of the blurred references for the coarse warp loss
+BLUR_KERNELS = (7, 17)  # box sizes of the blurred references for the coarse warp loss
+COARSE_STRIDE = 4  # the coarse warp loss is evaluated on every 4th pixel in each direction (it is smooth anyway)
 
 
-def blur(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Box blur of size k applied twice (close to a Gaussian of sigma ~ k / 2.5), edges not darkened."""
-    for _ in range(2):
-        x = Fn.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
-    return x
+def blur(x: torch.Tensor, k: int, stride: int = 1) -> torch.Tensor:
+    """Box blur of size k (edges not darkened), evaluated every `stride` pixels."""
+    return Fn.avg_pool2d(x, k, stride=stride, padding=k // 2, count_include_pad=False)
 
 
 def blurred_tables(reference: torch.Tensor) -> "list[tuple[int, torch.Tensor]]":
@@ -49,6 +48,41 @@ def motion_weight_map(frames_u8: torch.Tensor, gain: float = 4.0) -> torch.Tenso
     return 1.0 + gain * (std / q).clamp(0, 1)
 
 
+# Landmark index sets (shared/src/face-landmarks.ts: MediaPipe's outer lips and eye contours).
+MOUTH_OUTER_LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
+LEFT_EYE = [263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398]
+RIGHT_EYE = [33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173]
+REGION_GAIN = (3.0, 1.5, 1.5)  # extra weight inside the mouth box and each eye box
+
+
+def region_boxes(landmarks: "np.ndarray", pad: float = 0.3) -> torch.Tensor:
+    """landmarks [N, 478, 2] (output pixels, NaN where no face) -> boxes [N, 3, 4] (x0, y0, x1, y1) of the mouth and
+    the two eyes, padded by `pad` of their size; a frame without landmarks gets empty boxes."""
+    import numpy as np
+    out = np.zeros((len(landmarks), 3, 4), np.float32)
+    for r, idx in enumerate((MOUTH_OUTER_LIPS, LEFT_EYE, RIGHT_EYE)):
+        p = landmarks[:, idx]  # [N, k, 2]
+        with np.errstate(invalid="ignore"):
+            lo, hi = np.nanmin(p, 1), np.nanmax(p, 1)
+        m = (hi - lo).max(1, keepdims=True) * pad + 2.0
+        box = np.concatenate([lo - m, hi + m], 1)
+        box[~np.isfinite(box).all(1)] = 0.0
+        out[:, r] = box
+    return torch.from_numpy(out)
+
+
+def region_weight(boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """boxes [B, 3, 4] -> extra weights [B, 1, S, S] (REGION_GAIN inside each box)."""
+    t = torch.arange(size, dtype=torch.float32, device=boxes.device) + 0.5
+    w = torch.zeros(boxes.shape[0], size, size, device=boxes.device)
+    for r, gain in enumerate(REGION_GAIN):
+        bx = boxes[:, r]
+        inx = (t[None] >= bx[:, 0:1]) & (t[None] < bx[:, 2:3])  # [B, S]
+        iny = (t[None] >= bx[:, 1:2]) & (t[None] < bx[:, 3:4])
+        w = w + gain * (iny[:, :, None] & inx[:, None, :]).float()
+    return w[:, None]
+
+
 def _wl1(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return ((a - b).abs() * w).mean() / w.mean()
 
@@ -62,8 +96,14 @@ def warp_loss(out: Dict[str, torch.Tensor], gt: torch.Tensor, w: torch.Tensor,
     rgb = out["rgb"].float()
     terms: Dict[str, torch.Tensor] = {}
     coarse = rgb.new_zeros(())
-    for k, table in tables:
-        coarse = coarse + _wl1(bilinear_gather(table, out["sx"], out["sy"], gt.shape[-1]), blur(gt, k), w)
+    if tables:
+        b, s, st = gt.shape[0], gt.shape[-1], COARSE_STRIDE
+        sx = out["sx"].reshape(b, s, s)[:, ::st, ::st].reshape(b, -1)
+        sy = out["sy"].reshape(b, s, s)[:, ::st, ::st].reshape(b, -1)
+        wc = w[..., ::st, ::st]
+        for k, table in tables:
+            got = bilinear_gather(table, sx, sy, s).reshape(b, 3, s // st, s // st)
+            coarse = coarse + _wl1(got, blur(gt, k, st), wc)
     terms["coarse_warp"] = coarse
     terms["rgb"] = _wl1(rgb, gt, w)
     pyr = rgb.new_zeros(())

@@ -41,7 +41,8 @@ def neighbour_table(ref: torch.Tensor) -> torch.Tensor:
 
 
 def bilinear_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: int) -> torch.Tensor:
-    """Samples the reference at pixel coordinates (sx, sy) [B, S*S] -> [B, 3, S, S] (bilinear, border-clamped)."""
+    """Samples the reference (of size S, as its neighbour table) at pixel coordinates (sx, sy) [B, P] ->
+    [B, 3, P] reshaped to [B, 3, S, S] when P = S*S (bilinear, border-clamped)."""
     hi = float(size - 1) - 1e-3
     x = sx.clamp(0.0, hi)
     y = sy.clamp(0.0, hi)
@@ -55,8 +56,9 @@ def bilinear_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, siz
     w01 = (fx * (1 - fy))[..., None]
     w10 = ((1 - fx) * fy)[..., None]
     w11 = (fx * fy)[..., None]
-    out = g[..., 0:3] * w00 + g[..., 3:6] * w01 + g[..., 6:9] * w10 + g[..., 9:12] * w11  # [B, S*S, 3]
-    return out.transpose(1, 2).reshape(-1, 3, size, size)
+    out = g[..., 0:3] * w00 + g[..., 3:6] * w01 + g[..., 6:9] * w10 + g[..., 9:12] * w11  # [B, P, 3]
+    out = out.transpose(1, 2)
+    return out.reshape(-1, 3, size, size) if out.shape[-1] == size * size else out
 
 
 class WarpModel(nn.Module):

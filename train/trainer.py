@@ -19,7 +19,7 @@ from .checkpoint import export_from_checkpoint, load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig, preset_configs
 from .dataset import Dataset, conditioning_stats
 from .build import AnyModel, build_model, model_flops
-from .losses import blurred_tables, motion_weight_map, warp_loss
+from .losses import blurred_tables, motion_weight_map, region_boxes, region_weight, warp_loss
 from .model import PortraitModel, parameter_count
 from .model_warp import WarpModel
 from .progress import Progress
@@ -100,6 +100,10 @@ class Trainer:
             frames = self.preloaded if self.preloaded is not None else self.eval_frames
             self.weight_map = motion_weight_map(frames[:: max(1, len(frames) // 256)].to(device))
             self.blur_tables = blurred_tables(self.model.reference)
+            # dataset v2: per-frame mouth and eye boxes from the landmarks weight those regions up
+            self.boxes: Optional[torch.Tensor] = None
+            if ds.landmarks is not None:
+                self.boxes = region_boxes(ds.landmarks[ds.train_idx] * (s / ds.size)).to(device)
         self.init_output_bias()
 
     def choose_reference(self) -> int:
@@ -195,7 +199,10 @@ class Trainer:
             out = self.model(cond.to(dev), frame_idx=pos.to(dev))
         if isinstance(self.model, WarpModel):
             assert self.weight_map is not None
-            terms = warp_loss(out, gt, self.weight_map, self.blur_tables)
+            w = self.weight_map
+            if self.boxes is not None:
+                w = w + region_weight(self.boxes[pos.to(self.boxes.device)], gt.shape[-1])
+            terms = warp_loss(out, gt, w, self.blur_tables)
         else:
             terms = eq4_loss(self.model, out, gt)
         self.scaler.scale(terms["loss"]).backward()
