@@ -50,15 +50,14 @@ def bilinear_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, siz
     y0 = torch.floor(y)
     fx = x - x0
     fy = y - y0
-    idx = (y0 * size + x0).long()
-    g = table[idx]  # [B, S*S, 12]
-    w00 = ((1 - fx) * (1 - fy))[..., None]
-    w01 = (fx * (1 - fy))[..., None]
-    w10 = ((1 - fx) * fy)[..., None]
-    w11 = (fx * fy)[..., None]
-    out = g[..., 0:3] * w00 + g[..., 3:6] * w01 + g[..., 6:9] * w10 + g[..., 9:12] * w11  # [B, P, 3]
-    out = out.transpose(1, 2)
-    return out.reshape(-1, 3, size, size) if out.shape[-1] == size * size else out
+    idx = (y0 * size + x0).long()  # [B, P]
+    b, p = idx.shape
+    # Layout chosen for onnxruntime: one Gather on axis 1 of the [12, S*S] table (folded to a constant at export),
+    # and weights [B, P] broadcast over the leading axis only (broadcasts over an inner axis of size 1 are slow there)
+    g = table[idx].permute(2, 0, 1).reshape(4, 3, b, p)  # [4 neighbours, 3 colours, B, P]
+    out = g[0] * ((1 - fx) * (1 - fy)) + g[1] * (fx * (1 - fy)) + g[2] * ((1 - fx) * fy) + g[3] * (fx * fy)
+    out = out.transpose(0, 1)  # [B, 3, P]
+    return out.reshape(b, 3, size, size) if p == size * size else out
 
 
 class WarpModel(nn.Module):
@@ -77,6 +76,9 @@ class WarpModel(nn.Module):
         yy, xx = torch.meshgrid(torch.arange(s, dtype=torch.float32), torch.arange(s, dtype=torch.float32), indexing="ij")
         self.register_buffer("px", xx.reshape(1, -1), persistent=False)
         self.register_buffer("py", yy.reshape(1, -1), persistent=False)
+        # normalised coordinates u = (p + 0.5) / S * 2 - 1 and a row of ones: the affine is one MatMul per axis
+        self.register_buffer("u1", torch.cat([(self.px + 0.5) * (2.0 / s) - 1.0, (self.py + 0.5) * (2.0 / s) - 1.0,
+                                              torch.ones_like(self.px)], 0), persistent=False)
         # rigid part: pose (6, normalised) -> affine delta (6) in normalised image coordinates [-1, 1]
         self.rigid = nn.Linear(POSE_SIZE, 6)
         nn.init.zeros_(self.rigid.weight)
@@ -143,13 +145,11 @@ class WarpModel(nn.Module):
         rig_logit = motion[:, 2:3] + Fn.interpolate(self.rigid_map, size=(s, s), mode="bilinear", align_corners=False)
         rig = torch.sigmoid(rig_logit).reshape(b, -1)
         # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1
-        a = self.rigid(pose) * cfg.rigid_scale  # [B, 6]: a11-1, a12, a21, a22-1, tx, ty
-        ux = (self.px + 0.5) * (2.0 / s) - 1.0
-        uy = (self.py + 0.5) * (2.0 / s) - 1.0
-        dx = a[:, 0:1] * ux + a[:, 1:2] * uy + a[:, 4:5]
-        dy = a[:, 2:3] * ux + a[:, 3:4] * uy + a[:, 5:6]
-        sx = self.px + rig * dx * (s / 2.0) + flow[:, 0].reshape(b, -1)
-        sy = self.py + rig * dy * (s / 2.0) + flow[:, 1].reshape(b, -1)
+        a = self.rigid(pose) * (cfg.rigid_scale * s / 2.0)  # [B, 6]: a11-1, a12, a21, a22-1, tx, ty (x S/2: pixels)
+        dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.u1)  # [B, P]
+        dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.u1)
+        sx = self.px + rig * dx + flow[:, 0].reshape(b, -1)
+        sy = self.py + rig * dy + flow[:, 1].reshape(b, -1)
         warp = bilinear_gather(self.table, sx, sy, s)
         # refinement at half resolution
         half = s // 2
@@ -160,7 +160,8 @@ class WarpModel(nn.Module):
         r = Fn.interpolate(self.refine_out(r), size=(s, s), mode="bilinear", align_corners=False)
         synth = torch.sigmoid(r[:, :3])
         mask = torch.sigmoid(r[:, 3:4])
-        rgb = mask * warp + (1 - mask) * synth
+        m3 = torch.cat([mask, mask, mask], 1)  # same shapes in the blend (fast in onnxruntime)
+        rgb = m3 * warp + (1 - m3) * synth
         out = {"rgb": rgb}
         if want_low:  # what the training losses need
             out.update(warp=warp, flow=flow, mask=mask, sx=sx, sy=sy)
