@@ -43,7 +43,7 @@ describe('renderer: a hung model run', () => {
       try {
         let hung = 0;
         r.onHung = () => hung++;
-        r.testHangNextRun(mode);
+        r.testFaultNextRun(mode);
         const t0 = performance.now();
         await expect(r.render(cond(), () => 1)).rejects.toThrow(/did not finish within 400 ms; the render worker was terminated and is being replaced/);
         expect(performance.now() - t0).toBeLessThan(3000);
@@ -60,7 +60,7 @@ describe('renderer: a hung model run', () => {
 
   it('close() returns within a bounded time while a run blocks the worker thread, failing that run', async () => {
     const r = await make(60_000);
-    r.testHangNextRun('spin');
+    r.testFaultNextRun('spin');
     const pending = r.render(cond(), () => 1);
     const failed = pending.then(
       () => null,

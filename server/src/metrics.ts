@@ -29,6 +29,7 @@ export class Metrics {
   readonly sessionsEnded = new Counter({ name: 'dnp_sessions_ended_total', help: 'sessions ended, by reason (leave, disconnect, peer-failed, peer-closed, connect-timeout, idle, server-close, rejoin, error)', labelNames: ['reason'], registers: [this.registry] });
   readonly avatars = new Gauge({ name: 'dnp_avatars', help: 'avatars loaded', registers: [this.registry] });
   readonly avatarLoadErrors = new Counter({ name: 'dnp_avatar_load_errors_total', help: 'avatar folders skipped at load because they were invalid', registers: [this.registry] });
+  readonly sessionFailures = new Counter({ name: 'dnp_session_failures_total', help: 'sessions ended by a failure, by avatar and cause (render, encode, offer); the other sessions go on', labelNames: ['avatar', 'cause'], registers: [this.registry] });
   readonly sessionErrors = new Counter({ name: 'dnp_session_errors_total', help: 'sessions ended by an error', registers: [this.registry] });
 
   constructor(opts: { processMetrics?: boolean } = {}) {

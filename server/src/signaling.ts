@@ -197,7 +197,7 @@ export class Signaling {
         },
         (err: unknown) => {
           settingUp = false;
-          void s.close('error', `cannot create the offer: ${errorText(err)}`);
+          s.failOffer(new Error(`cannot create the offer: ${errorText(err)}`));
         },
       );
     });

@@ -20,9 +20,9 @@
  * ← { type: 'run', id, batch, size, inputName, outputName } (input = the first batch × size floats of `input`)
  * → { type: 'result', id, ms, dims, outType, length } (result = the first `length` floats of `output`) | { type: 'run-error', id, message }
  * ← { type: 'close' } → the session is released and the worker exits.
- * ← { type: 'test-hang', mode: 'silent' | 'spin' } (tests only) the next run never answers ('silent') or blocks
- *   this thread forever ('spin'), as a stuck GPU driver or a pathological model would; the main side must
- *   abandon it after its run timeout.
+ * ← { type: 'test-fault', mode: 'silent' | 'spin' | 'throw' } (tests only) the next run never answers ('silent'),
+ *   blocks this thread forever ('spin'), as a stuck GPU driver or a pathological model would (the main side must
+ *   abandon it after its run timeout), or fails ('throw', a run-error).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -61,8 +61,8 @@ let sharedOutput = new Float32Array(workerData.output);
 
 /** @type {import('onnxruntime-node').InferenceSession | null} */
 let session = null;
-/** @type {'silent' | 'spin' | null} */
-let hangNext = null;
+/** @type {'silent' | 'spin' | 'throw' | null} */
+let faultNext = null;
 let device = 'cpu';
 /** @type {string | null} */
 let fallbackReason = null;
@@ -95,18 +95,19 @@ port.on('message', async (/** @type {{ type: string, id?: number, batch?: number
     sharedOutput = new Float32Array(msg.output);
     return;
   }
-  if (msg.type === 'test-hang') {
-    hangNext = /** @type {{ mode?: unknown }} */ (msg).mode === 'spin' ? 'spin' : 'silent';
+  if (msg.type === 'test-fault') {
+    const mode = /** @type {{ mode?: unknown }} */ (msg).mode;
+    faultNext = mode === 'spin' || mode === 'throw' ? mode : 'silent';
     return;
   }
   if (msg.type !== 'run' || !session) return;
-  if (hangNext === 'silent') {
-    hangNext = null;
-    return;
-  }
-  if (hangNext === 'spin') for (;;);
+  const fault = faultNext;
+  faultNext = null;
+  if (fault === 'silent') return;
+  if (fault === 'spin') for (;;);
   const { id, batch, size, inputName, outputName } = msg;
   try {
+    if (fault === 'throw') throw new Error('injected model failure (test-fault)');
     if (typeof batch !== 'number' || typeof size !== 'number' || batch * size > localInput.length || typeof inputName !== 'string' || typeof outputName !== 'string') {
       throw new Error('malformed run request');
     }

@@ -422,9 +422,9 @@ export class Renderer {
     }
   }
 
-  /** Test-only: makes the worker's next model run never answer ('silent') or block its thread ('spin'). */
-  testHangNextRun(mode: 'silent' | 'spin'): void {
-    this.worker?.postMessage({ type: 'test-hang', mode });
+  /** Test-only: the worker's next model run never answers ('silent'), blocks its thread ('spin') or fails ('throw'). */
+  testFaultNextRun(mode: 'silent' | 'spin' | 'throw'): void {
+    this.worker?.postMessage({ type: 'test-fault', mode });
   }
 
   private async drain(): Promise<void> {

@@ -196,7 +196,7 @@ export class Session {
         bitrate: this.opts.bitrate > 0 ? this.opts.bitrate : defaultBitrate(m.width, m.height, m.fps),
       });
     } catch (err) {
-      void this.close('error', `cannot start the ${this.codec} encoder: ${err instanceof Error ? err.message : String(err)}`);
+      this.fail('encode', new Error(`cannot start the ${this.codec} encoder: ${err instanceof Error ? err.message : String(err)}`));
       return;
     }
     this.log.info({ codec: this.codec }, 'peer connected; streaming');
@@ -255,6 +255,7 @@ export class Session {
     const latest: LatestVector | null = this.driving.latest;
     const cond = latest ? latest.cond : this.neutralCond;
     const seq = latest ? latest.seq : null; // no render report for the neutral face: no driving frame in it
+    let stage: 'render' | 'encode' = 'render';
     try {
       let encodeStart = 0;
       const renderMs = await this.avatar.renderer.render(cond, (rgb, ms) => {
@@ -266,10 +267,11 @@ export class Session {
       this.haveFrame = true;
       this.lastSeq = seq;
       this.counts.rendered++;
+      stage = 'encode';
       this.sendPicture(video, seq === null ? null : { seq, renderMs }, encodeStart);
       if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
     } catch (err) {
-      if (!this.closed) void this.close('error', `render/encode failed: ${err instanceof Error ? err.message : String(err)}`);
+      if (!this.closed) this.fail(stage, err);
       return;
     } finally {
       this.busy = false;
@@ -287,8 +289,25 @@ export class Session {
       this.counts.resent++;
       this.sendPicture(video, this.lastSeq === null ? null : { seq: this.lastSeq, renderMs: 0 }, performance.now());
     } catch (err) {
-      void this.close('error', `encode failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.fail('encode', err);
     }
+  }
+
+  /** A render or encode failure ends only this session (counted by avatar and cause); the others go on. */
+  private fail(cause: 'render' | 'encode' | 'offer', err: unknown): void {
+    if (this.closed) return;
+    this.metrics.sessionFailures.inc({ avatar: this.avatar.id, cause });
+    void this.close('error', `${cause} failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  /** The offer could not be made (called by signaling). */
+  failOffer(err: unknown): void {
+    this.fail('offer', err);
+  }
+
+  /** Test-only: the next encode of this session fails, as a broken encoder would. */
+  testFailNextEncode(): void {
+    this.video?.testFailNextSend();
   }
 
   private sendPicture(video: VideoOutput, report: { seq: number; renderMs: number } | null, encodeStart: number): void {

@@ -50,6 +50,7 @@ export class VideoOutput {
   private readonly t0 = performance.now();
   private lastPts = -1;
   private keyframeWanted = true;
+  private failNext = false;
   private frameBytes = 0;
   private framePackets = 0;
   private readonly stats = { frames: 0, keyframes: 0, keyframeRequests: 0, reports: 0, bytes: 0 };
@@ -74,6 +75,11 @@ export class VideoOutput {
     this.encoder = encoder;
   }
 
+  /** Test-only: the next send() throws, as a failing encoder would. */
+  testFailNextSend(): void {
+    this.failNext = true;
+  }
+
   requestKeyframe(): void {
     this.stats.keyframeRequests++;
     this.keyframeWanted = true;
@@ -90,6 +96,10 @@ export class VideoOutput {
   send(report: { seq: number; renderMs: number } | null, startMs: number): SentFrame {
     const { encoder, muxer } = this;
     if (!encoder || !muxer) throw new Error('video output is closed');
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('injected encoder failure (test)');
+    }
     let pts = Math.round((performance.now() - this.t0) * 90);
     if (pts <= this.lastPts) pts = this.lastPts + 1;
     this.lastPts = pts;

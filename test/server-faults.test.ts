@@ -1,0 +1,136 @@
+/**
+ * Fault isolation: a model run that throws or hangs, or an encoder that fails, ends only the sessions it
+ * touched (their callers get `session-error` with code render-failed and the reason), is counted by avatar and
+ * cause, and leaves the other avatar's callers — and new callers of the same avatar — streaming. Faults are
+ * injected with test-only hooks (Renderer.testFaultNextRun, Session.testFailNextEncode).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BLENDSHAPE_COUNT } from '../shared/src/blendshapes.js';
+import { encodeDrivingFrame } from '../shared/src/wire.js';
+import { RtcClient } from '../server/src/bench/rtc-client.js';
+import { metricValue, startTestServer, type TestServer } from './support/server.js';
+import { makeUntrainedAvatar } from './support/test-avatar.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** A caller that keeps sending driving frames (so renders keep being requested) until closed. */
+class Caller {
+  private seq = 1;
+  private readonly timer: NodeJS.Timeout;
+  private constructor(readonly client: RtcClient) {
+    this.timer = setInterval(() => {
+      try {
+        client.send(
+          encodeDrivingFrame({ seq: this.seq++, captureMs: this.seq * 50, faceFound: true, pose: new Float32Array(6), gaze: new Float32Array(2), blendshapes: new Float32Array(BLENDSHAPE_COUNT).fill((this.seq % 10) / 10) }),
+        );
+      } catch {
+        // channel closed: the session ended
+      }
+    }, 50);
+  }
+  static async open(url: string, avatar: string): Promise<Caller> {
+    const c = new Caller(await RtcClient.connect({ url, avatar }));
+    await waitFor(`frames from ${avatar}`, () => c.client.stats.framesDecoded >= 3);
+    return c;
+  }
+  get failed(): boolean {
+    return this.client.sessionErrorCodes.length > 0;
+  }
+  /** Still streaming: more frames decode within a second. */
+  async streaming(): Promise<boolean> {
+    const n = this.client.stats.framesDecoded;
+    for (let i = 0; i < 40; i++) {
+      if (this.client.stats.framesDecoded >= n + 3) return true;
+      await sleep(25);
+    }
+    return false;
+  }
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.client.close();
+  }
+}
+
+describe('fault isolation', () => {
+  let tmp: string;
+  let srv: TestServer;
+  const callers: Caller[] = [];
+  const open = async (avatar: string): Promise<Caller> => {
+    const c = await Caller.open(srv.url, avatar);
+    callers.push(c);
+    return c;
+  };
+  const closeAll = async (): Promise<void> => {
+    for (const c of callers.splice(0)) await c.close();
+    await waitFor('no sessions', () => srv.server.sessions.size === 0);
+  };
+  const renderer = (id: string): NonNullable<ReturnType<TestServer['server']['avatars']['get']>>['renderer'] => {
+    const a = srv.server.avatars.get(id);
+    if (!a) throw new Error(`no avatar ${id}`);
+    return a.renderer;
+  };
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'dnp-faults-'));
+    await makeUntrainedAvatar(join(tmp, 'avatars', 'a'), { size: 128 });
+    await makeUntrainedAvatar(join(tmp, 'avatars', 'b'), { size: 128, seed: 2 });
+    srv = await startTestServer(join(tmp, 'avatars'), { renderTimeoutMs: 1000 });
+  }, 180_000);
+  afterAll(async () => {
+    for (const c of callers.splice(0)) await c.close();
+    await srv?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  for (const mode of ['throw', 'spin'] as const) {
+    it(`a model run that ${mode === 'throw' ? 'throws' : 'hangs'} ends only that avatar's callers in the run; the other avatar streams on`, async () => {
+      const a1 = await open('a');
+      const a2 = await open('a');
+      const b = await open('b');
+      const before = await metricValue(srv.url, 'dnp_session_failures_total{avatar="a",cause="render"}');
+      renderer('a').testFaultNextRun(mode);
+      await waitFor('a failed caller', () => a1.failed || a2.failed, 5000);
+      const failed = [a1, a2].filter((c) => c.failed);
+      for (const c of failed) {
+        expect(c.client.sessionErrorCodes).toEqual(['render-failed']);
+        expect(c.client.sessionErrors[0]).toMatch(mode === 'throw' ? /render failed: injected model failure/ : /render failed: model run did not finish within 1000 ms/);
+      }
+      expect(b.failed).toBe(false);
+      expect(await b.streaming()).toBe(true);
+      expect((await metricValue(srv.url, 'dnp_session_failures_total{avatar="a",cause="render"}')) - before).toBe(failed.length);
+      expect(await metricValue(srv.url, 'dnp_session_failures_total{avatar="b",cause="render"}')).toBe(0);
+      if (mode === 'spin') expect(await metricValue(srv.url, 'dnp_render_hung_total{avatar="a"}')).toBe(1);
+      // avatar a recovers (the same worker after a throw, a replacement after a hang): a new caller streams
+      const again = await open('a');
+      expect(await again.streaming()).toBe(true);
+      await closeAll();
+    }, 60_000);
+  }
+
+  it('an encoder failure ends only its own session', async () => {
+    const x = await open('b');
+    const y = await open('b');
+    const session = srv.server.sessions.get(x.client.sessionId);
+    expect(session).toBeDefined();
+    session?.testFailNextEncode();
+    await waitFor('the failed encode', () => x.failed, 5000);
+    expect(x.client.sessionErrorCodes).toEqual(['render-failed']);
+    expect(x.client.sessionErrors[0]).toMatch(/encode failed: injected encoder failure/);
+    expect(y.failed).toBe(false);
+    expect(await y.streaming()).toBe(true);
+    expect(await metricValue(srv.url, 'dnp_session_failures_total{avatar="b",cause="encode"}')).toBe(1);
+    expect((await fetch(`${srv.url}/healthz`)).status).toBe(200);
+    await closeAll();
+  }, 60_000);
+});
