@@ -13,6 +13,7 @@ import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configUrl, tokenFromSearch } from '../client/src/page-token.js';
 import { signJoinToken, verifyJoinToken } from '../server/src/access/join-token.js';
+import { defaultAllowedOrigins, normalizeOrigin } from '../server/src/access/origins.js';
 import { OptionError, resolveServeOptions } from '../server/src/cli/serve-options.js';
 import { metricValue, startTestServer, type TestServer } from './support/server.js';
 import { makeUntrainedAvatar, REPO_ROOT } from './support/test-avatar.js';
@@ -93,6 +94,26 @@ describe('Origin allow-list', () => {
     expect((await fetch(`${srv.url}/config.json`, { method: 'POST', headers: { origin: 'http://evil.example' } })).status).toBe(403);
     expect((await fetch(`${srv.url}/config.json`, { method: 'POST', headers: { origin: srv.url } })).status).toBe(405);
     expect(await metricValue(srv.url, 'dnp_access_refused_total{reason="origin"}')).toBe(before + 1);
+  });
+
+  it('default origins: loopback names on the port, plus the listen address (every interface address for 0.0.0.0)', () => {
+    const ifs = {
+      lo: [{ address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4' as const, mac: '00:00:00:00:00:00', internal: true, cidr: null }],
+      eth0: [
+        { address: '192.168.1.5', netmask: '255.255.255.0', family: 'IPv4' as const, mac: '02:00:00:00:00:01', internal: false, cidr: null },
+        { address: 'fe80::1', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6' as const, mac: '02:00:00:00:00:01', internal: false, cidr: null, scopeid: 2 },
+        { address: '2001:db8::5', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6' as const, mac: '02:00:00:00:00:01', internal: false, cidr: null, scopeid: 0 },
+      ],
+    };
+    const loop = ['http://localhost:8080', 'http://127.0.0.1:8080', 'http://[::1]:8080'];
+    expect(defaultAllowedOrigins('127.0.0.1', 8080, ifs)).toEqual(loop);
+    expect(defaultAllowedOrigins('10.0.0.7', 8080, ifs)).toEqual([...loop, 'http://10.0.0.7:8080']);
+    expect(defaultAllowedOrigins('0.0.0.0', 8080, ifs)).toEqual([...loop, 'http://192.168.1.5:8080']);
+    expect(defaultAllowedOrigins('::', 8080, ifs)).toEqual([...loop, 'http://192.168.1.5:8080', 'http://[2001:db8::5]:8080']);
+    expect(normalizeOrigin('HTTPS://Avatar.Example.org:443')).toBe('https://avatar.example.org');
+    expect(normalizeOrigin('http://x.example/path')).toBeNull();
+    expect(normalizeOrigin('file:///etc/passwd')).toBeNull();
+    expect(normalizeOrigin('null')).toBeNull();
   });
 
   it('--allowed-origins replaces the default list', async () => {

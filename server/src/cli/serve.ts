@@ -41,6 +41,7 @@ Options (flag, environment variable, default):
   --allowed-origins L  DNP_ALLOWED_ORIGINS  page origins allowed to open signaling and to POST (comma-separated,
                                           e.g. https://avatar.example.org); default: the server's own,
                                           http://localhost:PORT, http://127.0.0.1:PORT, http://[::1]:PORT, http://HOST:PORT
+                                          (for 0.0.0.0: each address of this machine)
   --token-secret S     DNP_TOKEN_SECRET   HMAC secret (>= 32 characters) for join tokens: when set, every caller
                                           needs a token from 'dnp token'; required when --host is not loopback
   --turn-secret S      DNP_TURN_SECRET    TURN static-auth-secret (coturn use-auth-secret): the page and the
