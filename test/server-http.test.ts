@@ -54,6 +54,7 @@ describe('HTTP routes', () => {
     expect(index.status).toBe(200);
     expect(index.headers.get('content-type')).toMatch(/text\/html/);
     expect(await index.text()).toContain('<title>dnp</title>');
+    expect(index.headers.get('referrer-policy')).toBe('same-origin'); // a ?token= in the page URL stays on this site
     const js = await fetch(`${withPage.url}/main.js`);
     expect(js.headers.get('content-type')).toMatch(/javascript/);
     const wasm = await fetch(`${withPage.url}/wasm/x.wasm`);

@@ -55,7 +55,13 @@ function sendJson(res: ServerResponse, status: number, v: unknown, headOnly = fa
 
 function sendFile(res: ServerResponse, file: string, headOnly: boolean, log: Logger): void {
   const size = statSync(file).size;
-  res.writeHead(200, { 'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream', 'content-length': size });
+  res.writeHead(200, {
+    'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+    'content-length': size,
+    // the page URL may carry a join token (?token=): never send it to other sites as a Referer
+    'referrer-policy': 'same-origin',
+    'x-content-type-options': 'nosniff',
+  });
   if (headOnly) {
     res.end();
     return;
