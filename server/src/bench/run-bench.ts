@@ -1,26 +1,31 @@
 /**
- * `dnp bench`: starts a real server (child process, 127.0.0.1) with an untrained CPU avatar at each size,
- * drives it from a Node caller at `rateHz` with recorded (or synthetic) driving frames, and measures:
- * end-to-end latency (driving frame sent → the video frame carrying it decoded in the caller, matched by
- * render report seq + RTP timestamp), render and encode time (from the render reports), frames per
- * second, server CPU (the server's process.cpuUsage via its dnp_process_cpu_seconds_total), uplink and
- * downlink bandwidth.
+ * `dnp bench`: starts a real server (child process, 127.0.0.1) with an avatar (untrained, made on the fly at each
+ * size, or a real avatar folder), drives it from one Node caller at `rateHz` with recorded (or synthetic) driving
+ * frames, and measures: end-to-end latency (driving frame sent → the video frame carrying it decoded in the
+ * caller, matched by render report seq + RTP timestamp), render and encode time (from the render reports), frames
+ * per second, server CPU (the server's process.cpuUsage via its dnp_process_cpu_seconds_total), uplink and
+ * downlink bandwidth. Several callers at once: callers-bench.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import type { DrivingValues } from '../../../shared/src/driving-values.js';
-import { mapTrackerFace } from '../../../shared/src/tracker-mapping.js';
-import { DRIVING_FRAME_BYTES, encodeDrivingFrame } from '../../../shared/src/wire.js';
+import { DRIVING_FRAME_BYTES } from '../../../shared/src/wire.js';
 import type { VideoCodecName } from '../../../shared/src/signaling.js';
-import { PROJECT_ROOT } from '../project-paths.js';
-import { RtcClient } from './rtc-client.js';
-import { round, summarise, type Summary } from './stats.js';
-import { exportUntrainedAvatar } from './untrained-avatar.js';
+import { prepareBenchAvatar, type BenchAvatarSource } from './bench-avatar.js';
+import { CallerRig, loadDriving, sleep } from './caller-rig.js';
+import { formatMachine, loadAverage, machineInfo, type MachineInfo } from './machine.js';
+import { ServerProcess } from './server-process.js';
+import { round, type Summary } from './stats.js';
+import type { UntrainedPreset } from './untrained-avatar.js';
 
 export interface BenchOptions {
+  /** sizes of the untrained avatars (ignored with avatarDir) */
   sizes: number[];
+  /** model preset of the untrained avatars */
+  preset: UntrainedPreset;
+  /** a real avatar folder to bench instead of untrained ones */
+  avatarDir: string | null;
   seconds: number;
   warmupSeconds: number;
   rateHz: number;
@@ -35,6 +40,7 @@ export interface BenchOptions {
 
 export interface SizeResult {
   size: number;
+  avatar: string;
   avatarFps: number;
   codec: VideoCodecName;
   seconds: number;
@@ -57,7 +63,7 @@ export interface SizeResult {
 }
 
 export interface BenchResult {
-  machine: { cpu: string; cores: number; memoryGiB: number; platform: string; node: string; loadAverage1m: number };
+  machine: MachineInfo;
   options: Omit<BenchOptions, 'onProgress'>;
   drivingSource: string;
   results: SizeResult[];
@@ -69,215 +75,67 @@ export interface BenchResult {
  */
 const WIRE_OVERHEAD_BYTES = 12 + 16 + 13 + 8 + 16 + 8 + 20;
 
-class ServerProcess {
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly url: string,
-  ) {}
-
-  static async start(avatarsDir: string, threads: number): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'dnp.js'), 'serve', '--avatars', avatarsDir, '--port', '0', '--host', '127.0.0.1', '--threads', String(threads), '--log-level', 'warn'], {
-      cwd: PROJECT_ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const url = await new Promise<string>((resolve, reject) => {
-      let err = '';
-      const t = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 60_000);
-      child.stderr?.on('data', (d: Buffer) => {
-        err += d.toString();
-        const m = /open (http:\/\/[^/\s]+)\//.exec(err);
-        if (m?.[1]) {
-          clearTimeout(t);
-          resolve(m[1]);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(t);
-        reject(new Error(`server exited (${code}): ${err}`));
-      });
-    });
-    return new ServerProcess(child, url);
-  }
-
-  async cpuSeconds(): Promise<number> {
-    const text = await (await fetch(`${this.url}/metrics`)).text();
-    const m = /^dnp_process_cpu_seconds_total (\S+)$/m.exec(text);
-    return m?.[1] ? Number(m[1]) : NaN;
-  }
-
-  /** Median and p90 of a histogram on /metrics (linear within buckets), or null when it has no samples. */
-  async histogram(name: string): Promise<{ median: number; p90: number } | null> {
-    const text = await (await fetch(`${this.url}/metrics`)).text();
-    const buckets: Array<[number, number]> = [];
-    for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))) {
-      buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
-    }
-    const total = buckets.at(-1)?.[1] ?? 0;
-    if (total === 0) return null;
-    const q = (p: number): number => {
-      const target = p * total;
-      let prevLe = 0;
-      let prevN = 0;
-      for (const [le, n] of buckets) {
-        if (n >= target) return le === Infinity ? prevLe : prevLe + ((le - prevLe) * (target - prevN)) / Math.max(1, n - prevN);
-        prevLe = le;
-        prevN = n;
-      }
-      return prevLe;
-    };
-    return { median: round(q(0.5), 1), p90: round(q(0.9), 1) };
-  }
-
-  async close(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.child.kill('SIGTERM');
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(t);
-  }
-}
-
-function loadDriving(file: string | null): { values: DrivingValues[]; source: string } {
-  if (file && existsSync(file)) {
-    const json = JSON.parse(readFileSync(file, 'utf8')) as { frames?: Array<{ faces?: number; blendshapes?: number[]; matrix?: number[] }> };
-    const values = (json.frames ?? [])
-      .filter((f) => (f.faces ?? 0) > 0 && Array.isArray(f.blendshapes) && Array.isArray(f.matrix))
-      .map((f) => mapTrackerFace({ blendshapes: f.blendshapes as number[], matrix: f.matrix as number[] }));
-    if (values.length > 0) return { values, source: `${file} (${values.length} tracked frames, looped)` };
-  }
-  const values: DrivingValues[] = [];
-  for (let i = 0; i < 300; i++) {
-    const t = i / 30;
-    const b = new Float32Array(52);
-    b[25] = 0.5 + 0.5 * Math.sin(2 * Math.PI * 2 * t); // jawOpen, talking-like
-    b[9] = b[10] = i % 90 < 4 ? 1 : 0; // blinks
-    values.push({ pose: Float32Array.from([0.1 * Math.sin(t), 0.2 * Math.sin(0.7 * t), 0.05 * Math.sin(1.3 * t), 0, 0, -45]), gaze: Float32Array.from([0.1 * Math.sin(0.5 * t), 0]), blendshapes: b });
-  }
-  return { values, source: 'synthetic head motion and talking (no tracker file)' };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function benchOne(size: number, opts: BenchOptions, driving: DrivingValues[], tmp: string): Promise<SizeResult> {
+async function benchOne(src: BenchAvatarSource, opts: BenchOptions, driving: DrivingValues[], tmp: string): Promise<SizeResult> {
   const say = opts.onProgress ?? (() => undefined);
-  const dir = join(tmp, `avatars-${size}`, `bench-${size}`);
-  say(`making an untrained ${size}x${size} avatar …`);
-  await exportUntrainedAvatar(dir, size, opts.fps);
-  const server = await ServerProcess.start(join(tmp, `avatars-${size}`), opts.threads);
-  let client: RtcClient | null = null;
+  if (src.kind === 'untrained') say(`making an untrained ${src.preset} ${src.size}x${src.size} avatar …`);
+  const avatar = await prepareBenchAvatar(src, tmp);
+  const server = await ServerProcess.start({ avatars: avatar.avatarsDir, threads: opts.threads });
+  let rig: CallerRig | null = null;
   try {
-    client = await RtcClient.connect({ url: server.url, avatar: `bench-${size}`, codec: opts.codec });
-    const c = client;
-    const sentAt = new Map<number, number>();
-    const decodedAt = new Map<number, number>(); // rtp timestamp → first decode time
-    const reports: Array<{ seq: number; ts: number; renderMs: number; encodeMs: number; at: number }> = [];
-    let measuring = false;
-    let decodedInWindow = 0;
-    c.onFrame = (f) => {
-      if (!decodedAt.has(f.rtpTimestamp)) decodedAt.set(f.rtpTimestamp, f.decodedAt);
-      if (measuring) decodedInWindow++;
-    };
-    c.onReport = (r, at) => {
-      if (measuring) reports.push({ seq: r.seq, ts: r.rtpTimestamp, renderMs: r.renderMs, encodeMs: r.encodeMs, at });
-    };
-
-    const period = 1000 / opts.rateHz;
-    const total = opts.warmupSeconds + opts.seconds;
-    const start = performance.now();
-    let seq = 0;
-    let next = start;
-    let windowStart = 0;
-    let cpu0 = NaN;
-    let bytes0 = { up: 0, down: 0 };
-    let lastProgress = start;
-    while (performance.now() - start < total * 1000) {
-      if (!measuring && performance.now() - start >= opts.warmupSeconds * 1000) {
-        measuring = true;
-        windowStart = performance.now();
-        cpu0 = await server.cpuSeconds();
-        bytes0 = { up: c.stats.bytesSent, down: c.stats.rtpBytes };
-      }
-      const v = driving[seq % driving.length] as DrivingValues;
-      seq++;
-      const now = performance.now();
-      c.send(encodeDrivingFrame({ seq, captureMs: Math.floor(now), faceFound: true, pose: v.pose, gaze: v.gaze, blendshapes: v.blendshapes }));
-      if (measuring) sentAt.set(seq, now);
-      if (now - lastProgress > 5000) {
-        lastProgress = now;
-        say(`  ${size}²: ${Math.round((now - start) / 1000)} / ${total} s`);
-      }
-      next += period;
-      const wait = next - performance.now();
-      if (wait > 0) await sleep(wait);
+    rig = await CallerRig.connect(1, server.url, avatar.id, opts.codec);
+    rig.startDriving(driving, opts.rateHz, 0);
+    await sleep(opts.warmupSeconds * 1000);
+    const cpu0 = await server.cpuSeconds();
+    const t0 = performance.now();
+    rig.beginWindow();
+    const end = t0 + opts.seconds * 1000;
+    while (performance.now() < end) {
+      await sleep(Math.min(5000, end - performance.now()));
+      say(`  ${avatar.size}²: ${Math.round(opts.warmupSeconds + (performance.now() - t0) / 1000)} / ${opts.warmupSeconds + opts.seconds} s`);
     }
-    const windowEnd = performance.now();
+    rig.endWindow();
+    const secs = (performance.now() - t0) / 1000;
     const cpu1 = await server.cpuSeconds();
     const serverLatencyMs = await server.histogram('dnp_server_latency_ms');
-    measuring = false;
-    const secs = (windowEnd - windowStart) / 1000;
     await sleep(300); // late frames of the window
-
-    const latencies: number[] = [];
-    const seenSeq = new Set<number>();
-    for (const r of reports) {
-      if (r.renderMs === 0 || seenSeq.has(r.seq)) continue; // re-sent pictures carry an old seq
-      const sent = sentAt.get(r.seq);
-      const dec = decodedAt.get(r.ts);
-      if (sent === undefined || dec === undefined) continue;
-      seenSeq.add(r.seq);
-      latencies.push(dec - sent);
-    }
-    const rendered = reports.filter((r) => r.renderMs > 0);
-    const upBytes = c.stats.bytesSent - bytes0.up;
-    const msgs = sentAt.size;
+    const w = rig.result();
     return {
-      size,
-      avatarFps: opts.fps,
+      size: avatar.size,
+      avatar: avatar.description,
+      avatarFps: avatar.fps,
       codec: opts.codec,
       seconds: round(secs, 1),
-      drivingSent: msgs,
-      latencyMs: roundSummary(summarise(latencies)),
-      renderMs: roundSummary(summarise(rendered.map((r) => r.renderMs))),
-      encodeMs: roundSummary(summarise(rendered.map((r) => r.encodeMs))),
-      fpsRendered: round(rendered.length / secs, 1),
-      fpsDecoded: round(decodedInWindow / secs, 1),
-      framesIncomplete: c.stats.framesIncomplete,
+      drivingSent: w.drivingSent,
+      latencyMs: w.latencyMs,
+      renderMs: w.renderMs,
+      encodeMs: w.encodeMs,
+      fpsRendered: w.fpsRendered,
+      fpsDecoded: w.fpsReceived,
+      framesIncomplete: w.framesIncomplete,
       serverCpuPercentOfOneCore: round(((cpu1 - cpu0) / secs) * 100, 0),
-      uplinkPayloadBytesPerSec: round(upBytes / secs, 0),
-      uplinkPayloadKbps: round((upBytes * 8) / secs / 1000, 2),
-      uplinkWireKbpsEstimate: round(((upBytes + msgs * WIRE_OVERHEAD_BYTES) * 8) / secs / 1000, 1),
-      downlinkKbps: round(((c.stats.rtpBytes - bytes0.down) * 8) / secs / 1000, 0),
+      uplinkPayloadBytesPerSec: round(w.uplinkPayloadBytes / secs, 0),
+      uplinkPayloadKbps: round((w.uplinkPayloadBytes * 8) / secs / 1000, 2),
+      uplinkWireKbpsEstimate: round(((w.uplinkPayloadBytes + w.drivingSent * WIRE_OVERHEAD_BYTES) * 8) / secs / 1000, 1),
+      downlinkKbps: round((w.downlinkBytes * 8) / secs / 1000, 0),
       serverLatencyMs,
-      loadAverage1m: round(os.loadavg()[0] ?? 0, 2),
+      loadAverage1m: loadAverage(),
     };
   } finally {
-    await client?.close();
+    await rig?.close();
     await server.close();
   }
 }
 
-function roundSummary(s: Summary): Summary {
-  return { n: s.n, median: round(s.median, 1), p90: round(s.p90, 1), max: round(s.max, 1) };
-}
-
 export async function runBench(opts: BenchOptions): Promise<BenchResult> {
-  const cpus = os.cpus();
-  const machine = {
-    cpu: cpus[0]?.model ?? 'unknown',
-    cores: cpus.length,
-    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
-    platform: `${os.platform()} ${os.release()}`,
-    node: process.version,
-    loadAverage1m: round(os.loadavg()[0] ?? 0, 2),
-  };
+  const machine = machineInfo();
   const { values, source } = loadDriving(opts.drivingFile);
   const tmp = mkdtempSync(join(os.tmpdir(), 'dnp-bench-'));
   const results: SizeResult[] = [];
   try {
-    for (const size of opts.sizes) results.push(await benchOne(size, opts, values, tmp));
+    const sources: BenchAvatarSource[] = opts.avatarDir
+      ? [{ kind: 'folder', dir: opts.avatarDir }]
+      : opts.sizes.map((size) => ({ kind: 'untrained', preset: opts.preset, size, fps: opts.fps }));
+    for (const src of sources) results.push(await benchOne(src, opts, values, tmp));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -287,7 +145,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
 
 export function formatTable(r: BenchResult): string {
   const lines = [
-    `machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB, ${r.machine.platform}, node ${r.machine.node}, load ${r.machine.loadAverage1m} at start`,
+    formatMachine(r.machine),
+    ...r.results.map((s) => `avatar: ${s.avatar}`),
     `driving: ${r.drivingSource} at ${r.options.rateHz} Hz; codec ${r.options.codec}; server ORT threads ${r.options.threads}; ${r.options.seconds} s measured after ${r.options.warmupSeconds} s warm-up`,
     `wire payload: ${DRIVING_FRAME_BYTES} B per driving frame`,
     '',

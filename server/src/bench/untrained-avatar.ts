@@ -5,9 +5,21 @@ import { PROJECT_ROOT } from '../project-paths.js';
 
 const run = promisify(execFile);
 
-export async function exportUntrainedAvatar(out: string, size: number, fps: number): Promise<void> {
+/** Model presets of `train export --untrained` (train/config.py PRESETS): warp = variant W (the default model), cpu = the older small F model. */
+export const UNTRAINED_PRESETS = ['warp', 'cpu', 'paper'] as const;
+export type UntrainedPreset = (typeof UNTRAINED_PRESETS)[number];
+
+export interface UntrainedAvatarOptions {
+  size: number;
+  fps: number;
+  preset: UntrainedPreset;
+  /** avatar name in avatar.json (default `bench-SIZE`) */
+  name?: string;
+}
+
+export async function exportUntrainedAvatar(out: string, o: UntrainedAvatarOptions): Promise<void> {
   const python = process.env.DNP_PYTHON ?? '/usr/bin/python3';
-  const args = ['-m', 'train', 'export', '--untrained', '--preset', 'cpu', '--size', String(size), '--fps', String(fps), '--name', `bench-${size}`, '--out', out];
+  const args = ['-m', 'train', 'export', '--untrained', '--preset', o.preset, '--size', String(o.size), '--fps', String(o.fps), '--name', o.name ?? `bench-${o.size}`, '--out', out];
   try {
     await run(python, args, { cwd: PROJECT_ROOT, env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
   } catch (err) {
