@@ -29,7 +29,7 @@ describe('npm run eval:ablation', () => {
       cwd: REPO_ROOT,
       encoding: 'utf8',
       env: { ...process.env, LOG_LEVEL: 'warn', OPENBLAS_NUM_THREADS: '1' },
-      timeout: 110_000,
+      timeout: 280_000,
     });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('stopped by --max-minutes 0.05');
@@ -45,7 +45,7 @@ describe('npm run eval:ablation', () => {
     const summary = JSON.parse(readFileSync(join(out, 'ablation.json'), 'utf8')) as { rows: Array<{ variant: string; iterations: number }> };
     expect(summary.rows.map((x) => x.variant)).toEqual(['A']);
     expect(summary.rows[0]?.iterations).toBeGreaterThan(0);
-  });
+  }, 300_000);
 
   it('refuses bad arguments with exit 2', () => {
     const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'eval-ablation.js'), '--data', data, '--budget', 'soon'], { cwd: REPO_ROOT, encoding: 'utf8' });

@@ -34,7 +34,7 @@ beforeAll(async () => {
   await prepareDataset(parsePrepareArgs([MAN, '--out', data, '--max-seconds', '2.5', '--tracker-model', MODEL]), createLogger('warn', process.stderr));
   await makeUntrainedAvatar(avatar, { size: 256, fps: 30 });
   await makeConstantAvatar(avatar, broken, 256);
-});
+}, 300_000);
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
@@ -93,7 +93,7 @@ describe('dnp eval', () => {
     for (const s of ['## Reconstruction', '| avatar |', '| nearest neighbour |', '| mean training frame |', '## Sharpness', '## Temporal stability', '## Controllability', '| jawOpen |', '| eyeBlinkLeft |', '## Cross-reenactment', '![jawOpen](jaw-open.png)']) {
       expect(md).toContain(s);
     }
-  });
+  }, 300_000); // ~25 s on an idle 2-core machine; several times that beside training jobs
 
   it('decodes the dataset\'s FFmpeg-written PNG frames like FFmpeg does', async () => {
     const file = join(data, 'frames', '000030.png');
@@ -120,7 +120,7 @@ describe('dnp eval', () => {
     expect(rep.files.strips).toHaveLength(2);
     // the same baselines as the first run: they do not depend on the avatar (same normalisation)
     expect(rep.reconstruction.meanFrame.whole.psnr).toBeCloseTo(full.reconstruction.meanFrame.whole.psnr, 6);
-  });
+  }, 200_000);
 
   it('reads a version 1 dataset: the ground truth is tracked for the regions', async () => {
     const v1 = join(tmp, 'man-v1');
@@ -133,7 +133,7 @@ describe('dnp eval', () => {
     // the tracked boxes are (nearly) the prepared ones: the same mouth figures within a small margin
     expect(Math.abs((rep.reconstruction.avatar.mouth?.psnr ?? 0) - (full.reconstruction.avatar.mouth?.psnr ?? 0))).toBeLessThan(0.5);
     expect(rep.reconstruction.avatar.whole.psnr).toBeCloseTo(full.reconstruction.avatar.whole.psnr, 6);
-  });
+  }, 200_000);
 
   it('the report validator refuses a damaged report, naming the field', () => {
     const good = JSON.parse(readFileSync(join(tmp, 'report', 'report.json'), 'utf8')) as Record<string, unknown>;
