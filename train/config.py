@@ -175,6 +175,10 @@ def preset_configs(preset: str, size: int, variant: Optional[str] = None) -> "tu
     p = PRESETS[preset]
     model = dict(p["model"])
     model["variant"] = variant or str(model.get("variant", "F"))
+    if model["variant"] == "W" and p["model"].get("variant") != "W":  # W has its own sizes: the warp preset's
+        model = dict(PRESETS["warp"]["model"])
+    elif model["variant"] != "W" and p["model"].get("variant") == "W":  # A-F under `warp`: the cpu preset's sizes
+        model = dict(PRESETS["cpu"]["model"], variant=model["variant"])
     m = ModelConfig(size=size, **model)  # type: ignore[arg-type]
     t = TrainConfig(**p["train"])  # type: ignore[arg-type]
     return m.validate(), t
