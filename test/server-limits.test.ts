@@ -116,8 +116,8 @@ describe('sessions under limits', () => {
   beforeAll(async () => {
     srv = await startTestServer(join(tmp, 'avatars'), {
       maxSessions: 1,
-      connectTimeoutMs: 1500,
-      idleTimeoutMs: 1500,
+      connectTimeoutMs: 4000, // long enough for a real handshake on a loaded machine
+      idleTimeoutMs: 3000,
       maxDrivingHz: 20,
       keyframeMinIntervalMs: 1000,
       joinsPerMinute: 1000,
@@ -126,7 +126,7 @@ describe('sessions under limits', () => {
   afterAll(async () => {
     await srv?.close();
   });
-  const noSessions = (): Promise<void> => waitFor('no sessions', () => srv.server.sessions.size === 0);
+  const noSessions = (): Promise<void> => waitFor('no sessions', () => srv.server.sessions.size === 0, 30_000);
 
   it('a caller that joins but never answers frees its slot after the connect timeout (code connect-timeout)', async () => {
     const s = await connect(srv.url);
@@ -136,7 +136,7 @@ describe('sessions under limits', () => {
       expect((await ask(s, 'join', { avatar: 'a' })).ok).toBe(true);
       const other = await connect(srv.url);
       expect(await ask(other, 'join', { avatar: 'a' })).toMatchObject({ ok: false, code: 'server-full' });
-      await waitFor('the connect timeout', () => errors.length > 0, 5000);
+      await waitFor('the connect timeout', () => errors.length > 0, 15_000);
       expect(errors[0]).toMatchObject({ code: 'connect-timeout' });
       expect(srv.server.sessions.size).toBe(0);
       expect(await metricValue(srv.url, 'dnp_sessions_ended_total{reason="connect-timeout"}')).toBe(1);
@@ -163,16 +163,27 @@ describe('sessions under limits', () => {
   it('drops driving frames over the per-session rate and counts them', async () => {
     const client = await RtcClient.connect({ url: srv.url, avatar: 'a' });
     try {
-      const before = await metricValue(srv.url, 'dnp_driving_frames_rejected_total{reason="rate"}');
-      const receivedBefore = await metricValue(srv.url, 'dnp_driving_frames_received_total');
-      for (let i = 0; i < 200; i++) client.send(frame(i + 1)); // a burst far over 20/s
-      await sleep(500);
-      const dropped = (await metricValue(srv.url, 'dnp_driving_frames_rejected_total{reason="rate"}')) - before;
-      const received = (await metricValue(srv.url, 'dnp_driving_frames_received_total')) - receivedBefore;
-      expect(received + dropped).toBe(200);
-      expect(received).toBeGreaterThanOrEqual(15);
-      expect(received).toBeLessThanOrEqual(31); // the 1 s burst (20) + what refilled meanwhile
-      expect(dropped).toBeGreaterThanOrEqual(169);
+      const rate = (): Promise<number> => metricValue(srv.url, 'dnp_driving_frames_rejected_total{reason="rate"}');
+      const accepted = (): Promise<number> => metricValue(srv.url, 'dnp_driving_frames_received_total');
+      const before = await rate();
+      const receivedBefore = await accepted();
+      const t0 = performance.now();
+      for (let i = 0; i < 400; i++) client.send(frame(i + 1)); // a burst far over 20/s
+      // the channel is unreliable (no retransmits): count what arrived, once the counts stop moving
+      let last = -1;
+      for (let i = 0; i < 50; i++) {
+        await sleep(200);
+        const now = (await rate()) + (await accepted());
+        if (now === last) break;
+        last = now;
+      }
+      const elapsedS = (performance.now() - t0) / 1000;
+      const dropped = (await rate()) - before;
+      const received = (await accepted()) - receivedBefore;
+      expect(received).toBeGreaterThanOrEqual(10);
+      expect(received).toBeLessThanOrEqual(20 + Math.ceil(20 * elapsedS) + 1); // the 1 s burst + the refill meanwhile
+      expect(dropped).toBeGreaterThanOrEqual(30);
+      expect(received + dropped).toBeLessThanOrEqual(400);
     } finally {
       await client.close();
     }
@@ -184,7 +195,7 @@ describe('sessions under limits', () => {
     let seq = 1;
     const feeder = setInterval(() => client.send(frame(seq++)), 100); // stays under the rate and is not idle
     try {
-      await waitFor('the first frames', () => client.stats.framesDecoded >= 3);
+      await waitFor('the first frames', () => client.stats.framesDecoded >= 3, 30_000);
       const honoured = (): Promise<number> => metricValue(srv.url, 'dnp_keyframe_requests_total{outcome="honoured"}');
       const throttled = (): Promise<number> => metricValue(srv.url, 'dnp_keyframe_requests_total{outcome="throttled"}');
       const keyframes = (): Promise<number> => metricValue(srv.url, 'dnp_keyframes_sent_total');
@@ -213,9 +224,9 @@ describe('sessions under limits', () => {
   it('ends a connected session that sends no driving frames (code idle) and frees the slot', async () => {
     const client = await RtcClient.connect({ url: srv.url, avatar: 'a' });
     try {
-      await waitFor('the idle timeout', () => client.sessionErrorCodes.length > 0, 6000);
+      await waitFor('the idle timeout', () => client.sessionErrorCodes.length > 0, 15_000);
       expect(client.sessionErrorCodes).toEqual(['idle']);
-      expect(client.sessionErrors[0]).toMatch(/no driving frames for 2 s/);
+      expect(client.sessionErrors[0]).toMatch(/no driving frames for 3 s/);
       await noSessions();
       expect(await metricValue(srv.url, 'dnp_sessions_ended_total{reason="idle"}')).toBe(1);
     } finally {
