@@ -6,7 +6,7 @@ import { EYE_CENTRES } from '../client/src/synth/presenter.js';
 import { SynthRenderer, VECTOR_SIZE } from '../server/src/synth/renderer.js';
 import { boxDiff, drivingVector, ensureSynthPageBuilt, headBox, type Box } from './support/synth-helpers.js';
 
-const SIZE = 256;
+const SIZE = 192;
 const eyeZ = EYE_CENTRES[1][2] + EYE.radius;
 const REGIONS: Record<string, Box> = {
   eyeRight: headBox(SIZE, -EYE.x - 1.6, -EYE.x + 1.6, EYE.y - 1.1, EYE.y + 1.0, eyeZ),
