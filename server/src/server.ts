@@ -22,7 +22,8 @@ import type { RenderDevice } from './render/ort-session.js';
 import { DEFAULT_RUN_TIMEOUT_MS } from './render/renderer.js';
 import type { IceOptions } from './session/peer.js';
 import { Sessions } from './session/sessions.js';
-import { DEFAULT_JOINS_PER_MINUTE, Signaling } from './signaling.js';
+import { LIMIT_DEFAULTS } from './server-limits.js';
+import { Signaling } from './signaling.js';
 
 export interface ServerOptions {
   host: string;
@@ -68,7 +69,7 @@ export interface ServerOptions {
   keyframeMinIntervalMs?: number;
 }
 
-export const LIMIT_DEFAULTS = { joinsPerMinute: DEFAULT_JOINS_PER_MINUTE, idleTimeoutMs: 120_000, maxDrivingHz: 120, keyframeMinIntervalMs: 500 } as const;
+export { LIMIT_DEFAULTS } from './server-limits.js';
 
 function listen(http: HttpServer, port: number, host: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {

@@ -23,12 +23,12 @@ import { TokenBuckets } from './access/token-bucket.js';
 import { summaryOf, type AvatarRegistry } from './avatars/registry.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
+import { LIMIT_DEFAULTS } from './server-limits.js';
 import type { Session, SessionEndReason } from './session/session.js';
 import { JoinRefused, type Sessions } from './session/sessions.js';
 
 /** Largest socket.io message accepted (an SDP is at most 64 KiB by the protocol); a larger one drops the socket. */
 export const MAX_SIGNALING_BYTES = 80 * 1024;
-export const DEFAULT_JOINS_PER_MINUTE = 20;
 
 type Ack = (reply: unknown) => void;
 
@@ -83,7 +83,7 @@ export class Signaling {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly defaultCodec: VideoCodecName = 'vp8',
-    limits: SignalingLimits = { joinsPerMinute: DEFAULT_JOINS_PER_MINUTE },
+    limits: SignalingLimits = { joinsPerMinute: LIMIT_DEFAULTS.joinsPerMinute },
   ) {
     this.joinBuckets = new TokenBuckets(limits.joinsPerMinute, limits.joinsPerMinute / 60);
     this.io = new IoServer(http, {

@@ -12,7 +12,8 @@ import { RENDER_DEVICES } from '../render/ort-session.js';
 import { MIN_SECRET_LENGTH } from '../access/join-token.js';
 import { normalizeOrigin } from '../access/origins.js';
 import type { TurnOptions } from '../access/turn-credentials.js';
-import { LIMIT_DEFAULTS, type ServerOptions } from '../server.js';
+import type { ServerOptions } from '../server.js';
+import { LIMIT_DEFAULTS } from '../server-limits.js';
 import type { IceServerConfig } from '../session/peer.js';
 
 import { DEFAULT_TRACKER_MODEL, PROJECT_ROOT } from '../project-paths.js';

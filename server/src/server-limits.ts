@@ -1,0 +1,11 @@
+/** Defaults of the per-caller limits (`dnp serve` flags; ServerOptions), in one light module the option parser can import. */
+export const LIMIT_DEFAULTS = {
+  /** --join-rate: joins per minute per client address (token bucket, burst = the same number). */
+  joinsPerMinute: 20,
+  /** --idle-timeout-ms: a connected session without driving frames this long is closed. */
+  idleTimeoutMs: 120_000,
+  /** --max-driving-hz: data-channel messages per second per session (1 s burst). */
+  maxDrivingHz: 120,
+  /** --keyframe-interval-ms: PLI/FIR-triggered keyframes at most once per this many ms per stream. */
+  keyframeMinIntervalMs: 500,
+} as const;
