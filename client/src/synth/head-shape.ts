@@ -14,7 +14,7 @@ const C_BACK = 10.0;
 
 /** Half width of the head at height y. */
 export function halfWidth(y: number): number {
-  return 7.45 - 0.45 * smoothstep(HEAD_CENTRE_Y, -8.0, y);
+  return 7.45 - 0.25 * smoothstep(HEAD_CENTRE_Y, -8.0, y);
 }
 
 /** Front half depth at height y (the lower face is pushed forward so that mouth and chin do not recede). */

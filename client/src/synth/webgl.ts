@@ -20,10 +20,10 @@ uniform vec3 uColor; uniform vec3 uColor2; uniform int uKind; uniform vec2 uSpec
 out vec4 outColor;
 vec3 lin(vec3 c) { return pow(c, vec3(2.2)); }
 bool hairKeep(vec3 p) {
-  float front = 5.9 - 0.32 * p.x + 0.05 * p.x * p.x + 0.25 * sin(p.x * 1.7 + 0.5) * smoothstep(5.5, 1.5, abs(p.x));
+  float front = 5.3 - 0.42 * p.x + 0.065 * p.x * p.x + 0.2 * sin(p.x * 2.3 + 0.5) * smoothstep(5.5, 1.5, abs(p.x));
   if (p.y > front) return true;
   float yb = p.z > -1.2 ? 2.0 : 2.0 - 1.5 * (-1.2 - p.z);
-  return p.z < 1.5 + 0.3 * (p.y - 2.0) && p.y > max(yb, -6.5);
+  return p.z < 4.0 + 0.4 * (p.y - 2.0) && p.y > max(yb, -6.5);
 }
 void main() {
   vec3 n = normalize(vNormal);
