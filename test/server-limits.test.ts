@@ -249,3 +249,67 @@ describe('sessions under limits', () => {
     await noSessions();
   });
 });
+
+describe('sockets that connect but never join', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer(join(tmp, 'avatars'), { maxSocketsPerAddress: 3, joinTimeoutMs: 1500 });
+  });
+  afterAll(async () => {
+    await srv?.close();
+  });
+
+  const connectRefusal = (url: string): Promise<unknown> =>
+    connect(url).then(
+      (s) => {
+        s.close();
+        return null;
+      },
+      (e: unknown) => e,
+    );
+
+  it('caps open sockets per address at the handshake (too-many-sockets) and frees the slot on close', async () => {
+    const open = [await connect(srv.url), await connect(srv.url), await connect(srv.url)];
+    try {
+      expect(await metricValue(srv.url, 'dnp_signaling_sockets')).toBe(3);
+      const err = await connectRefusal(srv.url);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as { data?: { code?: string } }).data?.code).toBe('too-many-sockets');
+      expect(await metricValue(srv.url, 'dnp_signaling_sockets_refused_total')).toBe(1);
+      open.pop()?.close();
+      await waitFor('the slot to free', async () => (await metricValue(srv.url, 'dnp_signaling_sockets')) === 2);
+      open.push(await connect(srv.url));
+    } finally {
+      for (const s of open) s.close();
+    }
+    await waitFor('all sockets closed', async () => (await metricValue(srv.url, 'dnp_signaling_sockets')) === 0);
+  });
+
+  it('disconnects a socket without a session after the join timeout (code join-timeout); a joined one stays until it leaves', async () => {
+    const idle = await connect(srv.url);
+    const joined = await connect(srv.url);
+    const idleCodes: string[] = [];
+    idle.on('session-error', (e: { code?: string }) => idleCodes.push(String(e.code)));
+    const joinedCodes: string[] = [];
+    joined.on('session-error', (e: { code?: string }) => joinedCodes.push(String(e.code)));
+    try {
+      const idleGone = new Promise<void>((resolve) => idle.once('disconnect', () => resolve()));
+      expect((await ask(joined, 'join', { avatar: 'a' })).ok).toBe(true);
+      await idleGone;
+      expect(idleCodes).toEqual(['join-timeout']);
+      expect(await metricValue(srv.url, 'dnp_signaling_join_timeouts_total')).toBe(1);
+      await sleep(2000); // past the join timeout: the socket with a session is still there
+      expect(joined.connected).toBe(true);
+      const joinedGone = new Promise<void>((resolve) => joined.once('disconnect', () => resolve()));
+      joined.emit('leave');
+      await joinedGone; // no session again: the timer runs anew
+      expect(joinedCodes).toEqual(['join-timeout']);
+      expect(await metricValue(srv.url, 'dnp_signaling_join_timeouts_total')).toBe(2);
+      await waitFor('all sockets closed', async () => (await metricValue(srv.url, 'dnp_signaling_sockets')) === 0);
+      await waitFor('no sessions', async () => (await metricValue(srv.url, 'dnp_sessions')) === 0);
+    } finally {
+      idle.close();
+      joined.close();
+    }
+  });
+});

@@ -64,6 +64,10 @@ function refusalText(code: string): string | null {
       return "This page's link does not admit you (its token is missing, expired, or for another avatar). Ask for a new link.";
     case 'rate-limited':
       return 'Too many attempts from your address. Wait a few seconds and press Start again.';
+    case 'too-many-sockets':
+      return 'Too many connections from your address (other tabs or devices behind the same network). Close some and press Start again.';
+    case 'join-timeout':
+      return 'The connection to the avatar server was closed because no session was started for a while. Press Start again.';
     case 'busy':
       return 'The previous attempt is still being set up. Wait a moment and press Start again.';
     case 'unknown-avatar':

@@ -25,6 +25,9 @@ export class Metrics {
   readonly renderHung = new Counter({ name: 'dnp_render_hung_total', help: 'model runs abandoned after the render timeout (worker terminated and replaced)', labelNames: ['avatar'], registers: [this.registry] });
   readonly accessRefused = new Counter({ name: 'dnp_access_refused_total', help: 'connections and requests refused: origin (not on the allow-list), token (missing, bad, expired), scope (token for another avatar)', labelNames: ['reason'], registers: [this.registry] });
   readonly joinsRateLimited = new Counter({ name: 'dnp_joins_rate_limited_total', help: 'joins refused by the per-address join rate (--join-rate)', registers: [this.registry] });
+  readonly signalingSockets = new Gauge({ name: 'dnp_signaling_sockets', help: 'open signaling (socket.io) connections, joined or not', registers: [this.registry] });
+  readonly socketsRefused = new Counter({ name: 'dnp_signaling_sockets_refused_total', help: 'signaling connections refused at the handshake because their address already had --max-sockets-per-address open', registers: [this.registry] });
+  readonly joinTimeouts = new Counter({ name: 'dnp_signaling_join_timeouts_total', help: 'signaling connections disconnected because they had no session for --join-timeout-ms', registers: [this.registry] });
   readonly keyframeRequests = new Counter({ name: 'dnp_keyframe_requests_total', help: 'caller keyframe requests (PLI/FIR): honoured at once, or throttled (--keyframe-interval-ms; one deferred keyframe per window)', labelNames: ['outcome'], registers: [this.registry] });
   readonly sessionsEnded = new Counter({ name: 'dnp_sessions_ended_total', help: 'sessions ended, by reason (leave, disconnect, peer-failed, peer-closed, connect-timeout, idle, server-close, rejoin, error)', labelNames: ['reason'], registers: [this.registry] });
   readonly avatars = new Gauge({ name: 'dnp_avatars', help: 'avatars loaded', registers: [this.registry] });

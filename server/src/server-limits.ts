@@ -8,4 +8,8 @@ export const LIMIT_DEFAULTS = {
   maxDrivingHz: 120,
   /** --keyframe-interval-ms: PLI/FIR-triggered keyframes at most once per this many ms per stream. */
   keyframeMinIntervalMs: 500,
+  /** --max-sockets-per-address: open signaling sockets per client address (joined or not); more are refused at the handshake. */
+  maxSocketsPerAddress: 16,
+  /** --join-timeout-ms: a signaling socket without a session this long (since it connected or its session ended) is disconnected. */
+  joinTimeoutMs: 30_000,
 } as const;

@@ -61,6 +61,10 @@ export interface ServerOptions {
   metricsPort?: number | null;
   /** Joins per minute per client address (token bucket); default 20. */
   joinsPerMinute?: number;
+  /** Open signaling sockets per client address, joined or not; default 16. */
+  maxSocketsPerAddress?: number;
+  /** Disconnect a signaling socket without a session after this long (ms; 0 = never); default 30 s. */
+  joinTimeoutMs?: number;
   /** Close a connected session after this long without a driving frame (ms; 0 = never); default 120 s. */
   idleTimeoutMs?: number;
   /** Most driving-frame messages per second per session; default 120. */
@@ -173,7 +177,11 @@ export class DnpServer {
       if (req.url?.startsWith('/socket.io/')) return;
       handler(req, res);
     });
-    const signaling = new Signaling(http, avatars, sessions, access, metrics, log, options.defaultCodec, { joinsPerMinute: options.joinsPerMinute ?? LIMIT_DEFAULTS.joinsPerMinute });
+    const signaling = new Signaling(http, avatars, sessions, access, metrics, log, options.defaultCodec, {
+      joinsPerMinute: options.joinsPerMinute ?? LIMIT_DEFAULTS.joinsPerMinute,
+      maxSocketsPerAddress: options.maxSocketsPerAddress ?? LIMIT_DEFAULTS.maxSocketsPerAddress,
+      joinTimeoutMs: options.joinTimeoutMs ?? LIMIT_DEFAULTS.joinTimeoutMs,
+    });
     const server = new DnpServer(options, avatars, sessions, http, signaling, metricsHttp, access, metrics, log);
     log.info(
       {

@@ -67,6 +67,10 @@ const SESSION_END_TEXT: Record<SessionEndReason, string> = {
 export interface SignalingLimits {
   /** Joins per minute per client address (token bucket; the burst is the same number). */
   joinsPerMinute: number;
+  /** Open signaling sockets per client address (joined or not); more are refused at the handshake (`too-many-sockets`). */
+  maxSocketsPerAddress: number;
+  /** A socket without a session this long (since it connected or its last session ended) is disconnected (ms; 0 = never). */
+  joinTimeoutMs: number;
 }
 
 export class Signaling {
@@ -74,6 +78,9 @@ export class Signaling {
   private closed = false;
   private shuttingDown = false;
   private readonly joinBuckets: TokenBuckets;
+  /** Open sockets per client address (reserved at the handshake, released when the connection closes). */
+  private readonly socketsByAddress = new Map<string, number>();
+  private readonly joinTimeoutMs: number;
 
   constructor(
     http: HttpServer,
@@ -83,8 +90,9 @@ export class Signaling {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly defaultCodec: VideoCodecName = 'vp8',
-    limits: SignalingLimits = { joinsPerMinute: LIMIT_DEFAULTS.joinsPerMinute },
+    limits: SignalingLimits = { joinsPerMinute: LIMIT_DEFAULTS.joinsPerMinute, maxSocketsPerAddress: LIMIT_DEFAULTS.maxSocketsPerAddress, joinTimeoutMs: LIMIT_DEFAULTS.joinTimeoutMs },
   ) {
+    this.joinTimeoutMs = limits.joinTimeoutMs;
     this.joinBuckets = new TokenBuckets(limits.joinsPerMinute, limits.joinsPerMinute / 60);
     this.io = new IoServer(http, {
       maxHttpBufferSize: MAX_SIGNALING_BYTES,
@@ -115,6 +123,30 @@ export class Signaling {
         next(Object.assign(new Error(`forbidden: ${errorText(err)}`), { data: { code: 'forbidden' satisfies ErrorCode } }));
       }
     });
+    // Sockets per address, counted from the handshake (a burst of handshakes cannot all slip in before any connects)
+    // until the underlying connection closes, whichever way it ends.
+    this.io.use((socket, next) => {
+      const address = socket.handshake.address;
+      const open = this.socketsByAddress.get(address) ?? 0;
+      if (open >= limits.maxSocketsPerAddress) {
+        metrics.socketsRefused.inc();
+        log.warn({ address, open }, 'signaling connection refused: too many open from this address');
+        next(Object.assign(new Error(`too many connections from ${address} (${open} open)`), { data: { code: 'too-many-sockets' satisfies ErrorCode } }));
+        return;
+      }
+      this.socketsByAddress.set(address, open + 1);
+      metrics.signalingSockets.inc();
+      let released = false;
+      socket.conn.once('close', () => {
+        if (released) return;
+        released = true;
+        metrics.signalingSockets.dec();
+        const n = (this.socketsByAddress.get(address) ?? 1) - 1;
+        if (n <= 0) this.socketsByAddress.delete(address);
+        else this.socketsByAddress.set(address, n);
+      });
+      next();
+    });
     this.io.on('connection', (socket) => this.attach(socket));
   }
 
@@ -129,10 +161,31 @@ export class Signaling {
     const log = this.log.child({ socket: socket.id });
     log.debug({ address: socket.handshake.address }, 'socket connected');
 
+    // A socket must hold a session: one that connects (or whose session ends) and does not join within
+    // joinTimeoutMs is told why and disconnected, so idle sockets cannot pile up.
+    let joinTimer: NodeJS.Timeout | null = null;
+    const disarmJoinTimer = (): void => {
+      if (joinTimer) clearTimeout(joinTimer);
+      joinTimer = null;
+    };
+    const armJoinTimer = (): void => {
+      if (this.joinTimeoutMs <= 0 || joinTimer || !socket.connected) return;
+      joinTimer = setTimeout(() => {
+        joinTimer = null;
+        if (session || !socket.connected) return;
+        this.metrics.joinTimeouts.inc();
+        log.info({ address: socket.handshake.address, joinTimeoutMs: this.joinTimeoutMs }, 'socket without a session disconnected');
+        socket.emit('session-error', { message: `no session for ${Math.round(this.joinTimeoutMs / 1000)} s: disconnected`, code: 'join-timeout' } satisfies SessionError);
+        socket.disconnect(true);
+      }, this.joinTimeoutMs);
+    };
+    armJoinTimer();
+
     const endSession = (reason: 'leave' | 'disconnect' | 'rejoin'): void => {
       const s = session;
       session = null;
       if (s) void s.close(reason);
+      if (reason === 'leave') armJoinTimer();
     };
 
     let settingUp = false;
@@ -178,7 +231,10 @@ export class Signaling {
       let s: Session;
       try {
         s = this.sessions.create(avatar, req.codec, (reason, error) => {
-          if (session === s) session = null;
+          if (session === s) {
+            session = null;
+            armJoinTimer();
+          }
           const code = sessionErrorCode(reason);
           if (code && socket.connected) socket.emit('session-error', { message: error ?? SESSION_END_TEXT[reason], code } satisfies SessionError);
         });
@@ -187,6 +243,7 @@ export class Signaling {
         return;
       }
       session = s;
+      disarmJoinTimer();
       settingUp = true;
       log.info({ session: s.id, avatar: avatar.id, codec: req.codec }, 'session created');
       reply?.({ ok: true, sessionId: s.id, avatar: summaryOf(avatar) } satisfies JoinReply);
@@ -253,6 +310,7 @@ export class Signaling {
     socket.on('leave', () => endSession('leave'));
     socket.on('disconnect', (reason) => {
       log.debug({ reason }, 'socket disconnected');
+      disarmJoinTimer();
       endSession('disconnect');
     });
   }

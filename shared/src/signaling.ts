@@ -51,6 +51,8 @@ export interface AvatarSummary {
  *   server-full        --max-sessions reached
  *   forbidden          Origin not allowed, join token missing/bad/expired, or not valid for this avatar
  *   rate-limited       too many joins from this address (--join-rate)
+ *   too-many-sockets   this address already has --max-sockets-per-address signaling connections open (handshake)
+ *   join-timeout       the connection had no session for --join-timeout-ms; it is disconnected right after
  *   busy               a join on this socket is still being set up
  *   no-session         answer/ice/calibrate before a join
  *   shutting-down      the server is stopping
@@ -67,6 +69,8 @@ export const ERROR_CODES = [
   'server-full',
   'forbidden',
   'rate-limited',
+  'too-many-sockets',
+  'join-timeout',
   'busy',
   'no-session',
   'shutting-down',

@@ -40,6 +40,7 @@ export function testServerOptions(avatarsDir: string, overrides: Partial<ServerO
     allowNoAvatars: true,
     // many test callers share 127.0.0.1: the per-address join rate is tested on its own (server-limits)
     joinsPerMinute: 10_000,
+    maxSocketsPerAddress: 10_000,
     ...overrides,
   };
 }

@@ -24,6 +24,10 @@ Options (flag, environment variable, default):
   --bitrate B          DNP_BITRATE        video bitrate, e.g. 600k or 1.5M (default: from size and fps)
   --max-sessions N     DNP_MAX_SESSIONS   8
   --join-rate N        DNP_JOIN_RATE      20: joins per minute per client address (then 'rate-limited')
+  --max-sockets-per-address N DNP_MAX_SOCKETS_PER_ADDRESS 16: open signaling connections per client address
+                                          (joined or not; more are refused: 'too-many-sockets')
+  --join-timeout-ms N  DNP_JOIN_TIMEOUT_MS 30000: disconnect a signaling connection without a session this
+                                          long (since it connected or its session ended; 0 = never)
   --max-driving-hz N   DNP_MAX_DRIVING_HZ 120: driving-frame messages per second per session (excess dropped)
   --keyframe-interval-ms N DNP_KEYFRAME_INTERVAL_MS 500: PLI-triggered keyframes at most once per N ms
   --connect-timeout-ms N DNP_CONNECT_TIMEOUT_MS 20000: close a session not connected (ICE + DTLS) by then
