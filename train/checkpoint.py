@@ -51,12 +51,38 @@ def model_from_checkpoint(ck: Dict[str, Any]) -> AnyModel:
     return model.eval()
 
 
+def read_neutral(path: Path) -> Dict[str, Any]:
+    """A neutral face file: {"pose": [6], "gaze": [2], "blendshapes": [52]} (finite numbers; blendshapes in [0, 1])."""
+    import json
+    import math
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable JSON file ({err})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected an object with pose, gaze and blendshapes")
+    out: Dict[str, Any] = {}
+    for k, n in (("pose", 6), ("gaze", 2), ("blendshapes", 52)):
+        v = d.get(k)
+        if not isinstance(v, list) or len(v) != n or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v):
+            raise ValueError(f"{path}: {k} must be a list of {n} finite numbers")
+        if k == "blendshapes" and not all(0 <= x <= 1 for x in v):
+            raise ValueError(f"{path}: blendshapes must be in [0, 1]")
+        out[k] = [float(x) for x in v]
+    return out
+
+
 def export_from_checkpoint(ck: Dict[str, Any], out_dir: Path, name: Optional[str] = None,
-                           fps: Optional[float] = None, int8: bool = False) -> Dict[str, Any]:
+                           fps: Optional[float] = None, int8: bool = False,
+                           neutral: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """`neutral` replaces the neutral face written to avatar.json (default: the training frames' median)."""
     model = model_from_checkpoint(ck).cpu().float()
     latent = model.mean_latent()
     tcfg = TrainConfig.from_dict(ck["train_config"])
-    norm = ck["norm"]
+    norm = dict(ck["norm"])
+    if neutral is not None:
+        norm["neutral"] = neutral
     ds = ck["dataset"]
     history = ck.get("history", [])
     last = history[-1] if history else {}
@@ -73,7 +99,8 @@ def export_from_checkpoint(ck: Dict[str, Any], out_dir: Path, name: Optional[str
         "latentCode": (f"mean of the {model.cfg.n_latents} training frames' latent codes (baked into the model)"
                        if latent is not None else None),
         "normalisation": "mean/std over the valid training frames (std floored per value group)",
-        "neutralFrom": "per-value median of the valid training frames' conditioning",
+        "neutralFrom": ("given at export (--neutral)" if neutral is not None
+                        else "per-value median of the valid training frames' conditioning"),
         "trainingSeconds": ck.get("elapsed_s"),
         "device": ck.get("device"),
     }

@@ -81,6 +81,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--name", default=None, help="avatar display name")
     e.add_argument("--seed", type=int, default=0, help="with --untrained: weight seed")
     e.add_argument("--int8", action="store_true", help="with --checkpoint: try int8 (see `train --help`)")
+    e.add_argument("--neutral", type=Path, default=None,
+                   help="with --checkpoint: JSON file {pose[6], gaze[2], blendshapes[52]} written as the avatar's "
+                        "neutral face (default: the median of the training frames), e.g. a generator's neutral")
     return p
 
 

@@ -38,7 +38,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         from .checkpoint import load_checkpoint, export_from_checkpoint
         ck = load_checkpoint(args.checkpoint, map_location="cpu")
-        manifest = export_from_checkpoint(ck, args.out, name=args.name, fps=args.fps, int8=args.int8)
+        from .checkpoint import read_neutral
+        neutral = read_neutral(args.neutral) if args.neutral else None
+        manifest = export_from_checkpoint(ck, args.out, name=args.name, fps=args.fps, int8=args.int8, neutral=neutral)
     sys.stderr.write(f"train: wrote {args.out / 'avatar.onnx'} and avatar.json ({manifest['width']}x{manifest['height']}, "
                      f"{manifest['training']['flopsPerFrame'] / 1e9:.2f} GFLOP/frame, parity "
                      f"{manifest['training'].get('parityMaxAbsDiff', float('nan')):.1e}) in {time.time() - t0:.1f} s\n")

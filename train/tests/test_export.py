@@ -95,6 +95,18 @@ def test_train_cli_resume_and_export(synth_dataset, tmp_path):
     r = _cli("export", "--checkpoint", str(out / "checkpoint.pt"), "--out", str(tmp_path / "again"), "--fps", "30")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "again" / "avatar.json").read_text())["fps"] == 30
+    neutral = {"pose": [0, 0, 0, 0, -1.8, -26], "gaze": [0, 0], "blendshapes": [0] * 52}
+    (tmp_path / "neutral.json").write_text(json.dumps(neutral))
+    r = _cli("export", "--checkpoint", str(out / "checkpoint.pt"), "--out", str(tmp_path / "n"), "--neutral",
+             str(tmp_path / "neutral.json"))
+    assert r.returncode == 0, r.stderr
+    man = json.loads((tmp_path / "n" / "avatar.json").read_text())
+    assert man["neutral"] == {k: [float(x) for x in v] for k, v in neutral.items()}
+    assert "--neutral" in man["training"]["neutralFrom"]
+    (tmp_path / "bad.json").write_text(json.dumps(dict(neutral, gaze=[0])))
+    r = _cli("export", "--checkpoint", str(out / "checkpoint.pt"), "--out", str(tmp_path / "b"), "--neutral",
+             str(tmp_path / "bad.json"))
+    assert r.returncode == 1 and "gaze must be a list of 2 finite numbers" in r.stderr
 
 
 def test_train_cli_reports_a_bad_dataset(tmp_path):
