@@ -301,5 +301,5 @@ describe('dnp prepare on real videos', () => {
     expect(readNpy(join(out, 'pose.npy')).shape).toEqual([62, 6]);
     expect(m2.audio?.samples).toBe(Math.round((62 / 25) * 16000));
     expect(readdirSync(tmp).filter((d) => d.includes('partial'))).toEqual([]);
-  });
+  }, 300_000); // three prepares at 512²: ~15 s idle, over 2 min beside training jobs on 2 cores
 });
