@@ -28,8 +28,16 @@ export class Metrics {
   readonly signalingSockets = new Gauge({ name: 'dnp_signaling_sockets', help: 'open signaling (socket.io) connections, joined or not', registers: [this.registry] });
   readonly socketsRefused = new Counter({ name: 'dnp_signaling_sockets_refused_total', help: 'signaling connections refused at the handshake because their address already had --max-sockets-per-address open', registers: [this.registry] });
   readonly joinTimeouts = new Counter({ name: 'dnp_signaling_join_timeouts_total', help: 'signaling connections disconnected because they had no session for --join-timeout-ms', registers: [this.registry] });
+  readonly admissionRefused = new Counter({ name: 'dnp_admission_refused_total', help: 'joins refused by admission control (code busy): the measured render + encode time per frame leaves no room for another session; limit = render (the avatar\'s render worker), encode (the main thread), cores', labelNames: ['avatar', 'limit'], registers: [this.registry] });
   readonly keyframeRequests = new Counter({ name: 'dnp_keyframe_requests_total', help: 'caller keyframe requests (PLI/FIR): honoured at once, or throttled (--keyframe-interval-ms; one deferred keyframe per window)', labelNames: ['outcome'], registers: [this.registry] });
   readonly sessionsEnded = new Counter({ name: 'dnp_sessions_ended_total', help: 'sessions ended, by reason (leave, disconnect, peer-failed, peer-closed, connect-timeout, idle, server-close, rejoin, error)', labelNames: ['reason'], registers: [this.registry] });
+  readonly peers = new Gauge({ name: 'dnp_peers', help: 'open WebRTC peers (created by a session, not yet closed)', registers: [this.registry] });
+  readonly encoders = new Gauge({ name: 'dnp_encoders', help: 'open video encoders (one per connected session)', labelNames: ['codec'], registers: [this.registry] });
+  /** What each renderer holds now (set by the Server; read at scrape time). */
+  liveRenderers: () => Array<{ avatar: string; workers: number; runsInFlight: number; queued: number }> = () => [];
+  readonly renderWorkers = this.rendererGauge('dnp_render_workers', 'render worker threads alive (one per avatar; more while a hung one is being terminated)', (l) => l.workers);
+  readonly renderRunsInFlight = this.rendererGauge('dnp_render_runs_in_flight', 'model runs sent to a render worker and not yet answered', (l) => l.runsInFlight);
+  readonly renderQueued = this.rendererGauge('dnp_render_queued_frames', 'frames waiting for the next model run', (l) => l.queued);
   readonly avatars = new Gauge({ name: 'dnp_avatars', help: 'avatars loaded', registers: [this.registry] });
   readonly avatarLoadErrors = new Counter({ name: 'dnp_avatar_load_errors_total', help: 'avatar folders skipped at load because they were invalid', registers: [this.registry] });
   readonly sessionFailures = new Counter({ name: 'dnp_session_failures_total', help: 'sessions ended by a failure, by avatar and cause (render, encode, offer); the other sessions go on', labelNames: ['avatar', 'cause'], registers: [this.registry] });
@@ -37,6 +45,19 @@ export class Metrics {
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'dnp_' });
+  }
+
+  private rendererGauge(name: string, help: string, pick: (l: { workers: number; runsInFlight: number; queued: number }) => number): Gauge<'avatar'> {
+    const live = (): Array<{ avatar: string; workers: number; runsInFlight: number; queued: number }> => this.liveRenderers();
+    return new Gauge({
+      name,
+      help,
+      labelNames: ['avatar'],
+      registers: [this.registry],
+      collect() {
+        for (const l of live()) this.set({ avatar: l.avatar }, pick(l));
+      },
+    });
   }
 
   async text(): Promise<string> {

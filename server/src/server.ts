@@ -127,6 +127,7 @@ export class DnpServer {
       a.renderer.onBehind = () => metrics.renderBehind.inc({ avatar: a.id });
       a.renderer.onHung = () => metrics.renderHung.inc({ avatar: a.id });
     }
+    metrics.liveRenderers = () => avatars.list().map((a) => ({ avatar: a.id, ...a.renderer.live }));
     if (avatars.size === 0 && !options.allowNoAvatars) {
       await avatars.close();
       const why = avatars.errors.length ? ` (${avatars.errors.length} skipped: ${avatars.errors.map((e) => e.error).join('; ')})` : '';

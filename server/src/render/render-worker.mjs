@@ -20,6 +20,8 @@
  * ← { type: 'run', id, batch, size, inputName, outputName } (input = the first batch × size floats of `input`)
  * → { type: 'result', id, ms, dims, outType, length } (result = the first `length` floats of `output`) | { type: 'run-error', id, message }
  * ← { type: 'close' } → the session is released and the worker exits.
+ * ← { type: 'test-slow', msPerFrame, exact } (tests only) from now on every run takes at least msPerFrame × batch ms
+ *                                              (exact: and reports exactly that as its time)
  * ← { type: 'test-fault', mode: 'silent' | 'spin' | 'throw' } (tests only) the next run never answers ('silent'),
  *   blocks this thread forever ('spin'), as a stuck GPU driver or a pathological model would (the main side must
  *   abandon it after its run timeout), or fails ('throw', a run-error).
@@ -63,6 +65,10 @@ let sharedOutput = new Float32Array(workerData.output);
 let session = null;
 /** @type {'silent' | 'spin' | 'throw' | null} */
 let faultNext = null;
+/** Tests only: every model run takes at least this many ms per frame (it waits out the rest; 0 = off). */
+let testMinMsPerFrame = 0;
+/** Tests only: with testMinMsPerFrame, report exactly msPerFrame × batch (deterministic, whatever the machine's speed). */
+let testExact = false;
 let device = 'cpu';
 /** @type {string | null} */
 let fallbackReason = null;
@@ -100,6 +106,12 @@ port.on('message', async (/** @type {{ type: string, id?: number, batch?: number
     faultNext = mode === 'spin' || mode === 'throw' ? mode : 'silent';
     return;
   }
+  if (msg.type === 'test-slow') {
+    const ms = /** @type {{ msPerFrame?: unknown }} */ (msg).msPerFrame;
+    testMinMsPerFrame = typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : 0;
+    testExact = /** @type {{ exact?: unknown }} */ (msg).exact === true;
+    return;
+  }
   if (msg.type !== 'run' || !session) return;
   const fault = faultNext;
   faultNext = null;
@@ -115,7 +127,9 @@ port.on('message', async (/** @type {{ type: string, id?: number, batch?: number
     localInput.set(sharedInput.subarray(0, n));
     const t0 = performance.now();
     const res = await session.run({ [inputName]: new ort.Tensor('float32', localInput.subarray(0, n), [batch, size]) });
-    const ms = performance.now() - t0;
+    const slowUntil = t0 + testMinMsPerFrame * batch;
+    if (performance.now() < slowUntil) await new Promise((resolve) => setTimeout(resolve, slowUntil - performance.now()));
+    const ms = testExact && testMinMsPerFrame > 0 ? testMinMsPerFrame * batch : performance.now() - t0;
     const out = res[outputName];
     if (!out) throw new Error(`model has no output "${outputName}"`);
     const data = /** @type {Float32Array} */ (out.data);

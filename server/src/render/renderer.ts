@@ -227,6 +227,8 @@ export class Renderer {
   private stats: Omit<RendererStats, 'avatar' | 'device'> = { runs: 0, frames: 0, maxBatchSeen: 0, behind: 0, lastRenderMs: 0, failed: 0, hung: 0 };
   private lastBehindWarn = 0;
   private warming = false;
+  /** Render worker threads of this renderer that have not exited (the current one, and abandoned ones still terminating). */
+  private workersAlive = 0;
   /** Observers for metrics: (ms, batch). */
   onRun: ((ms: number, batch: number) => void) | null = null;
   onBehind: (() => void) | null = null;
@@ -258,6 +260,8 @@ export class Renderer {
   /** Makes `worker` the current worker and listens to it (messages of a replaced worker are ignored). */
   private attach(worker: Worker): void {
     this.worker = worker;
+    this.workersAlive++;
+    worker.once('exit', () => this.workersAlive--);
     worker.on('message', (raw: unknown) => {
       if (this.worker !== worker) return;
       const m = parseWorkerMessage(raw);
@@ -420,6 +424,19 @@ export class Renderer {
       this.replacing = null;
       if (this.queue.length > 0 && !this.running && !this.closed) void this.drain();
     }
+  }
+
+  /** Live resources, for /metrics (a leak check: after every session has gone, these return to their baseline). */
+  get live(): { workers: number; runsInFlight: number; queued: number } {
+    return { workers: this.workersAlive, runsInFlight: this.pendingRuns.size, queued: this.queue.length };
+  }
+
+  /**
+   * Test-only: from now on every model run takes at least msPerFrame × batch ms (a slow model; 0 = off). With
+   * `exact`, the run also reports exactly that time, whatever the machine's speed (deterministic measurements).
+   */
+  testSlowRuns(msPerFrame: number, exact = false): void {
+    this.worker?.postMessage({ type: 'test-slow', msPerFrame, exact });
   }
 
   /** Test-only: the worker's next model run never answers ('silent'), blocks its thread ('spin') or fails ('throw'). */

@@ -40,6 +40,8 @@ export interface SessionOptions {
   maxDrivingHz: number;
   /** PLI/FIR-triggered keyframes at most once per this many ms (requests in between share one deferred keyframe). */
   keyframeMinIntervalMs: number;
+  /** Measured encode time of each rendered frame (admission control); null = not needed. */
+  observeEncode?: ((ms: number) => void) | null;
 }
 
 /** close() waits at most this long for a frame in flight. */
@@ -114,6 +116,7 @@ export class Session {
     };
     this.drivingBucket = new TokenBucket(opts.maxDrivingHz, opts.maxDrivingHz);
     this.peer = new Peer(opts.codec, opts.ice, this.log);
+    metrics.peers.inc();
     this.peer.channel.onMessage.subscribe((msg) => {
       if (this.closed) return;
       if (!this.drivingBucket.take()) {
@@ -195,6 +198,7 @@ export class Session {
         fps: m.fps,
         bitrate: this.opts.bitrate > 0 ? this.opts.bitrate : defaultBitrate(m.width, m.height, m.fps),
       });
+      this.metrics.encoders.inc({ codec: this.codec });
     } catch (err) {
       this.fail('encode', new Error(`cannot start the ${this.codec} encoder: ${err instanceof Error ? err.message : String(err)}`));
       return;
@@ -268,7 +272,7 @@ export class Session {
       this.lastSeq = seq;
       this.counts.rendered++;
       stage = 'encode';
-      this.sendPicture(video, seq === null ? null : { seq, renderMs }, encodeStart);
+      this.opts.observeEncode?.(this.sendPicture(video, seq === null ? null : { seq, renderMs }, encodeStart));
       if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
     } catch (err) {
       if (!this.closed) this.fail(stage, err);
@@ -310,13 +314,15 @@ export class Session {
     this.video?.testFailNextSend();
   }
 
-  private sendPicture(video: VideoOutput, report: { seq: number; renderMs: number } | null, encodeStart: number): void {
+  /** Encodes and sends one picture; returns the encode time (ms). */
+  private sendPicture(video: VideoOutput, report: { seq: number; renderMs: number } | null, encodeStart: number): number {
     const sent = video.send(report, encodeStart);
     this.lastSent = performance.now();
     this.metrics.encodeMs.observe({ codec: this.codec }, sent.encodeMs);
     this.metrics.framesSent.inc();
     if (sent.key) this.metrics.keyframesSent.inc();
     this.metrics.bytesDown.inc(sent.bytes);
+    return sent.encodeMs;
   }
 
   toJSON(): Record<string, unknown> {
@@ -352,9 +358,16 @@ export class Session {
       await Promise.race([this.frame, new Promise<void>((r) => (timer = setTimeout(r, FRAME_WAIT_MS)))]);
       clearTimeout(timer);
     }
-    await this.peer.close();
-    this.video?.close();
-    this.video = null;
+    try {
+      await this.peer.close();
+    } finally {
+      this.metrics.peers.dec();
+      if (this.video) {
+        this.video.close();
+        this.video = null;
+        this.metrics.encoders.dec({ codec: this.codec });
+      }
+    }
     this.log.debug({ stats: this.toJSON() }, 'session closed');
   }
 }
