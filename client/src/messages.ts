@@ -69,7 +69,7 @@ function refusalText(code: string): string | null {
     case 'join-timeout':
       return 'The connection to the avatar server was closed because no session was started for a while. Press Start again.';
     case 'busy':
-      return 'The previous attempt is still being set up. Wait a moment and press Start again.';
+      return 'The avatar server is too busy for another caller right now (or your previous attempt is still being set up). Try again in a minute.';
     case 'unknown-avatar':
     case 'unsupported-avatar':
       return 'This avatar is not available on the server. Reload the page and pick another.';

@@ -12,4 +12,8 @@ export const LIMIT_DEFAULTS = {
   maxSocketsPerAddress: 16,
   /** --join-timeout-ms: a signaling socket without a session this long (since it connected or its session ended) is disconnected. */
   joinTimeoutMs: 30_000,
+  /** --admission: refuse a join (code busy) when the measured render + encode time says it would not fit. */
+  admission: true,
+  /** --admission-headroom: predicted load × this must fit each budget. */
+  admissionHeadroom: 1.25,
 } as const;

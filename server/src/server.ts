@@ -9,6 +9,7 @@
  *                                   └─ VideoOutput (Encoder → RTP muxer → track)
  */
 import { createServer, type Server as HttpServer } from 'node:http';
+import { availableParallelism } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { VideoCodecName } from '../../shared/src/signaling.js';
 import { AvatarRegistry } from './avatars/registry.js';
@@ -20,6 +21,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import type { RenderDevice } from './render/ort-session.js';
 import { DEFAULT_RUN_TIMEOUT_MS } from './render/renderer.js';
+import { Admission } from './session/admission.js';
 import type { IceOptions } from './session/peer.js';
 import { Sessions } from './session/sessions.js';
 import { LIMIT_DEFAULTS } from './server-limits.js';
@@ -61,6 +63,10 @@ export interface ServerOptions {
   metricsPort?: number | null;
   /** Joins per minute per client address (token bucket); default 20. */
   joinsPerMinute?: number;
+  /** Admission control on measured load (refuse a join with `busy` rather than degrade everybody); default on. */
+  admission?: boolean;
+  /** Admission: predicted load × this must fit each budget (≥ 1); default 1.25. */
+  admissionHeadroom?: number;
   /** Open signaling sockets per client address, joined or not; default 16. */
   maxSocketsPerAddress?: number;
   /** Disconnect a signaling socket without a session after this long (ms; 0 = never); default 30 s. */
@@ -116,6 +122,12 @@ export class DnpServer {
 
   static async start(options: ServerOptions, log: Logger): Promise<DnpServer> {
     const metrics = new Metrics();
+    const admission = new Admission({
+      enabled: options.admission ?? LIMIT_DEFAULTS.admission,
+      headroom: options.admissionHeadroom ?? LIMIT_DEFAULTS.admissionHeadroom,
+      cores: availableParallelism(),
+      renderThreads: options.threads,
+    });
     const avatars = await AvatarRegistry.load(options.avatarsDir, { device: options.device, threads: options.threads, maxBatch: options.maxBatch, runTimeoutMs: options.renderTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS }, log);
     metrics.avatars.set(avatars.size);
     metrics.avatarLoadErrors.inc(avatars.errors.length);
@@ -123,6 +135,7 @@ export class DnpServer {
       a.renderer.onRun = (ms, batch) => {
         metrics.renderMs.observe({ avatar: a.id }, ms);
         metrics.renderBatch.observe(batch);
+        admission.observeRender(a.id, ms, batch);
       };
       a.renderer.onBehind = () => metrics.renderBehind.inc({ avatar: a.id });
       a.renderer.onHung = () => metrics.renderHung.inc({ avatar: a.id });
@@ -165,6 +178,7 @@ export class DnpServer {
         idleTimeoutMs: options.idleTimeoutMs ?? LIMIT_DEFAULTS.idleTimeoutMs,
         maxDrivingHz: options.maxDrivingHz ?? LIMIT_DEFAULTS.maxDrivingHz,
         keyframeMinIntervalMs: options.keyframeMinIntervalMs ?? LIMIT_DEFAULTS.keyframeMinIntervalMs,
+        admission,
       },
       metrics,
       log,

@@ -53,7 +53,8 @@ export interface AvatarSummary {
  *   rate-limited       too many joins from this address (--join-rate)
  *   too-many-sockets   this address already has --max-sockets-per-address signaling connections open (handshake)
  *   join-timeout       the connection had no session for --join-timeout-ms; it is disconnected right after
- *   busy               a join on this socket is still being set up
+ *   busy               the server is busy: admission control measured no room for another session at its frame
+ *                      rate (--admission), or a join on this socket is still being set up
  *   no-session         answer/ice/calibrate before a join
  *   shutting-down      the server is stopping
  *   connect-timeout    the WebRTC connection did not come up in time (--connect-timeout-ms)

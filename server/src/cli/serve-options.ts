@@ -65,6 +65,8 @@ const FLAGS: Record<string, FlagSpec> = {
   'join-rate': { env: 'DNP_JOIN_RATE' },
   'max-sockets-per-address': { env: 'DNP_MAX_SOCKETS_PER_ADDRESS' },
   'join-timeout-ms': { env: 'DNP_JOIN_TIMEOUT_MS' },
+  admission: { env: 'DNP_ADMISSION' },
+  'admission-headroom': { env: 'DNP_ADMISSION_HEADROOM' },
   'max-driving-hz': { env: 'DNP_MAX_DRIVING_HZ' },
   'keyframe-interval-ms': { env: 'DNP_KEYFRAME_INTERVAL_MS' },
   'idle-timeout-ms': { env: 'DNP_IDLE_TIMEOUT_MS' },
@@ -98,6 +100,13 @@ export function parseFlags(argv: string[]): Map<string, string> {
 
 function int(name: string, v: string, min: number, max: number): number {
   if (!/^-?\d+$/.test(v.trim())) throw new OptionError(`--${name}: '${v}' is not a whole number`);
+  const n = Number(v);
+  if (n < min || n > max) throw new OptionError(`--${name}: ${n} is outside ${min}..${max}`);
+  return n;
+}
+
+function float(name: string, v: string, min: number, max: number): number {
+  if (!/^\d+(?:\.\d+)?$/.test(v.trim())) throw new OptionError(`--${name}: '${v}' is not a number`);
   const n = Number(v);
   if (n < min || n > max) throw new OptionError(`--${name}: ${n} is outside ${min}..${max}`);
   return n;
@@ -237,6 +246,8 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
     joinsPerMinute: int('join-rate', get('join-rate') ?? String(LIMIT_DEFAULTS.joinsPerMinute), 1, 100_000),
     maxSocketsPerAddress: int('max-sockets-per-address', get('max-sockets-per-address') ?? String(LIMIT_DEFAULTS.maxSocketsPerAddress), 1, 100_000),
     joinTimeoutMs: int('join-timeout-ms', get('join-timeout-ms') ?? String(LIMIT_DEFAULTS.joinTimeoutMs), 0, 3_600_000),
+    admission: oneOf('admission', get('admission') ?? (LIMIT_DEFAULTS.admission ? 'on' : 'off'), ['on', 'off'] as const) === 'on',
+    admissionHeadroom: float('admission-headroom', get('admission-headroom') ?? String(LIMIT_DEFAULTS.admissionHeadroom), 1, 10),
     maxDrivingHz: int('max-driving-hz', get('max-driving-hz') ?? String(LIMIT_DEFAULTS.maxDrivingHz), 1, 1000),
     keyframeMinIntervalMs: int('keyframe-interval-ms', get('keyframe-interval-ms') ?? String(LIMIT_DEFAULTS.keyframeMinIntervalMs), 0, 60_000),
     idleTimeoutMs: int('idle-timeout-ms', get('idle-timeout-ms') ?? String(LIMIT_DEFAULTS.idleTimeoutMs), 0, 86_400_000),

@@ -28,6 +28,9 @@ Options (flag, environment variable, default):
                                           (joined or not; more are refused: 'too-many-sockets')
   --join-timeout-ms N  DNP_JOIN_TIMEOUT_MS 30000: disconnect a signaling connection without a session this
                                           long (since it connected or its session ended; 0 = never)
+  --admission on|off   DNP_ADMISSION      on: refuse a join ('busy') when the measured render + encode time
+                                          per frame says one more session would push the others below their fps
+  --admission-headroom F DNP_ADMISSION_HEADROOM 1.25: predicted load x F must fit each budget (1..10)
   --max-driving-hz N   DNP_MAX_DRIVING_HZ 120: driving-frame messages per second per session (excess dropped)
   --keyframe-interval-ms N DNP_KEYFRAME_INTERVAL_MS 500: PLI-triggered keyframes at most once per N ms
   --connect-timeout-ms N DNP_CONNECT_TIMEOUT_MS 20000: close a session not connected (ICE + DTLS) by then

@@ -4,6 +4,7 @@ import type { ErrorCode, VideoCodecName } from '../../../shared/src/signaling.js
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { Admission } from './admission.js';
 import type { IceOptions, IceServerConfig } from './peer.js';
 import { Session, type SessionEndReason } from './session.js';
 
@@ -29,6 +30,8 @@ export interface SessionsOptions {
   idleTimeoutMs: number;
   maxDrivingHz: number;
   keyframeMinIntervalMs: number;
+  /** Admission control on measured load (null = only maxSessions). */
+  admission?: Admission | null;
 }
 
 export class Sessions {
@@ -53,6 +56,18 @@ export class Sessions {
   create(avatar: AvatarEntry, codec: VideoCodecName, onClosed: (reason: SessionEndReason, error?: string) => void): Session {
     if (this.closed) throw new JoinRefused('shutting-down', 'server is shutting down');
     if (this.live.size >= this.opts.maxSessions) throw new JoinRefused('server-full', `server is full (${this.opts.maxSessions} sessions)`);
+    const admission = this.opts.admission ?? null;
+    if (admission) {
+      const refusal = admission.check(
+        { avatar: avatar.id, fps: avatar.manifest.fps },
+        [...this.live.values()].map((l) => ({ avatar: l.avatar.id, fps: l.avatar.manifest.fps })),
+      );
+      if (refusal) {
+        this.metrics.admissionRefused.inc({ avatar: avatar.id, limit: refusal.limit });
+        this.log.warn({ avatar: avatar.id, limit: refusal.limit, sessions: this.live.size, ...admission.perFrame(avatar.id) }, refusal.message);
+        throw new JoinRefused('busy', refusal.message);
+      }
+    }
     const s = new Session(
       {
         id: randomUUID(),
@@ -65,6 +80,7 @@ export class Sessions {
         idleTimeoutMs: this.opts.idleTimeoutMs,
         maxDrivingHz: this.opts.maxDrivingHz,
         keyframeMinIntervalMs: this.opts.keyframeMinIntervalMs,
+        observeEncode: admission ? (ms) => admission.observeEncode(avatar.id, ms) : null,
       },
       this.metrics,
       this.log,
