@@ -16,7 +16,9 @@ import {
   drivingValuesToJson,
   parseSessionDescription,
   type AvatarSummary,
+  type ClientToServerEvents,
   type ErrorCode,
+  type ServerToClientEvents,
   type VideoCodecName,
 } from '../../shared/src/signaling.js';
 import { connectErrorCode, parseAckReply, parseJoinReply, parseSessionError, parseShutdownNotice, ServerRefusal } from './replies.js';
@@ -47,7 +49,7 @@ const ACK_TIMEOUT_MS = 10_000;
 const GATHER_WAIT_MS = 2_000;
 
 export class LiveSession {
-  readonly #socket: Socket;
+  readonly #socket: Socket<ServerToClientEvents, ClientToServerEvents>;
   readonly #pc: RTCPeerConnection;
   readonly #channel: RTCDataChannel;
   readonly #opts: SessionOptions;

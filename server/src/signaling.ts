@@ -11,9 +11,11 @@ import {
   parseJoinRequest,
   parseSessionDescription,
   type AckReply,
+  type ClientToServerEvents,
   type ErrorCode,
   type JoinReply,
   type SessionError,
+  type ServerToClientEvents,
   type ShutdownNotice,
   type VideoCodecName,
 } from '../../shared/src/signaling.js';
@@ -30,7 +32,19 @@ import { JoinRefused, type Sessions } from './session/sessions.js';
 /** Largest socket.io message accepted (an SDP is at most 64 KiB by the protocol); a larger one drops the socket. */
 export const MAX_SIGNALING_BYTES = 80 * 1024;
 
-type Ack = (reply: unknown) => void;
+/** Per-socket state kept by socket.io (socket.data). */
+interface SocketData {
+  /** The join token's claims; null when tokens are not required. */
+  claims: JoinTokenClaims | null;
+}
+type DnpIo = IoServer<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type DnpSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+/** An ack callback as it arrives: whatever the client passed, called only after a typeof check. */
+type Ack<R> = (reply: R) => void;
+function ackOf<R>(v: unknown): Ack<R> | undefined {
+  return typeof v === 'function' ? (v as Ack<R>) : undefined;
+}
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -74,7 +88,7 @@ export interface SignalingLimits {
 }
 
 export class Signaling {
-  readonly io: IoServer;
+  readonly io: DnpIo;
   private closed = false;
   private shuttingDown = false;
   private readonly joinBuckets: TokenBuckets;
@@ -94,7 +108,7 @@ export class Signaling {
   ) {
     this.joinTimeoutMs = limits.joinTimeoutMs;
     this.joinBuckets = new TokenBuckets(limits.joinsPerMinute, limits.joinsPerMinute / 60);
-    this.io = new IoServer(http, {
+    this.io = new IoServer<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(http, {
       maxHttpBufferSize: MAX_SIGNALING_BYTES,
       serveClient: false,
       transports: ['websocket', 'polling'],
@@ -150,13 +164,13 @@ export class Signaling {
     this.io.on('connection', (socket) => this.attach(socket));
   }
 
-  private reject(event: string, socket: Socket, code: ErrorCode, error: string, ack?: Ack): void {
+  private reject(event: string, socket: DnpSocket, code: ErrorCode, error: string, ack?: Ack<Extract<AckReply, { ok: false }>>): void {
     this.metrics.signalingRejected.inc({ event });
     this.log.warn({ socket: socket.id, event, code, error }, 'signaling message rejected');
     ack?.({ ok: false, error, code } satisfies AckReply);
   }
 
-  private attach(socket: Socket): void {
+  private attach(socket: DnpSocket): void {
     let session: Session | null = null;
     const log = this.log.child({ socket: socket.id });
     log.debug({ address: socket.handshake.address }, 'socket connected');
@@ -190,7 +204,7 @@ export class Signaling {
 
     let settingUp = false;
     socket.on('join', (payload: unknown, ack?: unknown) => {
-      const reply: Ack | undefined = typeof ack === 'function' ? (ack as Ack) : undefined;
+      const reply = ackOf<JoinReply>(ack);
       if (!this.joinBuckets.take(socket.handshake.address)) {
         this.metrics.joinsRateLimited.inc();
         this.reject('join', socket, 'rate-limited', `too many joins from ${socket.handshake.address}: wait a few seconds`, reply);
@@ -212,7 +226,7 @@ export class Signaling {
         this.reject('join', socket, 'busy', 'the previous join on this connection is still being set up', reply);
         return;
       }
-      const claims = (socket.data as { claims?: JoinTokenClaims | null }).claims ?? null;
+      const claims = socket.data.claims ?? null;
       if (!this.access.allowsAvatar(claims, req.avatar)) {
         this.metrics.accessRefused.inc({ reason: 'scope' });
         this.reject('join', socket, 'forbidden', `forbidden: the token does not admit avatar "${req.avatar}"`, reply);
@@ -291,7 +305,7 @@ export class Signaling {
     });
 
     socket.on('calibrate', (payload: unknown, ack?: unknown) => {
-      const reply: Ack | undefined = typeof ack === 'function' ? (ack as Ack) : undefined;
+      const reply = ackOf<AckReply>(ack);
       let req;
       try {
         req = parseCalibrateRequest(payload);

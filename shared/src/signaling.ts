@@ -110,6 +110,30 @@ export interface ShutdownNotice {
   message: string;
 }
 
+/** The calibrate payload on the wire (DrivingValues as plain arrays; drivingValuesToJson). */
+export interface CalibrateRequestJson {
+  neutral: { pose: number[]; gaze: number[]; blendshapes: number[] };
+}
+
+/**
+ * socket.io event maps (`Server<ClientToServerEvents, ServerToClientEvents>` on the server,
+ * `Socket<ServerToClientEvents, ClientToServerEvents>` in clients). They type what each side *sends*; what
+ * arrives is still `unknown` to the receiver and validated with the parse* functions (handlers declare `unknown`
+ * parameters, which these maps allow).
+ */
+export interface ClientToServerEvents {
+  join: (req: { avatar: string; codec?: VideoCodecName }, ack: (reply: JoinReply) => void) => void;
+  answer: (desc: SessionDescription) => void;
+  ice: (candidate: IceCandidate) => void;
+  calibrate: (req: CalibrateRequestJson, ack: (reply: AckReply) => void) => void;
+  leave: () => void;
+}
+export interface ServerToClientEvents {
+  offer: (desc: SessionDescription) => void;
+  'session-error': (error: SessionError) => void;
+  shutdown: (notice: ShutdownNotice) => void;
+}
+
 const MAX_SDP = 64 * 1024;
 
 /** An error code from the server, validated (an unknown one reads as 'internal', so newer servers stay usable). */
