@@ -43,8 +43,8 @@ class Caller {
       }
     }, 40);
   }
-  static async open(url: string): Promise<Caller> {
-    const c = new Caller(await RtcClient.connect({ url, avatar: 'a', timeoutMs: 30_000 }));
+  static async open(url: string, avatar: string): Promise<Caller> {
+    const c = new Caller(await RtcClient.connect({ url, avatar, timeoutMs: 30_000 }));
     try {
       await waitFor('the first frames', () => c.client.stats.framesDecoded >= 3, 30_000);
     } catch (err) {
@@ -60,9 +60,9 @@ class Caller {
 }
 
 /** Joins one more caller; the refusal's code when the server refuses it. */
-async function tryJoin(url: string): Promise<Caller | { refused: string; message: string }> {
+async function tryJoin(url: string, avatar: string): Promise<Caller | { refused: string; message: string }> {
   try {
-    return await Caller.open(url);
+    return await Caller.open(url, avatar);
   } catch (err) {
     if (err instanceof JoinRefusedError) return { refused: err.code, message: err.message };
     throw err;
@@ -120,7 +120,9 @@ describe('admission on a running server', () => {
   let srv: TestServer;
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'dnp-admission-'));
+    // one avatar per test: each has its own render worker and measurement windows
     await makeUntrainedAvatar(join(tmp, 'avatars', 'a'), { size: 64 });
+    await makeUntrainedAvatar(join(tmp, 'avatars', 'b'), { size: 64, seed: 2 });
     srv = await startTestServer(join(tmp, 'avatars'), { admission: true, admissionHeadroom: 1.25, maxSessions: 12, maxBatch: 1 });
   }, 120_000);
   afterAll(async () => {
@@ -135,11 +137,11 @@ describe('admission on a running server', () => {
     const callers: Caller[] = [];
     try {
       for (let i = 0; i < 2; i++) {
-        const c = await tryJoin(srv.url);
+        const c = await tryJoin(srv.url, 'a');
         if (!(c instanceof Caller)) throw new Error(`caller ${i + 1} refused: ${c.message}`);
         callers.push(c);
       }
-      const third = await tryJoin(srv.url);
+      const third = await tryJoin(srv.url, 'a');
       if (third instanceof Caller) {
         callers.push(third);
         throw new Error('the third caller was admitted');
@@ -162,15 +164,15 @@ describe('admission on a running server', () => {
   });
 
   it('load: adds callers one by one until admission refuses; every admitted session keeps receiving what the server sends', async () => {
-    const renderer = srv.server.avatars.get('a')?.renderer;
-    if (!renderer) throw new Error('avatar a not loaded');
+    const renderer = srv.server.avatars.get('b')?.renderer;
+    if (!renderer) throw new Error('avatar b not loaded');
     // 5 ms per frame at least, plus whatever the machine adds (measured): refused by the 7th caller at the latest
     renderer.testSlowRuns(5);
     const callers: Caller[] = [];
     let refusal: { refused: string; message: string } | null = null;
     try {
       for (let i = 0; i < 8 && !refusal; i++) {
-        const c = await tryJoin(srv.url);
+        const c = await tryJoin(srv.url, 'b');
         if (c instanceof Caller) {
           callers.push(c);
           await sleep(1000); // let the window measure the new load
