@@ -32,7 +32,8 @@ export class ServerProcess {
   ) {}
 
   static async start(o: ServerProcessOptions): Promise<ServerProcess> {
-    const args = [join(PROJECT_ROOT, 'bin', 'dnp.js'), 'serve', '--avatars', o.avatars, '--port', '0', '--host', '127.0.0.1', '--threads', String(o.threads), '--log-level', 'warn'];
+    // admission control off: the bench measures how many sessions the machine holds, it must not be refused early
+    const args = [join(PROJECT_ROOT, 'bin', 'dnp.js'), 'serve', '--avatars', o.avatars, '--port', '0', '--host', '127.0.0.1', '--threads', String(o.threads), '--log-level', 'warn', '--admission', 'off'];
     if (o.maxSessions !== undefined) args.push('--max-sessions', String(o.maxSessions));
     if (o.joinRate !== undefined) args.push('--join-rate', String(o.joinRate));
     const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
