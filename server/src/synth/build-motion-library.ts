@@ -10,7 +10,7 @@ import { BLENDSHAPE_COUNT } from '../../../shared/src/blendshapes.js';
 import { parseDatasetManifest } from '../../../shared/src/dataset-schema.js';
 import { GAZE_SIZE, POSE_SIZE } from '../../../shared/src/pose.js';
 import { encodeMotionLibrary, type MotionClip } from './motion-library.js';
-import { readNpyFile } from './npy-read.js';
+import { readNpyFile } from '../prepare/npy.js';
 
 function main(argv: string[]): void {
   const [out, ...dirs] = argv;

@@ -23,7 +23,7 @@ import { Progress } from '../prepare/progress.js';
 import { TrackingSession, type TrackedFrame } from '../prepare/tracking-server.js';
 import { PROJECT_ROOT } from '../project-paths.js';
 import { DEFAULT_MOTION_LIBRARY, loadMotionLibrary } from './motion-library.js';
-import { readNpyFile } from './npy-read.js';
+import { readNpyFile } from '../prepare/npy.js';
 import type { SynthOptions } from './options.js';
 import { SynthRenderer } from './renderer.js';
 import { VECTOR_SIZE, generateTrajectory } from './trajectory.js';
