@@ -1,11 +1,12 @@
 /** `dnp serve` as a user runs it: option validation, the no-avatar hint, start, serve, stop on SIGTERM. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveServeOptions } from '../server/src/cli/serve-options.js';
 import { makeUntrainedAvatar, REPO_ROOT } from './support/test-avatar.js';
+import { startServeChild } from './support/serve-child.js';
 
 const DNP = join(REPO_ROOT, 'bin', 'dnp.js');
 
@@ -110,29 +111,15 @@ describe('dnp serve (command line)', () => {
   it('serves an avatar folder and stops cleanly on SIGTERM', async () => {
     const dir = join(tmp, 'one');
     await makeUntrainedAvatar(dir, { size: 128 }); // a single avatar folder is accepted too
-    const child = spawn(process.execPath, [DNP, 'serve', '--avatars', dir, '--port', '0', '--log-level', 'warn'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const serve = await startServeChild(['--avatars', dir, '--port', '0', '--log-level', 'warn']);
+    const url = serve.url;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let err = '';
-        const t = setTimeout(() => reject(new Error(`no start line: ${err}`)), 60_000);
-        child.stderr.on('data', (d: Buffer) => {
-          err += d.toString();
-          const m = /open (http:\/\/127\.0\.0\.1:\d+)\//.exec(err);
-          if (m?.[1]) {
-            clearTimeout(t);
-            resolve(m[1]);
-          }
-        });
-        child.once('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
-      });
       const health = (await (await fetch(`${url}/healthz`)).json()) as { ok: boolean; avatars: number };
       expect(health).toMatchObject({ ok: true, avatars: 1 });
       const avatars = (await (await fetch(`${url}/avatars`)).json()) as Array<{ id: string }>;
       expect(avatars.map((a) => a.id)).toEqual(['one']);
     } finally {
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await serve.stop()).toBe(0);
     }
   });
 });
