@@ -52,7 +52,7 @@ describe('prepare → train → serve on a real recording', () => {
   it('trains an avatar on it and exports a manifest that names the dataset', () => {
     const r = spawnSync(
       process.execPath,
-      [join(ROOT, 'bin', 'dnp.js'), 'train', '--data', dataset, '--out', avatarDir, '--iterations', '30', '--eval-every', '15', '--checkpoint-every', '30', '--no-progress'],
+      [join(ROOT, 'bin', 'dnp.js'), 'train', '--data', dataset, '--out', avatarDir, '--iterations', '12', '--eval-every', '6', '--checkpoint-every', '12', '--no-progress'],
       { cwd: ROOT, encoding: 'utf8', timeout: 240_000 },
     );
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);

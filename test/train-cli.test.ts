@@ -35,8 +35,8 @@ describe('dnp train arguments', () => {
   it.each([
     [['--out', 'a'], '--data DATASET_DIR is required'],
     [['--data', 'd'], '--out AVATAR_DIR is required'],
-    [['--data', 'd', '--out', 'a', '--preset', 'huge'], '--preset must be one of cpu, paper'],
-    [['--data', 'd', '--out', 'a', '--variant', 'G'], '--variant must be one of A, B, C, D, E, F'],
+    [['--data', 'd', '--out', 'a', '--preset', 'huge'], '--preset must be one of warp, cpu, paper'],
+    [['--data', 'd', '--out', 'a', '--variant', 'G'], '--variant must be one of A, B, C, D, E, F, W'],
     [['--data', 'd', '--out', 'a', '--iterations', '0'], '--iterations must be >= 1'],
     [['--data', 'd', '--out', 'a', '--iterations', '1e3'], '--iterations expects an integer'],
     [['--data', 'd', '--out', 'a', '--bogus'], "Unknown option '--bogus'"],
