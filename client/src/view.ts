@@ -2,6 +2,9 @@
 import type { AvatarSummary } from '../../shared/src/signaling.js';
 import { formatFps, formatKbps, formatMs, type LiveStats } from './stats/live-stats.js';
 
+/** The folder name of the avatar that ships with the project (avatars/default). */
+export const DEFAULT_AVATAR_ID = 'default';
+
 function el<T extends HTMLElement>(id: string, type: new () => T): T {
   const e = document.getElementById(id);
   if (!(e instanceof type)) throw new Error(`page is missing #${id}`);
@@ -42,7 +45,8 @@ export class View {
         return o;
       }),
     );
-    const first = list.find((a) => a.driving === 'expression');
+    // the shipped default avatar is preselected when present, else the first drivable one
+    const first = list.find((a) => a.id === DEFAULT_AVATAR_ID && a.driving === 'expression') ?? list.find((a) => a.driving === 'expression');
     if (first) this.avatar.value = first.id;
     this.avatar.disabled = list.length === 0;
   }
