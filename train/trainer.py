@@ -118,11 +118,11 @@ class Trainer:
     def init_output_bias(self) -> None:
         """Start the RGB outputs at the training frames' mean colour (logit of it) instead of grey: the first
         iterations then learn structure instead of the average colour."""
+        if not isinstance(self.model, PortraitModel):  # variant W starts from its reference frame instead
+            return
         frames = self.preloaded if self.preloaded is not None else self.eval_frames
         mean = frames[:: max(1, len(frames) // 64)].float().mean(dim=(0, 2, 3)) / 255.0
         logit = torch.log(mean.clamp(0.02, 0.98) / (1 - mean.clamp(0.02, 0.98)))
-        if not isinstance(self.model, PortraitModel):
-            return
         for head in (self.model.out_conv, self.model.rgb_head):
             if head is not None and head.bias is not None:
                 head.bias.copy_(logit.to(head.bias.device))
