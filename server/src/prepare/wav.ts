@@ -18,3 +18,25 @@ export function encodeWav16(samples: Int16Array, sampleRate: number, channels = 
   for (let i = 0; i < samples.length; i++) out.writeInt16LE(samples[i] as number, 44 + i * 2);
   return out;
 }
+
+/** A 16-bit PCM WAV's first channel as float samples in [-1, 1), and its rate. Throws on anything else. */
+export function decodeWav16(bytes: Buffer): { sampleRate: number; channels: number; samples: Float32Array } {
+  if (bytes.length < 12 || bytes.toString('latin1', 0, 4) !== 'RIFF' || bytes.toString('latin1', 8, 12) !== 'WAVE') throw new Error('not a RIFF/WAVE file');
+  let fmt: { format: number; channels: number; sampleRate: number; bits: number } | null = null;
+  for (let o = 12; o + 8 <= bytes.length; ) {
+    const id = bytes.toString('latin1', o, o + 4);
+    const size = bytes.readUInt32LE(o + 4);
+    const body = o + 8;
+    if (id === 'fmt ' && size >= 16) {
+      fmt = { format: bytes.readUInt16LE(body), channels: bytes.readUInt16LE(body + 2), sampleRate: bytes.readUInt32LE(body + 4), bits: bytes.readUInt16LE(body + 14) };
+    } else if (id === 'data') {
+      if (!fmt || fmt.format !== 1 || fmt.bits !== 16 || fmt.channels < 1) throw new Error('WAV: only 16-bit PCM is read');
+      const frames = Math.floor(Math.min(size, bytes.length - body) / (2 * fmt.channels));
+      const samples = new Float32Array(frames);
+      for (let i = 0; i < frames; i++) samples[i] = bytes.readInt16LE(body + i * 2 * fmt.channels) / 32768;
+      return { sampleRate: fmt.sampleRate, channels: fmt.channels, samples };
+    }
+    o = body + size + (size & 1);
+  }
+  throw new Error('WAV: no data chunk');
+}
