@@ -26,6 +26,8 @@ import type { IceOptions } from './session/peer.js';
 import { Sessions } from './session/sessions.js';
 import { LIMIT_DEFAULTS } from './server-limits.js';
 import { Signaling } from './signaling.js';
+import { TapDirectory } from './stream/tap-directory.js';
+import { WhepEndpoint } from './whep/whep-endpoint.js';
 
 export interface ServerOptions {
   host: string;
@@ -77,6 +79,8 @@ export interface ServerOptions {
   maxDrivingHz?: number;
   /** PLI-triggered keyframes at most once per this many ms per stream; default 500. */
   keyframeMinIntervalMs?: number;
+  /** Most WHEP viewers at once (all streams together); default 100. */
+  maxWhepViewers?: number;
 }
 
 export { LIMIT_DEFAULTS } from './server-limits.js';
@@ -104,6 +108,10 @@ function closeHttp(http: HttpServer): Promise<void> {
 
 export class DnpServer {
   readonly metrics: Metrics;
+  /** Live participant streams by room and participant (WHEP viewers and egress find them here). */
+  readonly taps = new TapDirectory();
+  /** POST /whep/ROOM/PARTICIPANT (set in start()). */
+  whep: WhepEndpoint | null = null;
   private closed = false;
 
   private constructor(
@@ -187,10 +195,12 @@ export class DnpServer {
       { clientDir: options.clientDir, trackerModelPath: options.trackerModelPath, serveMetrics: metricsHttp === null },
       { avatars, metrics, access, sessionCount: () => sessions.size, log },
     );
-    // socket.io handles its own path; everything else goes to the handler.
+    let whep: WhepEndpoint | null = null;
+    // socket.io handles its own path; /whep/ goes to WHEP; everything else goes to the handler.
     http.on('request', (req, res) => {
       if (req.url?.startsWith('/socket.io/')) return;
-      handler(req, res);
+      if (whep?.handles(req.url)) whep.handle(req, res);
+      else handler(req, res);
     });
     const signaling = new Signaling(http, avatars, sessions, access, metrics, log, options.defaultCodec, {
       joinsPerMinute: options.joinsPerMinute ?? LIMIT_DEFAULTS.joinsPerMinute,
@@ -198,6 +208,14 @@ export class DnpServer {
       joinTimeoutMs: options.joinTimeoutMs ?? LIMIT_DEFAULTS.joinTimeoutMs,
     });
     const server = new DnpServer(options, avatars, sessions, http, signaling, metricsHttp, access, metrics, log);
+    whep = new WhepEndpoint(
+      { ice: options.ice, iceServers: () => access.iceServersForSession(), maxViewers: options.maxWhepViewers ?? 100, connectTimeoutMs: options.connectTimeoutMs },
+      server.taps,
+      access,
+      metrics,
+      log,
+    );
+    server.whep = whep;
     log.info(
       {
         url: server.url,
@@ -242,6 +260,7 @@ export class DnpServer {
     this.log.info({ reason }, 'dnp server closing');
     const httpClosed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.signaling.notifyShutdown(reason);
+    await this.whep?.close();
     await this.sessions.close();
     await this.signaling.close();
     this.http.closeAllConnections();

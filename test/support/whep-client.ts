@@ -1,0 +1,160 @@
+/**
+ * A WHEP viewer for tests (werift): recvonly video + audio, the complete offer POSTed as application/sdp, the
+ * answer applied; received video is reassembled and decoded (node-av), Opus packets are counted and decoded.
+ */
+import { RTCPeerConnection, useOPUS, type RtpPacket } from 'werift';
+import { Codec, CodecContext, FFmpegError, Frame, Packet, AV_CODEC_ID_OPUS, AVERROR_EAGAIN } from 'node-av';
+import type { VideoCodecName } from '../../shared/src/signaling.js';
+import { RtpFrameAssembler } from '../../server/src/media/rtp-frame-assembler.js';
+import { VideoDecoder, type DecodedPicture } from '../../server/src/media/video-decoder.js';
+import { codecParameters } from '../../server/src/session/peer.js';
+
+/** Minimal Opus decoder (node-av low-level): counts samples that came out. */
+export class OpusDecoder {
+  private ctx: CodecContext | null;
+  private frame = new Frame();
+  private packet = new Packet();
+  samples = 0;
+  constructor() {
+    const c = Codec.findDecoder(AV_CODEC_ID_OPUS);
+    if (!c) throw new Error('no opus decoder');
+    const ctx = new CodecContext();
+    ctx.allocContext3(c);
+    ctx.sampleRate = 48000;
+    FFmpegError.throwIfError(ctx.open2Sync(c, null), 'open opus decoder');
+    this.ctx = ctx;
+    this.frame.alloc();
+    this.packet.alloc();
+  }
+  decode(data: Buffer): number {
+    const ctx = this.ctx;
+    if (!ctx) return 0;
+    this.packet.data = data;
+    const sent = ctx.sendPacketSync(this.packet);
+    this.packet.unref();
+    if (sent < 0 && sent !== AVERROR_EAGAIN) return 0;
+    let n = 0;
+    while (ctx.receiveFrameSync(this.frame) >= 0) {
+      n += this.frame.nbSamples;
+      this.frame.unref();
+    }
+    this.samples += n;
+    return n;
+  }
+  close(): void {
+    this.packet.free();
+    this.frame.free();
+    this.ctx?.freeContext();
+    this.ctx = null;
+  }
+}
+
+export interface WhepClientOptions {
+  /** Full endpoint URL, e.g. http://127.0.0.1:PORT/whep/ROOM/PARTICIPANT */
+  url: string;
+  codec?: VideoCodecName;
+  token?: string;
+  timeoutMs?: number;
+}
+
+export class WhepClient {
+  readonly pc: RTCPeerConnection;
+  resource: string | null = null;
+  readonly pictures: DecodedPicture[] = [];
+  framesDecoded = 0;
+  opusPackets = 0;
+  private readonly assembler: RtpFrameAssembler;
+  private readonly decoder: VideoDecoder;
+  readonly opus = new OpusDecoder();
+  /** keep at most this many decoded pictures */
+  keepPictures = 3;
+  private closed = false;
+
+  private constructor(readonly opts: WhepClientOptions) {
+    const codec = opts.codec ?? 'vp8';
+    this.pc = new RTCPeerConnection({ codecs: { video: [codecParameters(codec)], audio: [useOPUS()] }, iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false });
+    this.assembler = new RtpFrameAssembler(codec);
+    this.decoder = new VideoDecoder(codec);
+    this.pc.addTransceiver('video', { direction: 'recvonly' });
+    this.pc.addTransceiver('audio', { direction: 'recvonly' });
+    this.pc.onTrack.subscribe((track) => {
+      track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
+        if (this.closed) return;
+        if (track.kind === 'audio') {
+          this.opusPackets++;
+          this.opus.decode(rtp.payload);
+          return;
+        }
+        const f = this.assembler.push(rtp);
+        if (!f) return;
+        for (const pic of this.decoder.decode(f.data)) {
+          this.framesDecoded++;
+          this.pictures.push(pic);
+          if (this.pictures.length > this.keepPictures) this.pictures.shift();
+        }
+      });
+    });
+  }
+
+  /** POSTs the offer; resolves with the HTTP response (status, body) whether or not it was accepted. */
+  static async connect(opts: WhepClientOptions): Promise<WhepClient> {
+    const c = new WhepClient(opts);
+    try {
+      await c.negotiate();
+      return c;
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+  }
+
+  private async negotiate(): Promise<void> {
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    if (this.pc.iceGatheringState !== 'complete') {
+      await new Promise<void>((resolve) => {
+        const sub = this.pc.iceGatheringStateChange.subscribe((s) => {
+          if (s === 'complete') {
+            sub.unSubscribe();
+            resolve();
+          }
+        });
+      });
+    }
+    const headers: Record<string, string> = { 'content-type': 'application/sdp' };
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    const res = await fetch(this.opts.url, { method: 'POST', headers, body: this.pc.localDescription?.sdp ?? '', signal: AbortSignal.timeout(this.opts.timeoutMs ?? 15_000) });
+    const body = await res.text();
+    if (res.status !== 201) throw new Error(`WHEP POST answered ${res.status}: ${body.trim()}`);
+    if (res.headers.get('content-type') !== 'application/sdp') throw new Error(`WHEP answer has content-type ${res.headers.get('content-type')}`);
+    this.resource = new URL(res.headers.get('location') ?? '', this.opts.url).toString();
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: body });
+  }
+
+  /** Waits until `pred` holds (checked every 50 ms) or throws after `ms`. */
+  async until(pred: () => boolean, ms: number, what: string): Promise<void> {
+    const end = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** DELETEs the WHEP resource (returns the status), then closes. */
+  async stop(): Promise<number> {
+    let status = 0;
+    if (this.resource) {
+      const headers: Record<string, string> = this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {};
+      status = (await fetch(this.resource, { method: 'DELETE', headers })).status;
+    }
+    await this.close();
+    return status;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pc.close();
+    this.decoder.close();
+    this.opus.close();
+  }
+}
