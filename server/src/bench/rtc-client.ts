@@ -45,6 +45,10 @@ export interface RtcClientStats {
   rtpBytes: number;
   framesDecoded: number;
   framesIncomplete: number;
+  /** complete frames dropped while waiting for a keyframe (after a loss, or before the first keyframe) */
+  framesSkipped: number;
+  /** PLIs this client sent on its own (after a loss; throttled), as a browser does */
+  keyframeRequests: number;
   reports: number;
   bytesSent: number;
   messagesSent: number;
@@ -92,7 +96,12 @@ export class RtcClient {
   private assembly: Assembly | null = null;
   private closed = false;
   private track: MediaStreamTrack | null = null;
-  readonly stats: RtcClientStats = { rtpPackets: 0, rtpBytes: 0, framesDecoded: 0, framesIncomplete: 0, reports: 0, bytesSent: 0, messagesSent: 0 };
+  /** After a lost or incomplete frame, inter frames cannot be decoded until the next keyframe. */
+  private waitingForKey = true;
+  private lastPliAt = -Infinity;
+  private dropNext = 0;
+  private lastSeq: number | null = null;
+  readonly stats: RtcClientStats = { rtpPackets: 0, rtpBytes: 0, framesDecoded: 0, framesIncomplete: 0, framesSkipped: 0, keyframeRequests: 0, reports: 0, bytesSent: 0, messagesSent: 0 };
   readonly sessionErrors: string[] = [];
   readonly sessionErrorCodes: ErrorCode[] = [];
   /** 'shutdown' notices from the server (it is stopping). */
@@ -173,13 +182,33 @@ export class RtcClient {
     }
   }
 
+  /** Test-only: the next `n` received video RTP packets are dropped, as a lossy network would. */
+  testDropReceived(n: number): void {
+    this.dropNext = n;
+  }
+
   private onRtp(rtp: RtpPacket): void {
     if (this.closed) return;
+    if (this.dropNext > 0) {
+      this.dropNext--;
+      return;
+    }
     this.stats.rtpPackets++;
     this.stats.rtpBytes += rtp.serializeSize;
+    const seqNo = rtp.header.sequenceNumber;
+    if (this.lastSeq !== null) {
+      const step = (seqNo - this.lastSeq) & 0xffff;
+      if (step === 0 || step >= 0x8000) return; // a duplicate, or late (reordered / retransmitted): its frame is gone
+      if (step !== 1) {
+        // packets in between were lost: the picture being assembled is incomplete
+        this.assembly = null;
+        this.lost();
+      }
+    }
+    this.lastSeq = seqNo;
     const ts = rtp.header.timestamp;
     if (!this.assembly || this.assembly.timestamp !== ts) {
-      if (this.assembly) this.stats.framesIncomplete++; // a new picture began before the marker of the last
+      if (this.assembly) this.lost(); // a new picture began before the marker of the last
       this.assembly = { timestamp: ts, packets: [] };
     }
     this.assembly.packets.push(rtp);
@@ -194,7 +223,7 @@ export class RtcClient {
     const pkts = a.packets.sort((x, y) => ((x.header.sequenceNumber - y.header.sequenceNumber + 0x8000) & 0xffff) - 0x8000);
     for (let i = 1; i < pkts.length; i++) {
       if ((((pkts[i] as RtpPacket).header.sequenceNumber - (pkts[i - 1] as RtpPacket).header.sequenceNumber) & 0xffff) !== 1) {
-        this.stats.framesIncomplete++;
+        this.lost();
         return;
       }
     }
@@ -204,7 +233,7 @@ export class RtcClient {
       for (const [i, p] of pkts.entries()) {
         const d = Vp8RtpPayload.deSerialize(p.payload);
         if (i === 0 && (!d.sBit || d.pid !== 0)) {
-          this.stats.framesIncomplete++;
+          this.lost();
           return;
         }
         if (i === 0) key = d.isKeyframe;
@@ -219,10 +248,34 @@ export class RtcClient {
         if (d.payload && d.payload.length) parts.push(d.payload);
       }
     }
+    if (this.waitingForKey) {
+      if (!key) {
+        this.stats.framesSkipped++;
+        this.askForKeyframe();
+        return;
+      }
+      this.waitingForKey = false;
+    }
     for (const pic of this.decoder.decode(Buffer.concat(parts))) {
       this.stats.framesDecoded++;
       this.onFrame?.({ ...pic, rtpTimestamp: a.timestamp, arrivedAt, decodedAt: performance.now(), key });
     }
+  }
+
+  /** A frame was lost or arrived incomplete: drop inter frames until a keyframe, and ask for one (as a browser does). */
+  private lost(): void {
+    this.stats.framesIncomplete++;
+    this.waitingForKey = true;
+    this.askForKeyframe();
+  }
+
+  /** PLI at most every 250 ms; the server throttles too. */
+  private askForKeyframe(): void {
+    const now = performance.now();
+    if (now - this.lastPliAt < 250) return;
+    this.lastPliAt = now;
+    this.stats.keyframeRequests++;
+    this.requestKeyframe().catch(() => undefined);
   }
 
   /** Sends one data-channel message (a driving frame, or anything for bad-input tests). */
@@ -239,7 +292,7 @@ export class RtcClient {
   /** Asks the server for a keyframe (RTCP PLI). */
   async requestKeyframe(): Promise<void> {
     const ssrc = this.track?.ssrc;
-    const receiver = this.pc.getTransceivers()[0]?.receiver;
+    const receiver = this.pc.getTransceivers().find((t) => t.kind === 'video')?.receiver;
     if (ssrc !== undefined && receiver) await receiver.sendRtcpPLI(ssrc);
   }
 
