@@ -3,10 +3,17 @@
  * transceiver and the negotiated data channel (label 'driving', id 0, unordered, maxRetransmits 0);
  * the caller answers. Host candidates are gathered before the offer is sent (no server-side trickle);
  * the caller may trickle its own candidates.
+ *
+ * Audio (PeerMediaOptions.audio): an Opus transceiver besides the video — 'recvonly' for a caller's microphone
+ * (each received packet goes to onAudioRtp subscribers), 'sendonly' / 'sendrecv' for a relayed voice
+ * (sendAudioRtp). Video and audio sent by one peer share one MediaStream (same msid), so a browser syncs them;
+ * every sender's RTCP sender reports are corrected (media/sender-reports.ts). Without options the peer is the
+ * single-user mirror it always was: video sendonly + data channel.
  */
-import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, type RTCDataChannel, type RTCRtpSender } from 'werift';
+import { MediaStream, MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket, type RTCDataChannel, type RTCRtpSender, type RTCRtpTransceiver } from 'werift';
 import { DATA_CHANNEL_ID, DATA_CHANNEL_LABEL, type IceCandidate, type VideoCodecName } from '../../../shared/src/signaling.js';
 import type { Logger } from '../log.js';
+import { fixSenderReports } from '../media/sender-reports.js';
 
 export interface IceServerConfig {
   urls: string | string[];
@@ -38,6 +45,40 @@ export function codecParameters(codec: VideoCodecName): RTCRtpCodecParameters {
       });
 }
 
+/** Opus as WebRTC negotiates it (RFC 7587: 48 kHz, two channels in the SDP whatever is sent). */
+export function opusParameters(): RTCRtpCodecParameters {
+  return new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, parameters: 'minptime=10;useinbandfec=1' });
+}
+
+export const OPUS_CLOCK_RATE = 48000;
+export const VIDEO_CLOCK_RATE = 90000;
+
+export type AudioDirection = 'recvonly' | 'sendonly' | 'sendrecv';
+
+export interface PeerMediaOptions {
+  /** An Opus transceiver (default: none). */
+  audio?: AudioDirection | null;
+  /** The negotiated 'driving' data channel (default true). */
+  dataChannel?: boolean;
+  /** id of the MediaStream holding the video and audio this peer sends (default: a random one). */
+  streamId?: string;
+  /**
+   * RTP time "now" of the sent video / audio in the timestamps written to the tracks, when the owner stamps both
+   * from one clock: sender reports then map that clock to wall-clock time (default: from the last packet sent).
+   */
+  videoRtpNow?: () => number;
+  audioRtpNow?: () => number;
+}
+
+/** One Opus packet as received: the RTP payload is the Opus packet itself (RFC 7587). */
+export interface ReceivedOpus {
+  payload: Buffer;
+  timestamp: number;
+  sequence: number;
+  /** performance.now() on arrival */
+  arrivedAt: number;
+}
+
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
 
 /** Adds a copy of each UDP host candidate with `publicIp` in place of its address. */
@@ -59,7 +100,15 @@ export class Peer {
   readonly pc: RTCPeerConnection;
   readonly track: MediaStreamTrack;
   readonly sender: RTCRtpSender;
-  readonly channel: RTCDataChannel;
+  readonly stream: MediaStream;
+  /** The negotiated data channel, or null when the options left it out. */
+  readonly dataChannel: RTCDataChannel | null;
+  /** The Opus track sent (sendonly / sendrecv audio), or null. */
+  readonly audioTrack: MediaStreamTrack | null = null;
+  readonly audioSender: RTCRtpSender | null = null;
+  private readonly audioTransceiver: RTCRtpTransceiver | null = null;
+  private readonly audioListeners = new Set<(p: ReceivedOpus) => void>();
+  private audioSeq = 0;
   private readonly log: Logger;
   private readonly publicIp: string | null;
   private closed = false;
@@ -72,11 +121,12 @@ export class Peer {
   /** The caller asked for a keyframe (PLI / FIR). */
   onKeyframeRequest: (() => void) | null = null;
 
-  constructor(codec: VideoCodecName, ice: IceOptions, log: Logger) {
+  constructor(codec: VideoCodecName, ice: IceOptions, log: Logger, media: PeerMediaOptions = {}) {
     this.log = log;
     this.publicIp = ice.publicIp;
+    const audio = media.audio ?? null;
     this.pc = new RTCPeerConnection({
-      codecs: { video: [codecParameters(codec)], audio: [] },
+      codecs: { video: [codecParameters(codec)], audio: audio ? [opusParameters()] : [] },
       iceServers: ice.iceServers,
       iceAdditionalHostAddresses: ice.additionalHostAddresses.length ? ice.additionalHostAddresses : undefined,
       icePortRange: ice.portRange ?? undefined,
@@ -86,14 +136,56 @@ export class Peer {
       maxMessageSize: 16 * 1024,
     });
     this.track = new MediaStreamTrack({ kind: 'video' });
-    const transceiver = this.pc.addTransceiver(this.track, { direction: 'sendonly' });
-    this.sender = transceiver.sender;
+    this.stream = media.streamId ? new MediaStream({ id: media.streamId }) : new MediaStream();
+    const transceiver = this.pc.addTransceiver(this.track, { direction: 'sendonly', streams: [this.stream] });
+    this.sender = fixSenderReports(transceiver.sender, { clockRate: VIDEO_CLOCK_RATE, rtpNow: media.videoRtpNow });
     this.sender.onPictureLossIndication.subscribe(() => this.onKeyframeRequest?.());
-    this.channel = this.pc.createDataChannel(DATA_CHANNEL_LABEL, { negotiated: true, id: DATA_CHANNEL_ID, ordered: false, maxRetransmits: 0 });
+    if (audio) {
+      const sends = audio !== 'recvonly';
+      this.audioTrack = sends ? new MediaStreamTrack({ kind: 'audio' }) : null;
+      this.audioTransceiver = this.pc.addTransceiver(this.audioTrack ?? 'audio', { direction: audio, streams: [this.stream] });
+      this.audioSender = sends ? fixSenderReports(this.audioTransceiver.sender, { clockRate: OPUS_CLOCK_RATE, rtpNow: media.audioRtpNow }) : null;
+      if (audio !== 'sendonly') {
+        this.audioTransceiver.onTrack.subscribe((track) => {
+          track.onReceiveRtp.subscribe((rtp) => this.deliverAudio(rtp));
+        });
+      }
+    }
+    this.dataChannel =
+      media.dataChannel === false ? null : this.pc.createDataChannel(DATA_CHANNEL_LABEL, { negotiated: true, id: DATA_CHANNEL_ID, ordered: false, maxRetransmits: 0 });
     this.pc.connectionStateChange.subscribe((s) => {
       this.log.debug({ state: s }, 'peer connection state');
       this.onState?.(s);
     });
+  }
+
+  /** The negotiated data channel (throws when the peer was made without one). */
+  get channel(): RTCDataChannel {
+    if (!this.dataChannel) throw new Error('this peer has no data channel');
+    return this.dataChannel;
+  }
+
+  /** Every Opus packet received from the remote side (recvonly / sendrecv audio); returns the unsubscribe. */
+  onAudioRtp(cb: (p: ReceivedOpus) => void): () => void {
+    this.audioListeners.add(cb);
+    return () => this.audioListeners.delete(cb);
+  }
+
+  private deliverAudio(rtp: RtpPacket): void {
+    if (this.closed || rtp.payload.length === 0) return;
+    const p: ReceivedOpus = { payload: rtp.payload, timestamp: rtp.header.timestamp, sequence: rtp.header.sequenceNumber, arrivedAt: performance.now() };
+    for (const cb of this.audioListeners) cb(p);
+  }
+
+  /**
+   * Sends one Opus packet (20 ms normally) with the given RTP timestamp (48 kHz); sequence numbers are this
+   * peer's own. A peer without a sending audio track ignores it.
+   */
+  sendOpus(payload: Buffer, timestamp: number): void {
+    const track = this.audioTrack;
+    if (!track || this.closed) return;
+    this.audioSeq = (this.audioSeq + 1) & 0xffff;
+    track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 111, sequenceNumber: this.audioSeq, timestamp: timestamp >>> 0 }), payload));
   }
 
   /** Creates the offer, waits for host candidates and returns the complete SDP. */
@@ -160,8 +252,10 @@ export class Peer {
     this.closed = true;
     this.onState = null;
     this.onKeyframeRequest = null;
+    this.audioListeners.clear();
     try {
       this.track.stop();
+      this.audioTrack?.stop();
       await this.pc.close();
     } catch (err) {
       this.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'error while closing peer');
