@@ -9,10 +9,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RTCPeerConnection, RtcpSrPacket, type MediaStreamTrack, type RTCRtpTransceiver } from 'werift';
 import { createLogger } from '../server/src/log.js';
 import { fixSenderReports, ntpFromUnixMs, NTP_UNIX_OFFSET_MS, unixMsFromNtp, wallClockMs } from '../server/src/media/sender-reports.js';
-import { codecParameters, opusParameters, Peer, type ReceivedOpus } from '../server/src/session/peer.js';
+import { codecParameters, opusParameters, Peer, type IceOptions, type ReceivedOpus } from '../server/src/session/peer.js';
 
 const log = createLogger('silent');
-const ICE = { additionalHostAddresses: ['127.0.0.1'], publicIp: null, iceServers: [], portRange: null } as const;
+const ICE: IceOptions = { additionalHostAddresses: ['127.0.0.1'], publicIp: null, iceServers: [], portRange: null };
 
 /** werift's own ntpTime(), from its CommonJS build (the ESM bundle does not export it). */
 function weriftNtpTime(): bigint {
