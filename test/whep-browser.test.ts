@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WatchStats } from '../client/src/watch-page.js';
+import type { WatchStats } from '../client/src/watch-stats.js';
 import { HeadlessChromium } from '../server/src/browser/chromium.js';
 import { encodeOpusClip } from './support/opus-clip.js';
 import { PatternTap } from './support/pattern-tap.js';

@@ -41,7 +41,7 @@ describe('WHEP', () => {
   it('a werift viewer receives decodable video and Opus; DELETE ends it', async () => {
     const v = await WhepClient.connect({ url: endpoint });
     try {
-      await v.until(() => v.framesDecoded >= 10 && v.opus.samples >= 48_000 * 0.4, 20_000, 'video and audio');
+      await v.until(() => v.framesDecoded >= 10 && v.opusSamples >= 48_000 * 0.4, 20_000, 'video and audio');
       const pic = v.pictures[v.pictures.length - 1];
       expect(pic?.width).toBe(320);
       expect(pic?.height).toBe(240);

@@ -6,17 +6,10 @@
  */
 import { parseClientConfig } from './config.js';
 import { configUrl, tokenFromSearch } from './page-token.js';
+import type { WatchStats } from './watch-stats.js';
 
 const NAME = /^[A-Za-z0-9_.~-]{1,64}$/;
 
-export interface WatchStats {
-  state: string;
-  message: string;
-  framesDecoded: number;
-  audioPacketsReceived: number;
-  width: number;
-  height: number;
-}
 
 declare global {
   interface Window {

@@ -1,53 +1,13 @@
 /**
  * A WHEP viewer for tests (werift): recvonly video + audio, the complete offer POSTed as application/sdp, the
- * answer applied; received video is reassembled and decoded (node-av), Opus packets are counted and decoded.
+ * answer applied; received video is reassembled and decoded (node-av), Opus packets are decoded (OpusDecoder).
  */
 import { RTCPeerConnection, useOPUS, type RtpPacket } from 'werift';
-import { Codec, CodecContext, FFmpegError, Frame, Packet, AV_CODEC_ID_OPUS, AVERROR_EAGAIN } from 'node-av';
 import type { VideoCodecName } from '../../shared/src/signaling.js';
+import { OpusDecoder } from '../../server/src/audio/opus-decoder.js';
 import { RtpFrameAssembler } from '../../server/src/media/rtp-frame-assembler.js';
 import { VideoDecoder, type DecodedPicture } from '../../server/src/media/video-decoder.js';
 import { codecParameters } from '../../server/src/session/peer.js';
-
-/** Minimal Opus decoder (node-av low-level): counts samples that came out. */
-export class OpusDecoder {
-  private ctx: CodecContext | null;
-  private frame = new Frame();
-  private packet = new Packet();
-  samples = 0;
-  constructor() {
-    const c = Codec.findDecoder(AV_CODEC_ID_OPUS);
-    if (!c) throw new Error('no opus decoder');
-    const ctx = new CodecContext();
-    ctx.allocContext3(c);
-    ctx.sampleRate = 48000;
-    FFmpegError.throwIfError(ctx.open2Sync(c, null), 'open opus decoder');
-    this.ctx = ctx;
-    this.frame.alloc();
-    this.packet.alloc();
-  }
-  decode(data: Buffer): number {
-    const ctx = this.ctx;
-    if (!ctx) return 0;
-    this.packet.data = data;
-    const sent = ctx.sendPacketSync(this.packet);
-    this.packet.unref();
-    if (sent < 0 && sent !== AVERROR_EAGAIN) return 0;
-    let n = 0;
-    while (ctx.receiveFrameSync(this.frame) >= 0) {
-      n += this.frame.nbSamples;
-      this.frame.unref();
-    }
-    this.samples += n;
-    return n;
-  }
-  close(): void {
-    this.packet.free();
-    this.frame.free();
-    this.ctx?.freeContext();
-    this.ctx = null;
-  }
-}
 
 export interface WhepClientOptions {
   /** Full endpoint URL, e.g. http://127.0.0.1:PORT/whep/ROOM/PARTICIPANT */
@@ -63,6 +23,8 @@ export class WhepClient {
   readonly pictures: DecodedPicture[] = [];
   framesDecoded = 0;
   opusPackets = 0;
+  /** 48 kHz samples decoded from the Opus packets received. */
+  opusSamples = 0;
   private readonly assembler: RtpFrameAssembler;
   private readonly decoder: VideoDecoder;
   readonly opus = new OpusDecoder();
@@ -82,7 +44,7 @@ export class WhepClient {
         if (this.closed) return;
         if (track.kind === 'audio') {
           this.opusPackets++;
-          this.opus.decode(rtp.payload);
+          this.opusSamples += this.opus.decode(rtp.payload).ticks;
           return;
         }
         const f = this.assembler.push(rtp);

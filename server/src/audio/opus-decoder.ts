@@ -1,5 +1,5 @@
 /**
- * OpusDecoder: one Opus packet (an RTP payload as browsers send it) → mono float PCM at 16 kHz, with
+ * OpusDecoder: one Opus packet (an RTP payload as browsers send it) → mono float PCM at 16 kHz (or another rate), with
  * node-av (FFmpeg's Opus decoder) and its resampler. The resampler is set up from the first decoded frame:
  * FFmpeg's own decoder outputs float planar, libopus s16 or float (audio-path.md). No packet-loss
  * concealment: a lost packet is a gap the caller fills (OpusInput).
@@ -34,7 +34,8 @@ export class OpusDecoder {
   /** Packets the decoder refused (damaged): each becomes a gap. */
   corrupt = 0;
 
-  constructor() {
+  /** `outRate`: sample rate of the output (16 kHz for speech features; 48 kHz for re-encoding, e.g. AAC egress). */
+  constructor(private readonly outRate = PCM_RATE) {
     const codec = Codec.findDecoder(AV_CODEC_ID_OPUS);
     if (!codec) throw new Error('no Opus decoder in this FFmpeg build');
     const ctx = new CodecContext();
@@ -89,7 +90,7 @@ export class OpusDecoder {
       this.swr?.free();
       const swr = new SoftwareResampleContext();
       FFmpegError.throwIfError(
-        swr.allocSetOpts2(AV_CHANNEL_LAYOUT_MONO, AV_SAMPLE_FMT_FLT, PCM_RATE, frame.channelLayout, frame.format as AVSampleFormat, frame.sampleRate),
+        swr.allocSetOpts2(AV_CHANNEL_LAYOUT_MONO, AV_SAMPLE_FMT_FLT, this.outRate, frame.channelLayout, frame.format as AVSampleFormat, frame.sampleRate),
         'set up the Opus resampler',
       );
       FFmpegError.throwIfError(swr.init(), 'start the Opus resampler');
