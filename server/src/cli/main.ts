@@ -15,6 +15,7 @@ const COMMANDS: Record<string, Command> = {
   bench: { summary: 'measure latency, render/encode time and bandwidth', load: () => import('./bench.js') },
   eval: { summary: 'score an avatar on its dataset\'s test frames (metrics, baselines, re-tracking)', load: () => import('./eval.js') },
   synth: { summary: 'generate a training dataset of a synthetic (not real) presenter', load: () => import('./synth.js') },
+  'idle-motion': { summary: "store an avatar's idle head/eye motion (for microphone-only callers) from its dataset", load: () => import('./idle-motion.js') },
 };
 
 function usage(): string {
