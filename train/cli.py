@@ -50,6 +50,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, type=Path, help="avatar folder: checkpoint.pt, avatar.onnx, avatar.json")
     t.add_argument("--preset", choices=sorted(PRESETS), default=None, help="model and training sizes: warp (variant W, the default), cpu, paper")
     t.add_argument("--variant", choices=list(VARIANTS), default=None, help=f"variant (default: the preset's, W for warp, F otherwise). {variants}")
+    t.add_argument("--refs", type=_positive_int, default=None,
+                   help="variant W: reference frames the model warps (default: the preset's; 1 = the near-neutral "
+                        "frame only; 2+ add the open mouth, the closed eyes, the wide mouth, ...; at most 8)")
     t.add_argument("--iterations", type=_positive_int, default=None, help="total training iterations (preset default 20000)")
     t.add_argument("--batch", type=_positive_int, default=None, help="frames per iteration (preset default)")
     t.add_argument("--lr", type=float, default=None, help="initial learning rate (decays exponentially to lr/10)")

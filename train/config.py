@@ -72,6 +72,7 @@ class ModelConfig:
     rigid_scale: float = 0.1  # affine head output x rigid_scale
     refine_channels: int = 16
     refine_layers: int = 3
+    warp_refs: int = 1  # reference frames (K): the neutral one, then the widest-open mouth, the closed eyes, ...
 
     def switches(self) -> VariantSwitches:
         return variant_switches(self.variant)
@@ -110,6 +111,8 @@ class ModelConfig:
             if g < 8 or g & (g - 1) or self.size % g or not self.warp_channels or self.refine_layers < 1:
                 raise ValueError("variant W needs warp_grid a power of two >= 8 dividing size, warp_channels and "
                                  "refine_layers >= 1")
+            if not 1 <= self.warp_refs <= 8:
+                raise ValueError("warp_refs (reference frames of variant W) must be 1..8")
         self.stages()
         return self
 

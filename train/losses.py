@@ -18,7 +18,7 @@ from typing import Dict, Sequence, Tuple
 import torch
 import torch.nn.functional as Fn
 
-from .model_warp import bilinear_gather, neighbour_table
+from .model_warp import bilinear_gather, blend_gather, stacked_table
 
 WEIGHTS = {"rgb": 1.0, "pyramid": 1.0, "gradient": 1.0, "warp": 0.25, "coarse_warp": 1.0, "flow_tv": 0.01,
            "synth_use": 0.01}
@@ -32,10 +32,12 @@ def blur(x: torch.Tensor, k: int, stride: int = 1) -> torch.Tensor:
 
 
 def blurred_tables(reference: torch.Tensor) -> "list[tuple[int, torch.Tensor]]":
-    """Neighbour tables of blurred copies of the reference [3, S, S]: sampling them at the model's coordinates and
-    comparing with the blurred frame gives the flow gradients over displacements of several pixels (a wide basin),
-    where the sharp reference gives them only within one pixel."""
-    return [(k, neighbour_table(blur(reference[None], k)[0])) for k in BLUR_KERNELS]
+    """Neighbour tables of blurred copies of the reference [3, S, S] (or of K references [K, 3, S, S], stacked):
+    sampling them at the model's coordinates and comparing with the blurred frame gives the flow gradients over
+    displacements of several pixels (a wide basin), where the sharp reference gives them only within one pixel."""
+    if reference.dim() == 3:
+        return [(k, stacked_table(blur(reference[None], k)[0])) for k in BLUR_KERNELS]
+    return [(k, stacked_table(blur(reference, k))) for k in BLUR_KERNELS]
 
 
 @torch.no_grad()
@@ -98,11 +100,20 @@ def warp_loss(out: Dict[str, torch.Tensor], gt: torch.Tensor, w: torch.Tensor,
     coarse = rgb.new_zeros(())
     if tables:
         b, s, st = gt.shape[0], gt.shape[-1], COARSE_STRIDE
-        sx = out["sx"].reshape(b, s, s)[:, ::st, ::st].reshape(b, -1)
-        sy = out["sy"].reshape(b, s, s)[:, ::st, ::st].reshape(b, -1)
+        refs = out["sx"].shape[1] // (s * s)
+        sx = out["sx"].reshape(b, refs, s, s)[..., ::st, ::st].reshape(b, -1)
+        sy = out["sy"].reshape(b, refs, s, s)[..., ::st, ::st].reshape(b, -1)
         wc = w[..., ::st, ::st]
+        if refs > 1:  # several references: sample each at its own coordinates, blend with the model's weights
+            bw = out["weights"].reshape(b, refs, s, s)[..., ::st, ::st].reshape(b, -1)
+            pts = (s // st) ** 2
+            offset = (torch.arange(refs, device=sx.device, dtype=sx.dtype)[:, None] * (s * s)).expand(refs, pts)
+            offset = offset.reshape(1, -1)
         for k, table in tables:
-            got = bilinear_gather(table, sx, sy, s).reshape(b, 3, s // st, s // st)
+            if refs > 1:
+                got = blend_gather(table, sx, sy, s, refs, bw, offset).reshape(b, 3, s // st, s // st)
+            else:
+                got = bilinear_gather(table, sx, sy, s).reshape(b, 3, s // st, s // st)
             coarse = coarse + _wl1(got, blur(gt, k, st), wc)
     terms["coarse_warp"] = coarse
     terms["rgb"] = _wl1(rgb, gt, w)

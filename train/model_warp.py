@@ -40,9 +40,26 @@ def neighbour_table(ref: torch.Tensor) -> torch.Tensor:
     return torch.cat([p.reshape(3, -1).t() for p in parts], 1).contiguous()
 
 
+def stacked_table(ref: torch.Tensor) -> torch.Tensor:
+    """The neighbour table of one reference [3, S, S] or of K references [K, 3, S, S] stacked: [K*S*S, 12]."""
+    if ref.dim() == 3:
+        return neighbour_table(ref)
+    return torch.cat([neighbour_table(r) for r in ref], 0).contiguous()
+
+
 def bilinear_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: int) -> torch.Tensor:
     """Samples the reference (of size S, as its neighbour table) at pixel coordinates (sx, sy) [B, P] ->
     [B, 3, P] reshaped to [B, 3, S, S] when P = S*S (bilinear, border-clamped)."""
+    out = _gather(table, sx, sy, size, None)  # [3, B, P]
+    b, p = sx.shape
+    out = out.transpose(0, 1)  # [B, 3, P]
+    return out.reshape(b, 3, size, size) if p == size * size else out
+
+
+def _gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: int,
+            offset: Optional[torch.Tensor]) -> torch.Tensor:
+    """[3, B, P] colours of the table at (sx, sy) [B, P]; `offset` [1, P] (integer-valued) selects each point's
+    reference in a stacked table of several (K x S*S rows)."""
     hi = float(size - 1) - 1e-3
     x = sx.clamp(0.0, hi)
     y = sy.clamp(0.0, hi)
@@ -50,13 +67,25 @@ def bilinear_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, siz
     y0 = torch.floor(y)
     fx = x - x0
     fy = y - y0
-    idx = (y0 * size + x0).long()  # [B, P]
+    flat = y0 * size + x0
+    if offset is not None:
+        flat = flat + offset
+    idx = flat.long()  # [B, P]
     b, p = idx.shape
-    # Layout chosen for onnxruntime: one Gather on axis 1 of the [12, S*S] table (folded to a constant at export),
-    # and weights [B, P] broadcast over the leading axis only (broadcasts over an inner axis of size 1 are slow there)
+    # Layout chosen for onnxruntime: one Gather on axis 0 of the table (folded to a constant at export), and weights
+    # [B, P] broadcast over the leading axes only (broadcasts over an inner axis of size 1 are slow there)
     g = table[idx].permute(2, 0, 1).reshape(4, 3, b, p)  # [4 neighbours, 3 colours, B, P]
-    out = g[0] * ((1 - fx) * (1 - fy)) + g[1] * (fx * (1 - fy)) + g[2] * ((1 - fx) * fy) + g[3] * (fx * fy)
-    out = out.transpose(0, 1)  # [B, 3, P]
+    return g[0] * ((1 - fx) * (1 - fy)) + g[1] * (fx * (1 - fy)) + g[2] * ((1 - fx) * fy) + g[3] * (fx * fy)
+
+
+def blend_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: int, refs: int,
+                 weights: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """K references stacked in `table`: samples reference k at (sx, sy) [B, K*P] (k-major) and blends them with
+    `weights` [B, K*P] (summing to 1 over k) -> [B, 3, S, S] when P = S*S (else [B, 3, P])."""
+    b = sx.shape[0]
+    p = sx.shape[1] // refs
+    g = _gather(table, sx, sy, size, offset) * weights  # [3, B, K*P]
+    out = g.reshape(3, b, refs, p).sum(2).transpose(0, 1)  # [B, 3, P]
     return out.reshape(b, 3, size, size) if p == size * size else out
 
 
@@ -71,8 +100,18 @@ class WarpModel(nn.Module):
         self.size = s
         self.coarse = 8  # the MLP's output map
         self.flow_grid = cfg.warp_grid  # flow resolution before the bilinear up-sampling to S
-        self.register_buffer("reference", torch.full((3, s, s), 0.5))  # set from data by set_reference()
-        self.register_buffer("table", neighbour_table(self.reference))
+        k = self.refs = cfg.warp_refs
+        # set from data by set_reference(); one reference: [3, S, S], K references: [K, 3, S, S]
+        self.register_buffer("reference", torch.full((3, s, s) if k == 1 else (k, 3, s, s), 0.5))
+        self.register_buffer("table", stacked_table(self.reference))
+        if k > 1:
+            # each reference's normalised head pose: the affine that maps the output onto reference k is
+            # rigid(pose) - W pose_k + shift_k, the identity when the caller's pose is the reference's
+            self.register_buffer("ref_pose", torch.zeros(k, POSE_SIZE))
+            self.ref_shift = nn.Parameter(torch.zeros(k, 6))
+            # row offset of reference k in the stacked table, per sampled point (k-major)
+            self.register_buffer("ref_offset", (torch.arange(k, dtype=torch.float32)[:, None] * (s * s))
+                                 .expand(k, s * s).reshape(1, -1).clone(), persistent=False)
         yy, xx = torch.meshgrid(torch.arange(s, dtype=torch.float32), torch.arange(s, dtype=torch.float32), indexing="ij")
         self.register_buffer("px", xx.reshape(1, -1), persistent=False)
         self.register_buffer("py", yy.reshape(1, -1), persistent=False)
@@ -102,9 +141,14 @@ class WarpModel(nn.Module):
             c_in = c_out
             r *= 2
         nf = cfg.n_f
-        self.head = nn.Conv2d(c_in, 3 + nf, 3, padding=1)  # flow x, flow y, rigidity logit, nf features
+        # flow x, flow y, rigidity logit, nf features; with K references also the flows of references 1..K-1
+        # and K blend logits
+        self.head = nn.Conv2d(c_in, 3 + nf + (3 * k - 2 if k > 1 else 0), 3, padding=1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        if k > 1:
+            with torch.no_grad():  # start on reference 0 (the neutral one), as a single-reference model does
+                self.head.bias[3 + nf + 2 * (k - 1)] = 3.0
         self.rigid_map = nn.Parameter(torch.zeros(1, 1, self.flow_grid, self.flow_grid))  # static rigidity logit
         # refinement at S/2: warped image (3) + features (nf) -> synthesised RGB (3) + blend logit (1)
         rc = cfg.refine_channels
@@ -116,12 +160,15 @@ class WarpModel(nn.Module):
 
     # -- the reference frame ---------------------------------------------------------------------------------
     @torch.no_grad()
-    def set_reference(self, ref: torch.Tensor) -> None:
-        """ref: float [3, S, S] in [0, 1]."""
-        if ref.shape != (3, self.size, self.size):
-            raise ValueError(f"reference must be [3, {self.size}, {self.size}], got {list(ref.shape)}")
+    def set_reference(self, ref: torch.Tensor, pose: Optional[torch.Tensor] = None) -> None:
+        """ref: float [3, S, S] (one reference) or [K, 3, S, S] in [0, 1]; pose: [K, 6] normalised head poses of
+        the K references (K > 1)."""
+        if ref.shape != self.reference.shape:
+            raise ValueError(f"reference must be {list(self.reference.shape)}, got {list(ref.shape)}")
         self.reference.copy_(ref)
-        self.table.copy_(neighbour_table(self.reference))
+        self.table.copy_(stacked_table(self.reference))
+        if self.refs > 1:
+            self.ref_pose.copy_(pose if pose is not None else torch.zeros_like(self.ref_pose))
 
     # -- forward ---------------------------------------------------------------------------------------------
     def forward(self, cond: torch.Tensor, frame_idx: Optional[torch.Tensor] = None,
@@ -138,19 +185,39 @@ class WarpModel(nn.Module):
         x = self.to_map(h).reshape(b, -1, self.coarse, self.coarse)
         for conv in self.up:
             x = torch.relu(conv(Fn.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)))
-        head = self.head(x)  # [B, 3 + nf, G, G]
-        feats = head[:, 3:]
+        head = self.head(x)  # [B, 3 + nf (+ 3K - 2), G, G]
+        k, nf = self.refs, cfg.n_f
+        feats = head[:, 3:3 + nf]
         motion = Fn.interpolate(head[:, :3], size=(s, s), mode="bilinear", align_corners=False)
         flow = motion[:, :2] * (cfg.flow_scale * s)  # pixels
         rig_logit = motion[:, 2:3] + Fn.interpolate(self.rigid_map, size=(s, s), mode="bilinear", align_corners=False)
         rig = torch.sigmoid(rig_logit).reshape(b, -1)
         # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1
         a = self.rigid(pose) * (cfg.rigid_scale * s / 2.0)  # [B, 6]: a11-1, a12, a21, a22-1, tx, ty (x S/2: pixels)
-        dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.u1)  # [B, P]
-        dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.u1)
-        sx = self.px + rig * dx + flow[:, 0].reshape(b, -1)
-        sy = self.py + rig * dy + flow[:, 1].reshape(b, -1)
-        warp = bilinear_gather(self.table, sx, sy, s)
+        weights = None
+        if k == 1:
+            dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.u1)  # [B, P]
+            dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.u1)
+            sx = self.px + rig * dx + flow[:, 0].reshape(b, -1)
+            sy = self.py + rig * dy + flow[:, 1].reshape(b, -1)
+            warp = bilinear_gather(self.table, sx, sy, s)
+        else:
+            # reference k: affine rigid(pose) - W pose_k + shift_k; layout [K, B, P] (broadcasts on leading axes)
+            off = (self.ref_shift - torch.matmul(self.ref_pose, self.rigid.weight.t())) * (cfg.rigid_scale * s / 2.0)
+            ak = a[None] + off[:, None]  # [K, B, 6]
+            dx = torch.matmul(torch.cat([ak[..., 0:2], ak[..., 4:5]], 2), self.u1)  # [K, B, P]
+            dy = torch.matmul(torch.cat([ak[..., 2:4], ak[..., 5:6]], 2), self.u1)
+            extra = head[:, 3 + nf:]
+            more = Fn.interpolate(extra[:, :2 * (k - 1)], size=(s, s), mode="bilinear", align_corners=False)
+            flows = torch.cat([flow, more * (cfg.flow_scale * s)], 1)  # [B, 2K, S, S]
+            fk = flows.reshape(b, k, 2, s * s).permute(2, 1, 0, 3)  # [2, K, B, P]
+            sx = (self.px + rig * dx + fk[0]).transpose(0, 1).reshape(b, -1)  # [B, K*P], k-major
+            sy = (self.py + rig * dy + fk[1]).transpose(0, 1).reshape(b, -1)
+            wk = Fn.interpolate(torch.softmax(extra[:, 2 * (k - 1):], 1), size=(s, s), mode="bilinear",
+                                align_corners=False)  # [B, K, S, S], convex
+            weights = wk.reshape(b, -1)
+            warp = blend_gather(self.table, sx, sy, s, k, weights, self.ref_offset)
+            flow = flows
         # refinement at half resolution
         half = s // 2
         r = torch.cat([Fn.avg_pool2d(warp, 2),
@@ -165,6 +232,8 @@ class WarpModel(nn.Module):
         out = {"rgb": rgb}
         if want_low:  # what the training losses need
             out.update(warp=warp, flow=flow, mask=mask, sx=sx, sy=sy)
+            if weights is not None:
+                out["weights"] = weights
         return out
 
     def mean_latent(self) -> Optional[torch.Tensor]:
@@ -206,7 +275,7 @@ def warp_flops(cfg: ModelConfig) -> Dict[str, int]:
     w = cfg.mlp_width
     d_in = 52 + GAZE_SIZE + 2
     macs = {"mlp": d_in * w + (cfg.mlp_layers - 1) * w * w, "to_map": w * cfg.warp_channels[0] * 64, "flow_cnn": 0,
-            "refine": 0, "warp": s * s * 12}
+            "refine": 0, "warp": s * s * 12 * cfg.warp_refs}
     r, c_in = 8, cfg.warp_channels[0]
     chans = list(cfg.warp_channels[1:])
     while r < cfg.warp_grid:
@@ -214,7 +283,8 @@ def warp_flops(cfg: ModelConfig) -> Dict[str, int]:
         r *= 2
         macs["flow_cnn"] += r * r * 9 * c_in * c_out
         c_in = c_out
-    macs["flow_cnn"] += r * r * 9 * c_in * (3 + cfg.n_f)
+    k = cfg.warp_refs
+    macs["flow_cnn"] += r * r * 9 * c_in * (3 + cfg.n_f + (3 * k - 2 if k > 1 else 0))
     h = s // 2
     rc = cfg.refine_channels
     macs["refine"] = h * h * 9 * ((3 + cfg.n_f) * rc + (cfg.refine_layers - 1) * rc * rc + rc * 4)

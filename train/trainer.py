@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as Fn
 
 from .checkpoint import export_from_checkpoint, load_checkpoint, save_checkpoint
-from .config import ModelConfig, TrainConfig, preset_configs
+from .config import GAZE_SIZE, POSE_SIZE, ModelConfig, TrainConfig, preset_configs
 from .dataset import Dataset, conditioning_stats
 from .build import AnyModel, build_model, model_flops
 from .losses import blurred_tables, motion_weight_map, region_boxes, region_weight, warp_loss
@@ -94,9 +94,14 @@ class Trainer:
         self.eval_cond = self.normalise(ds.cond[self.eval_idx])
         self.weight_map: Optional[torch.Tensor] = None
         if isinstance(self.model, WarpModel):
-            self.reference_index = self.choose_reference()
-            ref = torch.from_numpy(ds.read_frames([self.reference_index], s)[0]).float() / 255.0
-            self.model.set_reference(ref.to(device))
+            self.reference_indices = self.choose_references(self.model.refs)
+            self.reference_index = self.reference_indices[0]
+            refs = torch.from_numpy(ds.read_frames(self.reference_indices, s)).float() / 255.0
+            if self.model.refs == 1:
+                self.model.set_reference(refs[0].to(device))
+            else:
+                pos = [int(np.flatnonzero(ds.train_idx == i)[0]) for i in self.reference_indices]
+                self.model.set_reference(refs.to(device), self.train_cond[pos, :6].to(device))
             frames = self.preloaded if self.preloaded is not None else self.eval_frames
             self.weight_map = motion_weight_map(frames[:: max(1, len(frames) // 256)].to(device))
             self.blur_tables = blurred_tables(self.model.reference)
@@ -113,6 +118,50 @@ class Trainer:
         z = self.train_cond.numpy()
         zn = (neutral - self.mean_t.numpy()) / self.std_t.numpy()
         return int(self.ds.train_idx[int(np.argmin(((z - zn) ** 2).sum(1)))])
+
+    def expression_measures(self) -> Dict[str, np.ndarray]:
+        """Per training frame: how open the mouth is, how closed the eyes are, how wide the mouth is. From the
+        landmarks (dataset v2; distances over the eye-corner distance), else from the tracked blendshapes."""
+        lm = self.ds.landmarks
+        if lm is not None:
+            p = lm[self.ds.train_idx].astype(np.float64)
+
+            def dist(a: int, b: int) -> np.ndarray:
+                return np.linalg.norm(p[:, a] - p[:, b], axis=1)
+
+            scale = np.maximum(dist(33, 263), 1e-3)
+            m = {"mouth_open": dist(13, 14) / scale,
+                 "eyes_closed": -(dist(159, 145) + dist(386, 374)) / scale,
+                 "mouth_wide": dist(61, 291) / scale}
+            return {k: np.nan_to_num(v, nan=float(np.nanmedian(v)) if np.isfinite(v).any() else 0.0)
+                    for k, v in m.items()}
+        b = self.ds.cond[self.ds.train_idx, POSE_SIZE + GAZE_SIZE:]
+        return {"mouth_open": b[:, 25], "eyes_closed": (b[:, 9] + b[:, 10]) / 2, "mouth_wide": (b[:, 44] + b[:, 45]) / 2}
+
+    def choose_references(self, k: int) -> "list[int]":
+        """Variant W's K references (dataset indices): the near-neutral frame, then frames showing what it cannot:
+        the open mouth, the closed eyes, the wide mouth (each the frame nearest the reference's head pose among
+        the 3 % most extreme), then farthest-point picks in expression space."""
+        picks = [self.choose_reference()]
+        if k == 1:
+            return picks
+        z = self.train_cond.numpy()
+        pos0 = int(np.flatnonzero(self.ds.train_idx == picks[0])[0])
+        pose_d = ((z[:, :POSE_SIZE] - z[pos0, :POSE_SIZE]) ** 2).sum(1)
+        chosen = {pos0}
+        for name, m in list(self.expression_measures().items())[: k - 1]:
+            cand = np.flatnonzero(m >= np.quantile(m, 0.97))
+            cand = [c for c in cand[np.argsort(pose_d[cand])] if int(c) not in chosen]
+            if cand:
+                chosen.add(int(cand[0]))
+                picks.append(int(self.ds.train_idx[int(cand[0])]))
+        expr = z[:, POSE_SIZE:]
+        while len(picks) < k:  # farthest point from those chosen
+            d = np.min([((expr - expr[c]) ** 2).sum(1) for c in chosen], 0)
+            c = int(np.argmax(d))
+            chosen.add(c)
+            picks.append(int(self.ds.train_idx[c]))
+        return picks
 
     @torch.no_grad()
     def init_output_bias(self) -> None:
@@ -292,7 +341,8 @@ def run_training(args: argparse.Namespace) -> int:
                              f"--resume needs the same dataset.json")
         mcfg = ModelConfig.from_dict(dict(ck["model_config"]))
         tcfg = TrainConfig.from_dict(ck["train_config"])
-        for flag, have in (("preset", ck.get("preset")), ("variant", mcfg.variant), ("size", mcfg.size)):
+        for flag, have in (("preset", ck.get("preset")), ("variant", mcfg.variant), ("size", mcfg.size),
+                           ("refs", mcfg.warp_refs)):
             given = getattr(args, flag)
             if given is not None and given != have:
                 raise ValueError(f"--{flag} {given} does not match the checkpoint's {have}")
@@ -304,6 +354,10 @@ def run_training(args: argparse.Namespace) -> int:
         mcfg, tcfg = preset_configs(preset, args.size or ds.size, args.variant)
         mcfg.n_latents = len(ds.train_idx)
         tcfg.seed = args.seed
+        if getattr(args, "refs", None) is not None:
+            if not mcfg.switches().warp:
+                raise ValueError("--refs is for variant W (preset warp)")
+            mcfg.warp_refs = args.refs
     if args.iterations is not None:
         tcfg.iterations = args.iterations
     if args.batch is not None:

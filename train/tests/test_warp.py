@@ -105,3 +105,43 @@ def test_mouth_follows_jaw_open_on_held_out_vectors(tmp_path):
     assert r_mouth > 0.8, f"rendered mouth darkness vs jawOpen r={r_mouth:.2f}"
     psnr = -10 * np.log10(((out - truth) ** 2).mean())
     assert psnr > 24, f"held-out PSNR {psnr:.1f} dB"
+
+
+def test_several_references_start_on_the_first_and_export_with_parity(tmp_path):
+    cfg = tiny_warp_config()
+    cfg.warp_refs = 3
+    m = WarpModel(cfg.validate()).eval()
+    refs = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    m.set_reference(refs, torch.randn(3, 6, generator=torch.Generator().manual_seed(5)))
+    with torch.no_grad():
+        out = m(torch.randn(2, 60))
+    # zero flow and affine at the start, blend weights mostly on reference 0: the warp is their weighted sum
+    w = out["weights"].reshape(2, 3, 32, 32)
+    assert w.sum(1).sub(1).abs().max() < 1e-5 and (w[:, 0] > 0.9).all()
+    assert torch.allclose(out["warp"], (w[:, :, None] * refs[None]).sum(1), atol=2e-3)
+    with torch.no_grad():  # non-zero motion so the parity check exercises every reference's warp
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    c = untrained_conditioning()
+    man = export_avatar(m, None, tmp_path, "w3", 25, c["mean"], c["std"], c["neutral"], {"provenance": "test"})
+    assert man["training"]["parityMaxAbsDiff"] < 1e-4
+    assert man["training"]["model"]["warp_refs"] == 3
+
+
+def test_several_references_are_chosen_for_what_the_first_cannot_show(synth_dataset, tmp_path):
+    ds = Dataset(synth_dataset)
+    cfg = tiny_warp_config()
+    cfg.warp_refs = 3
+    tr = Trainer(ds, cfg.validate(), tiny_train_config(iterations=2), torch.device("cpu"), "tiny", "t", 25, tmp_path,
+                 progress=False)
+    picks = tr.reference_indices
+    assert len(picks) == 3 and len(set(picks)) == 3 and picks[0] == tr.choose_reference()
+    m = tr.expression_measures()
+    pos = [int(np.flatnonzero(ds.train_idx == i)[0]) for i in picks]
+    # the second reference opens the mouth more than the near-neutral first one
+    assert m["mouth_open"][pos[1]] >= np.quantile(m["mouth_open"], 0.97) > m["mouth_open"][pos[0]]
+    refs = torch.from_numpy(ds.read_frames(picks, 32)).float() / 255
+    assert torch.allclose(tr.model.reference, refs)
+    for _ in range(2):
+        terms = tr.step()
+    assert np.isfinite(terms["loss"]) and terms["coarse_warp"] > 0
