@@ -8,6 +8,7 @@ import { OpusDecoder } from '../../server/src/audio/opus-decoder.js';
 import { RtpFrameAssembler } from '../../server/src/media/rtp-frame-assembler.js';
 import { VideoDecoder, type DecodedPicture } from '../../server/src/media/video-decoder.js';
 import { codecParameters } from '../../server/src/session/peer.js';
+import { waitForGathering } from '../../server/src/stream/tap-sender.js';
 
 export interface WhepClientOptions {
   /** Full endpoint URL, e.g. http://127.0.0.1:PORT/whep/ROOM/PARTICIPANT */
@@ -17,29 +18,24 @@ export interface WhepClientOptions {
   timeoutMs?: number;
 }
 
-export class WhepClient {
-  readonly pc: RTCPeerConnection;
-  resource: string | null = null;
+/** Receives what a TapSender sends on `pc`: video reassembled + decoded, Opus decoded. */
+export class MediaReceiver {
   readonly pictures: DecodedPicture[] = [];
   framesDecoded = 0;
   opusPackets = 0;
   /** 48 kHz samples decoded from the Opus packets received. */
   opusSamples = 0;
-  private readonly assembler: RtpFrameAssembler;
-  private readonly decoder: VideoDecoder;
-  readonly opus = new OpusDecoder();
   /** keep at most this many decoded pictures */
   keepPictures = 3;
+  private readonly assembler: RtpFrameAssembler;
+  private readonly decoder: VideoDecoder;
+  private readonly opus = new OpusDecoder();
   private closed = false;
 
-  private constructor(readonly opts: WhepClientOptions) {
-    const codec = opts.codec ?? 'vp8';
-    this.pc = new RTCPeerConnection({ codecs: { video: [codecParameters(codec)], audio: [useOPUS()] }, iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false });
+  constructor(pc: RTCPeerConnection, codec: VideoCodecName) {
     this.assembler = new RtpFrameAssembler(codec);
     this.decoder = new VideoDecoder(codec);
-    this.pc.addTransceiver('video', { direction: 'recvonly' });
-    this.pc.addTransceiver('audio', { direction: 'recvonly' });
-    this.pc.onTrack.subscribe((track) => {
+    pc.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
         if (this.closed) return;
         if (track.kind === 'audio') {
@@ -58,7 +54,51 @@ export class WhepClient {
     });
   }
 
-  /** POSTs the offer; resolves with the HTTP response (status, body) whether or not it was accepted. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.decoder.close();
+    this.opus.close();
+  }
+}
+
+/** Waits until `pred` holds (checked every 50 ms) or throws after `ms`. */
+export async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export class WhepClient {
+  readonly pc: RTCPeerConnection;
+  resource: string | null = null;
+  readonly rx: MediaReceiver;
+  private closed = false;
+
+  private constructor(readonly opts: WhepClientOptions) {
+    const codec = opts.codec ?? 'vp8';
+    this.pc = new RTCPeerConnection({ codecs: { video: [codecParameters(codec)], audio: [useOPUS()] }, iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false });
+    this.rx = new MediaReceiver(this.pc, codec);
+    this.pc.addTransceiver('video', { direction: 'recvonly' });
+    this.pc.addTransceiver('audio', { direction: 'recvonly' });
+  }
+
+  get framesDecoded(): number {
+    return this.rx.framesDecoded;
+  }
+  get pictures(): DecodedPicture[] {
+    return this.rx.pictures;
+  }
+  get opusPackets(): number {
+    return this.rx.opusPackets;
+  }
+  get opusSamples(): number {
+    return this.rx.opusSamples;
+  }
+
+  /** POSTs the offer and applies the answer; throws when the endpoint refused it. */
   static async connect(opts: WhepClientOptions): Promise<WhepClient> {
     const c = new WhepClient(opts);
     try {
@@ -72,16 +112,7 @@ export class WhepClient {
 
   private async negotiate(): Promise<void> {
     await this.pc.setLocalDescription(await this.pc.createOffer());
-    if (this.pc.iceGatheringState !== 'complete') {
-      await new Promise<void>((resolve) => {
-        const sub = this.pc.iceGatheringStateChange.subscribe((s) => {
-          if (s === 'complete') {
-            sub.unSubscribe();
-            resolve();
-          }
-        });
-      });
-    }
+    await waitForGathering(this.pc, 5000);
     const headers: Record<string, string> = { 'content-type': 'application/sdp' };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     const res = await fetch(this.opts.url, { method: 'POST', headers, body: this.pc.localDescription?.sdp ?? '', signal: AbortSignal.timeout(this.opts.timeoutMs ?? 15_000) });
@@ -92,13 +123,8 @@ export class WhepClient {
     await this.pc.setRemoteDescription({ type: 'answer', sdp: body });
   }
 
-  /** Waits until `pred` holds (checked every 50 ms) or throws after `ms`. */
-  async until(pred: () => boolean, ms: number, what: string): Promise<void> {
-    const end = Date.now() + ms;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  until(pred: () => boolean, ms: number, what: string): Promise<void> {
+    return until(pred, ms, what);
   }
 
   /** DELETEs the WHEP resource (returns the status), then closes. */
@@ -116,7 +142,6 @@ export class WhepClient {
     if (this.closed) return;
     this.closed = true;
     await this.pc.close();
-    this.decoder.close();
-    this.opus.close();
+    this.rx.close();
   }
 }
