@@ -1,0 +1,163 @@
+"""`python3 -m train.audio_expression {features,train}` (run from the repository root)."""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from .augment import VARIANTS, build_cache
+from .config import HELD_OUT, ModelConfig, TrainConfig
+from .data import load_clips
+from .features import EXTRACTOR, ROOT, extractor_id
+
+
+def _positive(v: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return n
+
+
+def _non_negative(v: str) -> int:
+    n = int(v)
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return n
+
+
+def _datasets(a: argparse.Namespace) -> List[Path]:
+    out: List[Path] = []
+    for d in a.datasets:
+        if (d / "dataset.json").exists():
+            out.append(d)
+        elif d.is_dir():
+            out.extend(sorted(p.parent for p in d.glob("*/dataset.json")))
+        else:
+            raise SystemExit(f"{d}: neither a dataset folder (dataset.json) nor a folder of them")
+    if not out:
+        raise SystemExit("no datasets found")
+    names = [d.name for d in out]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"dataset folder names must be unique (they name the speakers): {names}")
+    return out
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("datasets", nargs="+", type=Path,
+                   help="`dnp prepare` folders with audio.wav, or folders holding them (one speaker each; the folder name is the speaker)")
+    p.add_argument("--cache", type=Path, default=ROOT / "data-local" / "audio-expression-cache",
+                   help="where augmented feature frames are kept (default data-local/audio-expression-cache)")
+    p.add_argument("--clean-only", action="store_true", help="no augmented variants, only the clean audio")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python3 -m train.audio_expression",
+                                description="Generic audio-to-expression model: speech feature windows → mouth and jaw blendshapes.")
+    p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads (default 1)")
+    sub = p.add_subparsers(dest="command", required=True)
+    f = sub.add_parser("features", help="make the augmented audio variants of each dataset and their feature frames (cached)")
+    _common(f)
+    t = sub.add_parser("train", help="train on all but the held-out speakers, score the held-out ones, export model.onnx + model.json")
+    _common(t)
+    t.add_argument("--out", required=True, type=Path, help="output folder: model.onnx, model.json, checkpoint.pt, report.json")
+    t.add_argument("--held-out", default=",".join(HELD_OUT),
+                   help=f"comma-separated speakers (dataset folder names) kept out of training and scored (default {','.join(HELD_OUT)})")
+    t.add_argument("--exclude", default="",
+                   help="comma-separated datasets left out entirely (e.g. a voice-over whose face does not speak)")
+    t.add_argument("--dropout", type=float, default=ModelConfig.dropout, help=f"dropout (default {ModelConfig.dropout})")
+    t.add_argument("--iterations", type=_positive, default=TrainConfig.iterations, help=f"training iterations (default {TrainConfig.iterations})")
+    t.add_argument("--batch", type=_positive, default=TrainConfig.batch, help=f"samples per iteration (default {TrainConfig.batch})")
+    t.add_argument("--lr", type=float, default=TrainConfig.lr, help=f"peak learning rate, cosine decay (default {TrainConfig.lr})")
+    t.add_argument("--normalise", choices=("none", "center", "zscore"), default=TrainConfig.normalise,
+                   help="per-speaker target normalisation (default center: subtract each speaker's mean)")
+    t.add_argument("--velocity-weight", type=float, default=TrainConfig.velocity_weight, help="weight of the velocity L1 term")
+    t.add_argument("--past", type=_non_negative, default=ModelConfig.past, help=f"past feature frames in the window (default {ModelConfig.past})")
+    t.add_argument("--lookahead", type=_non_negative, default=ModelConfig.lookahead,
+                   help=f"future feature frames in the window, 10 ms each (default {ModelConfig.lookahead})")
+    t.add_argument("--channels", type=_positive, default=ModelConfig.channels, help="conv channels")
+    t.add_argument("--hidden", type=_positive, default=ModelConfig.hidden, help="hidden units of the head")
+    t.add_argument("--eval-every", type=_positive, default=TrainConfig.eval_every, help="iterations between held-out scores")
+    t.add_argument("--max-minutes", type=float, default=None, help="stop after M minutes (then score and export)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
+    return p
+
+
+def _git_commit() -> str:
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=str(ROOT), capture_output=True, text=True)
+    return r.stdout.strip() or "unknown"
+
+
+def _build(a: argparse.Namespace, datasets: List[Path]) -> None:
+    variants = VARIANTS[:1] if a.clean_only else VARIANTS
+    for d in datasets:
+        build_cache(d, a.cache / extractor_id() / d.name, variants, log=lambda m: print(f"features: {m}", file=sys.stderr))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    a = parser().parse_args(argv)
+    torch.set_num_threads(a.threads)
+    datasets = _datasets(a)
+    _build(a, datasets)
+    if a.command == "features":
+        return 0
+    from .export import export, save_checkpoint, write_parity_fixture
+    from .train import train
+
+    held = [s for s in a.held_out.split(",") if s]
+    excluded = [s for s in a.exclude.split(",") if s]
+    names = [d.name for d in datasets]
+    missing = [s for s in held + excluded if s not in names]
+    if missing:
+        raise SystemExit(f"--held-out / --exclude names {missing} are not among the datasets {names}")
+    train_clips, eval_clips = [], []
+    for d in datasets:
+        cache = a.cache / extractor_id() / d.name
+        if d.name in excluded:
+            continue
+        if d.name in held:
+            eval_clips += load_clips(d, cache, ["clean"])
+        else:
+            train_clips += load_clips(d, cache, None if not a.clean_only else ["clean"])
+    if not train_clips:
+        raise SystemExit("every dataset is held out: nothing to train on")
+    dim = train_clips[0].features.shape[1]
+    if any(c.features.shape[1] != dim for c in train_clips + eval_clips):
+        raise SystemExit("feature frames of different widths in the cache (delete the cache after changing the extractor)")
+    mcfg = ModelConfig(feature_dim=dim, past=a.past, lookahead=a.lookahead, channels=a.channels, hidden=a.hidden,
+                       dropout=a.dropout).validate()
+    tcfg = TrainConfig(iterations=a.iterations, batch=a.batch, lr=a.lr, normalise=a.normalise,
+                       velocity_weight=a.velocity_weight, eval_every=a.eval_every, seed=a.seed, held_out=held).validate()
+    t0 = time.time()
+    res = train(train_clips, eval_clips, mcfg, tcfg, progress=not a.no_progress, max_minutes=a.max_minutes)
+    training = {
+        "trainSpeakers": sorted({c.speaker for c in train_clips}),
+        "heldOutSpeakers": held,
+        "excluded": excluded,
+        "variants": sorted({c.variant for c in train_clips}),
+        "trainSeconds": round(sum(len(c.features) for c in train_clips) / 100.0, 1),
+        "iterations": res["iterations"],
+        "wallSeconds": round(time.time() - t0, 1),
+        "train": {k: v for k, v in vars(tcfg).items()},
+        "commit": _git_commit(),
+        "machine": f"{platform.machine()} {platform.processor() or ''} torch {torch.__version__} threads {a.threads}".strip(),
+        "heldOut": res["report"],
+    }
+    a.out.mkdir(parents=True, exist_ok=True)
+    model = res["model"]
+    save_checkpoint(model, a.out / "checkpoint.pt", {"train": training})
+    write_parity_fixture(model, eval_clips[0].features[:80] if eval_clips else train_clips[0].features[:80], a.out)
+    man = export(model, a.out, f"{EXTRACTOR}@{extractor_id()}", training, seed=a.seed)
+    (a.out / "report.json").write_text(json.dumps({"history": res["history"], "heldOut": res["report"]}, indent=1) + "\n")
+    for spk, rep in res["report"].items():
+        keys = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker")
+        print(f"held out {spk}: " + ", ".join(f"{k} r {rep[k]['r']:.3f} lag {rep[k]['lagMs']:+.0f} ms" for k in keys))
+    print(f"wrote {a.out / 'model.onnx'} ({(a.out / 'model.onnx').stat().st_size} bytes), parity {man['training']['parityMaxAbsDiff']:.2g}")
+    return 0

@@ -1,0 +1,112 @@
+"""The audio-to-expression package: target timing, augmentation, a training step and the ONNX export."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from train.audio_expression.augment import Variant, make_variant, resample_speed
+from train.audio_expression.config import OUTPUT_NAMES, ModelConfig, TrainConfig
+from train.audio_expression.data import Clip, WindowSampler, streaming_windows, target_space, targets_on_grid
+from train.audio_expression.export import export, load_checkpoint, save_checkpoint, write_parity_fixture
+from train.audio_expression.features import FEATURE_CENTRE_S, read_wav16, write_wav16
+from train.audio_expression.metrics import peak_lag
+from train.audio_expression.train import predict_clip, train
+from train.onnx_check import run_onnx
+
+K = len(OUTPUT_NAMES)
+
+
+def _clip(speaker, variant="clean", t=240, dim=6, seed=0):
+    g = np.random.default_rng(seed)
+    f = g.standard_normal((t, dim)).astype(np.float32)
+    y = np.clip(0.3 + 0.2 * np.tanh(np.convolve(f[:, 0], np.ones(5) / 5, "same")), 0, 1)
+    return Clip(speaker, variant, f, np.repeat(y[:, None], K, 1).astype(np.float32), np.ones(t, bool))
+
+
+def test_targets_follow_timestamps_and_speed():
+    fps = 25.0
+    bs = np.zeros((50, 52), np.float32)
+    bs[:, 25] = np.arange(50) / 100.0  # jawOpen = frame index / 100
+    valid = np.ones(50, bool)
+    valid[40] = False
+    y, m = targets_on_grid(bs, valid, fps, 200)
+    t = np.arange(200) * 0.01 + FEATURE_CENTRE_S
+    jaw = OUTPUT_NAMES.index("jawOpen")
+    assert np.allclose(y[m, jaw], (t * fps / 100.0)[m], atol=1e-6)
+    assert not m[int(np.ceil((39 / fps - FEATURE_CENTRE_S) / 0.01))]  # next to the invalid frame
+    y2, _ = targets_on_grid(bs, valid, fps, 100, speed=2.0)  # audio twice as fast: twice the video time
+    assert np.allclose(y2[:50, jaw], 2 * t[:50] * fps / 100.0, atol=1e-6)
+
+
+def test_speed_resampling_and_opus_round_trip(tmp_path):
+    x = (0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32)
+    assert abs(len(resample_speed(x, 1.1)) - 16000 / 1.1) <= 2
+    src = tmp_path / "in.wav"
+    write_wav16(src, 16000, x)
+    out = tmp_path / "out.wav"
+    make_variant(src, Variant("t", gain_db=-6.0, noise_snr_db=30.0, opus_bps=24000), out, seed=0)
+    rate, y = read_wav16(out)
+    assert rate == 16000 and abs(len(y) - len(x)) <= 320
+    core = slice(2000, 14000)
+    assert 0.5 < np.sqrt(np.mean(y[core] ** 2)) / (0.5 * np.sqrt(np.mean(x[core] ** 2))) < 1.5  # -6 dB survives
+
+
+def test_sampler_and_streaming_windows():
+    clips = [_clip("a"), _clip("b", seed=1)]
+    space = target_space(clips, "center")
+    s = WindowSampler(clips, space, past=4, lookahead=2, steps=3, stride=2, seed=0)
+    x, y = s.batch(5)
+    assert x.shape == (5, 3, 7, 6) and y.shape == (5, 3, K)
+    w = streaming_windows(clips[0].features, np.full(6, 9.0, np.float32), past=4, lookahead=2)
+    assert w.shape == (240, 7, 6)
+    assert np.all(w[0, :4] == 9.0) and np.array_equal(w[0, 4:], clips[0].features[:3])
+    assert np.all(w[-1, -2:] == 9.0)
+
+
+def test_peak_lag_finds_a_delay():
+    g = np.random.default_rng(0)
+    ref = np.convolve(g.standard_normal(400), np.ones(7) / 7, "same")
+    late = np.roll(ref, 4)
+    assert peak_lag(late, ref, np.ones(400, bool), 10) == 4
+
+
+def test_trains_a_step_and_exports_with_parity(tmp_path):
+    torch.manual_seed(0)
+    clips = [_clip("a"), _clip("a", "noisy", seed=2), _clip("b", seed=1)]
+    mcfg = ModelConfig(feature_dim=6, past=4, lookahead=2, channels=8, dilations=(1, 2), hidden=16)
+    tcfg = TrainConfig(iterations=2, batch=4, steps=3, stride=2, eval_every=1)
+    res = train(clips[:2], clips[2:], mcfg, tcfg, progress=False, log=lambda m: None)
+    model = res["model"]
+    assert res["iterations"] == 2 and len(res["history"]) == 2
+    assert set(res["report"]["b"]) == set(OUTPUT_NAMES)
+    man = export(model, tmp_path, "test", {"provenance": "test"})
+    assert man["training"]["parityMaxAbsDiff"] < 1e-4
+    assert man["window"] == 7 and man["lookahead"] == 2 and man["features"]["dim"] == 6
+    assert man["outputs"] == list(OUTPUT_NAMES) and len(man["padFeature"]) == 6
+    assert json.loads((tmp_path / "model.json").read_text()) == man
+    import onnx
+    assert onnx.load(str(tmp_path / "model.onnx")).opset_import[0].version == 17
+    # The exported graph on the streaming windows of a clip = PyTorch's streaming prediction.
+    w = streaming_windows(clips[2].features, model.feature_mean.numpy(), 4, 2)
+    y, name = run_onnx(tmp_path / "model.onnx", "features", w)
+    assert name == "blendshapes"
+    assert np.abs(y - predict_clip(model, clips[2].features)).max() < 1e-4
+    assert y.min() >= 0 and y.max() <= 1
+    write_parity_fixture(model, clips[2].features[:20], tmp_path)
+    doc = json.loads((tmp_path / "parity.json").read_text())
+    assert len(doc["features"]) == 20 and len(doc["outputs"]) == 20
+    save_checkpoint(model, tmp_path / "c.pt", {})
+    again = load_checkpoint(tmp_path / "c.pt")
+    assert np.array_equal(predict_clip(again, clips[2].features), predict_clip(model, clips[2].features))
+
+
+def test_export_refuses_a_failed_parity(tmp_path, monkeypatch):
+    from train.audio_expression import export as ex
+    from train.onnx_check import ParityError
+    monkeypatch.setattr(ex, "PARITY_TOLERANCE", 0.0)
+    from train.audio_expression.model import AudioExpressionNet
+    m = AudioExpressionNet(ModelConfig(feature_dim=3, past=2, lookahead=1, channels=4, dilations=(1,), hidden=4))
+    with pytest.raises(ParityError):
+        export(m, tmp_path, "test", {})
+    assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "model.json").exists()
