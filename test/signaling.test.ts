@@ -28,8 +28,8 @@ describe('data channel constants', () => {
 
 describe('parseJoinRequest', () => {
   it('accepts an avatar with or without a codec (vp8 by default)', () => {
-    expect(parseJoinRequest({ avatar: 'alice' })).toEqual({ avatar: 'alice', codec: 'vp8' });
-    expect(parseJoinRequest({ avatar: 'alice', codec: 'h264' })).toEqual({ avatar: 'alice', codec: 'h264' });
+    expect(parseJoinRequest({ avatar: 'alice' })).toEqual({ avatar: 'alice', codec: 'vp8', mode: 'camera' });
+    expect(parseJoinRequest({ avatar: 'alice', codec: 'h264' })).toEqual({ avatar: 'alice', codec: 'h264', mode: 'camera' });
   });
   it.each([
     ['not an object', 'alice', /join: expected an object/],

@@ -251,7 +251,7 @@ export class Signaling {
           }
           const code = sessionErrorCode(reason);
           if (code && socket.connected) socket.emit('session-error', { message: error ?? SESSION_END_TEXT[reason], code } satisfies SessionError);
-        });
+        }, req.mode);
       } catch (err) {
         this.reject('join', socket, err instanceof JoinRefused ? err.code : 'internal', errorText(err), reply);
         return;
@@ -259,7 +259,10 @@ export class Signaling {
       session = s;
       disarmJoinTimer();
       settingUp = true;
-      log.info({ session: s.id, avatar: avatar.id, codec: req.codec }, 'session created');
+      s.onVoiceStats = (v) => {
+        if (socket.connected) socket.emit('voice-stats', v);
+      };
+      log.info({ session: s.id, avatar: avatar.id, codec: req.codec, mode: req.mode }, 'session created');
       reply?.({ ok: true, sessionId: s.id, avatar: summaryOf(avatar) } satisfies JoinReply);
       s.offer().then(
         (sdp) => {

@@ -8,9 +8,11 @@
  *   'ice'       IceCandidate                         optional trickled candidate from the page
  *   'calibrate' CalibrateRequest, ack(AckReply)      the caller's neutral face (mean of ~1 s of tracked frames)
  *   'leave'     (no payload)                         end the session (disconnecting does the same)
+ *   (join's optional `mode`: camera | microphone | both, DriveMode below)
  * Server → client
  *   'offer'     SessionDescription                   the server offers (video sendonly + negotiated data channel id 0)
  *   'session-error' SessionError {message, code}     the session failed or timed out; it has been closed
+ *   'voice-stats' VoiceStats                         about once a second in microphone/both mode: speech-to-lips delay
  *   'shutdown'  ShutdownNotice                       the server is stopping (SIGTERM/SIGINT): sessions end and the
  *                                                    socket is disconnected right after; joins are refused
  *
@@ -88,9 +90,33 @@ export interface SessionError {
   code: ErrorCode;
 }
 
+/**
+ * What drives the avatar, chosen by the caller at join:
+ *   camera      the page tracks the caller's face and sends driving frames (the data channel)
+ *   microphone  the caller's voice (an Opus track) drives the mouth; head, eyes and blinks follow the avatar's
+ *               idle motion; no camera needed
+ *   both        the camera drives head, eyes and brows, the voice drives the mouth while the caller speaks
+ * With microphone or both, the server's offer has an Opus sendrecv transceiver: the caller's microphone goes up,
+ * and their voice comes back next to the avatar's video (same stream), delayed to match the lips.
+ */
+export type DriveMode = 'camera' | 'microphone' | 'both';
+export const DRIVE_MODES: readonly DriveMode[] = ['camera', 'microphone', 'both'];
+
 export interface JoinRequest {
   avatar: string;
   codec: VideoCodecName;
+  /** Default 'camera'. */
+  mode: DriveMode;
+}
+
+/** Server → caller about once a second in microphone and both modes ('voice-stats'). */
+export interface VoiceStats {
+  /** Median over the last frames: from the caller's audio arriving at the server to the video frame with those lips leaving it (ms). */
+  speechToLipsMs: number | null;
+  /** How long the server holds the relayed voice so that it plays with those lips (ms). */
+  voiceDelayMs: number;
+  /** The voice gate: the caller is speaking. */
+  speech: boolean;
 }
 export type JoinReply = { ok: true; sessionId: string; avatar: AvatarSummary } | { ok: false; error: string; code: ErrorCode };
 export interface SessionDescription {
@@ -122,7 +148,7 @@ export interface CalibrateRequestJson {
  * parameters, which these maps allow).
  */
 export interface ClientToServerEvents {
-  join: (req: { avatar: string; codec?: VideoCodecName }, ack: (reply: JoinReply) => void) => void;
+  join: (req: { avatar: string; codec?: VideoCodecName; mode?: DriveMode }, ack: (reply: JoinReply) => void) => void;
   answer: (desc: SessionDescription) => void;
   ice: (candidate: IceCandidate) => void;
   calibrate: (req: CalibrateRequestJson, ack: (reply: AckReply) => void) => void;
@@ -132,6 +158,7 @@ export interface ServerToClientEvents {
   offer: (desc: SessionDescription) => void;
   'session-error': (error: SessionError) => void;
   shutdown: (notice: ShutdownNotice) => void;
+  'voice-stats': (stats: VoiceStats) => void;
 }
 
 const MAX_SDP = 64 * 1024;
@@ -146,6 +173,17 @@ export function parseJoinRequest(v: unknown): JoinRequest {
   return {
     avatar: str(o.avatar, 'join.avatar', { nonEmpty: true, max: 200 }),
     codec: o.codec === undefined ? 'vp8' : oneOf(o.codec, 'join.codec', VIDEO_CODECS),
+    mode: o.mode === undefined ? 'camera' : oneOf(o.mode, 'join.mode', DRIVE_MODES),
+  };
+}
+
+/** A 'voice-stats' message from the server, validated. */
+export function parseVoiceStats(v: unknown): VoiceStats {
+  const o = obj(v, 'voice-stats');
+  return {
+    speechToLipsMs: o.speechToLipsMs === null ? null : num(o.speechToLipsMs, 'voice-stats.speechToLipsMs', { min: -10_000, max: 60_000 }),
+    voiceDelayMs: num(o.voiceDelayMs, 'voice-stats.voiceDelayMs', { min: 0, max: 60_000 }),
+    speech: o.speech === true,
   };
 }
 

@@ -13,12 +13,16 @@
  */
 import type { DrivingValues } from '../../../shared/src/driving-values.js';
 import { CONDITIONING_SIZE, flattenDrivingValues } from '../../../shared/src/driving-values.js';
-import type { IceCandidate, VideoCodecName } from '../../../shared/src/signaling.js';
+import type { DriveMode, IceCandidate, VideoCodecName, VoiceStats } from '../../../shared/src/signaling.js';
+import { loadIdleMotion, type IdleMotionSource } from '../audio/idle-motion.js';
+import { VoiceDriver, type MouthModel } from '../audio/voice-driver.js';
+import { VoiceRelay } from '../audio/voice-relay.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
 import { TokenBucket } from '../access/token-bucket.js';
 import { rgbPlanarToYuv420p } from '../media/rgb-to-yuv.js';
 import type { Metrics } from '../metrics.js';
+import { DriveMix } from './drive-mix.js';
 import { DrivingChannel, type LatestVector } from './driving-channel.js';
 import { Peer, type IceOptions } from './peer.js';
 import { defaultBitrate, VideoOutput } from './video-output.js';
@@ -42,7 +46,26 @@ export interface SessionOptions {
   keyframeMinIntervalMs: number;
   /** Measured encode time of each rendered frame (admission control); null = not needed. */
   observeEncode?: ((ms: number) => void) | null;
+  /** What drives the avatar (default camera); microphone and both need `voiceModel`. */
+  mode?: DriveMode;
+  /** The audio-to-expression model (microphone and both modes). */
+  voiceModel?: MouthModel | null;
 }
+
+/** Idle motion per avatar, read once. */
+const idleMotions = new WeakMap<AvatarEntry, IdleMotionSource>();
+
+/** The voice side of a microphone/both session: its driver, the relayed voice and the frame mixer. */
+interface VoicePart {
+  driver: VoiceDriver;
+  relay: VoiceRelay;
+  mix: DriveMix;
+  t0: number;
+  unsubscribe: () => void;
+}
+
+/** The relayed voice's delay follows the measured speech-to-lips delay once it is this far off (ms). */
+const RELAY_ADJUST_MS = 15;
 
 /** close() waits at most this long for a frame in flight. */
 const FRAME_WAIT_MS = 2_000;
@@ -61,6 +84,7 @@ export class Session {
   readonly driving: DrivingChannel;
   private video: VideoOutput | null = null;
   private readonly neutralCond: Float32Array;
+  private readonly voiceCond = new Float32Array(CONDITIONING_SIZE);
   private closed = false;
   private connected = false;
   private busy = false;
@@ -87,6 +111,12 @@ export class Session {
   private readonly counts = { rendered: 0, resent: 0, skippedWhileBusy: 0, drivingOverRate: 0, keyframeRequestsThrottled: 0 };
   /** Called once when the session has closed (to remove it from Sessions and tell the caller). */
   onClosed: ((reason: SessionEndReason, error?: string) => void) | null = null;
+  readonly mode: DriveMode;
+  private readonly voice: VoicePart | null = null;
+  private frameTicker: NodeJS.Timeout | null = null;
+  private voiceStatsTimer: NodeJS.Timeout | null = null;
+  /** About once a second in microphone/both mode (sent to the caller as 'voice-stats'). */
+  onVoiceStats: ((s: VoiceStats) => void) | null = null;
 
   constructor(opts: SessionOptions, metrics: Metrics, log: Logger) {
     this.opts = opts;
@@ -115,8 +145,11 @@ export class Session {
       this.kick();
     };
     this.drivingBucket = new TokenBucket(opts.maxDrivingHz, opts.maxDrivingHz);
-    this.peer = new Peer(opts.codec, opts.ice, this.log);
+    this.mode = opts.mode ?? 'camera';
+    if (this.mode !== 'camera' && !opts.voiceModel) throw new Error(`drive mode ${this.mode} needs the audio-to-expression model`);
+    this.peer = new Peer(opts.codec, opts.ice, this.log, this.mode === 'camera' ? {} : { audio: 'sendrecv' });
     metrics.peers.inc();
+    if (this.mode !== 'camera' && opts.voiceModel) this.voice = this.startVoice(opts.voiceModel, neutral);
     this.peer.channel.onMessage.subscribe((msg) => {
       if (this.closed) return;
       if (!this.drivingBucket.take()) {
@@ -134,6 +167,34 @@ export class Session {
       else if (s === 'failed') void this.close('peer-failed');
       else if (s === 'closed') void this.close('peer-closed');
     };
+  }
+
+  /** The caller's microphone → VoiceDriver (the mouth) and VoiceRelay (their voice back, delayed to the lips). */
+  private startVoice(model: MouthModel, neutral: DrivingValues): VoicePart {
+    let idle = idleMotions.get(this.avatar);
+    if (!idle) {
+      idle = loadIdleMotion(this.avatar.dir, neutral, this.log);
+      idleMotions.set(this.avatar, idle);
+    }
+    const driver = new VoiceDriver({ predictor: model.createPredictor(), log: this.log });
+    const relay = new VoiceRelay({ send: (payload, ts) => this.peer.sendOpus(payload, ts), delayMs: driver.lookaheadMs + this.intervalMs });
+    const unsubscribe = this.peer.onAudioRtp((p) => {
+      if (this.closed) return;
+      this.lastActivity = p.arrivedAt; // a talking (or silent but connected) microphone keeps the session alive
+      driver.push({ sequenceNumber: p.sequence, timestamp: p.timestamp, payload: p.payload }, p.arrivedAt);
+      relay.push(p.payload, p.timestamp, p.arrivedAt);
+    });
+    this.log.info({ mode: this.mode, lookaheadMs: Math.round(driver.lookaheadMs), idleMotion: idle.kind }, 'voice-driven session');
+    return { driver, relay, mix: new DriveMix(neutral, idle, driver.outputIndex), t0: performance.now(), unsubscribe };
+  }
+
+  /** Once a second: the relayed voice's delay follows the measured speech-to-lips delay; the caller gets the numbers. */
+  private voiceTick(): void {
+    const v = this.voice;
+    if (!v || this.closed) return;
+    const measured = v.driver.speechToLipsMs;
+    if (measured !== null && Math.abs(measured - v.relay.delayMs) > RELAY_ADJUST_MS) v.relay.setDelay(Math.min(1000, Math.max(0, measured)));
+    this.onVoiceStats?.({ speechToLipsMs: measured === null ? null : Math.round(measured), voiceDelayMs: Math.round(v.relay.delayMs), speech: v.driver.speech });
   }
 
   /** A PLI/FIR: a keyframe now, or — within keyframeMinIntervalMs of the last one — one at the end of that window. */
@@ -206,6 +267,14 @@ export class Session {
     this.log.info({ codec: this.codec }, 'peer connected; streaming');
     this.dirty = true; // first frame: the latest vector or the neutral face, as a keyframe
     this.kick();
+    if (this.voice) {
+      // the voice and the idle motion change every frame: render at the avatar's rate
+      this.frameTicker = setInterval(() => {
+        this.dirty = true;
+        this.kick();
+      }, this.intervalMs);
+      this.voiceStatsTimer = setInterval(() => this.voiceTick(), 1000);
+    }
     this.keepaliveTimer = setInterval(() => {
       if (!this.busy && performance.now() - this.lastSent >= this.opts.keepaliveMs) this.resend();
     }, Math.max(20, Math.round(this.opts.keepaliveMs / 2)));
@@ -257,7 +326,10 @@ export class Session {
     this.lastStart = start;
     this.nextSlot = (start - this.nextSlot > this.intervalMs ? start : this.nextSlot) + this.intervalMs;
     const latest: LatestVector | null = this.driving.latest;
-    const cond = latest ? latest.cond : this.neutralCond;
+    let cond = latest ? latest.cond : this.neutralCond;
+    const voice = this.voice;
+    const mouth = voice ? voice.driver.latest : null;
+    if (voice) cond = voice.mix.mix(start - voice.t0, this.mode === 'both' && latest ? latest.cond : null, mouth, this.voiceCond);
     const seq = latest ? latest.seq : null; // no render report for the neutral face: no driving frame in it
     let stage: 'render' | 'encode' = 'render';
     try {
@@ -273,6 +345,7 @@ export class Session {
       this.counts.rendered++;
       stage = 'encode';
       this.opts.observeEncode?.(this.sendPicture(video, seq === null ? null : { seq, renderMs }, encodeStart));
+      if (voice && mouth) voice.driver.noteShown(mouth);
       if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
     } catch (err) {
       if (!this.closed) this.fail(stage, err);
@@ -336,6 +409,8 @@ export class Session {
       peer: this.peer.toJSON(),
       driving: this.driving.toJSON(),
       video: this.video?.toJSON() ?? null,
+      mode: this.mode,
+      voice: this.voice ? { ...this.voice.driver.toJSON(), relay: this.voice.relay.toJSON() } : null,
     };
   }
 
@@ -343,9 +418,15 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     for (const t of [this.slotTimer, this.connectTimer, this.keyframeTimer]) if (t) clearTimeout(t);
-    for (const t of [this.keepaliveTimer, this.idleTimer]) if (t) clearInterval(t);
-    this.slotTimer = this.connectTimer = this.keyframeTimer = this.keepaliveTimer = this.idleTimer = null;
+    for (const t of [this.keepaliveTimer, this.idleTimer, this.frameTicker, this.voiceStatsTimer]) if (t) clearInterval(t);
+    this.slotTimer = this.connectTimer = this.keyframeTimer = this.keepaliveTimer = this.idleTimer = this.frameTicker = this.voiceStatsTimer = null;
     this.driving.onFrame = null;
+    this.onVoiceStats = null;
+    if (this.voice) {
+      this.voice.unsubscribe();
+      this.voice.relay.close();
+      this.voice.driver.close();
+    }
     if (error) this.log.warn({ reason, error }, 'session ended with an error');
     else this.log.info({ reason }, 'session ended');
     const cb = this.onClosed;

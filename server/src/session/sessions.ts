@@ -1,6 +1,7 @@
 /** Sessions: the live sessions of one server, by id. Owns each Session until it closes. */
 import { randomUUID } from 'node:crypto';
-import type { ErrorCode, VideoCodecName } from '../../../shared/src/signaling.js';
+import type { DriveMode, ErrorCode, VideoCodecName } from '../../../shared/src/signaling.js';
+import type { MouthModel } from '../audio/voice-driver.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -32,6 +33,8 @@ export interface SessionsOptions {
   keyframeMinIntervalMs: number;
   /** Admission control on measured load (null = only maxSessions). */
   admission?: Admission | null;
+  /** The audio-to-expression model (null: only camera-driven joins). */
+  voiceModel?: MouthModel | null;
 }
 
 export class Sessions {
@@ -53,8 +56,10 @@ export class Sessions {
   }
 
   /** Creates a session, or throws when the server is closing or full. */
-  create(avatar: AvatarEntry, codec: VideoCodecName, onClosed: (reason: SessionEndReason, error?: string) => void): Session {
+  create(avatar: AvatarEntry, codec: VideoCodecName, onClosed: (reason: SessionEndReason, error?: string) => void, mode: DriveMode = 'camera'): Session {
     if (this.closed) throw new JoinRefused('shutting-down', 'server is shutting down');
+    const voiceModel = this.opts.voiceModel ?? null;
+    if (mode !== 'camera' && !voiceModel) throw new JoinRefused('bad-request', `join.mode ${mode}: this server has no audio-to-expression model (see dnp serve --help, --audio-model)`);
     if (this.live.size >= this.opts.maxSessions) throw new JoinRefused('server-full', `server is full (${this.opts.maxSessions} sessions)`);
     const admission = this.opts.admission ?? null;
     if (admission) {
@@ -81,6 +86,8 @@ export class Sessions {
         maxDrivingHz: this.opts.maxDrivingHz,
         keyframeMinIntervalMs: this.opts.keyframeMinIntervalMs,
         observeEncode: admission ? (ms) => admission.observeEncode(avatar.id, ms) : null,
+        mode,
+        voiceModel,
       },
       this.metrics,
       this.log,
