@@ -1,6 +1,6 @@
 /** Avatar manifest v1 (shared/src/avatar-manifest.ts): a good one parses; each kind of bad one is rejected naming the field. */
 import { describe, expect, it } from 'vitest';
-import { parseAvatarManifest } from '../shared/src/avatar-manifest.js';
+import { avatarOutputFormat, parseAvatarManifest } from '../shared/src/avatar-manifest.js';
 import { SchemaError } from '../shared/src/json-check.js';
 
 type J = Record<string, unknown>;
@@ -41,6 +41,14 @@ const model = (m: J): J => m.model as J;
 const cond = (m: J): J => m.conditioning as J;
 
 describe('parseAvatarManifest', () => {
+  it('reads the optional output format and precision (absent: rgb, fp32)', () => {
+    const plain = parseAvatarManifest(good());
+    expect([plain.model.outputFormat, plain.model.precision, avatarOutputFormat(plain)]).toEqual(['rgb', 'fp32', 'rgb']);
+    const yuv = parseAvatarManifest(bad((m) => Object.assign(model(m), { outputFormat: 'yuv420p', precision: 'fp16', outputs: [{ name: 'yuv420p', dtype: 'uint8', shape: ['batch', 256 * 192 * 1.5] }] })));
+    expect([yuv.model.outputFormat, yuv.model.precision, avatarOutputFormat(yuv)]).toEqual(['yuv420p', 'fp16', 'yuv420p']);
+    expect(yuv.model.outputs[0]).toEqual({ name: 'yuv420p', dtype: 'uint8', shape: ['batch', 73728] });
+  });
+
   it('accepts a good manifest and returns its values', () => {
     const m = parseAvatarManifest(good(), 'x/avatar.json');
     expect(m.width).toBe(256);
@@ -83,6 +91,11 @@ describe('parseAvatarManifest', () => {
     ['neutral blendshapes missing', bad((m) => delete (m.neutral as J).blendshapes), 'neutral.blendshapes'],
     ['empty name', bad((m) => (m.name = '')), 'name'],
     ['training not an object', bad((m) => (m.training = 3)), 'training'],
+    ['unknown output format', bad((m) => (model(m).outputFormat = 'nv12')), 'model.outputFormat'],
+    ['unknown precision', bad((m) => (model(m).precision = 'int4')), 'model.precision'],
+    ['yuv420p format with an rgb output', bad((m) => (model(m).outputFormat = 'yuv420p')), 'model.outputs[0].dtype'],
+    ['yuv420p output of the wrong size', bad((m) => Object.assign(model(m), { outputFormat: 'yuv420p', outputs: [{ name: 'yuv420p', dtype: 'uint8', shape: ['batch', 256 * 192 * 3] }] })), 'model.outputs[0].shape'],
+    ['uint8 output without the yuv420p format', bad((m) => (model(m).outputs = [{ name: 'rgb', dtype: 'uint8', shape: ['batch', 3, 192, 256] }])), 'model.outputs[0].dtype'],
   ];
   for (const [what, value, field] of cases) {
     it(`rejects ${what}, naming ${field}`, () => {

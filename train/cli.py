@@ -70,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--int8", action="store_true", help="also try an int8 model for CPU; used as avatar.onnx only if "
                    "faster and <= 0.2 dB PSNR worse on held-out frames (fp32 kept as avatar.fp32.onnx)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (periodic log lines only)")
+    _format_args(t)
 
     e = sub.add_parser("export", help="write an avatar folder (avatar.onnx + avatar.json) from a checkpoint, or untrained")
     src = e.add_mutually_exclusive_group(required=True)
@@ -87,7 +88,18 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--neutral", type=Path, default=None,
                    help="with --checkpoint: JSON file {pose[6], gaze[2], blendshapes[52]} written as the avatar's "
                         "neutral face (default: the median of the training frames), e.g. a generator's neutral")
+    _format_args(e)
     return p
+
+
+def _format_args(p: argparse.ArgumentParser) -> None:
+    """Export format options (train/export.py ExportFormat), shared by `train` and `export`."""
+    p.add_argument("--output", choices=["rgb", "yuv420p"], default="rgb",
+                   help="model output: rgb (float32 [batch, 3, H, W], the default) or yuv420p (the colour conversion "
+                        "in the graph: uint8 [batch, H*W*3/2], packed as the server's encoder takes it)")
+    p.add_argument("--yuv", action="store_const", const="yuv420p", dest="output", help="same as --output yuv420p")
+    p.add_argument("--fp16", action="store_true", help="weights and compute in float16 (for GPU providers: WebGPU, "
+                   "CUDA); input and output types unchanged; checked against the float32 model")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -9,13 +9,25 @@ from pathlib import Path
 import torch
 
 from .config import preset_configs
-from .export import export_avatar, untrained_conditioning
+from .export import ExportFormat, default_export_format, export_avatar, untrained_conditioning
 from .build import build_model
 from .model import smooth_untrained_init
 from .model_warp import WarpModel, untrained_warp_init
 
 
+def export_format(args: argparse.Namespace) -> ExportFormat:
+    fmt = ExportFormat(output=args.output, precision="fp16" if args.fp16 else "fp32")
+    if args.int8 and fmt != ExportFormat():
+        raise ValueError("--int8 writes a float32 RGB model for the CPU; it cannot be combined with --output yuv420p or --fp16")
+    return fmt
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    with default_export_format(export_format(args)):
+        return _cmd_export(args)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
     t0 = time.time()
     if args.untrained and args.int8:
         raise ValueError("--int8 needs --checkpoint (it is judged on the training dataset)")
@@ -41,14 +53,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         from .checkpoint import read_neutral
         neutral = read_neutral(args.neutral) if args.neutral else None
         manifest = export_from_checkpoint(ck, args.out, name=args.name, fps=args.fps, int8=args.int8, neutral=neutral)
+    t = manifest["training"]
+    parity = (f"{t['parityMaxAbsDiff']:.1e}" if "parityMaxAbsDiff" in t else
+              f"bytes within {t.get('parityMaxByteDiff')}, {100 * float(t.get('parityByteMismatch', 0)):.3f}% differ")
     sys.stderr.write(f"train: wrote {args.out / 'avatar.onnx'} and avatar.json ({manifest['width']}x{manifest['height']}, "
-                     f"{manifest['training']['flopsPerFrame'] / 1e9:.2f} GFLOP/frame, parity "
-                     f"{manifest['training'].get('parityMaxAbsDiff', float('nan')):.1e}) in {time.time() - t0:.1f} s\n")
+                     f"{manifest['model']['outputFormat']} {manifest['model']['precision']}, "
+                     f"{t['flopsPerFrame'] / 1e9:.2f} GFLOP/frame, parity {parity}) in {time.time() - t0:.1f} s\n")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .trainer import run_training
-    return run_training(args)
+    with default_export_format(export_format(args)):
+        return run_training(args)
 
 

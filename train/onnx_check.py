@@ -27,7 +27,8 @@ def node_binary() -> str:
 
 
 def run_onnx(model_path: Path, input_name: str, x: np.ndarray) -> Tuple[np.ndarray, str]:
-    """Runs the model on x (float32) in onnxruntime-node; returns (output, output name)."""
+    """Runs the model on x (float32) in onnxruntime-node; returns (output, output name). The output is float32,
+    or uint8 for a model with a yuv420p output."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     with tempfile.TemporaryDirectory(prefix="dnp-ort-") as td:
         inp, out = Path(td) / "in.bin", Path(td) / "out.bin"
@@ -39,7 +40,11 @@ def run_onnx(model_path: Path, input_name: str, x: np.ndarray) -> Tuple[np.ndarr
             raise ParityError(f"onnxruntime-node failed to run {model_path}: {r.stderr.strip()[-2000:]}")
         meta = json.loads(r.stdout.strip().splitlines()[-1])
         shape: List[int] = [int(d) for d in meta["dims"]]
-        y = np.frombuffer(out.read_bytes(), dtype=np.float32).reshape(shape)
+        dtypes = {"float32": np.float32, "uint8": np.uint8}
+        kind = str(meta.get("type", "float32"))
+        if kind not in dtypes:
+            raise ParityError(f"{model_path}: output type {kind} is not float32 or uint8")
+        y = np.frombuffer(out.read_bytes(), dtype=dtypes[kind]).reshape(shape)
         return y, str(meta["name"])
 
 

@@ -1,4 +1,5 @@
-// Runs an ONNX model in onnxruntime-node on raw float32 input and writes the raw float32 output.
+// Runs an ONNX model in onnxruntime-node on raw float32 input and writes the raw output (float32, or uint8 for
+// a yuv420p model; its type is printed).
 // Used by train/export.py to check the exported file against PyTorch (there is no onnxruntime for Python here).
 // Usage: node train/ort_run.mjs MODEL.onnx INPUT_NAME IN.bin D0,D1,... OUT.bin
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ try {
   const out = result[session.outputNames[0]];
   const arr = out.data;
   writeFileSync(outPath, Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength));
-  process.stdout.write(JSON.stringify({ name: session.outputNames[0], dims: out.dims }) + '\n');
+  process.stdout.write(JSON.stringify({ name: session.outputNames[0], dims: out.dims, type: out.type }) + '\n');
 } finally {
   await session.release();
 }

@@ -11,7 +11,11 @@
  *   "model": {
  *     "file": "avatar.onnx", "opset": 17,
  *     "inputs":  [{ "name": "cond", "dtype": "float32", "shape": ["batch", 60] }],
- *     "outputs": [{ "name": "rgb",  "dtype": "float32", "shape": ["batch", 3, 256, 256] }]   // NCHW, RGB in [0, 1]
+ *     "outputs": [{ "name": "rgb",  "dtype": "float32", "shape": ["batch", 3, 256, 256] }],  // NCHW, RGB in [0, 1]
+ *     "outputFormat": "rgb" | "yuv420p",  // optional (default "rgb"); "yuv420p": the output is
+ *                                         // { "dtype": "uint8", "shape": ["batch", W*H + 2*(W/2)*(H/2)] }, packed
+ *                                         // yuv420p (Y, U, V planes; BT.601 limited range as media/rgb-to-yuv.ts)
+ *     "precision": "fp32" | "fp16"        // optional (default "fp32"): the graph's weights and compute (not its I/O)
  *   },
  *   "conditioning": {                     // how the input vector is laid out and normalised
  *     "layout": [{ "name": "pose", "size": 6 }, { "name": "gaze", "size": 2 }, { "name": "blendshapes", "size": 52 }],
@@ -34,9 +38,14 @@ export const AVATAR_VERSION = 1;
 
 export interface TensorSpec {
   name: string;
-  dtype: 'float32';
+  dtype: 'float32' | 'uint8';
   shape: Array<number | 'batch'>;
 }
+
+export const AVATAR_OUTPUT_FORMATS = ['rgb', 'yuv420p'] as const;
+export type AvatarOutputFormat = (typeof AVATAR_OUTPUT_FORMATS)[number];
+export const AVATAR_PRECISIONS = ['fp32', 'fp16'] as const;
+export type AvatarPrecision = (typeof AVATAR_PRECISIONS)[number];
 
 export interface AvatarManifest {
   format: typeof AVATAR_FORMAT;
@@ -46,7 +55,7 @@ export interface AvatarManifest {
   height: number;
   fps: number;
   driving: 'expression' | 'audio';
-  model: { file: string; opset: number; inputs: TensorSpec[]; outputs: TensorSpec[] };
+  model: { file: string; opset: number; inputs: TensorSpec[]; outputs: TensorSpec[]; outputFormat?: AvatarOutputFormat; precision?: AvatarPrecision };
   conditioning: { layout: Array<{ name: string; size: number }>; mean: number[]; std: number[] };
   neutral: { pose: number[]; gaze: number[]; blendshapes: number[] };
   training: { [k: string]: Json };
@@ -61,7 +70,12 @@ function tensorSpec(v: unknown, path: string): TensorSpec {
     }
     return num(d, `${path}.shape[${i}]`, { int: true, min: 1 });
   });
-  return { name: str(o.name, `${path}.name`, { nonEmpty: true }), dtype: oneOf(o.dtype, `${path}.dtype`, ['float32'] as const), shape };
+  return { name: str(o.name, `${path}.name`, { nonEmpty: true }), dtype: oneOf(o.dtype, `${path}.dtype`, ['float32', 'uint8'] as const), shape };
+}
+
+/** The model's output format ("rgb" when the manifest does not say). */
+export function avatarOutputFormat(m: AvatarManifest): AvatarOutputFormat {
+  return m.model.outputFormat ?? 'rgb';
 }
 
 /**
@@ -87,9 +101,19 @@ export function parseAvatarManifest(v: unknown, where = 'avatar.json'): AvatarMa
   const outputs = arr(m.outputs, p('model.outputs'), { len: 1 }).map((t, i) => tensorSpec(t, p(`model.outputs[${i}]`)));
   const input = inputs[0]!;
   const output = outputs[0]!;
+  const outputFormat = m.outputFormat === undefined ? 'rgb' : oneOf(m.outputFormat, p('model.outputFormat'), AVATAR_OUTPUT_FORMATS);
+  const precision = m.precision === undefined ? 'fp32' : oneOf(m.precision, p('model.precision'), AVATAR_PRECISIONS);
   if (input.shape.length !== 2) fail(p('model.inputs[0].shape'), 'expected ["batch", size]');
-  if (output.shape.length !== 4 || output.shape[1] !== 3 || output.shape[2] !== height || output.shape[3] !== width) {
-    fail(p('model.outputs[0].shape'), `expected ["batch", 3, ${height}, ${width}] (NCHW RGB at the avatar size)`);
+  if (input.dtype !== 'float32') fail(p('model.inputs[0].dtype'), 'expected "float32"');
+  if (outputFormat === 'rgb') {
+    if (output.dtype !== 'float32') fail(p('model.outputs[0].dtype'), 'expected "float32" for an rgb output');
+    if (output.shape.length !== 4 || output.shape[1] !== 3 || output.shape[2] !== height || output.shape[3] !== width) {
+      fail(p('model.outputs[0].shape'), `expected ["batch", 3, ${height}, ${width}] (NCHW RGB at the avatar size)`);
+    }
+  } else {
+    const bytes = width * height + 2 * (width >> 1) * (height >> 1);
+    if (output.dtype !== 'uint8') fail(p('model.outputs[0].dtype'), 'expected "uint8" for a yuv420p output');
+    if (output.shape.length !== 2 || output.shape[1] !== bytes) fail(p('model.outputs[0].shape'), `expected ["batch", ${bytes}] (packed yuv420p at ${width}x${height})`);
   }
 
   const c = obj(o.conditioning, p('conditioning'));
@@ -127,7 +151,7 @@ export function parseAvatarManifest(v: unknown, where = 'avatar.json'): AvatarMa
     height,
     fps,
     driving,
-    model: { file, opset, inputs, outputs },
+    model: { file, opset, inputs, outputs, outputFormat, precision },
     conditioning: { layout, mean, std },
     neutral,
     training,
