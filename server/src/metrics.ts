@@ -42,6 +42,10 @@ export class Metrics {
   readonly avatarLoadErrors = new Counter({ name: 'dnp_avatar_load_errors_total', help: 'avatar folders skipped at load because they were invalid', registers: [this.registry] });
   readonly sessionFailures = new Counter({ name: 'dnp_session_failures_total', help: 'sessions ended by a failure, by avatar and cause (render, encode, offer); the other sessions go on', labelNames: ['avatar', 'cause'], registers: [this.registry] });
   readonly sessionErrors = new Counter({ name: 'dnp_session_errors_total', help: 'sessions ended by an error', registers: [this.registry] });
+  readonly streamEncodes = new Counter({ name: 'dnp_stream_encodes_total', help: 'video frames encoded per room participant stream (one encode shared by all its receivers, viewers and egress)', labelNames: ['stream'], registers: [this.registry] });
+  readonly rooms = new Gauge({ name: 'dnp_rooms', help: 'live call rooms', registers: [this.registry] });
+  readonly roomParticipants = new Gauge({ name: 'dnp_room_participants', help: 'participants in call rooms', registers: [this.registry] });
+  readonly roomJoinsRefused = new Counter({ name: 'dnp_room_joins_refused_total', help: 'room joins refused, by code (room-full, unknown-room, already-joined, bad-request, ...)', labelNames: ['code'], registers: [this.registry] });
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'dnp_' });

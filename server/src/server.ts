@@ -26,6 +26,8 @@ import type { IceOptions } from './session/peer.js';
 import { Sessions } from './session/sessions.js';
 import { LIMIT_DEFAULTS } from './server-limits.js';
 import { Signaling } from './signaling.js';
+import { attachRoomSignaling, socketsInRooms } from './rooms/room-signaling.js';
+import { ROOM_DEFAULTS, Rooms } from './rooms/rooms.js';
 import { TapDirectory } from './stream/tap-directory.js';
 import { WhepEndpoint } from './whep/whep-endpoint.js';
 
@@ -81,6 +83,10 @@ export interface ServerOptions {
   keyframeMinIntervalMs?: number;
   /** Most WHEP viewers at once (all streams together); default 100. */
   maxWhepViewers?: number;
+  /** Call rooms admitted by name (`--rooms a,b`); null/absent = any name. */
+  rooms?: string[] | null;
+  /** Most participants per room (`--room-size`); default 4. */
+  roomSize?: number;
 }
 
 export { LIMIT_DEFAULTS } from './server-limits.js';
@@ -110,6 +116,8 @@ export class DnpServer {
   readonly metrics: Metrics;
   /** Live participant streams by room and participant (WHEP viewers and egress find them here). */
   readonly taps = new TapDirectory();
+  /** Call rooms (set in start()). */
+  rooms: Rooms | null = null;
   /** POST /whep/ROOM/PARTICIPANT (set in start()). */
   whep: WhepEndpoint | null = null;
   private closed = false;
@@ -216,6 +224,25 @@ export class DnpServer {
       log,
     );
     server.whep = whep;
+    const rooms = new Rooms(
+      {
+        allowed: options.rooms ?? null,
+        maxParticipants: options.roomSize ?? ROOM_DEFAULTS.maxParticipants,
+        ice: options.ice,
+        iceServers: () => access.iceServersForSession(),
+        connectTimeoutMs: options.connectTimeoutMs,
+        bitrate: options.bitrate,
+        keepaliveMs: options.keepaliveMs,
+        keyframeMinIntervalMs: options.keyframeMinIntervalMs ?? LIMIT_DEFAULTS.keyframeMinIntervalMs,
+        maxDrivingHz: options.maxDrivingHz ?? LIMIT_DEFAULTS.maxDrivingHz,
+      },
+      server.taps,
+      metrics,
+      log,
+    );
+    server.rooms = rooms;
+    signaling.socketHeld = (socket) => socketsInRooms.has(socket);
+    signaling.io.on('connection', (socket) => attachRoomSignaling(socket, { rooms, avatars, access, metrics, log, accepting: () => !server.closed }));
     log.info(
       {
         url: server.url,
@@ -262,6 +289,7 @@ export class DnpServer {
     this.signaling.notifyShutdown(reason);
     await this.whep?.close();
     await this.sessions.close();
+    await this.rooms?.close();
     await this.signaling.close();
     this.http.closeAllConnections();
     await httpClosed;

@@ -95,6 +95,8 @@ export class Signaling {
   /** Open sockets per client address (reserved at the handshake, released when the connection closes). */
   private readonly socketsByAddress = new Map<string, number>();
   private readonly joinTimeoutMs: number;
+  /** A socket that holds something else than a session (a room membership): the join timeout leaves it alone. */
+  socketHeld: (socket: object) => boolean = () => false;
 
   constructor(
     http: HttpServer,
@@ -186,7 +188,7 @@ export class Signaling {
       if (this.joinTimeoutMs <= 0 || joinTimer || !socket.connected) return;
       joinTimer = setTimeout(() => {
         joinTimer = null;
-        if (session || !socket.connected) return;
+        if (session || !socket.connected || this.socketHeld(socket)) return;
         this.metrics.joinTimeouts.inc();
         log.info({ address: socket.handshake.address, joinTimeoutMs: this.joinTimeoutMs }, 'socket without a session disconnected');
         socket.emit('session-error', { message: `no session for ${Math.round(this.joinTimeoutMs / 1000)} s: disconnected`, code: 'join-timeout' } satisfies SessionError);

@@ -29,6 +29,7 @@
 import { BLENDSHAPE_COUNT } from './blendshapes.js';
 import type { DrivingValues } from './driving-values.js';
 import { arr, num, obj, oneOf, str } from './json-check.js';
+import type { ParticipantInfo, ParticipantLeft, RoomAnswer, RoomIce, RoomJoinReply, RoomOffer } from './room-signaling.js';
 
 export const DATA_CHANNEL_LABEL = 'driving';
 export const DATA_CHANNEL_ID = 0;
@@ -63,6 +64,9 @@ export interface AvatarSummary {
  *   idle               no driving frames for --idle-timeout-ms
  *   peer-failed        the WebRTC connection failed
  *   render-failed      rendering or encoding failed (e.g. a hung model run)
+ *   unknown-room       the server only admits the rooms of its --rooms list, and this is not one
+ *   room-full          the room has --room-size participants already
+ *   already-joined     this connection is already in a room (leave first)
  *   internal           anything else
  */
 export const ERROR_CODES = [
@@ -81,6 +85,9 @@ export const ERROR_CODES = [
   'idle',
   'peer-failed',
   'render-failed',
+  'unknown-room',
+  'room-full',
+  'already-joined',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -153,12 +160,20 @@ export interface ClientToServerEvents {
   ice: (candidate: IceCandidate) => void;
   calibrate: (req: CalibrateRequestJson, ack: (reply: AckReply) => void) => void;
   leave: () => void;
+  'room-join': (req: { room: string; avatar: string; codec?: VideoCodecName; selfView?: boolean; name?: string }, ack: (reply: RoomJoinReply) => void) => void;
+  'room-answer': (answer: RoomAnswer) => void;
+  'room-ice': (ice: RoomIce) => void;
+  'room-calibrate': (req: CalibrateRequestJson, ack: (reply: AckReply) => void) => void;
+  'room-leave': () => void;
 }
 export interface ServerToClientEvents {
   offer: (desc: SessionDescription) => void;
   'session-error': (error: SessionError) => void;
   shutdown: (notice: ShutdownNotice) => void;
   'voice-stats': (stats: VoiceStats) => void;
+  'room-offer': (offer: RoomOffer) => void;
+  'participant-joined': (p: ParticipantInfo) => void;
+  'participant-left': (p: ParticipantLeft) => void;
 }
 
 const MAX_SDP = 64 * 1024;

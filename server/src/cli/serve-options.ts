@@ -14,6 +14,8 @@ import { normalizeOrigin } from '../access/origins.js';
 import type { TurnOptions } from '../access/turn-credentials.js';
 import type { ServerOptions } from '../server.js';
 import { LIMIT_DEFAULTS } from '../server-limits.js';
+import { ROOM_NAME_RE } from '../../../shared/src/room-signaling.js';
+import { ROOM_DEFAULTS } from '../rooms/room-defaults.js';
 import type { IceServerConfig } from '../session/peer.js';
 
 import { DEFAULT_TRACKER_MODEL, PROJECT_ROOT } from '../project-paths.js';
@@ -69,6 +71,8 @@ const FLAGS: Record<string, FlagSpec> = {
   'admission-headroom': { env: 'DNP_ADMISSION_HEADROOM' },
   'max-driving-hz': { env: 'DNP_MAX_DRIVING_HZ' },
   'keyframe-interval-ms': { env: 'DNP_KEYFRAME_INTERVAL_MS' },
+  rooms: { env: 'DNP_ROOMS' },
+  'room-size': { env: 'DNP_ROOM_SIZE' },
   'idle-timeout-ms': { env: 'DNP_IDLE_TIMEOUT_MS' },
   'connect-timeout-ms': { env: 'DNP_CONNECT_TIMEOUT_MS' },
   'log-level': { env: 'LOG_LEVEL' },
@@ -176,6 +180,14 @@ function originList(v: string): string[] {
   });
 }
 
+/** --rooms a,b,c: the call rooms admitted (names as in /?room=NAME). */
+function roomList(v: string): string[] {
+  const names = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (names.length === 0) throw new OptionError('--rooms: give at least one room name');
+  for (const n of names) if (!ROOM_NAME_RE.test(n)) throw new OptionError(`--rooms: "${n}" is not a room name (1-64 of A-Z a-z 0-9 _ . ~ -)`);
+  return [...new Set(names)];
+}
+
 function secret(name: string, v: string | undefined): string | null {
   if (v === undefined) return null;
   if (v.length < MIN_SECRET_LENGTH) throw new OptionError(`--${name}: the secret must be at least ${MIN_SECRET_LENGTH} characters (e.g. openssl rand -hex 32)`);
@@ -250,6 +262,8 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
     admissionHeadroom: float('admission-headroom', get('admission-headroom') ?? String(LIMIT_DEFAULTS.admissionHeadroom), 1, 10),
     maxDrivingHz: int('max-driving-hz', get('max-driving-hz') ?? String(LIMIT_DEFAULTS.maxDrivingHz), 1, 1000),
     keyframeMinIntervalMs: int('keyframe-interval-ms', get('keyframe-interval-ms') ?? String(LIMIT_DEFAULTS.keyframeMinIntervalMs), 0, 60_000),
+    rooms: get('rooms') === undefined ? null : roomList(get('rooms') as string),
+    roomSize: int('room-size', get('room-size') ?? String(ROOM_DEFAULTS.maxParticipants), 2, 16),
     idleTimeoutMs: int('idle-timeout-ms', get('idle-timeout-ms') ?? String(LIMIT_DEFAULTS.idleTimeoutMs), 0, 86_400_000),
     bitrate: get('bitrate') === undefined ? 0 : parseBitrate(get('bitrate') as string),
     maxSessions: int('max-sessions', get('max-sessions') ?? '8', 1, 1000),

@@ -33,6 +33,8 @@ Options (flag, environment variable, default):
   --admission-headroom F DNP_ADMISSION_HEADROOM 1.25: predicted load x F must fit each budget (1..10)
   --max-driving-hz N   DNP_MAX_DRIVING_HZ 120: driving-frame messages per second per session (excess dropped)
   --keyframe-interval-ms N DNP_KEYFRAME_INTERVAL_MS 500: PLI-triggered keyframes at most once per N ms
+  --rooms A,B          DNP_ROOMS          any: the call rooms admitted (/?room=NAME); others get 'unknown-room'
+  --room-size N        DNP_ROOM_SIZE      4: most participants per call room (2..16; then 'room-full')
   --connect-timeout-ms N DNP_CONNECT_TIMEOUT_MS 20000: close a session not connected (ICE + DTLS) by then
   --idle-timeout-ms N  DNP_IDLE_TIMEOUT_MS 120000: close a session without driving frames this long (0 = never)
   --keepalive-ms N     DNP_KEEPALIVE_MS   250: re-send the last picture this often while the caller pauses

@@ -47,6 +47,12 @@ export interface MediaTap {
   subscribePictures(cb: (picture: TapPicture) => void): Unsubscribe;
   /** The participant's voice, if it sends one. */
   subscribeOpus(cb: (packet: TapOpus) => void): Unsubscribe;
+  /**
+   * The tap clock now (ms, the clock of every ptsMs; the video RTP timestamps are ptsMs x 90). A WebRTC consumer
+   * gives it to its sender reports (fixSenderReports rtpNow) so that a browser syncs video and voice. Optional:
+   * taps without it get reports extrapolated from the last packet sent.
+   */
+  clockMs?(): number;
   /** A consumer needs a keyframe (a new receiver, a PLI); the publisher throttles. */
   requestKeyframe(reason: string): void;
   readonly closed: boolean;

@@ -1,0 +1,339 @@
+/**
+ * Publisher: one room participant's outgoing media, made once and shared (implements MediaTap). It renders the
+ * participant's avatar from the driving vectors they send (latest wins, at most the avatar's fps), encodes each
+ * picture once, and hands the RTP packets to every subscriber (the other participants' peers, the optional
+ * self-view, WHEP viewers, egress). The participant's microphone (Opus RTP from their peer) is relayed as is.
+ *
+ * One clock per tap (ms since the publisher started, performance.now() based) stamps video and audio:
+ *  - video: a picture's pts is the arrival time of the driving vector it shows (the neutral face and keepalive
+ *    re-sends: the time they are sent), so the face lines up with the voice that arrived with it; RTP timestamps
+ *    of the shared encode are rewritten to pts x 90 (the FFmpeg muxer's random base is dropped).
+ *  - audio: a packet's pts follows the sender's RTP clock (48 kHz), anchored at the first packet's arrival and
+ *    re-anchored after a gap or a jump.
+ * A WebRTC consumer stamps its sender reports from `clockMs()` (RTP now = clockMs x clock rate): a browser then
+ * plays face and voice that arrived together, together.
+ *
+ * Keyframes: at start, for every new subscriber (requestKeyframe) and after a PLI, at most once per
+ * keyframeMinIntervalMs (requests in between share one deferred keyframe). Nothing is rendered while nobody
+ * subscribes to video. close() is idempotent.
+ */
+import { CONDITIONING_SIZE, flattenDrivingValues, type DrivingValues } from '../../../shared/src/driving-values.js';
+import type { VideoCodecName } from '../../../shared/src/signaling.js';
+import type { AvatarEntry } from '../avatars/registry.js';
+import type { Logger } from '../log.js';
+import { yuv420pBytes } from '../media/rgb-to-yuv.js';
+import { RtpMuxer } from '../media/rtp-muxer.js';
+import { VideoEncoder } from '../media/video-encoder.js';
+import type { Metrics } from '../metrics.js';
+import type { DrivingChannel } from '../session/driving-channel.js';
+import { defaultBitrate } from '../session/video-output.js';
+import type { MediaTap, TapOpus, TapPicture, TapVideoFrame, TapVideoInfo, Unsubscribe } from './media-tap.js';
+
+export interface PublisherOptions {
+  /** Stream id: unique on the server (also the msid of the participant's media stream). */
+  id: string;
+  avatar: AvatarEntry;
+  codec: VideoCodecName;
+  /** Video bitrate (bit/s); 0 = derived from the avatar's size and fps. */
+  bitrate: number;
+  /** Re-send the last picture after this long without a new one (ms). */
+  keepaliveMs: number;
+  /** Keyframes at most once per this many ms. */
+  keyframeMinIntervalMs: number;
+}
+
+/** Audio re-anchors to its arrival time when the sender's clock and arrival drift apart by more than this. */
+const AUDIO_REANCHOR_MS = 300;
+/** close() waits at most this long for a frame in flight. */
+const FRAME_WAIT_MS = 2_000;
+
+class Listeners<T> {
+  private readonly set = new Set<(v: T) => void>();
+  add(cb: (v: T) => void): Unsubscribe {
+    this.set.add(cb);
+    return () => {
+      this.set.delete(cb);
+    };
+  }
+  get size(): number {
+    return this.set.size;
+  }
+  emit(v: T, log: Logger): void {
+    for (const cb of this.set) {
+      try {
+        cb(v);
+      } catch (err) {
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'tap subscriber failed');
+      }
+    }
+  }
+  clear(): void {
+    this.set.clear();
+  }
+}
+
+export class Publisher implements MediaTap {
+  readonly id: string;
+  readonly video: TapVideoInfo;
+  private readonly t0 = performance.now();
+  private readonly log: Logger;
+  private readonly avatar: AvatarEntry;
+  private readonly yuv: Buffer;
+  private encoder: VideoEncoder | null;
+  private muxer: RtpMuxer | null;
+  private readonly neutralCond: Float32Array;
+  private driving: DrivingChannel | null = null;
+  private readonly rtpSubs = new Listeners<Buffer>();
+  private readonly frameSubs = new Listeners<TapVideoFrame>();
+  private readonly pictureSubs = new Listeners<TapPicture>();
+  private readonly opusSubs = new Listeners<TapOpus>();
+  private readonly closedSubs = new Listeners<void>();
+  private isClosed = false;
+  private busy = false;
+  private dirty = true;
+  private haveFrame = false;
+  private frame: Promise<void> | null = null;
+  private lastStart = -Infinity;
+  private lastSent = -Infinity;
+  private lastPts90 = -1;
+  /** pts (90 kHz) of the picture being packetised: the muxer's packets get it as their RTP timestamp. */
+  private currentPts90 = 0;
+  private keyframeWanted = true;
+  private lastKeyframe = -Infinity;
+  private slotTimer: NodeJS.Timeout | null = null;
+  private keyframeTimer: NodeJS.Timeout | null = null;
+  private readonly keepaliveTimer: NodeJS.Timeout;
+  private audioAnchor: { rtp: number; ms: number; lastRtp: number; unwrapped: number } | null = null;
+  private readonly intervalMs: number;
+  readonly stats = { encodes: 0, keyframes: 0, rendered: 0, resent: 0, rtpPackets: 0, rtpBytes: 0, opusPackets: 0, keyframeRequests: 0, keyframeRequestsThrottled: 0 };
+
+  constructor(
+    private readonly opts: PublisherOptions,
+    private readonly metrics: Metrics,
+    log: Logger,
+  ) {
+    this.id = opts.id;
+    this.avatar = opts.avatar;
+    this.log = log.child({ stream: opts.id, avatar: opts.avatar.id });
+    const m = opts.avatar.manifest;
+    this.video = { codec: opts.codec, width: m.width, height: m.height, fps: m.fps };
+    this.intervalMs = 1000 / m.fps;
+    this.yuv = Buffer.alloc(yuv420pBytes(m.width, m.height));
+    const neutral: DrivingValues = { pose: Float32Array.from(m.neutral.pose), gaze: Float32Array.from(m.neutral.gaze), blendshapes: Float32Array.from(m.neutral.blendshapes) };
+    this.neutralCond = flattenDrivingValues(neutral, new Float32Array(CONDITIONING_SIZE));
+    const encoder = new VideoEncoder({ codec: opts.codec, width: m.width, height: m.height, fps: m.fps, bitrate: opts.bitrate > 0 ? opts.bitrate : defaultBitrate(m.width, m.height, m.fps) });
+    try {
+      this.muxer = new RtpMuxer(encoder, { maxPacketSize: 1200, onPacket: (rtp) => this.fanOut(rtp) });
+    } catch (err) {
+      encoder.close();
+      throw err;
+    }
+    this.encoder = encoder;
+    metrics.encoders.inc({ codec: opts.codec });
+    this.keepaliveTimer = setInterval(() => {
+      if (!this.busy && this.wantsVideo && performance.now() - this.lastSent >= opts.keepaliveMs) this.resend();
+    }, Math.max(20, Math.round(opts.keepaliveMs / 2)));
+  }
+
+  /** ms on this tap's clock (video and audio pts). */
+  clockMs(): number {
+    return performance.now() - this.t0;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Renders from this channel's latest vector from now on (the participant's data channel). */
+  drive(channel: DrivingChannel): void {
+    this.driving = channel;
+    channel.onFrame = () => {
+      this.dirty = true;
+      this.kick();
+    };
+  }
+
+  /** One Opus packet of the participant's microphone, with its RTP timestamp (48 kHz) and arrival time. */
+  pushOpus(payload: Buffer, rtpTimestamp: number, arrivedAt: number): void {
+    if (this.isClosed) return;
+    const arrivalMs = arrivedAt - this.t0;
+    let a = this.audioAnchor;
+    if (a) {
+      a.unwrapped += ((rtpTimestamp - a.lastRtp + 2 ** 31) % 2 ** 32 + 2 ** 32) % 2 ** 32 - 2 ** 31;
+      a.lastRtp = rtpTimestamp >>> 0;
+    }
+    let ptsMs = a ? a.ms + (a.unwrapped - a.rtp) / 48 : arrivalMs;
+    if (!a || Math.abs(ptsMs - arrivalMs) > AUDIO_REANCHOR_MS) {
+      a = this.audioAnchor = { rtp: 0, ms: arrivalMs, lastRtp: rtpTimestamp >>> 0, unwrapped: 0 };
+      ptsMs = arrivalMs;
+    }
+    this.stats.opusPackets++;
+    this.opusSubs.emit({ data: payload, ptsMs }, this.log);
+  }
+
+  subscribeVideoRtp(cb: (rtp: Buffer) => void): Unsubscribe {
+    return this.subscribeVideo(this.rtpSubs, cb);
+  }
+
+  subscribeVideoFrames(cb: (frame: TapVideoFrame) => void): Unsubscribe {
+    return this.subscribeVideo(this.frameSubs, cb);
+  }
+
+  subscribePictures(cb: (picture: TapPicture) => void): Unsubscribe {
+    return this.subscribeVideo(this.pictureSubs, cb);
+  }
+
+  subscribeOpus(cb: (packet: TapOpus) => void): Unsubscribe {
+    return this.opusSubs.add(cb);
+  }
+
+  onClosed(cb: () => void): Unsubscribe {
+    if (this.isClosed) {
+      cb();
+      return () => {};
+    }
+    return this.closedSubs.add(cb);
+  }
+
+  private subscribeVideo<T>(subs: Listeners<T>, cb: (v: T) => void): Unsubscribe {
+    const off = subs.add(cb);
+    this.dirty = true;
+    this.kick();
+    return off;
+  }
+
+  private get wantsVideo(): boolean {
+    return this.rtpSubs.size + this.frameSubs.size + this.pictureSubs.size > 0;
+  }
+
+  /** A keyframe soon: now, or at the end of the throttle window (one deferred keyframe for all requests in it). */
+  requestKeyframe(reason: string): void {
+    if (this.isClosed) return;
+    this.stats.keyframeRequests++;
+    const now = performance.now();
+    const wait = this.lastKeyframe + this.opts.keyframeMinIntervalMs - now;
+    if (wait > 0) {
+      this.stats.keyframeRequestsThrottled++;
+      this.metrics.keyframeRequests.inc({ outcome: 'throttled' });
+      this.keyframeTimer ??= setTimeout(() => {
+        this.keyframeTimer = null;
+        this.requestKeyframe(reason);
+      }, Math.ceil(wait));
+      return;
+    }
+    this.metrics.keyframeRequests.inc({ outcome: 'honoured' });
+    this.log.debug({ reason }, 'keyframe requested');
+    this.keyframeWanted = true;
+    this.lastKeyframe = now;
+    if (!this.busy) this.resend();
+  }
+
+  private kick(): void {
+    if (this.isClosed || !this.dirty || this.busy || !this.wantsVideo) return;
+    const wait = this.lastStart + this.intervalMs - performance.now();
+    if (wait <= 0) {
+      if (this.slotTimer) clearTimeout(this.slotTimer);
+      this.slotTimer = null;
+      const frame = this.makeFrame().finally(() => {
+        if (this.frame === frame) this.frame = null;
+      });
+      this.frame = frame;
+    } else {
+      this.slotTimer ??= setTimeout(() => {
+        this.slotTimer = null;
+        this.kick();
+      }, Math.ceil(wait));
+    }
+  }
+
+  private async makeFrame(): Promise<void> {
+    this.busy = true;
+    this.dirty = false;
+    this.lastStart = performance.now();
+    const latest = this.driving?.latest ?? null;
+    const cond = latest ? latest.cond : this.neutralCond;
+    const m = this.avatar.manifest;
+    try {
+      await this.avatar.renderer.renderYuv420p(cond, this.yuv);
+      if (this.isClosed) return;
+      this.haveFrame = true;
+      this.stats.rendered++;
+      this.send(latest ? latest.arrivedAt - this.t0 : this.clockMs());
+    } catch (err) {
+      if (!this.isClosed) this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'render or encode failed; the next frame tries again');
+    } finally {
+      this.busy = false;
+    }
+    setImmediate(() => this.kick());
+  }
+
+  private resend(): void {
+    if (this.isClosed || !this.haveFrame || this.busy) return;
+    this.stats.resent++;
+    try {
+      this.send(this.clockMs());
+    } catch (err) {
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'encode failed');
+    }
+  }
+
+  /** Encodes `this.yuv` once (pts on the tap clock, ms) and hands it to every subscriber. */
+  private send(ptsMs: number): void {
+    const { encoder, muxer } = this;
+    if (!encoder || !muxer) return;
+    let pts90 = Math.round(ptsMs * 90);
+    if (pts90 <= this.lastPts90) pts90 = this.lastPts90 + 1;
+    this.lastPts90 = pts90;
+    const key = this.keyframeWanted;
+    this.keyframeWanted = false;
+    if (key) this.lastKeyframe = performance.now();
+    const start = performance.now();
+    const pts = pts90 / 90;
+    if (this.pictureSubs.size) this.pictureSubs.emit({ yuv: this.yuv, ptsMs: pts }, this.log);
+    const packets = encoder.encode(this.yuv, pts90, key);
+    this.stats.encodes++;
+    if (key) this.stats.keyframes++;
+    this.metrics.streamEncodes.inc({ stream: this.id });
+    this.currentPts90 = pts90;
+    for (const p of packets) {
+      muxer.write(p);
+      if (this.frameSubs.size) this.frameSubs.emit({ data: p.data, key: p.key, ptsMs: pts }, this.log);
+    }
+    this.metrics.encodeMs.observe({ codec: this.video.codec }, performance.now() - start);
+    this.metrics.framesSent.inc();
+    if (key) this.metrics.keyframesSent.inc();
+    this.lastSent = performance.now();
+  }
+
+  private fanOut(rtp: Buffer): void {
+    rtp.writeUInt32BE(this.currentPts90 >>> 0, 4);
+    this.stats.rtpPackets++;
+    this.stats.rtpBytes += rtp.length;
+    this.rtpSubs.emit(rtp, this.log);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { id: this.id, avatar: this.avatar.id, ...this.video, subscribers: { rtp: this.rtpSubs.size, frames: this.frameSubs.size, pictures: this.pictureSubs.size, opus: this.opusSubs.size }, ...this.stats };
+  }
+
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    for (const t of [this.slotTimer, this.keyframeTimer]) if (t) clearTimeout(t);
+    clearInterval(this.keepaliveTimer);
+    if (this.driving) this.driving.onFrame = null;
+    this.closedSubs.emit(undefined, this.log);
+    for (const s of [this.rtpSubs, this.frameSubs, this.pictureSubs, this.opusSubs, this.closedSubs] as const) s.clear();
+    if (this.frame) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.frame, new Promise<void>((r) => (timer = setTimeout(r, FRAME_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+    this.muxer?.close();
+    this.muxer = null;
+    this.encoder?.close();
+    this.encoder = null;
+    this.metrics.encoders.dec({ codec: this.video.codec });
+    this.metrics.streamEncodes.remove({ stream: this.id });
+  }
+}
