@@ -7,6 +7,7 @@
  * with pictType = I; libvpx runs on one thread).
  */
 import {
+  AV_CODEC_FLAG_GLOBAL_HEADER,
   AV_CODEC_FLAG_LOW_DELAY,
   AV_LOG_ERROR,
   AV_PICTURE_TYPE_I,
@@ -35,6 +36,8 @@ export interface VideoEncoderOptions {
   fps: number;
   /** Target bitrate in bits per second. */
   bitrate: number;
+  /** Parameter sets in the codec's extradata instead of in-band (FLV / MP4 muxers need it); default false. */
+  globalHeader?: boolean;
 }
 
 export interface EncodedPacket {
@@ -82,6 +85,7 @@ export class VideoEncoder {
       ctx.maxBFrames = 0;
       ctx.threadCount = 1;
       ctx.setFlags(AV_CODEC_FLAG_LOW_DELAY);
+      if (options.globalHeader) ctx.setFlags(AV_CODEC_FLAG_GLOBAL_HEADER);
       const opts: Record<string, string> =
         options.codec === 'vp8'
           ? { deadline: 'realtime', 'cpu-used': '8', 'lag-in-frames': '0', 'error-resilient': '1', 'auto-alt-ref': '0', 'static-thresh': '0' }
