@@ -39,8 +39,11 @@ function row(data: Float32Array, t: number): Float32Array {
 }
 
 describe('speech features: constants', () => {
-  it('exports a 10 ms hop and one name per dimension', () => {
+  it('exports a 10 ms hop, 81 dimensions (39 cepstral, 42 phones) and one name per dimension', () => {
     expect(SPEECH_FEATURE_HOP_MS).toBe(10);
+    expect(SPEECH_FEATURE_DIM).toBe(81);
+    expect(SPEECH_FEATURE_NAMES[38]).toBe('dd_c12');
+    expect(SPEECH_FEATURE_NAMES[39 + 32]).toBe('p_SIL');
     expect(SPEECH_FEATURE_NAMES).toHaveLength(SPEECH_FEATURE_DIM);
     expect(new Set(SPEECH_FEATURE_NAMES).size).toBe(SPEECH_FEATURE_DIM);
   });
@@ -58,7 +61,7 @@ describe('speech features: known signals', () => {
     expect(frames).toBe(98);
     const first = row(data, 0);
     for (let t = 1; t < frames; t++) expect(Array.from(row(data, t))).toEqual(Array.from(first));
-    for (let i = 13; i < SPEECH_FEATURE_DIM; i++) expect(first[i]).toBe(0);
+    for (let i = 13; i < 39; i++) expect(first[i]).toBe(0);
   });
 
   it('a pure tone puts its energy in the mel filter that spans its frequency', () => {
@@ -103,7 +106,7 @@ describe('speech features: known signals', () => {
     const b = extractSpeechFeatures(loud).data;
     const T = a.length / SPEECH_FEATURE_DIM;
     let maxOther = 0;
-    for (let t = 0; t < T; t++) for (let i = 1; i < SPEECH_FEATURE_DIM; i++) if (i !== 13 && i !== 26) maxOther = Math.max(maxOther, Math.abs((row(a, t)[i] as number) - (row(b, t)[i] as number)));
+    for (let t = 0; t < T; t++) for (let i = 1; i < 39; i++) if (i !== 13 && i !== 26) maxOther = Math.max(maxOther, Math.abs((row(a, t)[i] as number) - (row(b, t)[i] as number)));
     // Only c0 (log energy) moves with gain; the rest is unchanged up to the 1e-4 log floor.
     expect(maxOther).toBeLessThan(0.05);
     const lastGap = Math.abs((row(a, T - 1)[0] as number) - (row(b, T - 1)[0] as number));

@@ -47,3 +47,48 @@ export function sphinxFeCepstra(wavPath: string, outPath: string): Float32Array[
   }
   return readSphinxMfc(outPath);
 }
+
+export const POCKETSPHINX_MODEL = '/usr/share/pocketsphinx/model/en-us';
+
+/** Writes cepstra [frames][13] as a Sphinx feature file. */
+export function writeSphinxMfc(path: string, rows: readonly Float32Array[], dim = 13): void {
+  const b = Buffer.alloc(4 + rows.length * dim * 4);
+  b.writeInt32LE(rows.length * dim, 0);
+  rows.forEach((r, t) => {
+    for (let i = 0; i < dim; i++) b.writeFloatLE(r[i] as number, 4 + (t * dim + i) * 4);
+  });
+  writeFileSync(path, b);
+}
+
+/**
+ * pocketsphinx_batch on a cepstra file `<dir>/<id>.mfc` (batch CMN, the model's feat.params), every senone
+ * scored (-compallsen) and dumped (-senlogdir); the search (phone loop, narrow beams) only has to run.
+ * Returns pocketsphinx's senone scores per frame: negated, relative to the frame's best, 8-bit log units.
+ */
+export function pocketsphinxSenoneScores(dir: string, id: string): Int16Array[] {
+  writeFileSync(join(dir, `${id}.ctl`), `${id}\n`);
+  const senDir = join(dir, `${id}-sen`);
+  execFileSync('mkdir', ['-p', senDir]);
+  const args = ['-hmm', join(POCKETSPHINX_MODEL, 'en-us'), '-allphone', join(POCKETSPHINX_MODEL, 'en-us-phone.lm.bin'), '-beam', '1e-3', '-pbeam', '1e-3',
+    '-ctl', join(dir, `${id}.ctl`), '-cepdir', dir, '-cepext', '.mfc', '-senlogdir', senDir, '-compallsen', 'yes'];
+  try {
+    execFileSync('pocketsphinx_batch', args, { stdio: 'pipe' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('pocketsphinx_batch not found: apt-get install pocketsphinx pocketsphinx-en-us');
+    throw err;
+  }
+  const b = readFileSync(join(senDir, '000000000.sen'));
+  let p = b.indexOf('endhdr\n', 0, 'latin1') + 7;
+  if (b.readUInt32LE(p) !== 0x11223344) throw new Error('senone dump: unexpected byte order');
+  p += 4;
+  const frames: Int16Array[] = [];
+  while (p < b.length) {
+    const n = b.readInt16LE(p);
+    p += 2;
+    const f = new Int16Array(n);
+    for (let i = 0; i < n; i++) f[i] = b.readInt16LE(p + 2 * i);
+    p += 2 * n;
+    frames.push(f);
+  }
+  return frames;
+}

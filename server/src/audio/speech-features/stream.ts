@@ -1,29 +1,45 @@
 /**
- * SpeechFeatureStream: 16 kHz mono float PCM in chunks of any size → one feature vector per 10 ms.
+ * SpeechFeatureStream: 16 kHz mono float PCM in chunks of any size → one feature vector per 10 ms:
+ * 13 cepstra (live CMN), their deltas and delta-deltas (pocketsphinx en-us front end), then the posteriors
+ * of the model's 42 phones from its Gaussian mixtures.
  * Frame t covers samples [160t, 160t + 410) (its centre is 12.8 ms + 10t ms after the first sample). Its
  * vector is ready once frame t + 3 has been seen (the delta-deltas), i.e. 42.8 ms after its centre:
  * that is the look-ahead. `flush()` ends the input and emits the last frames (the last frame stands in
  * for the missing future ones); `extractSpeechFeatures` is push(all) + flush(), so offline and streaming
  * numbers are identical.
  */
+import { loadAcousticModel, type AcousticModel } from './acoustic-model.js';
 import { LiveCmn } from './cmn.js';
 import { CepstralFrame } from './cepstra.js';
 import { DELTA_WINDOW, DYNAMIC_DIM, dynamicFeatures } from './deltas.js';
 import { CEPSTRA, FRAME_SHIFT, FRAME_SIZE, PCM_SCALE, PRE_EMPHASIS } from './front-end-params.js';
+import { EN_US_PHONES, PHONE_DIM, PhonePosteriors } from './phone-posteriors.js';
 
 export const SPEECH_FEATURE_HOP_MS = 10;
-export const SPEECH_FEATURE_DIM = DYNAMIC_DIM;
+/** 39 cepstral values (13 cepstra after CMN, deltas, delta-deltas), then 42 phone posteriors. */
+export const SPEECH_FEATURE_DIM = DYNAMIC_DIM + PHONE_DIM;
 /** Milliseconds from a frame's centre to the last sample it needs. */
 export const SPEECH_FEATURE_LOOKAHEAD_MS = ((FRAME_SIZE / 2 + DELTA_WINDOW * FRAME_SHIFT) / 16_000) * 1000;
 /** Milliseconds from the first sample to the centre of frame 0. */
 export const SPEECH_FEATURE_FIRST_CENTRE_MS = (FRAME_SIZE / 2 / 16_000) * 1000;
 
 const CEP_NAMES = Array.from({ length: CEPSTRA }, (_, i) => `c${i}`);
-export const SPEECH_FEATURE_NAMES: readonly string[] = [...CEP_NAMES, ...CEP_NAMES.map((n) => `d_${n}`), ...CEP_NAMES.map((n) => `dd_${n}`)];
+export const SPEECH_FEATURE_NAMES: readonly string[] = [
+  ...CEP_NAMES,
+  ...CEP_NAMES.map((n) => `d_${n}`),
+  ...CEP_NAMES.map((n) => `dd_${n}`),
+  ...EN_US_PHONES.map((p) => `p_${p}`),
+];
+
+export interface SpeechFeatureOptions {
+  /** The acoustic model, or its directory (default: $DNP_SPEECH_MODEL_DIR, else Debian's pocketsphinx-en-us path). */
+  model?: AcousticModel | string;
+}
 
 export class SpeechFeatureStream {
   readonly #cepstra = new CepstralFrame();
   readonly #cmn = new LiveCmn();
+  readonly #phones: PhonePosteriors;
   /** Pre-emphasised samples not yet consumed by a frame (at most FRAME_SIZE + a chunk). */
   #buf = new Float64Array(4096);
   #bufLen = 0;
@@ -38,6 +54,12 @@ export class SpeechFeatureStream {
   #ended = false;
   #ready: Float32Array[] = [];
   readonly #frame = new Float64Array(FRAME_SIZE);
+
+  /** Loads the acoustic model (once per directory per process); throws SpeechModelMissingError when it is absent. */
+  constructor(opts: SpeechFeatureOptions = {}) {
+    const model = typeof opts.model === 'object' ? opts.model : loadAcousticModel(opts.model);
+    this.#phones = new PhonePosteriors(model);
+  }
 
   /** Appends samples (float PCM, nominally in [-1, 1)); returns the number of feature frames ready to read. */
   push(pcm16k: Float32Array): number {
@@ -105,6 +127,7 @@ export class SpeechFeatureStream {
     this.#ended = false;
     this.#ready = [];
     this.#cmn.reset();
+    this.#phones.reset();
   }
 
   #addCepstra(): void {
@@ -130,6 +153,7 @@ export class SpeechFeatureStream {
       for (let k = -DELTA_WINDOW; k <= DELTA_WINDOW; k++) ctx[k + DELTA_WINDOW] = this.#cep(t + k);
       const out = new Float32Array(SPEECH_FEATURE_DIM);
       dynamicFeatures(ctx, out, 0);
+      this.#phones.compute(out, out, DYNAMIC_DIM);
       this.#ready.push(out);
       this.#emitted++;
     }
@@ -142,8 +166,8 @@ export class SpeechFeatureStream {
 }
 
 /** Features of a whole clip: the same numbers as streaming it in any chunk size and flushing. [T × DIM]. */
-export function extractSpeechFeatures(pcm16k: Float32Array): { frames: number; dim: number; data: Float32Array } {
-  const s = new SpeechFeatureStream();
+export function extractSpeechFeatures(pcm16k: Float32Array, opts: SpeechFeatureOptions = {}): { frames: number; dim: number; data: Float32Array } {
+  const s = new SpeechFeatureStream(opts);
   s.push(pcm16k);
   s.flush();
   const data = s.read();
