@@ -87,6 +87,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--max-minutes", type=float, default=None, help="stop after M minutes (then score and export)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
+    c = sub.add_parser("calibrate", help="write AVATAR/audio-calibration.json: the avatar's own blendshape ranges from its dataset")
+    c.add_argument("--data", required=True, type=Path, help="the avatar's `dnp prepare` dataset folder")
+    c.add_argument("--avatar", required=True, type=Path, help="the avatar folder (avatar.json)")
     return p
 
 
@@ -104,6 +107,10 @@ def _build(a: argparse.Namespace, datasets: List[Path]) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     a = parser().parse_args(argv)
     torch.set_num_threads(a.threads)
+    if a.command == "calibrate":
+        from .calibrate import write_avatar_calibration
+        print(f"wrote {write_avatar_calibration(a.data, a.avatar)}")
+        return 0
     datasets = _datasets(a)
     _build(a, datasets)
     if a.command == "features":
@@ -154,7 +161,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     model = res["model"]
     save_checkpoint(model, a.out / "checkpoint.pt", {"train": training})
     write_parity_fixture(model, eval_clips[0].features[:80] if eval_clips else train_clips[0].features[:80], a.out)
-    man = export(model, a.out, f"{EXTRACTOR}@{extractor_id()}", training, seed=a.seed)
+    from .calibrate import quantiles
+    from .train import predict_clip
+    import numpy as np
+    preds = np.concatenate([predict_clip(model, c.features)[c.mask] for c in train_clips if c.variant == "clean"])
+    man = export(model, a.out, f"{EXTRACTOR}@{extractor_id()}", training, seed=a.seed, output_quantiles=quantiles(preds))
     (a.out / "report.json").write_text(json.dumps({"history": res["history"], "heldOut": res["report"]}, indent=1) + "\n")
     for spk, rep in res["report"].items():
         keys = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker")

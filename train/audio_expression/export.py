@@ -28,9 +28,10 @@ PARITY_FILE = "parity.json"
 FORMAT = "dnp-audio-expression"
 
 
-def manifest(model: AudioExpressionNet, extractor: str, training: Dict[str, Any]) -> Dict[str, Any]:
+def manifest(model: AudioExpressionNet, extractor: str, training: Dict[str, Any],
+             output_quantiles: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     cfg = model.cfg
-    return {
+    doc = {
         "format": FORMAT,
         "version": 1,
         "modelVersion": VERSION,
@@ -47,10 +48,14 @@ def manifest(model: AudioExpressionNet, extractor: str, training: Dict[str, Any]
         "config": cfg.to_dict(),
         "training": training,
     }
+    if output_quantiles is not None:
+        doc["outputQuantiles"] = output_quantiles  # of the model's predictions on its training speakers (calibrate.py)
+    return doc
 
 
 def export(model: AudioExpressionNet, out_dir: Path, extractor: str, training: Dict[str, Any],
-           seed: int = 0, fixture: Optional[np.ndarray] = None) -> Dict[str, Any]:
+           seed: int = 0, fixture: Optional[np.ndarray] = None,
+           output_quantiles: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Writes model.onnx and model.json into out_dir; returns the manifest. `fixture` ([n, W, D]): windows
     for the parity check (default: random windows around the training feature statistics)."""
     model = model.float().cpu().eval()
@@ -77,7 +82,7 @@ def export(model: AudioExpressionNet, out_dir: Path, extractor: str, training: D
         diff = float(np.abs(y - ref).max())
         if not diff < PARITY_TOLERANCE:
             raise ParityError(f"onnxruntime and PyTorch differ by {diff:.3g} (tolerance {PARITY_TOLERANCE}); not written")
-        man = manifest(model, extractor, {**training, "parityMaxAbsDiff": diff})
+        man = manifest(model, extractor, {**training, "parityMaxAbsDiff": diff}, output_quantiles)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

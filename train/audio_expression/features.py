@@ -6,6 +6,7 @@ others' unfinished edits never leak into a training set; the cache is keyed by t
 (SPEECH_FEATURE_FIRST_CENTRE_MS in server/src/audio/speech-features/stream.ts)."""
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import tarfile
@@ -44,9 +45,14 @@ def _git(*args: str) -> str:
     return r.stdout.strip()
 
 
+FEATURE_CODE = ("server/src/audio/speech-features", "server/src/audio/decode-audio.ts")
+
+
 def extractor_id(rev: str = "HEAD") -> str:
-    """Names the feature code at `rev`: the git tree hash of server/src/audio (12 hex digits)."""
-    return _git("rev-parse", f"{rev}:server/src/audio")[:12]
+    """Names the feature code at `rev`: a hash of the git object ids of FEATURE_CODE (12 hex digits), so that
+    commits elsewhere in server/src/audio keep the cache."""
+    ids = [_git("rev-parse", f"{rev}:{p}") for p in FEATURE_CODE]
+    return hashlib.sha1(" ".join(ids).encode()).hexdigest()[:12]
 
 
 def _snapshot(rev: str) -> Path:

@@ -110,3 +110,23 @@ def test_export_refuses_a_failed_parity(tmp_path, monkeypatch):
     with pytest.raises(ParityError):
         export(m, tmp_path, "test", {})
     assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "model.json").exists()
+
+
+def test_avatar_calibration_quantiles(tmp_path):
+    from train.audio_expression.calibrate import LEVELS, write_avatar_calibration
+    ds, av = tmp_path / "ds", tmp_path / "av"
+    ds.mkdir()
+    av.mkdir()
+    (av / "avatar.json").write_text("{}")
+    (ds / "dataset.json").write_text(json.dumps({"fps": 25, "source": {"file": "x.mp4", "sha256": "ab"}}))
+    bs = np.zeros((101, 52), np.float32)
+    bs[:, 25] = np.linspace(0, 0.5, 101)  # jawOpen 0..0.5
+    valid = np.ones(101, np.uint8)
+    valid[0] = 0
+    np.save(ds / "blendshapes.npy", bs)
+    np.save(ds / "valid.npy", valid)
+    doc = json.loads(write_avatar_calibration(ds, av).read_text())
+    assert doc["format"] == "dnp-audio-calibration" and doc["levels"] == list(LEVELS)
+    jaw = doc["values"]["jawOpen"]
+    assert jaw[0] == pytest.approx(0.005) and jaw[-1] == pytest.approx(0.5) and jaw[10] == pytest.approx(0.2525, abs=1e-4)
+    assert all(b >= a for a, b in zip(jaw, jaw[1:])) and set(doc["values"]) == set(OUTPUT_NAMES)
