@@ -20,6 +20,8 @@ export interface UntrainedAvatarOptions {
   fps?: number;
   name?: string;
   seed?: number;
+  /** more `train export` options, e.g. ['--yuv'] or ['--fp16'] */
+  exportArgs?: string[];
 }
 
 export interface TestAvatar {
@@ -33,6 +35,7 @@ export async function makeUntrainedAvatar(dir: string, opts: UntrainedAvatarOpti
   const size = opts.size ?? 256;
   const args = ['-m', 'train', 'export', '--untrained', '--preset', 'cpu', '--size', String(size), '--fps', String(opts.fps ?? 25), '--name', opts.name ?? `untrained-${size}`, '--out', dir];
   if (opts.seed !== undefined) args.push('--seed', String(opts.seed));
+  args.push(...(opts.exportArgs ?? []));
   try {
     await run(PYTHON, args, { cwd: REPO_ROOT, env: { ...process.env, OPENBLAS_NUM_THREADS: '1' }, maxBuffer: 16 * 1024 * 1024 });
   } catch (err) {

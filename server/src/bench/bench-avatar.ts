@@ -1,6 +1,6 @@
 /** The avatar a bench runs: a real avatar folder (`--avatar DIR`), or an untrained one made on the fly. */
 import { basename, join, resolve } from 'node:path';
-import type { AvatarManifest } from '../../../shared/src/avatar-manifest.js';
+import { avatarOutputFormat, type AvatarManifest } from '../../../shared/src/avatar-manifest.js';
 import { readAvatarManifest } from '../avatars/registry.js';
 import { exportUntrainedAvatar, type UntrainedPreset } from './untrained-avatar.js';
 
@@ -58,6 +58,6 @@ export async function prepareBenchAvatar(src: BenchAvatarSource, tmp: string): P
     size: manifest.width,
     fps: manifest.fps,
     flopsPerFrame: flopsPerFrameOf(manifest),
-    description: `${describe(manifest, dir)}, ${manifest.width}x${manifest.height}, ${manifest.fps} fps${src.kind === 'folder' ? `, ${dir}` : ''}`,
+    description: `${describe(manifest, dir)}, ${manifest.width}x${manifest.height}, ${manifest.fps} fps, ${avatarOutputFormat(manifest)} ${manifest.model.precision ?? 'fp32'}${src.kind === 'folder' ? `, ${dir}` : ''}`,
   };
 }

@@ -6,13 +6,15 @@
  * For batch size B a Renderer with maxBatch B is given one frame (it runs alone, at once) and then (1 + runs) × B
  * frames at the same moment: its queue hands them to the worker as batches of exactly B. The first batch of B is
  * a warm-up; the next `runs` are measured. Times are the worker's own `session.run()` times (as in the server's
- * render reports and dnp_render_ms); the wall time of all measured batches (with the thread hand-over and input
- * normalisation) gives a second frames/s.
+ * render reports and dnp_render_ms); the wall time of all measured batches (with the thread hand-over, input
+ * normalisation and each frame's yuv420p, as the server makes it: converted from RGB here, or copied from a model
+ * with a yuv420p output) gives a second frames/s.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { yuv420pBytes } from '../media/rgb-to-yuv.js';
 import { Renderer } from '../render/renderer.js';
 import type { RenderDevice } from '../render/ort-session.js';
 import { prepareBenchAvatar, type BenchAvatarSource } from './bench-avatar.js';
@@ -67,9 +69,10 @@ async function benchBatch(id: string, modelPath: string, avatar: Awaited<ReturnT
     // A different input per frame (mean ± half a standard deviation), like live driving.
     const frames = (n: number, k: number): Float32Array[] =>
       Array.from({ length: n }, (_, i) => Float32Array.from(cond, (v, j) => v + 0.5 * (std[j] ?? 1) * Math.sin(0.7 * (k + i) + j)));
+    const yuv = new Uint8Array(yuv420pBytes(avatar.manifest.width, avatar.manifest.height));
     const pending: Array<Promise<unknown>> = [];
-    pending.push(renderer.render(frames(1, 0)[0] as Float32Array, () => undefined)); // runs alone, at once
-    for (const f of frames((1 + opts.runs) * b, 1)) pending.push(renderer.render(f, () => undefined));
+    pending.push(renderer.renderYuv420p(frames(1, 0)[0] as Float32Array, yuv)); // runs alone, at once
+    for (const f of frames((1 + opts.runs) * b, 1)) pending.push(renderer.renderYuv420p(f, yuv));
     await Promise.all(pending);
     const full = runs.filter((x) => x.batch === b);
     const measured = full.slice(-opts.runs);

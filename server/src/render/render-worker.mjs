@@ -11,14 +11,15 @@
  * The messages are typed and checked on the main side (renderer.ts).
  *
  * Buffers are allocated once and shared with the main thread (SharedArrayBuffer): the main thread writes the
- * normalised input vectors into `input`, the worker copies each result into `output` (onnxruntime-node rejects
- * tensors over shared memory, so the worker keeps its own input copy). One run at a time.
+ * normalised input vectors into `input`, the worker copies each result's bytes into `output` (float32 RGB, or
+ * uint8 for a model with a yuv420p output; onnxruntime-node rejects tensors over shared memory, so the worker
+ * keeps its own input copy). One run at a time.
  *
  * workerData: { modelPath, device: 'cpu' | 'webgpu' | 'cuda', threads, input: SharedArrayBuffer, output: SharedArrayBuffer }
  * → { type: 'ready', device, fallbackReason, inputs, outputs } | { type: 'error', message }
  * ← { type: 'output', output: SharedArrayBuffer }   a larger output buffer (for a larger batch)
  * ← { type: 'run', id, batch, size, inputName, outputName } (input = the first batch × size floats of `input`)
- * → { type: 'result', id, ms, dims, outType, length } (result = the first `length` floats of `output`) | { type: 'run-error', id, message }
+ * → { type: 'result', id, ms, dims, outType, length } (result = the first `length` values of `outType` in `output`) | { type: 'run-error', id, message }
  * ← { type: 'close' } → the session is released and the worker exits.
  * ← { type: 'test-slow', msPerFrame, exact } (tests only) from now on every run takes at least msPerFrame × batch ms
  *                                              (exact: and reports exactly that as its time)
@@ -58,8 +59,8 @@ ort.env.logLevel = 'fatal';
 /** @type {Float32Array} */
 const sharedInput = new Float32Array(workerData.input);
 const localInput = new Float32Array(sharedInput.length);
-/** @type {Float32Array} */
-let sharedOutput = new Float32Array(workerData.output);
+/** The shared output buffer as bytes (results of either type are copied byte for byte). */
+let sharedOutput = new Uint8Array(workerData.output);
 
 /** @type {import('onnxruntime-node').InferenceSession | null} */
 let session = null;
@@ -98,7 +99,7 @@ port.on('message', async (/** @type {{ type: string, id?: number, batch?: number
     return;
   }
   if (msg.type === 'output' && msg.output instanceof SharedArrayBuffer) {
-    sharedOutput = new Float32Array(msg.output);
+    sharedOutput = new Uint8Array(msg.output);
     return;
   }
   if (msg.type === 'test-fault') {
@@ -132,11 +133,11 @@ port.on('message', async (/** @type {{ type: string, id?: number, batch?: number
     const ms = testExact && testMinMsPerFrame > 0 ? testMinMsPerFrame * batch : performance.now() - t0;
     const out = res[outputName];
     if (!out) throw new Error(`model has no output "${outputName}"`);
-    const data = /** @type {Float32Array} */ (out.data);
-    if (out.type !== 'float32' || data.length > sharedOutput.length) {
-      throw new Error(`model output "${outputName}" is ${out.type} [${out.dims.join(', ')}], larger than expected`);
+    const data = /** @type {Float32Array | Uint8Array} */ (out.data);
+    if ((out.type !== 'float32' && out.type !== 'uint8') || data.byteLength > sharedOutput.length) {
+      throw new Error(`model output "${outputName}" is ${out.type} [${out.dims.join(', ')}], not float32 or uint8 of the expected size`);
     }
-    sharedOutput.set(data);
+    sharedOutput.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     port.postMessage({ type: 'result', id, ms, dims: [...out.dims], outType: out.type, length: data.length });
   } catch (err) {
     port.postMessage({ type: 'run-error', id, message: firstLine(err) });

@@ -4,11 +4,15 @@
  * rendered together in the next run (one run for several callers); a lone request runs at once.
  *
  * The model contract (avatar-manifest.ts): input "cond" float32 [batch, N] = (values − mean) / std
- * (normalised here), output "rgb" float32 [batch, 3, H, W] in [0, 1].
+ * (normalised here), output "rgb" float32 [batch, 3, H, W] in [0, 1], or, for an avatar whose manifest says
+ * outputFormat "yuv420p", uint8 [batch, H*W*3/2] already packed as yuv420p (the colour conversion ran in the
+ * graph). renderYuv420p() serves both (copying the model's bytes, or converting its RGB here); render() hands
+ * out RGB and is for RGB avatars only.
  */
 import { Worker } from 'node:worker_threads';
-import type { AvatarManifest } from '../../../shared/src/avatar-manifest.js';
+import { avatarOutputFormat, type AvatarManifest, type AvatarOutputFormat, type TensorSpec } from '../../../shared/src/avatar-manifest.js';
 import type { Logger } from '../log.js';
+import { rgbPlanarToYuv420p, yuv420pBytes } from '../media/rgb-to-yuv.js';
 import { RENDER_DEVICES, type RenderDevice } from './ort-session.js';
 
 /** Input/output description as the worker reports it (onnxruntime's ValueMetadata, as plain data). */
@@ -27,7 +31,7 @@ interface ResultMessage {
   ms: number;
   dims: number[];
   outType: string;
-  /** Floats of the result at the start of the shared output buffer. */
+  /** Values (of outType) of the result at the start of the shared output buffer. */
   length: number;
 }
 type WorkerMessage = ReadyMessage | ResultMessage | { type: 'error'; message: string } | { type: 'run-error'; id: number; message: string };
@@ -145,10 +149,12 @@ async function startWorker(modelPath: string, opts: RendererOptions, buffers: Wo
 
 /** Called synchronously with a view of the rendered frame (valid only during the call). */
 export type FrameConsumer<T> = (rgb: Float32Array, renderMs: number) => T;
+/** A view of the model's output for one frame: float RGB (NCHW) or packed yuv420p bytes. */
+type RawConsumer = (frame: Float32Array | Uint8Array, renderMs: number) => unknown;
 
 interface Request {
   cond: Float32Array;
-  consume: FrameConsumer<unknown>;
+  consume: RawConsumer;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -174,9 +180,10 @@ export function checkModelAgainstManifest(inputs: readonly ValueMeta[], outputs:
   const names = (l: readonly ValueMeta[]): string => l.map((x) => x.name).join(', ');
   if (inputs.length !== 1 || inputs[0]?.name !== inSpec.name) return `model inputs are [${names(inputs)}], manifest expects ["${inSpec.name}"]`;
   if (outputs.length !== 1 || outputs[0]?.name !== outSpec.name) return `model outputs are [${names(outputs)}], manifest expects ["${outSpec.name}"]`;
-  const check = (what: string, meta: ValueMeta | undefined, spec: Array<number | 'batch'>): string | null => {
+  const check = (what: string, meta: ValueMeta | undefined, tensor: TensorSpec): string | null => {
+    const spec = tensor.shape;
     if (!meta || !meta.isTensor) return `${what} is not a tensor`;
-    if (meta.type !== 'float32') return `${what} has type ${meta.type}, expected float32`;
+    if (meta.type !== tensor.dtype) return `${what} has type ${meta.type}, expected ${tensor.dtype}`;
     if (meta.shape.length === 0) return null; // shape not recorded in the model: checked by the warm-up run
     if (meta.shape.length !== spec.length) return `${what} has shape [${meta.shape.join(', ')}], manifest says [${spec.join(', ')}]`;
     for (let i = 1; i < spec.length; i++) {
@@ -188,7 +195,16 @@ export function checkModelAgainstManifest(inputs: readonly ValueMeta[], outputs:
     }
     return null;
   };
-  return check(`input "${inSpec.name}"`, inputs[0], inSpec.shape) ?? check(`output "${outSpec.name}"`, outputs[0], outSpec.shape);
+  return check(`input "${inSpec.name}"`, inputs[0], inSpec) ?? check(`output "${outSpec.name}"`, outputs[0], outSpec);
+}
+
+/** Values in one frame of the model's output: 3·W·H floats (rgb) or W·H·3/2 bytes (yuv420p). */
+function frameValues(m: AvatarManifest): number {
+  return avatarOutputFormat(m) === 'rgb' ? 3 * m.width * m.height : yuv420pBytes(m.width, m.height);
+}
+
+function frameBytes(m: AvatarManifest): number {
+  return frameValues(m) * (avatarOutputFormat(m) === 'rgb' ? Float32Array.BYTES_PER_ELEMENT : 1);
 }
 
 export class Renderer {
@@ -203,6 +219,9 @@ export class Renderer {
   private readonly maxBatch: number;
   private readonly runTimeoutMs: number;
   private readonly condSize: number;
+  /** "rgb" (float32 frames) or "yuv420p" (uint8 frames from the model). */
+  readonly outputFormat: AvatarOutputFormat;
+  /** Values per frame in the model's output (3·W·H floats, or W·H·3/2 bytes). */
   private readonly frameSize: number;
   private readonly invStd: Float32Array;
   private readonly mean: Float32Array;
@@ -214,6 +233,8 @@ export class Renderer {
   private readonly input: Float32Array;
   /** Shared with the worker: results; one frame at first, grown once to maxBatch frames when a batch needs it. */
   private output: Float32Array;
+  /** The same buffer as bytes (yuv420p results). */
+  private outputBytes: Uint8Array;
   private queue: Request[] = [];
   private running = false;
   private closed = false;
@@ -242,6 +263,7 @@ export class Renderer {
     this.buffers = buffers;
     this.input = new Float32Array(buffers.input);
     this.output = new Float32Array(buffers.output);
+    this.outputBytes = new Uint8Array(buffers.output);
     this.manifest = manifest;
     this.device = ready.device;
     this.fallbackReason = ready.fallbackReason ?? undefined;
@@ -249,7 +271,8 @@ export class Renderer {
     this.maxBatch = opts.maxBatch;
     this.runTimeoutMs = opts.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
     this.condSize = manifest.conditioning.mean.length;
-    this.frameSize = 3 * manifest.width * manifest.height;
+    this.outputFormat = avatarOutputFormat(manifest);
+    this.frameSize = frameValues(manifest);
     this.mean = Float32Array.from(manifest.conditioning.mean);
     this.invStd = Float32Array.from(manifest.conditioning.std, (s) => 1 / s);
     this.inName = manifest.model.inputs[0]?.name ?? 'cond';
@@ -292,7 +315,7 @@ export class Renderer {
     const condSize = manifest.conditioning.mean.length;
     const buffers: WorkerBuffers = {
       input: new SharedArrayBuffer(opts.maxBatch * condSize * Float32Array.BYTES_PER_ELEMENT),
-      output: new SharedArrayBuffer(3 * manifest.width * manifest.height * Float32Array.BYTES_PER_ELEMENT),
+      output: new SharedArrayBuffer(frameBytes(manifest)),
     };
     let started: { worker: Worker; ready: ReadyMessage };
     try {
@@ -317,7 +340,7 @@ export class Renderer {
     }
     try {
       r.warming = true;
-      await r.render(Float32Array.from(manifest.conditioning.mean), () => undefined);
+      await r.enqueue(Float32Array.from(manifest.conditioning.mean), () => undefined);
       r.warming = false;
     } catch (err) {
       await r.close();
@@ -341,11 +364,33 @@ export class Renderer {
    * frame while it is valid and its result is returned.
    */
   render<T>(cond: Float32Array, consume: FrameConsumer<T>): Promise<T> {
+    if (this.outputFormat !== 'rgb') return Promise.reject(new Error(`avatar ${this.id} renders ${this.outputFormat}, not RGB: use renderYuv420p()`));
+    return this.enqueue(cond, consume as RawConsumer) as Promise<T>;
+  }
+
+  /**
+   * Renders one frame into `yuv` (packed yuv420p at the avatar size, what the encoder takes): the model's own
+   * yuv420p bytes copied, or its RGB converted here (media/rgb-to-yuv.ts). `beforeCopy` is called when the
+   * frame is ready, just before the conversion or copy. Resolves to the model run's time in ms.
+   */
+  renderYuv420p(cond: Float32Array, yuv: Uint8Array, beforeCopy?: () => void): Promise<number> {
+    const { width, height } = this.manifest;
+    if (yuv.length < yuv420pBytes(width, height)) return Promise.reject(new RangeError(`yuv buffer has ${yuv.length} bytes, expected ${yuv420pBytes(width, height)}`));
+    return this.enqueue(cond, (frame, ms) => {
+      beforeCopy?.();
+      if (frame instanceof Uint8Array) yuv.set(frame);
+      else rgbPlanarToYuv420p(frame, width, height, yuv);
+      return ms;
+    }) as Promise<number>;
+  }
+
+  /** Queues one frame; `consume` gets the model's output for it (RGB floats or yuv420p bytes). */
+  private enqueue(cond: Float32Array, consume: RawConsumer): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error(`renderer ${this.id} is closed`));
     if (this.workerError) return Promise.reject(new Error(this.workerError));
     if (cond.length !== this.condSize) return Promise.reject(new RangeError(`cond has ${cond.length} values, expected ${this.condSize}`));
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ cond: cond.slice(), consume, resolve: resolve as (v: unknown) => void, reject });
+    return new Promise<unknown>((resolve, reject) => {
+      this.queue.push({ cond: cond.slice(), consume, resolve, reject });
       if (!this.running) void this.drain();
     });
   }
@@ -365,9 +410,10 @@ export class Renderer {
   private runInWorker(batch: number): Promise<ResultMessage> {
     const worker = this.worker;
     if (!worker || this.workerError) return Promise.reject(new Error(this.workerError ?? `renderer ${this.id} is closed`));
-    if (batch * this.frameSize > this.output.length) {
-      const grown = new SharedArrayBuffer(this.maxBatch * this.frameSize * Float32Array.BYTES_PER_ELEMENT);
+    if (batch * frameBytes(this.manifest) > this.outputBytes.length) {
+      const grown = new SharedArrayBuffer(this.maxBatch * frameBytes(this.manifest));
       this.output = new Float32Array(grown);
+      this.outputBytes = new Uint8Array(grown);
       this.buffers.output = grown;
       worker.postMessage({ type: 'output', output: grown });
     }
@@ -464,8 +510,10 @@ export class Renderer {
         try {
           res = await this.runInWorker(batch.length);
           const d = res.dims;
-          if (res.outType !== 'float32' || d.length !== 4 || d[0] !== batch.length || d[1] !== 3 || d[2] !== this.height || d[3] !== this.width || res.length !== batch.length * this.frameSize) {
-            throw new Error(`model output "${this.outName}" has shape [${d.join(', ')}], expected [${batch.length}, 3, ${this.height}, ${this.width}]`);
+          const want = this.outputFormat === 'rgb' ? [batch.length, 3, this.height, this.width] : [batch.length, this.frameSize];
+          const type = this.outputFormat === 'rgb' ? 'float32' : 'uint8';
+          if (res.outType !== type || d.length !== want.length || d.some((v, i) => v !== want[i]) || res.length !== batch.length * this.frameSize) {
+            throw new Error(`model output "${this.outName}" is ${res.outType} [${d.join(', ')}], expected ${type} [${want.join(', ')}]`);
           }
         } catch (err) {
           this.stats.failed++;
@@ -473,10 +521,11 @@ export class Renderer {
           continue;
         }
         this.account(res.ms, batch.length);
+        const view = this.outputFormat === 'rgb' ? this.output : this.outputBytes;
         for (let b = 0; b < batch.length; b++) {
           const r = batch[b] as Request;
           try {
-            r.resolve(r.consume(this.output.subarray(b * this.frameSize, (b + 1) * this.frameSize), res.ms));
+            r.resolve(r.consume(view.subarray(b * this.frameSize, (b + 1) * this.frameSize), res.ms));
           } catch (err) {
             r.reject(err);
           }

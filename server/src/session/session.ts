@@ -20,7 +20,6 @@ import { VoiceRelay } from '../audio/voice-relay.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
 import { TokenBucket } from '../access/token-bucket.js';
-import { rgbPlanarToYuv420p } from '../media/rgb-to-yuv.js';
 import type { Metrics } from '../metrics.js';
 import { DriveMix } from './drive-mix.js';
 import { DrivingChannel, type LatestVector } from './driving-channel.js';
@@ -334,10 +333,8 @@ export class Session {
     let stage: 'render' | 'encode' = 'render';
     try {
       let encodeStart = 0;
-      const renderMs = await this.avatar.renderer.render(cond, (rgb, ms) => {
+      const renderMs = await this.avatar.renderer.renderYuv420p(cond, video.yuv, () => {
         encodeStart = performance.now();
-        rgbPlanarToYuv420p(rgb, this.avatar.manifest.width, this.avatar.manifest.height, video.yuv);
-        return ms;
       });
       if (this.closed || this.video !== video) return;
       this.haveFrame = true;
