@@ -252,7 +252,6 @@ export class Publisher implements MediaTap {
     this.lastStart = performance.now();
     const latest = this.driving?.latest ?? null;
     const cond = latest ? latest.cond : this.neutralCond;
-    const m = this.avatar.manifest;
     try {
       await this.avatar.renderer.renderYuv420p(cond, this.yuv);
       if (this.isClosed) return;
