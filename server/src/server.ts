@@ -8,9 +8,13 @@
  *           └─ Sessions ── Session ─┬─ Peer ─ DrivingChannel
  *                                   └─ VideoOutput (Encoder → RTP muxer → track)
  */
+import { existsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { availableParallelism } from 'node:os';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { DEFAULT_AUDIO_EXPRESSION_DIR } from './audio/expression-model.js';
+import { VoiceModel } from './audio/voice-model.js';
 import type { VideoCodecName } from '../../shared/src/signaling.js';
 import { AvatarRegistry } from './avatars/registry.js';
 import { AccessPolicy } from './access/access-policy.js';
@@ -30,6 +34,7 @@ import { attachRoomSignaling, socketsInRooms } from './rooms/room-signaling.js';
 import { ROOM_DEFAULTS, Rooms } from './rooms/rooms.js';
 import { TapDirectory } from './stream/tap-directory.js';
 import { WhepEndpoint } from './whep/whep-endpoint.js';
+import { EgressManager, type EgressConfig } from './egress/egress-manager.js';
 
 export interface ServerOptions {
   host: string;
@@ -83,10 +88,17 @@ export interface ServerOptions {
   keyframeMinIntervalMs?: number;
   /** Most WHEP viewers at once (all streams together); default 100. */
   maxWhepViewers?: number;
+  /** Egress outputs (RTMP, WHIP, MP4 recording); absent = none configured (control messages still need it). */
+  egress?: EgressConfig;
   /** Call rooms admitted by name (`--rooms a,b`); null/absent = any name. */
   rooms?: string[] | null;
   /** Most participants per room (`--room-size`); default 4. */
   roomSize?: number;
+  /**
+   * Folder of the audio-to-expression model for microphone/both joins (model.json + model.onnx); undefined =
+   * assets/audio-expression when it is there; null = none (voice joins are refused).
+   */
+  audioModelDir?: string | null;
 }
 
 export { LIMIT_DEFAULTS } from './server-limits.js';
@@ -120,6 +132,10 @@ export class DnpServer {
   rooms: Rooms | null = null;
   /** POST /whep/ROOM/PARTICIPANT (set in start()). */
   whep: WhepEndpoint | null = null;
+  /** The audio-to-expression model of microphone/both sessions (set in start(); null = none). */
+  voiceModel: VoiceModel | null = null;
+  /** Egress outputs (set in start()). */
+  egress: EgressManager | null = null;
   private closed = false;
 
   private constructor(
@@ -183,6 +199,19 @@ export class DnpServer {
       turn: options.turn ?? null,
       staticIceServers: options.ice.iceServers,
     });
+    let voiceModel: VoiceModel | null = null;
+    const modelDir = options.audioModelDir === undefined ? (existsSync(join(DEFAULT_AUDIO_EXPRESSION_DIR, 'model.json')) ? DEFAULT_AUDIO_EXPRESSION_DIR : null) : options.audioModelDir;
+    if (modelDir === null) log.info('no audio-to-expression model: microphone and both joins are refused');
+    else {
+      try {
+        voiceModel = await VoiceModel.load(modelDir, log);
+      } catch (err) {
+        await closeHttp(http);
+        if (metricsHttp) await closeHttp(metricsHttp);
+        await avatars.close();
+        throw err;
+      }
+    }
     const sessions = new Sessions(
       {
         ice: options.ice,
@@ -195,6 +224,7 @@ export class DnpServer {
         maxDrivingHz: options.maxDrivingHz ?? LIMIT_DEFAULTS.maxDrivingHz,
         keyframeMinIntervalMs: options.keyframeMinIntervalMs ?? LIMIT_DEFAULTS.keyframeMinIntervalMs,
         admission,
+        voiceModel,
       },
       metrics,
       log,
@@ -216,6 +246,7 @@ export class DnpServer {
       joinTimeoutMs: options.joinTimeoutMs ?? LIMIT_DEFAULTS.joinTimeoutMs,
     });
     const server = new DnpServer(options, avatars, sessions, http, signaling, metricsHttp, access, metrics, log);
+    server.voiceModel = voiceModel;
     whep = new WhepEndpoint(
       { ice: options.ice, iceServers: () => access.iceServersForSession(), maxViewers: options.maxWhepViewers ?? 100, connectTimeoutMs: options.connectTimeoutMs },
       server.taps,
@@ -224,6 +255,7 @@ export class DnpServer {
       log,
     );
     server.whep = whep;
+    if (options.egress) server.egress = new EgressManager(options.egress, server.taps, options.ice, () => access.iceServersForSession(), metrics, log);
     const rooms = new Rooms(
       {
         allowed: options.rooms ?? null,
@@ -288,6 +320,7 @@ export class DnpServer {
     const httpClosed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.signaling.notifyShutdown(reason);
     await this.whep?.close();
+    await this.egress?.close();
     await this.sessions.close();
     await this.rooms?.close();
     await this.signaling.close();
@@ -295,6 +328,7 @@ export class DnpServer {
     await httpClosed;
     if (this.metricsHttp) await closeHttp(this.metricsHttp);
     await this.avatars.close();
+    await this.voiceModel?.close();
     this.log.info('dnp server closed');
   }
 }

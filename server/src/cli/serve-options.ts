@@ -17,6 +17,7 @@ import { LIMIT_DEFAULTS } from '../server-limits.js';
 import { ROOM_NAME_RE } from '../../../shared/src/room-signaling.js';
 import { ROOM_DEFAULTS } from '../rooms/room-defaults.js';
 import type { IceServerConfig } from '../session/peer.js';
+import { EGRESS_FLAGS, resolveEgressConfig } from './egress-options.js';
 
 import { DEFAULT_TRACKER_MODEL, PROJECT_ROOT } from '../project-paths.js';
 
@@ -53,6 +54,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'ice-servers': { env: 'DNP_ICE_SERVERS' },
   'ice-ports': { env: 'DNP_ICE_PORTS' },
   'tracker-model': { env: 'DNP_TRACKER_MODEL' },
+  'audio-model': { env: 'DNP_AUDIO_MODEL' },
   'client-dir': { env: 'DNP_CLIENT_DIR' },
   bitrate: { env: 'DNP_BITRATE' },
   'max-sessions': { env: 'DNP_MAX_SESSIONS' },
@@ -75,6 +77,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'room-size': { env: 'DNP_ROOM_SIZE' },
   'idle-timeout-ms': { env: 'DNP_IDLE_TIMEOUT_MS' },
   'connect-timeout-ms': { env: 'DNP_CONNECT_TIMEOUT_MS' },
+  ...EGRESS_FLAGS,
   'log-level': { env: 'LOG_LEVEL' },
 };
 
@@ -253,6 +256,7 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
     },
     clientDir: path(get('client-dir') ?? join(PROJECT_ROOT, 'client', 'dist')),
     trackerModelPath: tracker === undefined ? null : path(tracker),
+    audioModelDir: get('audio-model') === undefined ? undefined : get('audio-model') === 'off' ? null : path(get('audio-model') as string),
     keepaliveMs: int('keepalive-ms', get('keepalive-ms') ?? '250', 40, 5000),
     connectTimeoutMs: int('connect-timeout-ms', get('connect-timeout-ms') ?? '20000', 1000, 300_000),
     joinsPerMinute: int('join-rate', get('join-rate') ?? String(LIMIT_DEFAULTS.joinsPerMinute), 1, 100_000),
@@ -273,6 +277,21 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
     tokenSecret,
     turn: turnOptions(get('turn-secret'), get('turn-urls'), get('turn-ttl')),
     metricsPort: metricsPortRaw === undefined ? null : int('metrics-port', metricsPortRaw, 0, 65535),
+    maxWhepViewers: int('max-whep-viewers', get('max-whep-viewers') ?? '100', 0, 10_000),
+    egress: resolveEgressConfig(
+      get,
+      path,
+      (v) => {
+        try {
+          return parseBitrate(v);
+        } catch (err) {
+          throw new OptionError(String(err instanceof Error ? err.message : err).replace('--bitrate', '--egress-bitrate'));
+        }
+      },
+      (m) => {
+        throw new OptionError(m);
+      },
+    ),
     logLevel: oneOf('log-level', get('log-level') ?? 'info', LOG_LEVELS),
   };
 }

@@ -36,6 +36,17 @@ Options (flag, environment variable, default):
   --rooms A,B          DNP_ROOMS          any: the call rooms admitted (/?room=NAME); others get 'unknown-room'
   --room-size N        DNP_ROOM_SIZE      4: most participants per call room (2..16; then 'room-full')
   --connect-timeout-ms N DNP_CONNECT_TIMEOUT_MS 20000: close a session not connected (ICE + DTLS) by then
+  --max-whep-viewers N DNP_MAX_WHEP_VIEWERS 100: WHEP viewers at once (POST /whep/ROOM/PARTICIPANT; then 503)
+  --egress-rtmp URL    DNP_EGRESS_RTMP    push the first participant stream matching --egress-source to this
+                                          rtmp:// or rtmps:// URL (FLV, H.264 + AAC; retried with back-off)
+  --egress-whip URL    DNP_EGRESS_WHIP    push it by WHIP to this http(s):// endpoint (the shared encode + Opus)
+  --egress-whip-token T DNP_EGRESS_WHIP_TOKEN sent to the WHIP endpoint as Authorization: Bearer T
+  --record DIR         DNP_RECORD_DIR     record every matching participant stream to DIR/ROOM-PARTICIPANT-TIME.mp4
+                                          (H.264 + AAC, fragmented, finalised when the stream or server stops)
+  --egress-source S    DNP_EGRESS_SOURCE  *: which streams the options above take: ROOM, ROOM/PARTICIPANT or *
+  --egress-allow L     DNP_EGRESS_ALLOW   none: URL prefixes (comma-separated, e.g. rtmp://live.example.com/app/)
+                                          a room participant may push their own stream to ('room-egress' message)
+  --egress-bitrate B   DNP_EGRESS_BITRATE 1.5M: H.264 bitrate of the RTMP / MP4 re-encode
   --idle-timeout-ms N  DNP_IDLE_TIMEOUT_MS 120000: close a session without driving frames this long (0 = never)
   --keepalive-ms N     DNP_KEEPALIVE_MS   250: re-send the last picture this often while the caller pauses
   --ice-host ADDR      DNP_ICE_HOSTS      127.0.0.1: extra host addresses for ICE (comma-separated or
@@ -63,6 +74,9 @@ Options (flag, environment variable, default):
   --tracker-model PATH DNP_TRACKER_MODEL  local face_landmarker.task served at /models/face_landmarker.task
                                           (default: models/face_landmarker.task if present, else none:
                                           the page then loads the official model URL)
+  --audio-model DIR    DNP_AUDIO_MODEL    the audio-to-expression model for callers who join with their microphone
+                                          (page mode "Microphone only" or "Camera + microphone"); default
+                                          assets/audio-expression when present; off = none (such joins are refused)
   --client-dir DIR     DNP_CLIENT_DIR     client/dist (the built page: npm run build)
   --log-level L        LOG_LEVEL          info (fatal, error, warn, info, debug, trace, silent)
   --help                                  this text
@@ -70,8 +84,9 @@ Options (flag, environment variable, default):
 SIGTERM / SIGINT: stop accepting, tell connected callers ('shutdown'), close every session, exit within
 10 s (a second signal exits at once).
 
-HTTP: / (page), /healthz, /metrics (Prometheus; or on --metrics-port), /avatars, /config.json,
-/models/face_landmarker.task, socket.io signaling on /socket.io/. Tokens: 'dnp token --help'.
+HTTP: / (page; /?watch=ROOM/PARTICIPANT watches a stream), /healthz, /metrics (Prometheus; or on --metrics-port),
+/avatars, /config.json, /models/face_landmarker.task, /whep/ROOM/PARTICIPANT (WHEP viewers), socket.io signaling on
+/socket.io/. Tokens: 'dnp token --help'.
 `;
 
 /** SIGTERM/SIGINT: the longest a graceful shutdown may take before the process exits anyway. */
