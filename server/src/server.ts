@@ -8,13 +8,9 @@
  *           └─ Sessions ── Session ─┬─ Peer ─ DrivingChannel
  *                                   └─ VideoOutput (Encoder → RTP muxer → track)
  */
-import { existsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { availableParallelism } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { DEFAULT_AUDIO_EXPRESSION_DIR } from './audio/expression-model.js';
-import { VoiceModel } from './audio/voice-model.js';
 import type { VideoCodecName } from '../../shared/src/signaling.js';
 import { AvatarRegistry } from './avatars/registry.js';
 import { AccessPolicy } from './access/access-policy.js';
@@ -94,11 +90,6 @@ export interface ServerOptions {
   rooms?: string[] | null;
   /** Most participants per room (`--room-size`); default 4. */
   roomSize?: number;
-  /**
-   * Folder of the audio-to-expression model for microphone/both joins (model.json + model.onnx); undefined =
-   * assets/audio-expression when it is there; null = none (voice joins are refused).
-   */
-  audioModelDir?: string | null;
 }
 
 export { LIMIT_DEFAULTS } from './server-limits.js';
@@ -132,8 +123,6 @@ export class DnpServer {
   rooms: Rooms | null = null;
   /** POST /whep/ROOM/PARTICIPANT (set in start()). */
   whep: WhepEndpoint | null = null;
-  /** The audio-to-expression model of microphone/both sessions (set in start(); null = none). */
-  voiceModel: VoiceModel | null = null;
   /** Egress outputs (set in start()). */
   egress: EgressManager | null = null;
   private closed = false;
@@ -199,19 +188,6 @@ export class DnpServer {
       turn: options.turn ?? null,
       staticIceServers: options.ice.iceServers,
     });
-    let voiceModel: VoiceModel | null = null;
-    const modelDir = options.audioModelDir === undefined ? (existsSync(join(DEFAULT_AUDIO_EXPRESSION_DIR, 'model.json')) ? DEFAULT_AUDIO_EXPRESSION_DIR : null) : options.audioModelDir;
-    if (modelDir === null) log.info('no audio-to-expression model: microphone and both joins are refused');
-    else {
-      try {
-        voiceModel = await VoiceModel.load(modelDir, log);
-      } catch (err) {
-        await closeHttp(http);
-        if (metricsHttp) await closeHttp(metricsHttp);
-        await avatars.close();
-        throw err;
-      }
-    }
     const sessions = new Sessions(
       {
         ice: options.ice,
@@ -224,7 +200,6 @@ export class DnpServer {
         maxDrivingHz: options.maxDrivingHz ?? LIMIT_DEFAULTS.maxDrivingHz,
         keyframeMinIntervalMs: options.keyframeMinIntervalMs ?? LIMIT_DEFAULTS.keyframeMinIntervalMs,
         admission,
-        voiceModel,
       },
       metrics,
       log,
@@ -246,7 +221,6 @@ export class DnpServer {
       joinTimeoutMs: options.joinTimeoutMs ?? LIMIT_DEFAULTS.joinTimeoutMs,
     });
     const server = new DnpServer(options, avatars, sessions, http, signaling, metricsHttp, access, metrics, log);
-    server.voiceModel = voiceModel;
     whep = new WhepEndpoint(
       { ice: options.ice, iceServers: () => access.iceServersForSession(), maxViewers: options.maxWhepViewers ?? 100, connectTimeoutMs: options.connectTimeoutMs },
       server.taps,
@@ -328,7 +302,6 @@ export class DnpServer {
     await httpClosed;
     if (this.metricsHttp) await closeHttp(this.metricsHttp);
     await this.avatars.close();
-    await this.voiceModel?.close();
     this.log.info('dnp server closed');
   }
 }
