@@ -10,6 +10,8 @@ import { BLENDSHAPE_COUNT, blendshapeIndex } from '../shared/src/blendshapes.js'
 import { parseDatasetManifest, type DatasetManifest } from '../shared/src/dataset-schema.js';
 import { LANDMARK_COUNT, LEFT_EYE, MOUTH_OUTER_LIPS, landmarkRegion, type PixelBox } from '../shared/src/face-landmarks.js';
 import { mapTrackerFace } from '../shared/src/tracker-mapping.js';
+import { decodeAudio16k } from '../server/src/audio/decode-audio.js';
+import { SPEECH_FEATURE_DIM, extractSpeechFeatures } from '../server/src/audio/speech-features/index.js';
 import { createLogger } from '../server/src/log.js';
 import { parsePrepareArgs } from '../server/src/prepare/options.js';
 import { prepareDataset } from '../server/src/prepare/pipeline.js';
@@ -153,6 +155,12 @@ describe('dnp prepare on real videos', () => {
     let energy = 0;
     for (let k = 44; k < wav.length; k += 2) energy += Math.abs(wav.readInt16LE(k));
     expect(energy / (SECONDS * 16000)).toBeGreaterThan(2);
+    // speech features of that audio.wav: the live extractor's numbers (test/speech-features-dataset.test.ts)
+    expect(m.minorVersion).toBe(1);
+    expect(m.speechFeatures?.shape).toEqual([Math.floor((SECONDS * 16000 - 410) / 160) + 1, SPEECH_FEATURE_DIM]);
+    const sf = readNpy(join(manCli(), 'speech_features.npy'));
+    const live = extractSpeechFeatures(await decodeAudio16k(join(manCli(), 'audio.wav')));
+    expect(Buffer.from(sf.data.buffer, sf.data.byteOffset, sf.data.byteLength).equals(Buffer.from(live.data.buffer))).toBe(true);
     // nothing else left next to the dataset
     expect(readdirSync(tmp)).toEqual(['man-cli']);
   });

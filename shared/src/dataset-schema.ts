@@ -1,6 +1,8 @@
 /**
  * Training dataset folder, format "dnp-dataset" version 2 (version 1 is still read): written by `dnp prepare`,
  * read by `train/` and `dnp eval`. Version 2 adds `landmarks.npy`; otherwise the versions are identical.
+ * Minor version 1 of version 2 (`"minorVersion": 1`; absent = 0) adds the optional `speech_features.npy`;
+ * readers that do not know it ignore it.
  *
  * DIR/
  *   dataset.json          this manifest
@@ -15,6 +17,11 @@
  *                                          of the crop (0..size; may lie slightly outside), NaN where the
  *                                          tracker found no face (also in interpolated frames)
  *   audio.wav             16 kHz mono 16-bit PCM, sample 0 = the time of frame 0 (absent if no audio)
+ *   speech_features.npy   float32 [T, D]   (minor 1, only with audio) the speech features of audio.wav
+ *                                          (server/src/audio/speech-features, docs/speech-features.md): one
+ *                                          row per 10 ms (rate 100), row t centred at offsetSeconds + t/100 s
+ *                                          after frame 0; video frame i (at i/fps s) ↔ row round((i/fps −
+ *                                          offsetSeconds) × 100)
  *
  * dataset.json:
  * {
@@ -27,6 +34,9 @@
  *   "frames": { "dir": "frames", "pattern": "%06d.png" },
  *   "arrays": { "pose": { "file": "pose.npy", "dtype": "float32", "shape": [N, 6] }, … one entry per array above },
  *   "audio": { "file": "audio.wav", "sampleRate": 16000, "channels": 1, "samples": S } | null,
+ *   "minorVersion": 1,                              // optional
+ *   "speechFeatures": { "file": "speech_features.npy", "dtype": "float32", "shape": [T, D], "rate": 100,
+ *                       "offsetSeconds": 0.0128125, "lookaheadSeconds": 0.0428125, "names": [D names] },  // optional
  *   "split": { "train": [0, K], "test": [K, N] },   // half-open frame ranges; the test part is the clip's end
  *   "created": "ISO-8601 time", "tool": "dnp-live 0.1.0"
  * }
@@ -39,6 +49,8 @@ export const DATASET_FORMAT = 'dnp-dataset';
 export const DATASET_VERSION = 2;
 /** The versions readers accept. */
 export const DATASET_VERSIONS = [1, 2] as const;
+/** The minor version `dnp prepare` writes (1: speech features). */
+export const DATASET_MINOR_VERSION = 1;
 export type DatasetVersion = (typeof DATASET_VERSIONS)[number];
 
 export type ArrayDType = 'float32' | 'uint8';
@@ -86,9 +98,43 @@ export interface DatasetManifest {
   /** `landmarks` is present exactly in version 2. */
   arrays: Record<DatasetArrayName, ArraySpec> & { landmarks?: ArraySpec };
   audio: { file: string; sampleRate: number; channels: number; samples: number } | null;
+  /** Absent in datasets written before minor version 1 (read as 0). */
+  minorVersion?: number;
+  /** Speech features of the audio (minor version 1; absent without audio). */
+  speechFeatures?: SpeechFeaturesSpec;
   split: { train: [number, number]; test: [number, number] };
   created: string;
   tool: string;
+}
+
+export const SPEECH_FEATURES_FILE = 'speech_features.npy';
+
+export interface SpeechFeaturesSpec extends ArraySpec {
+  /** Rows per second (100). */
+  rate: number;
+  /** Time of row 0's centre after frame 0 (seconds). */
+  offsetSeconds: number;
+  /** How far past a row's centre its numbers look (seconds). */
+  lookaheadSeconds: number;
+  /** One name per column. */
+  names: string[];
+}
+
+function speechFeaturesSpec(v: unknown, path: string): SpeechFeaturesSpec {
+  const e = obj(v, path);
+  const shape = arr(e.shape, `${path}.shape`, { len: 2 }).map((d, i) => num(d, `${path}.shape[${i}]`, { int: true, min: 0 }));
+  const file = str(e.file, `${path}.file`, { nonEmpty: true });
+  if (file.includes('/') || file.includes('\\') || file.startsWith('.')) fail(`${path}.file`, 'must be a plain file name inside the dataset folder');
+  const names = arr(e.names, `${path}.names`, { len: shape[1] as number }).map((n, i) => str(n, `${path}.names[${i}]`, { nonEmpty: true }));
+  return {
+    file,
+    dtype: oneOf(e.dtype, `${path}.dtype`, ['float32'] as const),
+    shape,
+    rate: num(e.rate, `${path}.rate`, { min: 1, max: 1000 }),
+    offsetSeconds: num(e.offsetSeconds, `${path}.offsetSeconds`, { min: -10, max: 10 }),
+    lookaheadSeconds: num(e.lookaheadSeconds, `${path}.lookaheadSeconds`, { min: 0, max: 10 }),
+    names,
+  };
 }
 
 function range(v: unknown, path: string, n: number): [number, number] {
@@ -137,6 +183,12 @@ export function parseDatasetManifest(v: unknown, where = 'dataset.json'): Datase
       samples: num(au.samples, p('audio.samples'), { int: true, min: 0 }),
     };
   }
+  const minorVersion = o.minorVersion === undefined ? undefined : num(o.minorVersion, p('minorVersion'), { int: true, min: 0 });
+  let speechFeatures: SpeechFeaturesSpec | undefined;
+  if (o.speechFeatures !== undefined) {
+    if (audio === null) fail(p('speechFeatures'), 'only a dataset with audio has speech features');
+    speechFeatures = speechFeaturesSpec(o.speechFeatures, p('speechFeatures'));
+  }
   const sp = obj(o.split, p('split'));
   const train = range(sp.train, p('split.train'), frameCount);
   const test = range(sp.test, p('split.test'), frameCount);
@@ -163,6 +215,8 @@ export function parseDatasetManifest(v: unknown, where = 'dataset.json'): Datase
     frames: { dir: str(f.dir, p('frames.dir'), { nonEmpty: true }), pattern: str(f.pattern, p('frames.pattern'), { nonEmpty: true }) },
     arrays,
     audio,
+    ...(minorVersion === undefined ? {} : { minorVersion }),
+    ...(speechFeatures === undefined ? {} : { speechFeatures }),
     split: { train, test },
     created: str(o.created, p('created')),
     tool: str(o.tool, p('tool')),

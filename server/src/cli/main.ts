@@ -16,6 +16,7 @@ const COMMANDS: Record<string, Command> = {
   eval: { summary: 'score an avatar on its dataset\'s test frames (metrics, baselines, re-tracking)', load: () => import('./eval.js') },
   synth: { summary: 'generate a training dataset of a synthetic (not real) presenter', load: () => import('./synth.js') },
   'idle-motion': { summary: "store an avatar's idle head/eye motion (for microphone-only callers) from its dataset", load: () => import('./idle-motion.js') },
+  'speech-features': { summary: 'write the speech feature frames (10 ms) of a WAV or a video as .npy', load: () => import('./speech-features.js') },
 };
 
 function usage(): string {

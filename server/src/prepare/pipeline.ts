@@ -15,7 +15,8 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { BLENDSHAPE_COUNT } from '../../../shared/src/blendshapes.js';
-import { DATASET_ARRAYS, DATASET_FORMAT, DATASET_VERSION, LANDMARKS_ARRAY, parseDatasetManifest, type DatasetArrayName, type DatasetManifest } from '../../../shared/src/dataset-schema.js';
+import { DATASET_ARRAYS, DATASET_FORMAT, DATASET_MINOR_VERSION, DATASET_VERSION, LANDMARKS_ARRAY, parseDatasetManifest, type DatasetArrayName, type DatasetManifest, type SpeechFeaturesSpec } from '../../../shared/src/dataset-schema.js';
+import { SpeechModelMissingError } from '../audio/speech-features/index.js';
 import { LANDMARK_COUNT } from '../../../shared/src/face-landmarks.js';
 import { GAZE_SIZE, POSE_SIZE } from '../../../shared/src/pose.js';
 import { computeCrop, type Box, type CropBox } from './crop.js';
@@ -24,6 +25,7 @@ import { JobPool } from './job-pool.js';
 import { encodeNpy } from './npy.js';
 import { PROJECT_ROOT, type PrepareOptions } from './options.js';
 import { PngEncoder } from './png-writer.js';
+import { speechFeaturesFile } from './speech-features-file.js';
 import { Progress } from './progress.js';
 import { TrackingSession, type TrackedFrame } from './tracking-server.js';
 import { AUDIO_RATE, InputError, decodeVideo, probeVideo, type VideoInfo } from './video.js';
@@ -289,9 +291,18 @@ export async function prepareDataset(opts: PrepareOptions, log: Logger, signal?:
     await writeFile(join(tmp, LANDMARKS_ARRAY.file), encodeNpy(cropLandmarks(tracked, info.width, info.height, crop, size), lmShape));
     arrays.landmarks = { file: LANDMARKS_ARRAY.file, dtype: LANDMARKS_ARRAY.dtype, shape: lmShape };
     let audio: DatasetManifest['audio'] = null;
+    let speechFeatures: SpeechFeaturesSpec | undefined;
     if (decoded.audio) {
       await writeFile(join(tmp, 'audio.wav'), encodeWav16(decoded.audio, AUDIO_RATE, 1));
       audio = { file: 'audio.wav', sampleRate: AUDIO_RATE, channels: 1, samples: decoded.audio.length };
+      try {
+        const sf = speechFeaturesFile(decoded.audio);
+        await writeFile(join(tmp, sf.spec.file), sf.npy);
+        speechFeatures = sf.spec;
+      } catch (err) {
+        if (!(err instanceof SpeechModelMissingError)) throw err;
+        log.warn({ err: err.message }, 'no speech features in this dataset');
+      }
     }
     const manifest: DatasetManifest = {
       format: DATASET_FORMAT,
@@ -315,6 +326,8 @@ export async function prepareDataset(opts: PrepareOptions, log: Logger, signal?:
       frames: { dir: 'frames', pattern: '%06d.png' },
       arrays,
       audio,
+      minorVersion: DATASET_MINOR_VERSION,
+      ...(speechFeatures ? { speechFeatures } : {}),
       split: splitFrames(n, opts.testFraction),
       created: new Date().toISOString(),
       tool: `dnp-live ${readJsonVersion(join(PROJECT_ROOT, 'package.json'))}`,
