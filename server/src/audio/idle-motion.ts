@@ -24,7 +24,7 @@ export const IDLE_BLENDSHAPES: readonly number[] = BLENDSHAPE_NAMES.map((n, i) =
 export interface IdleMotionSource {
   /** Writes the pose, the gaze and the eye blendshapes at time `tMs` into `out`. */
   sample(tMs: number, out: DrivingValues): void;
-  readonly kind: 'avatar' | 'generated';
+  readonly kind: 'avatar' | 'generated' | 'still';
   readonly seconds: number;
 }
 
@@ -80,6 +80,19 @@ export class GeneratedIdleMotion implements IdleMotionSource {
     const blink = blinkAt(t);
     out.blendshapes[this.blinkL] = Math.max(n.blendshapes[this.blinkL] as number, blink);
     out.blendshapes[this.blinkR] = Math.max(n.blendshapes[this.blinkR] as number, blink);
+  }
+}
+
+/** The neutral head held still with open eyes (measurements and tests: only the voice changes the picture). */
+export class StillIdleMotion implements IdleMotionSource {
+  readonly kind = 'still' as const;
+  readonly seconds = Infinity;
+  constructor(private readonly neutral: DrivingValues) {}
+
+  sample(_tMs: number, out: DrivingValues): void {
+    out.pose.set(this.neutral.pose);
+    out.gaze.set(this.neutral.gaze);
+    for (const k of IDLE_BLENDSHAPES) out.blendshapes[k] = this.neutral.blendshapes[k] as number;
   }
 }
 

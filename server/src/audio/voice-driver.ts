@@ -35,7 +35,8 @@ export interface MouthPredictor {
 
 /** The shared audio-to-expression model: one predictor (stream state) per caller. */
 export interface MouthModel {
-  createPredictor(): MouthPredictor;
+  /** A predictor for one caller of the avatar in `avatarDir` (its own calibration, when it has one). */
+  createPredictor(avatarDir: string): MouthPredictor;
 }
 
 export interface VoiceMouth {

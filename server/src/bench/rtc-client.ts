@@ -4,7 +4,7 @@
  * driving frames and render reports, and RTP → depacketise → decode (node-av) of the video it receives.
  */
 import { io, type Socket } from 'socket.io-client';
-import { H264RtpPayload, RTCPeerConnection, Vp8RtpPayload, type MediaStreamTrack, type RTCDataChannel, type RtpPacket } from 'werift';
+import { H264RtpPayload, MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket, Vp8RtpPayload, type RTCDataChannel } from 'werift';
 import type { DrivingValues } from '../../../shared/src/driving-values.js';
 import { decodeRenderReport, type RenderReport } from '../../../shared/src/render-report.js';
 import {
@@ -13,13 +13,16 @@ import {
   drivingValuesToJson,
   parseErrorCode,
   parseSessionDescription,
+  parseVoiceStats,
   type AckReply,
+  type DriveMode,
   type ErrorCode,
+  type VoiceStats,
   type JoinReply,
   type VideoCodecName,
 } from '../../../shared/src/signaling.js';
 import { VideoDecoder, type DecodedPicture } from '../media/video-decoder.js';
-import { codecParameters } from '../session/peer.js';
+import { codecParameters, opusParameters } from '../session/peer.js';
 
 export interface ReceivedFrame extends DecodedPicture {
   /** RTP timestamp as received. */
@@ -38,6 +41,8 @@ export interface RtcClientOptions {
   timeoutMs?: number;
   /** join token (`dnp token`) for a server with --token-secret */
   token?: string;
+  /** what drives the avatar (default camera); microphone and both: sendOpus() is the microphone */
+  mode?: DriveMode;
 }
 
 export interface RtcClientStats {
@@ -108,6 +113,12 @@ export class RtcClient {
   readonly shutdownNotices: string[] = [];
   onFrame: ((f: ReceivedFrame) => void) | null = null;
   onReport: ((r: RenderReport, at: number) => void) | null = null;
+  /** Each relayed voice packet (microphone and both modes): its RTP timestamp and performance.now() on arrival. */
+  onVoice: ((p: { payload: Buffer; timestamp: number; arrivedAt: number }) => void) | null = null;
+  /** The latest 'voice-stats' from the server. */
+  voiceStats: VoiceStats | null = null;
+  private mic: MediaStreamTrack | null = null;
+  private micSeq = 0;
 
   private constructor(readonly opts: RtcClientOptions) {
     this.codec = opts.codec ?? 'vp8';
@@ -117,7 +128,11 @@ export class RtcClient {
       this.sessionErrorCodes.push(parseErrorCode(v?.code));
     });
     this.socket.on('shutdown', (v: { message?: unknown }) => this.shutdownNotices.push(String(v?.message)));
-    this.pc = new RTCPeerConnection({ codecs: { video: [codecParameters(this.codec)], audio: [] }, iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false });
+    this.socket.on('voice-stats', (v: unknown) => {
+      this.voiceStats = parseVoiceStats(v);
+    });
+    const audio = (opts.mode ?? 'camera') === 'camera' ? [] : [opusParameters()];
+    this.pc = new RTCPeerConnection({ codecs: { video: [codecParameters(this.codec)], audio }, iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false });
     this.channel = this.pc.createDataChannel(DATA_CHANNEL_LABEL, { negotiated: true, id: DATA_CHANNEL_ID, ordered: false, maxRetransmits: 0 });
     this.channel.onMessage.subscribe((m) => {
       if (typeof m === 'string') return;
@@ -129,6 +144,10 @@ export class RtcClient {
     });
     this.decoder = new VideoDecoder(this.codec);
     this.pc.onTrack.subscribe((track) => {
+      if (track.kind === 'audio') {
+        track.onReceiveRtp.subscribe((rtp) => this.onVoice?.({ payload: rtp.payload, timestamp: rtp.header.timestamp, arrivedAt: performance.now() }));
+        return;
+      }
       this.track = track;
       track.onReceiveRtp.subscribe((rtp) => this.onRtp(rtp));
     });
@@ -153,11 +172,19 @@ export class RtcClient {
       this.socket.once('connect', () => resolve());
       this.socket.once('connect_error', (e) => reject(e));
     }), timeoutMs, 'socket.io connect');
-    const reply = (await this.socket.timeout(timeoutMs).emitWithAck('join', { avatar: this.opts.avatar, codec: this.codec })) as JoinReply;
+    const mode = this.opts.mode ?? 'camera';
+    const reply = (await this.socket.timeout(timeoutMs).emitWithAck('join', { avatar: this.opts.avatar, codec: this.codec, mode })) as JoinReply;
     if (!reply.ok) throw new JoinRefusedError(reply.code, `join refused (${reply.code}): ${reply.error}`);
     this.sessionId = reply.sessionId;
     const desc = parseSessionDescription(await withTimeout(offer, timeoutMs, 'the offer'), 'offer');
     await this.pc.setRemoteDescription(desc);
+    if (mode !== 'camera') {
+      const t = this.pc.getTransceivers().find((x) => x.kind === 'audio');
+      if (!t) throw new Error('the server offered no audio for the microphone');
+      this.mic = new MediaStreamTrack({ kind: 'audio' });
+      await t.sender.replaceTrack(this.mic);
+      t.setDirection('sendrecv');
+    }
     await this.pc.setLocalDescription(await this.pc.createAnswer());
     if (this.pc.iceGatheringState !== 'complete') {
       await withTimeout(new Promise<void>((resolve) => {
@@ -296,11 +323,19 @@ export class RtcClient {
     if (ssrc !== undefined && receiver) await receiver.sendRtcpPLI(ssrc);
   }
 
+  /** One Opus packet from the "microphone" (microphone and both modes; RTP timestamp at 48 kHz). */
+  sendOpus(payload: Buffer, timestamp: number): void {
+    if (!this.mic || this.closed) return;
+    this.micSeq = (this.micSeq + 1) & 0xffff;
+    this.mic.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 111, sequenceNumber: this.micSeq, timestamp: timestamp >>> 0 }), payload));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.onFrame = null;
     this.onReport = null;
+    this.onVoice = null;
     try {
       if (this.socket.connected) this.socket.emit('leave');
     } catch {

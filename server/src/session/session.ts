@@ -14,7 +14,7 @@
 import type { DrivingValues } from '../../../shared/src/driving-values.js';
 import { CONDITIONING_SIZE, flattenDrivingValues } from '../../../shared/src/driving-values.js';
 import type { DriveMode, IceCandidate, VideoCodecName, VoiceStats } from '../../../shared/src/signaling.js';
-import { loadIdleMotion, type IdleMotionSource } from '../audio/idle-motion.js';
+import { loadIdleMotion, StillIdleMotion, type IdleMotionSource } from '../audio/idle-motion.js';
 import { VoiceDriver, type MouthModel } from '../audio/voice-driver.js';
 import { VoiceRelay } from '../audio/voice-relay.js';
 import type { AvatarEntry } from '../avatars/registry.js';
@@ -49,6 +49,8 @@ export interface SessionOptions {
   mode?: DriveMode;
   /** The audio-to-expression model (microphone and both modes). */
   voiceModel?: MouthModel | null;
+  /** Head and eyes without a camera: the avatar's idle motion (default), or still (measurements, tests). */
+  idleMotion?: 'avatar' | 'still';
 }
 
 /** Idle motion per avatar, read once. */
@@ -170,12 +172,12 @@ export class Session {
 
   /** The caller's microphone → VoiceDriver (the mouth) and VoiceRelay (their voice back, delayed to the lips). */
   private startVoice(model: MouthModel, neutral: DrivingValues): VoicePart {
-    let idle = idleMotions.get(this.avatar);
+    let idle = this.opts.idleMotion === 'still' ? new StillIdleMotion(neutral) : idleMotions.get(this.avatar);
     if (!idle) {
       idle = loadIdleMotion(this.avatar.dir, neutral, this.log);
       idleMotions.set(this.avatar, idle);
     }
-    const driver = new VoiceDriver({ predictor: model.createPredictor(), log: this.log });
+    const driver = new VoiceDriver({ predictor: model.createPredictor(this.avatar.dir), log: this.log });
     const relay = new VoiceRelay({ send: (payload, ts) => this.peer.sendOpus(payload, ts), delayMs: driver.lookaheadMs + this.intervalMs });
     const unsubscribe = this.peer.onAudioRtp((p) => {
       if (this.closed) return;

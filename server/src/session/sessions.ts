@@ -35,6 +35,8 @@ export interface SessionsOptions {
   admission?: Admission | null;
   /** The audio-to-expression model (null: only camera-driven joins). */
   voiceModel?: MouthModel | null;
+  /** Head and eyes of microphone-only callers: the avatar's idle motion (default) or still. */
+  idleMotion?: 'avatar' | 'still';
 }
 
 export class Sessions {
@@ -88,6 +90,7 @@ export class Sessions {
         observeEncode: admission ? (ms) => admission.observeEncode(avatar.id, ms) : null,
         mode,
         voiceModel,
+        idleMotion: this.opts.idleMotion ?? 'avatar',
       },
       this.metrics,
       this.log,
