@@ -9,11 +9,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDatasetManifest } from '../shared/src/dataset-schema.js';
 import { decodeAudio16k } from '../server/src/audio/decode-audio.js';
-import { SPEECH_FEATURE_DIM, SPEECH_FEATURE_NAMES, SpeechFeatureStream, extractSpeechFeatures } from '../server/src/audio/speech-features/index.js';
+import { SPEECH_FEATURE_DIM, SPEECH_FEATURE_NAMES, extractSpeechFeatures } from '../server/src/audio/speech-features/index.js';
 import { parseNpy, readNpyFile } from '../server/src/prepare/npy.js';
 import { speechFeaturesFile } from '../server/src/prepare/speech-features-file.js';
 import { encodeWav16 } from '../server/src/prepare/wav.js';
 import { toInt16 } from './support/sphinx-reference.js';
+import { sameBytes, streamInChunks } from './support/speech-stream.js';
 
 const execFileP = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
@@ -27,26 +28,6 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function streamed(pcm: Float32Array, chunk: number): Float32Array {
-  const s = new SpeechFeatureStream();
-  const parts: Float32Array[] = [];
-  for (let i = 0; i < pcm.length; i += chunk) {
-    s.push(pcm.subarray(i, i + chunk));
-    parts.push(s.read());
-  }
-  s.flush();
-  parts.push(s.read());
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-const sameBytes = (a: Float32Array, b: Float32Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-
 describe('prepare-time = live-time speech features', () => {
   it("speech_features.npy equals streaming the dataset's audio.wav in 20 ms chunks", async () => {
     const audio = toInt16((await decodeAudio16k(CLIP)).subarray(0, 3 * 16_000));
@@ -58,7 +39,7 @@ describe('prepare-time = live-time speech features', () => {
     expect(spec.offsetSeconds).toBeCloseTo(0.0128125, 9);
     const wav = join(dir, 'audio.wav');
     writeFileSync(wav, encodeWav16(audio, 16_000, 1));
-    const live = streamed(await decodeAudio16k(wav), 320);
+    const live = streamInChunks(await decodeAudio16k(wav), [320]);
     expect(sameBytes(arr.data as Float32Array, live)).toBe(true);
   });
 });

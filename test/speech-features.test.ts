@@ -10,6 +10,7 @@ import { FRAME_SHIFT, FRAME_SIZE, PCM_SCALE, PRE_EMPHASIS } from '../server/src/
 import { buildMelFilterbank } from '../server/src/audio/speech-features/mel-filterbank.js';
 import { SPEECH_FEATURE_DIM, SPEECH_FEATURE_HOP_MS, SPEECH_FEATURE_NAMES, SpeechFeatureStream, extractSpeechFeatures } from '../server/src/audio/speech-features/index.js';
 import { sphinxFeCepstra, toInt16, writeTestWav } from './support/sphinx-reference.js';
+import { sameBytes, streamInChunks } from './support/speech-stream.js';
 
 const SPEECH = join(import.meta.dirname, '..', '..', 'shared', 'data', 'speech-english-16k.wav');
 const SECONDS = 4;
@@ -145,25 +146,9 @@ describe('speech features: streaming = offline', () => {
   it('20 ms chunks, odd chunks and one push all give identical numbers', () => {
     const offline = extractSpeechFeatures(speech);
     for (const sizes of [[320], [1, 7, 160, 409, 411, 2000], [speech.length]]) {
-      const s = new SpeechFeatureStream();
-      const parts: Float32Array[] = [];
-      let k = 0;
-      for (let pos = 0; pos < speech.length; k++) {
-        const n = sizes[k % sizes.length] as number;
-        s.push(speech.subarray(pos, pos + n));
-        pos += n;
-        if (k % 3 === 0) parts.push(s.read());
-      }
-      s.flush();
-      parts.push(s.read());
-      const streamed = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-      let o = 0;
-      for (const p of parts) {
-        streamed.set(p, o);
-        o += p.length;
-      }
+      const streamed = streamInChunks(speech, sizes, 3);
       expect(streamed.length).toBe(offline.data.length);
-      expect(Buffer.from(streamed.buffer).equals(Buffer.from(offline.data.buffer)), `chunks ${sizes.join(',')}`).toBe(true);
+      expect(sameBytes(streamed, offline.data), `chunks ${sizes.join(',')}`).toBe(true);
     }
   });
 
