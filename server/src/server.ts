@@ -31,6 +31,7 @@ import { ROOM_DEFAULTS, Rooms } from './rooms/rooms.js';
 import { TapDirectory } from './stream/tap-directory.js';
 import { WhepEndpoint } from './whep/whep-endpoint.js';
 import { EgressManager, type EgressConfig } from './egress/egress-manager.js';
+import { TapBandwidth } from './stream/tap-bandwidth.js';
 
 export interface ServerOptions {
   host: string;
@@ -125,6 +126,8 @@ export class DnpServer {
   whep: WhepEndpoint | null = null;
   /** Egress outputs (set in start()). */
   egress: EgressManager | null = null;
+  /** Bandwidth policy of the shared encodes: receivers' RTCP → encoder bitrate (set in start()). */
+  bandwidth: TapBandwidth | null = null;
   private closed = false;
 
   private constructor(
@@ -229,6 +232,8 @@ export class DnpServer {
       log,
     );
     server.whep = whep;
+    server.bandwidth = new TapBandwidth(metrics);
+    whep.bandwidth = server.bandwidth;
     if (options.egress) server.egress = new EgressManager(options.egress, server.taps, options.ice, () => access.iceServersForSession(), metrics, log);
     const rooms = new Rooms(
       {
@@ -295,6 +300,7 @@ export class DnpServer {
     this.signaling.notifyShutdown(reason);
     await this.whep?.close();
     await this.egress?.close();
+    this.bandwidth?.close();
     await this.sessions.close();
     await this.rooms?.close();
     await this.signaling.close();

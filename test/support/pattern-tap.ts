@@ -101,6 +101,16 @@ export class PatternTap implements MediaTap {
     this.keyframeRequests++;
     this.keyWanted = true;
   }
+  setVideoBitrate(bps: number): void {
+    this.encoder?.setBitrate(bps);
+  }
+  videoBitrate(): number {
+    return this.encoder?.bitrate ?? 0;
+  }
+  /** Times the encoder was re-opened for a new bitrate. */
+  get bitrateChanges(): number {
+    return this.encoder?.reopens ?? 0;
+  }
   get closed(): boolean {
     return this.isClosed;
   }

@@ -27,6 +27,9 @@ export class MediaReceiver {
   opusSamples = 0;
   /** keep at most this many decoded pictures */
   keepPictures = 3;
+  /** SSRC of the video as received (0 until the first packet). */
+  videoSsrc = 0;
+  videoBytes = 0;
   private readonly assembler: RtpFrameAssembler;
   private readonly decoder: VideoDecoder;
   private readonly opus = new OpusDecoder();
@@ -43,6 +46,8 @@ export class MediaReceiver {
           this.opusSamples += this.opus.decode(rtp.payload).ticks;
           return;
         }
+        this.videoSsrc = rtp.header.ssrc;
+        this.videoBytes += rtp.payload.length;
         const f = this.assembler.push(rtp);
         if (!f) return;
         for (const pic of this.decoder.decode(f.data)) {

@@ -62,37 +62,26 @@ export class VideoEncoder {
   private keyframes = 0;
   private bytesOut = 0;
 
+  private readonly codec: Codec;
+  private bitrateNow: number;
+  private pendingBitrate: number | null = null;
+  /** Times the encoder was re-opened for a new bitrate. */
+  reopens = 0;
+
   constructor(options: VideoEncoderOptions) {
     this.options = options;
     const name = ENCODER_NAMES[options.codec];
     const codec = Codec.findEncoderByName(name as Parameters<typeof Codec.findEncoderByName>[0]);
     if (!codec) throw new Error(`video encoder ${name} is not available in this FFmpeg build`);
+    this.codec = codec;
+    this.bitrateNow = options.bitrate;
     // Every native object allocated here is freed again if a later step throws (a half-built encoder must
     // not leak its codec context, frame or packet).
     let ctx: CodecContext | null = null;
     let frame: Frame | null = null;
     let packet: Packet | null = null;
     try {
-      ctx = new CodecContext();
-      ctx.allocContext3(codec);
-      ctx.width = options.width;
-      ctx.height = options.height;
-      ctx.pixelFormat = AV_PIX_FMT_YUV420P;
-      ctx.timeBase = new Rational(1, 90000);
-      ctx.framerate = new Rational(Math.round(options.fps * 1000), 1000);
-      ctx.bitRate = BigInt(Math.round(options.bitrate));
-      ctx.gopSize = 100_000; // keyframes only on demand (start, PLI)
-      ctx.maxBFrames = 0;
-      ctx.threadCount = 1;
-      ctx.setFlags(AV_CODEC_FLAG_LOW_DELAY);
-      if (options.globalHeader) ctx.setFlags(AV_CODEC_FLAG_GLOBAL_HEADER);
-      const opts: Record<string, string> =
-        options.codec === 'vp8'
-          ? { deadline: 'realtime', 'cpu-used': '8', 'lag-in-frames': '0', 'error-resilient': '1', 'auto-alt-ref': '0', 'static-thresh': '0' }
-          : { preset: 'ultrafast', tune: 'zerolatency', profile: 'baseline', 'forced-idr': '1', 'rc-lookahead': '0' };
-      for (const [k, v] of Object.entries(opts)) check(ctx.setOption(k, v), `${name}: option ${k}=${v}`);
-      check(ctx.open2Sync(codec, null), `open ${name}`);
-
+      ctx = this.openContext(options.bitrate);
       frame = new Frame();
       frame.alloc();
       frame.width = options.width;
@@ -112,6 +101,51 @@ export class VideoEncoder {
     this.packet = packet;
   }
 
+  private openContext(bitrate: number): CodecContext {
+    const { options, codec } = this;
+    const name = ENCODER_NAMES[options.codec];
+    const ctx = new CodecContext();
+    try {
+      ctx.allocContext3(codec);
+      ctx.width = options.width;
+      ctx.height = options.height;
+      ctx.pixelFormat = AV_PIX_FMT_YUV420P;
+      ctx.timeBase = new Rational(1, 90000);
+      ctx.framerate = new Rational(Math.round(options.fps * 1000), 1000);
+      ctx.bitRate = BigInt(Math.round(bitrate));
+      ctx.gopSize = 100_000; // keyframes only on demand (start, PLI)
+      ctx.maxBFrames = 0;
+      ctx.threadCount = 1;
+      ctx.setFlags(AV_CODEC_FLAG_LOW_DELAY);
+      if (options.globalHeader) ctx.setFlags(AV_CODEC_FLAG_GLOBAL_HEADER);
+      const opts: Record<string, string> =
+        options.codec === 'vp8'
+          ? { deadline: 'realtime', 'cpu-used': '8', 'lag-in-frames': '0', 'error-resilient': '1', 'auto-alt-ref': '0', 'static-thresh': '0' }
+          : { preset: 'ultrafast', tune: 'zerolatency', profile: 'baseline', 'forced-idr': '1', 'rc-lookahead': '0' };
+      for (const [k, v] of Object.entries(opts)) check(ctx.setOption(k, v), `${name}: option ${k}=${v}`);
+      check(ctx.open2Sync(codec, null), `open ${name}`);
+      return ctx;
+    } catch (err) {
+      ctx.freeContext();
+      throw err;
+    }
+  }
+
+  /** The target bitrate now (bit/s). */
+  get bitrate(): number {
+    return this.pendingBitrate ?? this.bitrateNow;
+  }
+
+  /**
+   * A new target bitrate (bit/s). Neither libvpx nor libx264 (without VBV) takes a new bitrate on an open
+   * FFmpeg context, so the encoder is re-opened before the next picture, which is then a keyframe. Callers
+   * should change it seldom (BitrateController: at most every few seconds).
+   */
+  setBitrate(bps: number): void {
+    const b = Math.round(bps);
+    this.pendingBitrate = b === this.bitrateNow ? null : b;
+  }
+
   /** Size of the packed yuv420p buffer encode() takes. */
   get yuvBytes(): number {
     const { width: w, height: h } = this.options;
@@ -123,6 +157,15 @@ export class VideoEncoder {
    * encoder produced (with lag-in-frames 0 / zerolatency: exactly the packet of this picture).
    */
   encode(yuv: Buffer, pts90k: number, keyframe: boolean): EncodedPacket[] {
+    if (this.pendingBitrate !== null && this.ctx) {
+      const next = this.openContext(this.pendingBitrate);
+      this.ctx.freeContext();
+      this.ctx = next;
+      this.bitrateNow = this.pendingBitrate;
+      this.pendingBitrate = null;
+      this.reopens++;
+      keyframe = true; // a fresh encoder starts with one
+    }
     const { ctx, frame, packet } = this;
     if (!ctx || !frame || !packet) throw new Error('encoder is closed');
     check(frame.makeWritable(), 'make frame writable');

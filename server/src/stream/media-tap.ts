@@ -53,6 +53,13 @@ export interface MediaTap {
    * taps without it get reports extrapolated from the last packet sent.
    */
   clockMs?(): number;
+  /**
+   * Bandwidth policy (stream/tap-bandwidth.ts): a new target bitrate for the shared encode, bit/s (the publisher
+   * passes it to VideoEncoder.setBitrate). Optional: a tap without it keeps its bitrate.
+   */
+  setVideoBitrate?(bps: number): void;
+  /** The shared encode's target bitrate now, bit/s. */
+  videoBitrate?(): number;
   /** A consumer needs a keyframe (a new receiver, a PLI); the publisher throttles. */
   requestKeyframe(reason: string): void;
   readonly closed: boolean;

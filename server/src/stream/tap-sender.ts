@@ -4,7 +4,7 @@
  * track. A PLI asks the tap for a keyframe; every RTCP packet about the video is handed to `onFeedback` (receiver
  * reports, REMB) for the bandwidth policy. Used by WHEP viewers (answers an offer) and WHIP egress (makes one).
  */
-import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, useAbsSendTime, useOPUS, useREMB, useSdesMid, type RtcpPacket } from 'werift';
+import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, useAbsSendTime, useOPUS, useREMB, useSdesMid, type RTCRtpSender, type RtcpPacket } from 'werift';
 import type { Logger } from '../log.js';
 import { codecParameters, type IceOptions, type IceServerConfig, type PeerState } from '../session/peer.js';
 import { OpusRtpPacketizer } from './opus-rtp.js';
@@ -40,6 +40,7 @@ export class TapSender {
   readonly pc: RTCPeerConnection;
   private readonly videoTrack: MediaStreamTrack;
   private readonly audioTrack: MediaStreamTrack;
+  private readonly videoSender: RTCRtpSender;
   private readonly unsubs: Unsubscribe[] = [];
   private closed = false;
   readonly stats = { rtpPackets: 0, rtpBytes: 0, opusPackets: 0, opusBytes: 0, keyframeRequests: 0 };
@@ -66,6 +67,7 @@ export class TapSender {
     this.videoTrack = new MediaStreamTrack({ kind: 'video', streamId: tap.id });
     this.audioTrack = new MediaStreamTrack({ kind: 'audio', streamId: tap.id });
     const video = this.pc.addTransceiver(this.videoTrack, { direction: 'sendonly' });
+    this.videoSender = video.sender;
     this.pc.addTransceiver(this.audioTrack, { direction: 'sendonly' });
     video.sender.onPictureLossIndication.subscribe(() => {
       this.stats.keyframeRequests++;
@@ -97,6 +99,11 @@ export class TapSender {
         this.onBytes?.(p.data.length + 12);
       }),
     );
+  }
+
+  /** SSRC of the video as sent (receiver reports name it). */
+  get videoSsrc(): number {
+    return this.videoSender.ssrc;
   }
 
   get bytesSent(): number {

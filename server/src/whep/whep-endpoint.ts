@@ -20,6 +20,7 @@ import type { IceOptions, IceServerConfig } from '../session/peer.js';
 import { TAP_NAME_RE, type TapDirectory, type TapEntry } from '../stream/tap-directory.js';
 import { checkWhepOffer, MAX_OFFER_BYTES, WhepError } from './whep-sdp.js';
 import { WhepViewer } from './whep-viewer.js';
+import type { TapBandwidth } from '../stream/tap-bandwidth.js';
 
 export const WHEP_PREFIX = '/whep/';
 
@@ -37,6 +38,7 @@ interface ViewerRecord {
   entry: TapEntry;
   timer: NodeJS.Timeout | null;
   offClosed: () => void;
+  detachBandwidth: () => void;
 }
 
 class WhepMetrics {
@@ -75,8 +77,10 @@ export class WhepEndpoint {
   private readonly viewers = new Map<string, ViewerRecord>();
   private readonly metrics: WhepMetrics;
   private closed = false;
-  /** Called with each new viewer (e.g. to attach a bitrate controller). */
+  /** Called with each new viewer. */
   onViewer: ((viewer: WhepViewer, entry: TapEntry) => void) | null = null;
+  /** The bandwidth policy every viewer's RTCP feeds (set by the server). */
+  bandwidth: TapBandwidth | null = null;
 
   constructor(
     private readonly opts: WhepOptions,
@@ -183,7 +187,7 @@ export class WhepEndpoint {
     const offer = checkWhepOffer(body, entry.tap.video.codec);
     const id = randomUUID();
     const viewer = new WhepViewer(id, entry.tap, { ice: this.opts.ice, iceServers: this.opts.iceServers() }, this.log);
-    const rec: ViewerRecord = { viewer, entry, timer: null, offClosed: () => {} };
+    const rec: ViewerRecord = { viewer, entry, timer: null, offClosed: () => {}, detachBandwidth: () => {} };
     this.viewers.set(id, rec);
     this.metrics.viewers.set(this.viewers.size);
     rec.offClosed = entry.tap.onClosed(() => void this.drop(id, 'tap closed'));
@@ -201,6 +205,7 @@ export class WhepEndpoint {
     viewer.onState = (s) => {
       if (s === 'failed' || s === 'closed') void this.drop(id, `peer ${s}`);
     };
+    if (this.bandwidth) rec.detachBandwidth = this.bandwidth.attach(entry.tap, id, () => viewer.sender.videoSsrc, (cb) => (viewer.sender.onFeedback = cb));
     this.onViewer?.(viewer, entry);
     this.log.info({ viewer: id, room, participant, viewers: this.viewers.size }, 'whep viewer added');
     this.reply(res, 'POST', 201, answer, { ...this.cors(req), 'content-type': 'application/sdp', location: `${WHEP_PREFIX}${encodeURIComponent(room)}/${encodeURIComponent(participant)}/${id}` });
@@ -213,6 +218,7 @@ export class WhepEndpoint {
     this.metrics.viewers.set(this.viewers.size);
     if (rec.timer) clearTimeout(rec.timer);
     rec.offClosed();
+    rec.detachBandwidth();
     this.log.info({ viewer: id, reason, viewers: this.viewers.size }, 'whep viewer ended');
     await rec.viewer.close();
   }
