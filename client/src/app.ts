@@ -3,16 +3,16 @@
  * Owns the camera stream, the tracker, the frame loops, the session and the stats timer; stop()
  * releases everything but the tracker (kept for the next Start), close() releases that too.
  */
-import type { VideoCodecName, AvatarSummary } from '../../shared/src/signaling.js';
+import type { VideoCodecName, AvatarSummary, DriveMode, VoiceStats } from '../../shared/src/signaling.js';
 import type { DrivingValues } from '../../shared/src/driving-values.js';
 import type { RenderReport } from '../../shared/src/render-report.js';
 import { parseAvatarList } from './avatars.js';
 import { NeutralCalibrator } from './calibration.js';
-import { FrameLoop, openCamera, stopStream } from './camera.js';
+import { FrameLoop, openCamera, openMicrophone, stopStream } from './camera.js';
 import { parseClientConfig, type ClientConfig } from './config.js';
 import { configUrl, tokenFromSearch } from './page-token.js';
 import { DrivingSender } from './driving-sender.js';
-import { cameraErrorMessage, connectionErrorMessage, trackerErrorMessage } from './messages.js';
+import { cameraErrorMessage, connectionErrorMessage, microphoneErrorMessage, trackerErrorMessage } from './messages.js';
 import { LiveSession } from './session.js';
 import { LatencyMatcher } from './stats/latency-matcher.js';
 import type { LiveStats } from './stats/live-stats.js';
@@ -21,7 +21,7 @@ import { RateMeter, SampleWindow } from './stats/window.js';
 import { FaceTracker } from './tracking/face-tracker.js';
 import type { View } from './view.js';
 
-export type AppState = 'loading' | 'idle' | 'starting-camera' | 'loading-tracker' | 'connecting' | 'live' | 'error';
+export type AppState = 'loading' | 'idle' | 'starting-microphone' | 'starting-camera' | 'loading-tracker' | 'connecting' | 'live' | 'error';
 
 const STATS_INTERVAL_MS = 1000;
 const LATENCY_KEEP = 2000;
@@ -42,6 +42,9 @@ export class App {
   #avatars: AvatarSummary[] = [];
   #tracker: FaceTracker | null = null;
   #camera: MediaStream | null = null;
+  #microphone: MediaStream | null = null;
+  #mode: DriveMode = 'camera';
+  #voice: VoiceStats | null = null;
   #cameraLoop: FrameLoop | null = null;
   #remoteLoop: FrameLoop | null = null;
   #session: LiveSession | null = null;
@@ -109,32 +112,20 @@ export class App {
     const run = ++this.#run;
     this.#resetStats();
     this.#view.clearMessage();
+    const mode = this.#view.driveMode();
+    this.#mode = mode;
 
-    this.#setState('starting-camera');
-    try {
-      this.#camera = await openCamera();
-    } catch (e) {
-      if (run === this.#run) this.#fail(cameraErrorMessage(e));
-      return;
-    }
-    if (run !== this.#run) return;
-    this.#view.preview.srcObject = this.#camera;
-    void this.#view.preview.play().catch(() => {});
-
-    if (!this.#tracker) {
-      this.#setState('loading-tracker');
-      const modelUrl = new URL(config.trackerModelUrl, location.href).href;
+    if (mode !== 'camera') {
+      this.#setState('starting-microphone');
       try {
-        this.#tracker = await FaceTracker.create({ wasmUrl: new URL('wasm', location.href).href.replace(/\/$/, ''), modelUrl });
+        this.#microphone = await openMicrophone();
       } catch (e) {
-        if (run === this.#run) this.#fail(trackerErrorMessage(e, modelUrl));
+        if (run === this.#run) this.#fail(microphoneErrorMessage(e));
         return;
       }
       if (run !== this.#run) return;
     }
-    const tracker = this.#tracker;
-    const preview = this.#view.preview;
-    this.#cameraLoop = new FrameLoop(preview, () => this.#onCameraFrame(tracker, preview));
+    if (mode !== 'microphone' && !(await this.#startCamera(run, config))) return;
 
     this.#setState('connecting');
     this.#view.setPlaceholder('Connecting…');
@@ -153,6 +144,11 @@ export class App {
         iceServers,
         onVideo: (stream) => this.#onVideo(stream),
         onReport: (r) => this.#onReport(r),
+        mode,
+        microphone: this.#microphone?.getAudioTracks()[0] ?? null,
+        onVoiceStats: (v) => {
+          this.#voice = v;
+        },
         onEnded: (reason) => {
           if (this.#session === session) this.#fail(connectionErrorMessage(reason));
         },
@@ -169,6 +165,36 @@ export class App {
     }
     this.#statsTimer = setInterval(() => void this.#pollStats(), STATS_INTERVAL_MS);
     this.#setState('live');
+  }
+
+  /** Opens the camera and the tracker and starts tracking; false when that failed or the run was cancelled. */
+  async #startCamera(run: number, config: ClientConfig): Promise<boolean> {
+    this.#setState('starting-camera');
+    try {
+      this.#camera = await openCamera();
+    } catch (e) {
+      if (run === this.#run) this.#fail(cameraErrorMessage(e));
+      return false;
+    }
+    if (run !== this.#run) return false;
+    this.#view.preview.srcObject = this.#camera;
+    void this.#view.preview.play().catch(() => {});
+
+    if (!this.#tracker) {
+      this.#setState('loading-tracker');
+      const modelUrl = new URL(config.trackerModelUrl, location.href).href;
+      try {
+        this.#tracker = await FaceTracker.create({ wasmUrl: new URL('wasm', location.href).href.replace(/\/$/, ''), modelUrl });
+      } catch (e) {
+        if (run === this.#run) this.#fail(trackerErrorMessage(e, modelUrl));
+        return false;
+      }
+      if (run !== this.#run) return false;
+    }
+    const tracker = this.#tracker;
+    const preview = this.#view.preview;
+    this.#cameraLoop = new FrameLoop(preview, () => this.#onCameraFrame(tracker, preview));
+    return true;
   }
 
   /** Ends the session and releases the camera; keeps the loaded tracker. Idempotent. */
@@ -232,11 +258,36 @@ export class App {
       videoErrors: this.#videoErrors,
       calibration: this.#calibration,
       message: this.#message,
+      mode: this.#mode,
+      speechToLipsMs: this.#voice?.speechToLipsMs ?? null,
+      voiceDelayMs: this.#voice?.voiceDelayMs ?? null,
+      speech: this.#voice?.speech ?? false,
+      playoutOffsetMs: this.#playoutOffsetMs(),
+      avOffsetMs: this.#avOffsetMs(),
+      audioPacketsSent: this.#rtc.audioPacketsSent,
+      audioPacketsReceived: this.#rtc.audioPacketsReceived,
     };
   }
 
+  /** Voice minus video playout position on the server's clock (both from this page's getStats), ms. */
+  #playoutOffsetMs(): number | null {
+    const d = this.#rtc.audioPlayoutNtpMs - this.#rtc.videoPlayoutNtpMs;
+    return Number.isFinite(d) ? d : null;
+  }
+
+  /**
+   * How far the voice plays ahead of the lips made from it (ms): the server sends the lips speech-to-lips after the
+   * sound arrived and the voice voice-delay after it; the browser plays them `playoutOffset` apart on that clock.
+   */
+  #avOffsetMs(): number | null {
+    const p = this.#playoutOffsetMs();
+    const v = this.#voice;
+    if (p === null || !v || v.speechToLipsMs === null) return null;
+    return p + v.speechToLipsMs - v.voiceDelayMs;
+  }
+
   #running(): boolean {
-    return this.#state === 'starting-camera' || this.#state === 'loading-tracker' || this.#state === 'connecting' || this.#state === 'live';
+    return this.#state === 'starting-microphone' || this.#state === 'starting-camera' || this.#state === 'loading-tracker' || this.#state === 'connecting' || this.#state === 'live';
   }
 
   #onCameraFrame(tracker: FaceTracker, video: HTMLVideoElement): void {
@@ -339,6 +390,7 @@ export class App {
     this.#rates = { uplinkKbps: 0, downlinkKbps: 0, videoKbps: 0, decodedFps: 0 };
     this.#calibration = 'none';
     this.#calibrator = null;
+    this.#voice = null;
   }
 
   #teardown(): void {
@@ -353,6 +405,8 @@ export class App {
     this.#remoteLoop = null;
     stopStream(this.#camera);
     this.#camera = null;
+    stopStream(this.#microphone);
+    this.#microphone = null;
     this.#view.preview.srcObject = null;
     delete this.#view.preview.dataset.face;
     this.#view.remote.srcObject = null;
@@ -379,7 +433,7 @@ export class App {
   #render(): void {
     const selected = this.#avatars.find((a) => a.id === this.#view.avatar.value);
     const canStart = this.#config !== null && selected?.driving === 'expression';
-    this.#view.setState(this.#state, this.#running(), canStart, this.#state === 'live' && this.#calibrator === null);
+    this.#view.setState(this.#state, this.#running(), canStart, this.#state === 'live' && this.#calibrator === null && this.#mode !== 'microphone');
     this.#view.renderStats(this.stats());
   }
 }

@@ -12,6 +12,21 @@ export async function openCamera(): Promise<MediaStream> {
   });
 }
 
+/**
+ * The caller's microphone, raw: the browser's echo cancellation, noise suppression and automatic gain control
+ * change the waveform (audio-path.md: polarity, gain) and the server's voice features expect the voice as spoken.
+ * Only this permission is asked in microphone-only mode (no camera).
+ */
+export async function openMicrophone(): Promise<MediaStream> {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new TypeError('navigator.mediaDevices.getUserMedia is not available (page not served over https or localhost)');
+  }
+  return navigator.mediaDevices.getUserMedia({
+    audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 },
+    video: false,
+  });
+}
+
 export function stopStream(stream: MediaStream | null): void {
   if (!stream) return;
   for (const t of stream.getTracks()) t.stop();

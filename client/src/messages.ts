@@ -50,6 +50,11 @@ export function cameraErrorMessage(e: unknown): string {
   }
 }
 
+/** getUserMedia failures for the microphone (microphone-only and both modes): the camera texts, for the microphone. */
+export function microphoneErrorMessage(e: unknown): string {
+  return cameraErrorMessage(e).replace(/camera/g, 'microphone').replace(/Camera/g, 'Microphone');
+}
+
 export function trackerErrorMessage(e: unknown, modelUrl: string): string {
   const { message } = parts(e);
   return `The face tracker model could not be loaded from ${modelUrl}${message ? ` (${message})` : ''}. Check the server's tracker model setting and reload the page.`;

@@ -15,8 +15,11 @@ import {
   DATA_CHANNEL_LABEL,
   drivingValuesToJson,
   parseSessionDescription,
+  parseVoiceStats,
   type AvatarSummary,
   type ClientToServerEvents,
+  type DriveMode,
+  type VoiceStats,
   type ErrorCode,
   type ServerToClientEvents,
   type VideoCodecName,
@@ -37,6 +40,12 @@ export interface SessionOptions {
   onEnded: (reason: Error) => void;
   /** how long connecting may take, ms (default 20000) */
   connectTimeoutMs?: number;
+  /** what drives the avatar (default camera); microphone and both send `microphone` */
+  mode?: DriveMode;
+  /** the caller's microphone track (microphone and both modes): sent on the offer's audio transceiver */
+  microphone?: MediaStreamTrack | null;
+  /** the server's 'voice-stats' (microphone and both modes, about once a second) */
+  onVoiceStats?: (s: VoiceStats) => void;
 }
 
 export interface SessionCounters {
@@ -148,7 +157,8 @@ export class LiveSession {
     };
 
     pc.ontrack = (ev) => {
-      this.#opts.onVideo(ev.streams[0] ?? new MediaStream([ev.track]));
+      // the relayed voice shares the video's stream (one MediaStream, so the browser syncs them): report it once
+      if (ev.track.kind === 'video') this.#opts.onVideo(ev.streams[0] ?? new MediaStream([ev.track]));
     };
     pc.onicecandidate = (ev) => {
       if (!ev.candidate || !this.#answered || this.#closed) return;
@@ -187,6 +197,13 @@ export class LiveSession {
       }
       fail(msg, 'shutting-down');
     });
+    socket.on('voice-stats', (v: unknown) => {
+      try {
+        this.#opts.onVoiceStats?.(parseVoiceStats(v));
+      } catch {
+        this.#counters.badMessages++;
+      }
+    });
     socket.on('disconnect', (reason: string) => fail(`lost the connection to the server (${reason})`));
     socket.on('connect_error', (e: Error) => fail(`cannot reach the server (${e.message})`, connectErrorCode(e) ?? undefined));
 
@@ -219,11 +236,20 @@ export class LiveSession {
     });
     const steps = async (): Promise<void> => {
       socket.connect();
-      const raw: unknown = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('join', { avatar: this.#opts.avatar, codec: this.#opts.codec });
+      const mode = this.#opts.mode ?? 'camera';
+      const raw: unknown = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('join', { avatar: this.#opts.avatar, codec: this.#opts.codec, mode });
       const reply = parseJoinReply(raw);
       if (!reply.ok) throw new ServerRefusal(reply.code, `the server refused to start a session: ${reply.error}`);
       this.#avatar = reply.avatar;
       await pc.setRemoteDescription(await offer);
+      const mic = this.#opts.microphone ?? null;
+      if (mode !== 'camera') {
+        // the server offers Opus sendrecv: the microphone goes up on it, the relayed voice comes down
+        const audio = pc.getTransceivers().find((t) => t.receiver.track.kind === 'audio');
+        if (!audio) throw new Error('the server offered no audio for the microphone');
+        if (mic) await audio.sender.replaceTrack(mic);
+        audio.direction = mic ? 'sendrecv' : 'recvonly';
+      }
       await pc.setLocalDescription(await pc.createAnswer());
       await this.#gathered(GATHER_WAIT_MS);
       const local = pc.localDescription;

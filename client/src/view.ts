@@ -1,5 +1,5 @@
 /** The page's DOM: looks up the elements once (index.html) and renders state, messages and stats. */
-import type { AvatarSummary } from '../../shared/src/signaling.js';
+import type { AvatarSummary, DriveMode } from '../../shared/src/signaling.js';
 import { formatFps, formatKbps, formatMs, type LiveStats } from './stats/live-stats.js';
 
 /** The folder name of the avatar that ships with the project (avatars/default). */
@@ -14,6 +14,7 @@ function el<T extends HTMLElement>(id: string, type: new () => T): T {
 export class View {
   readonly avatar = el('avatar', HTMLSelectElement);
   readonly codec = el('codec', HTMLSelectElement);
+  readonly mode = el('mode', HTMLSelectElement);
   readonly start = el('start', HTMLButtonElement);
   readonly stop = el('stop', HTMLButtonElement);
   readonly calibrate = el('calibrate', HTMLButtonElement);
@@ -32,7 +33,15 @@ export class View {
     camera: el('s-camera', HTMLElement),
     sent: el('s-sent', HTMLElement),
     calibration: el('s-calibration', HTMLElement),
+    lips: el('s-lips', HTMLElement),
+    av: el('s-av', HTMLElement),
   };
+
+  /** The chosen drive mode (camera when the select holds anything else). */
+  driveMode(): DriveMode {
+    const v = this.mode.value;
+    return v === 'microphone' || v === 'both' ? v : 'camera';
+  }
 
   setAvatars(list: readonly AvatarSummary[]): void {
     this.avatar.replaceChildren(
@@ -59,6 +68,9 @@ export class View {
     this.calibrate.disabled = !canCalibrate;
     this.avatar.disabled = running || this.avatar.options.length === 0;
     this.codec.disabled = running;
+    this.mode.disabled = running;
+    // the caller hears their own voice back (in sync with the avatar's lips) only in the voice modes
+    this.remote.muted = this.driveMode() === 'camera';
   }
 
   showMessage(kind: 'error' | 'info', text: string): void {
@@ -89,5 +101,8 @@ export class View {
     c.camera.textContent = s.cameraFrames > 0 ? `${formatFps(s.cameraFps)}, face in ${facePct}%` : '–';
     c.sent.textContent = s.framesSent > 0 || s.framesSkipped > 0 ? `${s.framesSent} (${s.framesSkipped} skipped)` : '–';
     c.calibration.textContent = s.calibration;
+    const ms = (x: number | null): string => (x === null ? '–' : `${x.toFixed(0)} ms`);
+    c.lips.textContent = s.mode === 'camera' ? 'camera mode' : `${ms(s.speechToLipsMs)}${s.speech ? ' (speaking)' : ''}`;
+    c.av.textContent = s.mode === 'camera' ? '–' : s.avOffsetMs === null ? '–' : `${s.avOffsetMs >= 0 ? '+' : ''}${s.avOffsetMs.toFixed(0)} ms`;
   }
 }

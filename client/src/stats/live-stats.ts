@@ -46,6 +46,21 @@ export interface LiveStats {
   videoErrors: number;
   calibration: string;
   message: string;
+  /** what drives the avatar: camera, microphone or both */
+  mode: string;
+  /** microphone and both modes: from the server's 'voice-stats' (ms; null before the first) */
+  speechToLipsMs: number | null;
+  voiceDelayMs: number | null;
+  speech: boolean;
+  /** voice minus video playout on the sender's clock (getStats estimatedPlayoutTimestamp), ms; null when unknown */
+  playoutOffsetMs: number | null;
+  /**
+   * how far the voice plays ahead of the lips that go with it (ms; negative: behind): the playout offset plus the
+   * part of the speech-to-lips delay the server's voice delay does not cover; null when unknown
+   */
+  avOffsetMs: number | null;
+  audioPacketsSent: number;
+  audioPacketsReceived: number;
 }
 
 const fin = (x: number): boolean => Number.isFinite(x);

@@ -28,6 +28,15 @@ export interface RtcCounters {
   dataMessagesReceived: number;
   /** ms, selected candidate pair's current round-trip time (NaN when unknown) */
   rttMs: number;
+  /** audio (microphone and both modes): packets of the microphone sent, of the relayed voice received */
+  audioPacketsSent: number;
+  audioPacketsReceived: number;
+  /**
+   * estimatedPlayoutTimestamp of the inbound audio and video (ms on the sender's NTP clock, mapped through its
+   * sender reports; NaN when absent): their difference is how far the voice plays ahead of the video it was sent with
+   */
+  audioPlayoutNtpMs: number;
+  videoPlayoutNtpMs: number;
 }
 
 export interface Rates {
@@ -63,6 +72,10 @@ export function emptyCounters(): RtcCounters {
     dataBytesSent: 0,
     dataMessagesReceived: 0,
     rttMs: Number.NaN,
+    audioPacketsSent: 0,
+    audioPacketsReceived: 0,
+    audioPlayoutNtpMs: Number.NaN,
+    videoPlayoutNtpMs: Number.NaN,
   };
 }
 
@@ -81,8 +94,16 @@ export function readRtcCounters(stats: Iterable<StatLike>): RtcCounters {
         c.transportBytesReceived += n(st.bytesReceived);
         if (typeof st.selectedCandidatePairId === 'string') selectedPair = st.selectedCandidatePairId;
         break;
+      case 'outbound-rtp':
+        if (st.kind === 'audio') c.audioPacketsSent += n(st.packetsSent);
+        break;
       case 'inbound-rtp':
+        if (st.kind === 'audio') {
+          c.audioPacketsReceived += n(st.packetsReceived);
+          if (typeof st.estimatedPlayoutTimestamp === 'number') c.audioPlayoutNtpMs = st.estimatedPlayoutTimestamp;
+        }
         if (st.kind !== 'video') break;
+        if (typeof st.estimatedPlayoutTimestamp === 'number') c.videoPlayoutNtpMs = st.estimatedPlayoutTimestamp;
         c.videoBytesReceived += n(st.bytesReceived);
         c.framesReceived += n(st.framesReceived);
         c.framesDecoded += n(st.framesDecoded);
