@@ -2,7 +2,7 @@
  * PatternTap: a real MediaTap for tests of its consumers (WHEP, egress) that needs no room: a moving test
  * pattern encoded once by the real VideoEncoder + RtpMuxer (server/src/media/), and real Opus packets (from a
  * WAV, test/support/opus-clip.ts) looped, both paced on one ms clock. `encodes` counts pictures encoded, and
- * the optional prom-client counter shows it in a server's /metrics.
+ * the optional counter (the server's dnp_stream_encodes_total, as a room publisher counts) shows it in /metrics.
  */
 import type { Counter } from 'prom-client';
 import type { VideoCodecName } from '../../shared/src/signaling.js';
@@ -20,7 +20,8 @@ export interface PatternTapOptions {
   bitrate?: number;
   /** 20 ms Opus packets to loop; none = no voice. */
   opus?: Buffer[];
-  encodeCounter?: Counter;
+  /** e.g. the server's dnp_stream_encodes_total (Metrics.streamEncodes), counted under stream = id */
+  encodeCounter?: Counter<'stream'>;
 }
 
 class Subscribers<T> {
@@ -142,7 +143,7 @@ export class PatternTap implements MediaTap {
     this.keyWanted = false;
     const packets = encoder.encode(this.yuv, ptsMs * 90, key);
     this.encodes++;
-    this.opts.encodeCounter?.inc();
+    this.opts.encodeCounter?.inc({ stream: this.id });
     for (const p of packets) {
       muxer.write(p);
       this.frames.emit({ data: p.data, key: p.key, ptsMs });
