@@ -18,8 +18,10 @@ export const help = `Usage: dnp speech-features INPUT --out FILE.npy [options]
 Writes the speaker-independent speech features of INPUT (a WAV, or any audio/video file FFmpeg reads; its
 first audio stream, resampled to 16 kHz mono) as a float32 .npy of shape [frames, ${SPEECH_FEATURE_DIM}]: one row per
 ${SPEECH_FEATURE_HOP_MS} ms, the same numbers the live server computes (docs/speech-features.md). Row t is centred
-${SPEECH_FEATURE_FIRST_CENTRE_MS} ms + t × ${SPEECH_FEATURE_HOP_MS} ms after the first sample; columns 0-38 are 13 cepstra (mean-normalised),
-deltas and delta-deltas, columns 39-80 the posteriors of the 42 phones of pocketsphinx-en-us.
+${SPEECH_FEATURE_FIRST_CENTRE_MS} ms + t × ${SPEECH_FEATURE_HOP_MS} ms after the first audio sample (in a video: the audio stream's first
+timestamp, which need not be the first video frame's; a \`dnp prepare\` dataset's speech_features.npy is
+aligned to its frame 0). Columns 0-38 are 13 cepstra (mean-normalised), deltas and delta-deltas, columns
+39-80 the posteriors of the 42 phones of pocketsphinx-en-us.
 
 Options (flag, environment variable, default):
   --out FILE         where to write the .npy (its folder must exist)
