@@ -135,6 +135,16 @@ export class Publisher implements MediaTap {
     }, Math.max(20, Math.round(opts.keepaliveMs / 2)));
   }
 
+  /** Bandwidth policy (stream/tap-bandwidth.ts): a new target bitrate; the encoder re-opens before the next picture. */
+  setVideoBitrate(bps: number): void {
+    this.encoder?.setBitrate(bps);
+  }
+
+  /** The shared encode's target bitrate now (bit/s). */
+  videoBitrate(): number {
+    return this.encoder?.bitrate ?? 0;
+  }
+
   /** ms on this tap's clock (video and audio pts). */
   clockMs(): number {
     return performance.now() - this.t0;
