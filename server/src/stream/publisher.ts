@@ -5,11 +5,12 @@
  * self-view, WHEP viewers, egress). The participant's microphone (Opus RTP from their peer) is relayed as is.
  *
  * One clock per tap (ms since the publisher started, performance.now() based) stamps video and audio:
- *  - video: a picture's pts is the arrival time of the driving vector it shows (the neutral face and keepalive
- *    re-sends: the time they are sent), so the face lines up with the voice that arrived with it; RTP timestamps
- *    of the shared encode are rewritten to pts x 90 (the FFmpeg muxer's random base is dropped).
- *  - audio: a packet's pts follows the sender's RTP clock (48 kHz), anchored at the first packet's arrival and
- *    re-anchored after a gap or a jump.
+ *  - video: a picture's pts is the capture time of the driving vector it shows (the page's camera clock mapped
+ *    onto the tap clock by ArrivalClock; the neutral face and keepalive re-sends: the time they are sent), so the
+ *    face lines up with the voice captured with it, however long the render took; RTP timestamps of the shared
+ *    encode are rewritten to pts x 90 (the FFmpeg muxer's random base is dropped).
+ *  - audio: a packet's pts is its sender RTP time (48 kHz) mapped the same way: late packets (jitter, a busy
+ *    server) keep their 20 ms spacing.
  * A WebRTC consumer stamps its sender reports from `clockMs()` (RTP now = clockMs x clock rate): a browser then
  * plays face and voice that arrived together, together.
  *
@@ -27,6 +28,7 @@ import { VideoEncoder } from '../media/video-encoder.js';
 import type { Metrics } from '../metrics.js';
 import type { DrivingChannel } from '../session/driving-channel.js';
 import { defaultBitrate } from '../session/video-output.js';
+import { ArrivalClock, RtpUnwrapper } from './arrival-clock.js';
 import type { MediaTap, TapOpus, TapPicture, TapVideoFrame, TapVideoInfo, Unsubscribe } from './media-tap.js';
 
 export interface PublisherOptions {
@@ -42,8 +44,6 @@ export interface PublisherOptions {
   keyframeMinIntervalMs: number;
 }
 
-/** Audio re-anchors to its arrival time when the sender's clock and arrival drift apart by more than this. */
-const AUDIO_REANCHOR_MS = 300;
 /** close() waits at most this long for a frame in flight. */
 const FRAME_WAIT_MS = 2_000;
 
@@ -103,7 +103,9 @@ export class Publisher implements MediaTap {
   private slotTimer: NodeJS.Timeout | null = null;
   private keyframeTimer: NodeJS.Timeout | null = null;
   private readonly keepaliveTimer: NodeJS.Timeout;
-  private audioAnchor: { rtp: number; ms: number; lastRtp: number; unwrapped: number } | null = null;
+  private readonly audioClock = new ArrivalClock();
+  private readonly audioTicks = new RtpUnwrapper();
+  private readonly videoClock = new ArrivalClock();
   private readonly intervalMs: number;
   readonly stats = { encodes: 0, keyframes: 0, rendered: 0, resent: 0, rtpPackets: 0, rtpBytes: 0, opusPackets: 0, keyframeRequests: 0, keyframeRequestsThrottled: 0 };
 
@@ -166,17 +168,7 @@ export class Publisher implements MediaTap {
   /** One Opus packet of the participant's microphone, with its RTP timestamp (48 kHz) and arrival time. */
   pushOpus(payload: Buffer, rtpTimestamp: number, arrivedAt: number): void {
     if (this.isClosed) return;
-    const arrivalMs = arrivedAt - this.t0;
-    let a = this.audioAnchor;
-    if (a) {
-      a.unwrapped += ((rtpTimestamp - a.lastRtp + 2 ** 31) % 2 ** 32 + 2 ** 32) % 2 ** 32 - 2 ** 31;
-      a.lastRtp = rtpTimestamp >>> 0;
-    }
-    let ptsMs = a ? a.ms + (a.unwrapped - a.rtp) / 48 : arrivalMs;
-    if (!a || Math.abs(ptsMs - arrivalMs) > AUDIO_REANCHOR_MS) {
-      a = this.audioAnchor = { rtp: 0, ms: arrivalMs, lastRtp: rtpTimestamp >>> 0, unwrapped: 0 };
-      ptsMs = arrivalMs;
-    }
+    const ptsMs = this.audioClock.map(this.audioTicks.unwrap(rtpTimestamp) / 48, arrivedAt - this.t0);
     this.stats.opusPackets++;
     this.opusSubs.emit({ data: payload, ptsMs }, this.log);
   }
@@ -267,7 +259,8 @@ export class Publisher implements MediaTap {
       if (this.isClosed) return;
       this.haveFrame = true;
       this.stats.rendered++;
-      this.send(latest ? latest.arrivedAt - this.t0 : this.clockMs());
+      this.send(latest ? this.videoClock.map(latest.captureMs, latest.arrivedAt - this.t0) : this.clockMs());
+      if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
     } catch (err) {
       if (!this.isClosed) this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'render or encode failed; the next frame tries again');
     } finally {
