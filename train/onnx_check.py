@@ -26,10 +26,30 @@ def node_binary() -> str:
     return node
 
 
+def _python_onnxruntime():  # type: ignore[no-untyped-def]
+    try:
+        import onnxruntime  # type: ignore[import-not-found]
+        return onnxruntime
+    except ImportError:
+        return None
+
+
 def run_onnx(model_path: Path, input_name: str, x: np.ndarray) -> Tuple[np.ndarray, str]:
     """Runs the model on x (float32) in onnxruntime-node; returns (output, output name). The output is float32,
-    or uint8 for a model with a yuv420p output."""
+    or uint8 for a model with a yuv420p output. Where there is no Node.js but Python's onnxruntime (GPU hosts),
+    or DNP_ONNX_CHECK=python, the same check runs in Python's onnxruntime (CPU provider, same options)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
+    want_python = os.environ.get("DNP_ONNX_CHECK") == "python"
+    if want_python or (not (os.environ.get("DNP_NODE") or shutil.which("node")) and _python_onnxruntime() is not None):
+        ort = _python_onnxruntime()
+        if ort is None:
+            raise ParityError("DNP_ONNX_CHECK=python, but Python's onnxruntime is not installed")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        out = sess.get_outputs()[0].name
+        return np.asarray(sess.run([out], {input_name: x})[0]), out
     with tempfile.TemporaryDirectory(prefix="dnp-ort-") as td:
         inp, out = Path(td) / "in.bin", Path(td) / "out.bin"
         inp.write_bytes(x.tobytes())
