@@ -30,6 +30,14 @@ describe('dnp train arguments', () => {
     expect(a[a.indexOf('--data') + 1]).toBe(resolve('ds'));
     expect(a[a.indexOf('--variant') + 1]).toBe('D');
     expect(a).not.toContain('--batch');
+    expect(a).not.toContain('--output');
+  });
+
+  it('passes the GPU export options (--output yuv420p, --fp16)', () => {
+    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--device', 'cuda', '--output', 'yuv420p', '--fp16']));
+    expect(a.slice(a.indexOf('--output'), a.indexOf('--output') + 2)).toEqual(['--output', 'yuv420p']);
+    expect(a).toContain('--fp16');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--output', 'nv12'])).toThrow('--output must be one of rgb, yuv420p');
   });
 
   it.each([

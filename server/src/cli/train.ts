@@ -43,6 +43,8 @@ Options:
   --int8                  also try an int8 model for CPU; it becomes avatar.onnx only if faster
                           and <= 0.2 dB PSNR worse on held-out frames (fp32 kept as avatar.fp32.onnx)
   --no-amp                no mixed precision on CUDA
+  --output rgb|yuv420p    model output: float RGB (default) or yuv420p bytes (colour conversion in the graph)
+  --fp16                  weights and compute in float16, for GPU providers (checked against float32)
   --no-progress           periodic log lines instead of a progress bar
 
 Environment: DNP_PYTHON (the Python interpreter, default ${DEFAULT_PYTHON}).
@@ -72,6 +74,8 @@ export interface TrainOptions {
   noProgress: boolean;
   int8: boolean;
   noAmp: boolean;
+  output?: 'rgb' | 'yuv420p';
+  fp16?: boolean;
 }
 
 function int(v: string | undefined, flag: string, min: number): number | undefined {
@@ -117,6 +121,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
         'no-progress': { type: 'boolean', default: false },
         int8: { type: 'boolean', default: false },
         'no-amp': { type: 'boolean', default: false },
+        output: { type: 'string' },
+        fp16: { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -159,6 +165,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     noProgress: v['no-progress'] === true,
     int8: v.int8 === true,
     noAmp: v['no-amp'] === true,
+    output: oneOf(v.output, '--output', ['rgb', 'yuv420p'] as const),
+    fp16: v.fp16 === true,
   };
 }
 
@@ -187,6 +195,8 @@ export function pythonArgs(o: TrainOptions): string[] {
   if (o.noProgress) a.push('--no-progress');
   if (o.int8) a.push('--int8');
   if (o.noAmp) a.push('--no-amp');
+  opt('--output', o.output);
+  if (o.fp16) a.push('--fp16');
   return a;
 }
 
