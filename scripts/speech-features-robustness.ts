@@ -7,22 +7,13 @@ import { decodeAudio16k } from '../server/src/audio/decode-audio.js';
 import { OpusDecoder } from '../server/src/audio/opus-decoder.js';
 import { SPEECH_FEATURE_DIM as D, extractSpeechFeatures } from '../server/src/audio/speech-features/index.js';
 import { encodeOpusClip } from '../test/support/opus-clip.js';
+import { concatFloat32 } from '../test/support/speech-stream.js';
 
 const WAV = join(import.meta.dirname, '..', '..', 'shared', 'data', 'speech-english-16k.wav');
 const SECONDS = 20;
 const SETTLE = 200; // frames skipped while the live CMN settles
 const bitrate = Number(process.argv[2] ?? 32000);
 type Features = ReturnType<typeof extractSpeechFeatures>;
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** Samples by which `b` lags `a` (0..40 ms), by cross-correlation over 2 s. */
 function lagOf(a: Float32Array, b: Float32Array): number {
@@ -67,7 +58,7 @@ function compare(name: string, x: Features, y: Features): void {
 
 const clean = (await decodeAudio16k(WAV)).subarray(0, SECONDS * 16_000);
 const dec = new OpusDecoder();
-const opus = concat((await encodeOpusClip(WAV, SECONDS, bitrate)).map((p) => dec.decode(p).pcm));
+const opus = concatFloat32((await encodeOpusClip(WAV, SECONDS, bitrate)).map((p) => dec.decode(p).pcm));
 dec.close();
 const lag = lagOf(clean, opus);
 const aligned = opus.subarray(lag, lag + clean.length - 1000);

@@ -12,6 +12,10 @@ export function streamInChunks(pcm: Float32Array, sizes: readonly number[], read
   }
   s.flush();
   parts.push(s.read());
+  return concatFloat32(parts);
+}
+
+export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
   for (const p of parts) {
