@@ -4,6 +4,7 @@ speed/pitch change by resampling (the labels are time-scaled to match) and an Op
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -97,7 +98,7 @@ def build_cache(dataset: Path, cache: Path, variants: List[Variant], seed: int =
         meta = dict(asdict(v), extractor=f"{EXTRACTOR}@{ident}")
         if meta_path.exists() and npy.exists() and json.loads(meta_path.read_text()) == meta:
             continue
-        out_wav = cache / f"{v.name}.wav"
+        out_wav = cache / f"{v.name}.{os.getpid()}.wav"  # private to this process
         make_variant(wav, v, out_wav, seed * 1000 + i)
         todo.append((out_wav, npy))
         metas.append((meta_path, meta))

@@ -71,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
                    help=f"comma-separated speakers (dataset folder names) kept out of training and scored (default {','.join(HELD_OUT)})")
     t.add_argument("--exclude", default="",
                    help="comma-separated datasets left out entirely (e.g. a voice-over whose face does not speak)")
+    t.add_argument("--columns", default="all", choices=("all", "phones+energy"),
+                   help="feature columns the network reads: all, or phones+energy (the phone posteriors and c0 with its "
+                        "deltas: drops the speaker-specific spectral shape of the other cepstra)")
     t.add_argument("--dropout", type=float, default=ModelConfig.dropout, help=f"dropout (default {ModelConfig.dropout})")
     t.add_argument("--iterations", type=_positive, default=TrainConfig.iterations, help=f"training iterations (default {TrainConfig.iterations})")
     t.add_argument("--batch", type=_positive, default=TrainConfig.batch, help=f"samples per iteration (default {TrainConfig.batch})")
@@ -98,8 +101,8 @@ def _git_commit() -> str:
     return r.stdout.strip() or "unknown"
 
 
-def _build(a: argparse.Namespace, datasets: List[Path]) -> None:
-    variants = VARIANTS[:1] if a.clean_only else VARIANTS
+def _build(a: argparse.Namespace, datasets: List[Path], clean_only: bool) -> None:
+    variants = VARIANTS[:1] if clean_only else VARIANTS
     for d in datasets:
         build_cache(d, a.cache / extractor_id() / d.name, variants, log=lambda m: print(f"features: {m}", file=sys.stderr))
 
@@ -112,8 +115,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"wrote {write_avatar_calibration(a.data, a.avatar)}")
         return 0
     datasets = _datasets(a)
-    _build(a, datasets)
     if a.command == "features":
+        _build(a, datasets, a.clean_only)
         return 0
     from .export import export, save_checkpoint, write_parity_fixture
     from .train import train
@@ -124,6 +127,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     missing = [s for s in held + excluded if s not in names]
     if missing:
         raise SystemExit(f"--held-out / --exclude names {missing} are not among the datasets {names}")
+    _build(a, [d for d in datasets if d.name not in held + excluded], a.clean_only)
+    _build(a, [d for d in datasets if d.name in held], True)  # scored on their clean audio only
     train_clips, eval_clips = [], []
     for d in datasets:
         cache = a.cache / extractor_id() / d.name
@@ -138,7 +143,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     dim = train_clips[0].features.shape[1]
     if any(c.features.shape[1] != dim for c in train_clips + eval_clips):
         raise SystemExit("feature frames of different widths in the cache (delete the cache after changing the extractor)")
-    mcfg = ModelConfig(feature_dim=dim, past=a.past, lookahead=a.lookahead, channels=a.channels, hidden=a.hidden,
+    columns = () if a.columns == "all" else tuple([0, 13, 26] + list(range(39, dim)))
+    mcfg = ModelConfig(feature_dim=dim, columns=columns, past=a.past, lookahead=a.lookahead, channels=a.channels, hidden=a.hidden,
                        dropout=a.dropout).validate()
     tcfg = TrainConfig(iterations=a.iterations, batch=a.batch, lr=a.lr, normalise=a.normalise,
                        velocity_weight=a.velocity_weight, eval_every=a.eval_every, seed=a.seed, held_out=held).validate()

@@ -44,6 +44,11 @@ class ModelConfig:
     dilations: Tuple[int, ...] = (1, 2, 4)
     hidden: int = 128
     dropout: float = 0.1
+    columns: Tuple[int, ...] = ()  # feature columns the network reads (empty: all)
+
+    @property
+    def inputs(self) -> int:
+        return len(self.columns) or self.feature_dim
 
     @property
     def window(self) -> int:
@@ -58,17 +63,21 @@ class ModelConfig:
             raise ValueError("channels, hidden and dilations must be positive")
         if not 0 <= self.dropout < 1:
             raise ValueError("dropout must be in [0, 1)")
+        if any(not 0 <= c < self.feature_dim for c in self.columns) or len(set(self.columns)) != len(self.columns):
+            raise ValueError("columns must be distinct feature indices")
         return self
 
     def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
         d["dilations"] = list(self.dilations)
+        d["columns"] = list(self.columns)
         return d
 
     @staticmethod
     def from_dict(d: Dict[str, Any]) -> "ModelConfig":
         d = dict(d)
         d["dilations"] = tuple(int(x) for x in d["dilations"])
+        d["columns"] = tuple(int(x) for x in d.get("columns", ()))
         return ModelConfig(**d).validate()
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).resolve().parent / "speech_features.mjs"
-FEATURE_CENTRE_S = 0.0128
+FEATURE_CENTRE_S = 0.0128125  # 205 samples at 16 kHz
 EXTRACTOR = "dnp-speech-features"
 
 

@@ -31,7 +31,8 @@ class AudioExpressionNet(nn.Module):
         self.register_buffer("feature_std", torch.ones(cfg.feature_dim))
         self.register_buffer("output_mean", torch.zeros(n_out))
         self.register_buffer("output_scale", torch.ones(n_out))
-        self.stem = nn.Conv1d(cfg.feature_dim, cfg.channels, kernel_size=3, padding=1)
+        self.register_buffer("columns", torch.tensor(list(cfg.columns) or list(range(cfg.feature_dim)), dtype=torch.long))
+        self.stem = nn.Conv1d(cfg.inputs, cfg.channels, kernel_size=3, padding=1)
         self.blocks = nn.Sequential(*[ResidualConv(cfg.channels, d, cfg.dropout) for d in cfg.dilations])
         self.head = nn.Sequential(
             nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(cfg.channels * cfg.window, cfg.hidden), nn.GELU(),
@@ -45,7 +46,7 @@ class AudioExpressionNet(nn.Module):
 
     def forward_normalised(self, windows: torch.Tensor) -> torch.Tensor:
         """windows [B, W, D] of raw features → outputs in the training target space (before output scaling)."""
-        x = (windows - self.feature_mean) / self.feature_std
+        x = ((windows - self.feature_mean) / self.feature_std).index_select(2, self.columns)
         x = self.blocks(F.gelu(self.stem(x.transpose(1, 2))))
         return self.head(x)
 

@@ -130,3 +130,16 @@ def test_avatar_calibration_quantiles(tmp_path):
     jaw = doc["values"]["jawOpen"]
     assert jaw[0] == pytest.approx(0.005) and jaw[-1] == pytest.approx(0.5) and jaw[10] == pytest.approx(0.2525, abs=1e-4)
     assert all(b >= a for a, b in zip(jaw, jaw[1:])) and set(doc["values"]) == set(OUTPUT_NAMES)
+
+
+def test_column_selection_exports(tmp_path):
+    from train.audio_expression.model import AudioExpressionNet
+    torch.manual_seed(0)
+    m = AudioExpressionNet(ModelConfig(feature_dim=6, columns=(0, 2, 5), past=2, lookahead=1, channels=4, dilations=(1,), hidden=4)).eval()
+    x = torch.randn(3, 4, 6)
+    y0 = m(x)
+    x[..., 1] += 5.0  # a column the network does not read
+    assert torch.equal(m(x), y0)
+    man = export(m, tmp_path, "test", {})
+    assert man["training"]["parityMaxAbsDiff"] < 1e-4 and man["config"]["columns"] == [0, 2, 5]
+    assert ModelConfig.from_dict(man["config"]).columns == (0, 2, 5)
