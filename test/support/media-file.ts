@@ -17,6 +17,8 @@ export interface DecodedMedia {
   audioSamples: number;
   audioRate: number;
   audioRms: number;
+  /** Largest absolute sample (digital silence: 0). */
+  audioPeak: number;
 }
 
 export interface DecodeOptions {
@@ -29,7 +31,7 @@ export interface DecodeOptions {
 
 export async function decodeMedia(input: string, o: DecodeOptions = {}): Promise<DecodedMedia> {
   const demux = await Demuxer.open(input, { options: o.options ?? {}, signal: o.signal });
-  const out: DecodedMedia = { videoCodec: null, audioCodec: null, width: 0, height: 0, videoFrames: 0, keyframes: 0, firstVideoS: NaN, lastVideoS: NaN, audioSamples: 0, audioRate: 0, audioRms: 0 };
+  const out: DecodedMedia = { videoCodec: null, audioCodec: null, width: 0, height: 0, videoFrames: 0, keyframes: 0, firstVideoS: NaN, lastVideoS: NaN, audioSamples: 0, audioRate: 0, audioRms: 0, audioPeak: 0 };
   const vs = demux.video();
   const as = demux.audio();
   const vdec = vs ? await Decoder.create(vs) : null;
@@ -58,7 +60,11 @@ export async function decodeMedia(input: string, o: DecodeOptions = {}): Promise
       out.audioRate = f.sampleRate;
       out.audioSamples += f.nbSamples;
       const d = f.data?.[0];
-      if (d) for (let i = 0; i + 4 <= Math.min(d.length, f.nbSamples * 4); i += 4) sumSq += d.readFloatLE(i) ** 2; // fltp: plane 0
+      if (d) for (let i = 0; i + 4 <= Math.min(d.length, f.nbSamples * 4); i += 4) {
+        const x = d.readFloatLE(i); // fltp: plane 0
+        sumSq += x * x;
+        out.audioPeak = Math.max(out.audioPeak, Math.abs(x));
+      }
       f.free();
     }
   };

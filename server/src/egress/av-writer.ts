@@ -29,8 +29,11 @@ export interface AvWriterOptions {
   maxQueue?: number;
 }
 
-/** Audio may lag the video by this much before silence fills the gap (ms). */
-const AUDIO_SLACK_MS = 300;
+/**
+ * Audio may lag the video by this much before silence fills the gap (ms): more than a publisher's audio clock
+ * may drift from its video clock before it re-anchors (300 ms), so a late voice packet is not replaced by silence.
+ */
+const AUDIO_SLACK_MS = 1000;
 
 export class AvWriter {
   private fmt: FormatContext | null = null;
@@ -48,7 +51,7 @@ export class AvWriter {
   private lastVideoMs = -1;
   private failed = false;
   private closing: Promise<void> | null = null;
-  readonly stats = { pictures: 0, videoPackets: 0, audioPackets: 0, silenceSamples: 0, bytes: 0, firstVideoMs: -1, lastVideoMs: -1 };
+  readonly stats = { pictures: 0, videoPackets: 0, audioPackets: 0, opusPackets: 0, opusLate: 0, silenceSamples: 0, bytes: 0, firstVideoMs: -1, lastVideoMs: -1 };
   onError: ((err: Error) => void) | null = null;
   onBytes: ((n: number) => void) | null = null;
 
@@ -134,7 +137,11 @@ export class AvWriter {
     const { pcm } = opus.decode(p.data);
     if (pcm.length === 0) return;
     const pos = audio.position;
-    if (at + pcm.length <= pos) return; // already covered (late packet, or silence filled that time)
+    this.stats.opusPackets++;
+    if (at + pcm.length <= pos) {
+      this.stats.opusLate++; // already covered (late packet, or silence filled that time)
+      return;
+    }
     if (at > pos) {
       this.stats.silenceSamples += at - pos;
       for (const a of audio.silence(at - pos)) this.enqueueAudio(a);

@@ -117,13 +117,12 @@ export class EgressManager {
     }
     egress.observer = this.observer;
     this.outputs.set(id, { egress, entry: e, configured });
-    const offClosed = e.tap.onClosed(() => {
-      offClosed();
-      // the egress stops itself with its tap; forget it, and hand a configured single destination on
-      setTimeout(() => {
-        this.outputs.delete(id);
-        if (configured && target.kind !== 'mp4' && !this.closed) for (const next of this.taps.list()) if (next.tap !== e.tap) this.tapAdded(next);
-      }, 0);
+    // Stopped (its tap ended, it gave up, or stop()) and closed: forget it, and hand a configured single
+    // destination on to the next matching stream.
+    void egress.done.then(() => {
+      if (this.outputs.get(id)?.egress !== egress) return;
+      this.outputs.delete(id);
+      if (configured && target.kind !== 'mp4' && !this.closed) for (const next of this.taps.list()) if (next.tap !== e.tap) this.tapAdded(next);
     });
     void egress.start();
     return egress;

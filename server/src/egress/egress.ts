@@ -49,6 +49,9 @@ export abstract class Egress {
   reconnects = 0;
   lastError: string | null = null;
   observer: EgressObserver | null = null;
+  private resolveDone: () => void = () => {};
+  /** Resolves once stopped and closed (a recording finalised). */
+  readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
 
   protected constructor(
     readonly id: string,
@@ -149,6 +152,7 @@ export abstract class Egress {
     this.offTapClosed = null;
     this.set('stopped');
     await this.disconnect(true).catch((err: unknown) => this.log.warn({ egress: this.id, err: err instanceof Error ? err.message : String(err) }, 'egress close failed'));
+    this.resolveDone();
   }
 
   toJSON(): { id: string; kind: EgressKind; state: EgressState; bytes: number; reconnects: number; lastError: string | null } {
