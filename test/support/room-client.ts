@@ -25,35 +25,42 @@ async function gathered(pc: RTCPeerConnection): Promise<void> {
   if (pc.iceGatheringState !== 'complete') await until(() => pc.iceGatheringState === 'complete', 5000, 'ICE gathering');
 }
 
-/** What one peer receives: video reassembled + decoded (latest pictures kept), Opus packets decoded and counted. */
+/**
+ * What one peer receives: video reassembled + decoded (latest pictures kept), Opus packets decoded and counted.
+ * With decode false (a bench's many callers) frames are only reassembled and counted.
+ */
 export class MediaReceiver {
   readonly pictures: { pic: DecodedPicture; at: number }[] = [];
   framesDecoded = 0;
+  framesReceived = 0;
   videoBytes = 0;
   opusPackets = 0;
   opusBytes = 0;
   /** 48 kHz samples decoded from the Opus packets received. */
   opusSamples = 0;
   private readonly assembler: RtpFrameAssembler;
-  private readonly decoder: VideoDecoder;
-  private readonly opus = new OpusDecoder(48_000);
+  private readonly decoder: VideoDecoder | null;
+  private readonly opus: OpusDecoder | null;
   private closed = false;
 
-  constructor(pc: RTCPeerConnection, codec: VideoCodecName) {
+  constructor(pc: RTCPeerConnection, codec: VideoCodecName, decode = true) {
     this.assembler = new RtpFrameAssembler(codec);
-    this.decoder = new VideoDecoder(codec);
+    this.decoder = decode ? new VideoDecoder(codec) : null;
+    this.opus = decode ? new OpusDecoder(48_000) : null;
     pc.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => {
         if (this.closed) return;
         if (track.kind === 'audio') {
           this.opusPackets++;
           this.opusBytes += rtp.payload.length;
-          this.opusSamples += this.opus.decode(rtp.payload).ticks;
+          if (this.opus) this.opusSamples += this.opus.decode(rtp.payload).ticks;
           return;
         }
         this.videoBytes += rtp.payload.length;
         const f = this.assembler.push(rtp);
         if (!f) return;
+        this.framesReceived++;
+        if (!this.decoder) return;
         for (const pic of this.decoder.decode(f.data)) {
           this.framesDecoded++;
           this.pictures.push({ pic, at: performance.now() });
@@ -72,8 +79,8 @@ export class MediaReceiver {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.decoder.close();
-    this.opus.close();
+    this.decoder?.close();
+    this.opus?.close();
   }
 }
 
@@ -85,6 +92,8 @@ export interface RoomClientOptions {
   codec?: VideoCodecName;
   selfView?: boolean;
   timeoutMs?: number;
+  /** decode what arrives (default true; a bench only counts) */
+  decode?: boolean;
 }
 
 export class RoomJoinError extends Error {
@@ -183,9 +192,9 @@ export class RoomClient {
       this.own = pc;
       this.ownPeerId = o.peer;
       this.channel = pc.createDataChannel(DATA_CHANNEL_LABEL, { negotiated: true, id: DATA_CHANNEL_ID, ordered: false, maxRetransmits: 0 });
-      if (this.opts.selfView) this.selfView = new MediaReceiver(pc, this.codec);
+      if (this.opts.selfView) this.selfView = new MediaReceiver(pc, this.codec, this.opts.decode ?? true);
     } else {
-      this.remotes.set(o.participant, { participant: o.participant, peer: o.peer, pc, rx: new MediaReceiver(pc, this.codec) });
+      this.remotes.set(o.participant, { participant: o.participant, peer: o.peer, pc, rx: new MediaReceiver(pc, this.codec, this.opts.decode ?? true) });
     }
     await pc.setRemoteDescription({ type: 'offer', sdp: o.sdp });
     if (o.participant === null) {
@@ -223,7 +232,7 @@ export class RoomClient {
 
   /** Waits for the remote participant's peer to exist and deliver decoded frames. */
   async remote(participant: string, ms = 20_000): Promise<Remote> {
-    await this.until(() => (this.remotes.get(participant)?.rx.framesDecoded ?? 0) > 0, ms, `video from ${participant} at ${this.participantId}`);
+    await this.until(() => (this.remotes.get(participant)?.rx.framesReceived ?? 0) > 0 && (this.opts.decode === false || (this.remotes.get(participant)?.rx.framesDecoded ?? 0) > 0), ms, `video from ${participant} at ${this.participantId}`);
     return this.remotes.get(participant) as Remote;
   }
 

@@ -14,7 +14,7 @@ import { TokenBucket } from '../access/token-bucket.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { DrivingChannel } from '../session/driving-channel.js';
+import { avatarNeutral, DrivingChannel, meteredCounters } from '../session/driving-channel.js';
 import { Peer, type IceOptions } from '../session/peer.js';
 import type { MediaTap, Unsubscribe } from '../stream/media-tap.js';
 import { Publisher } from '../stream/publisher.js';
@@ -40,6 +40,9 @@ export interface ParticipantOptions {
   keyframeMinIntervalMs: number;
   maxDrivingHz: number;
 }
+
+/** The microphone's Opus rate in calls: speech at 24 kbit/s keeps the caller's whole uplink near 50 kbit/s. */
+export const CALL_OPUS_MAX_BITRATE = 24_000;
 
 export type ParticipantEnd = { code: ErrorCode; message: string };
 
@@ -69,18 +72,7 @@ export class Participant {
     this.id = opts.id;
     this.info = { id: opts.id, name: opts.name, avatar: opts.avatar.id };
     this.log = log.child({ room: opts.room, participant: opts.id });
-    const n = opts.avatar.manifest.neutral;
-    const neutral: DrivingValues = { pose: Float32Array.from(n.pose), gaze: Float32Array.from(n.gaze), blendshapes: Float32Array.from(n.blendshapes) };
-    this.driving = new DrivingChannel(neutral, {
-      received: (bytes) => {
-        metrics.drivingReceived.inc();
-        metrics.bytesUp.inc(bytes);
-      },
-      rejected: (reason, bytes) => {
-        metrics.drivingRejected.inc({ reason });
-        metrics.bytesUp.inc(bytes);
-      },
-    });
+    this.driving = new DrivingChannel(avatarNeutral(opts.avatar.manifest.neutral), meteredCounters(metrics));
     this.publisher = new Publisher(
       { id: `${opts.room}.${opts.id}`, avatar: opts.avatar, codec: opts.codec, bitrate: opts.bitrate, keepaliveMs: opts.keepaliveMs, keyframeMinIntervalMs: opts.keyframeMinIntervalMs },
       metrics,
@@ -88,7 +80,7 @@ export class Participant {
     );
     this.publisher.drive(this.driving);
     const clock = (): number => this.publisher.clockMs();
-    this.main = new Peer(opts.codec, opts.ice, this.log, { audio: 'recvonly', streamId: this.publisher.id, videoRtpNow: () => clock() * 90 });
+    this.main = new Peer(opts.codec, opts.ice, this.log, { audio: 'recvonly', streamId: this.publisher.id, videoRtpNow: () => clock() * 90, opusMaxBitrate: CALL_OPUS_MAX_BITRATE });
     metrics.peers.inc();
     const bucket = new TokenBucket(opts.maxDrivingHz, opts.maxDrivingHz);
     this.main.channel.onMessage.subscribe((msg) => {

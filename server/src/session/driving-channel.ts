@@ -10,6 +10,25 @@ import { decodeDrivingFrame, DRIVING_FRAME_BYTES } from '../../../shared/src/wir
 
 export type RejectReason = 'text' | 'oversized' | 'malformed';
 
+/** The avatar's neutral face (avatar.json), as DrivingValues. */
+export function avatarNeutral(n: { pose: readonly number[]; gaze: readonly number[]; blendshapes: readonly number[] }): DrivingValues {
+  return { pose: Float32Array.from(n.pose), gaze: Float32Array.from(n.gaze), blendshapes: Float32Array.from(n.blendshapes) };
+}
+
+/** Counters that feed the server's metrics (accepted frames, rejections by reason, bytes up). */
+export function meteredCounters(m: { drivingReceived: { inc(): void }; drivingRejected: { inc(l: { reason: string }): void }; bytesUp: { inc(n: number): void } }): DrivingCounters {
+  return {
+    received: (bytes) => {
+      m.drivingReceived.inc();
+      m.bytesUp.inc(bytes);
+    },
+    rejected: (reason, bytes) => {
+      m.drivingRejected.inc({ reason });
+      m.bytesUp.inc(bytes);
+    },
+  };
+}
+
 export interface DrivingCounters {
   received(bytes: number): void;
   rejected(reason: RejectReason, bytes: number): void;

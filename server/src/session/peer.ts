@@ -45,9 +45,13 @@ export function codecParameters(codec: VideoCodecName): RTCRtpCodecParameters {
       });
 }
 
-/** Opus as WebRTC negotiates it (RFC 7587: 48 kHz, two channels in the SDP whatever is sent). */
-export function opusParameters(): RTCRtpCodecParameters {
-  return new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, parameters: 'minptime=10;useinbandfec=1' });
+/**
+ * Opus as WebRTC negotiates it (RFC 7587: 48 kHz, two channels in the SDP whatever is sent). `maxAverageBitrate`
+ * (bit/s) asks the sender to stay below it (fmtp maxaveragebitrate; a browser's encoder follows it).
+ */
+export function opusParameters(maxAverageBitrate?: number): RTCRtpCodecParameters {
+  const cap = maxAverageBitrate ? `;maxaveragebitrate=${Math.round(maxAverageBitrate)}` : '';
+  return new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, parameters: `minptime=10;useinbandfec=1${cap}` });
 }
 
 export const OPUS_CLOCK_RATE = 48000;
@@ -68,6 +72,8 @@ export interface PeerMediaOptions {
    */
   videoRtpNow?: () => number;
   audioRtpNow?: () => number;
+  /** Opus bit rate the remote sender is asked to stay below (bit/s; default: the sender's choice). */
+  opusMaxBitrate?: number;
 }
 
 /** One Opus packet as received: the RTP payload is the Opus packet itself (RFC 7587). */
@@ -126,7 +132,7 @@ export class Peer {
     this.publicIp = ice.publicIp;
     const audio = media.audio ?? null;
     this.pc = new RTCPeerConnection({
-      codecs: { video: [codecParameters(codec)], audio: audio ? [opusParameters()] : [] },
+      codecs: { video: [codecParameters(codec)], audio: audio ? [opusParameters(media.opusMaxBitrate)] : [] },
       iceServers: ice.iceServers,
       iceAdditionalHostAddresses: ice.additionalHostAddresses.length ? ice.additionalHostAddresses : undefined,
       icePortRange: ice.portRange ?? undefined,

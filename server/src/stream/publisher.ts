@@ -18,7 +18,7 @@
  * keyframeMinIntervalMs (requests in between share one deferred keyframe). Nothing is rendered while nobody
  * subscribes to video. close() is idempotent.
  */
-import { CONDITIONING_SIZE, flattenDrivingValues, type DrivingValues } from '../../../shared/src/driving-values.js';
+import { CONDITIONING_SIZE, flattenDrivingValues } from '../../../shared/src/driving-values.js';
 import type { VideoCodecName } from '../../../shared/src/signaling.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
@@ -26,7 +26,7 @@ import { yuv420pBytes } from '../media/rgb-to-yuv.js';
 import { RtpMuxer } from '../media/rtp-muxer.js';
 import { VideoEncoder } from '../media/video-encoder.js';
 import type { Metrics } from '../metrics.js';
-import type { DrivingChannel } from '../session/driving-channel.js';
+import { avatarNeutral, type DrivingChannel } from '../session/driving-channel.js';
 import { defaultBitrate } from '../session/video-output.js';
 import { ArrivalClock, RtpUnwrapper } from './arrival-clock.js';
 import type { MediaTap, TapOpus, TapPicture, TapVideoFrame, TapVideoInfo, Unsubscribe } from './media-tap.js';
@@ -121,8 +121,7 @@ export class Publisher implements MediaTap {
     this.video = { codec: opts.codec, width: m.width, height: m.height, fps: m.fps };
     this.intervalMs = 1000 / m.fps;
     this.yuv = Buffer.alloc(yuv420pBytes(m.width, m.height));
-    const neutral: DrivingValues = { pose: Float32Array.from(m.neutral.pose), gaze: Float32Array.from(m.neutral.gaze), blendshapes: Float32Array.from(m.neutral.blendshapes) };
-    this.neutralCond = flattenDrivingValues(neutral, new Float32Array(CONDITIONING_SIZE));
+    this.neutralCond = flattenDrivingValues(avatarNeutral(m.neutral), new Float32Array(CONDITIONING_SIZE));
     const encoder = new VideoEncoder({ codec: opts.codec, width: m.width, height: m.height, fps: m.fps, bitrate: opts.bitrate > 0 ? opts.bitrate : defaultBitrate(m.width, m.height, m.fps) });
     try {
       this.muxer = new RtpMuxer(encoder, { maxPacketSize: 1200, onPacket: (rtp) => this.fanOut(rtp) });
