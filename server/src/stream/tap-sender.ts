@@ -1,11 +1,12 @@
 /**
  * TapSender: a werift peer connection that sends one MediaTap (sendonly video + Opus audio in one media stream)
  * without encoding anything: the tap's shared RTP goes to the video track as is, its Opus packets to the audio
- * track. A PLI asks the tap for a keyframe; every RTCP packet about the video is handed to `onFeedback` (receiver
+ * track, with correct sender reports on the tap clock (lip sync in browsers). A PLI asks the tap for a keyframe; every RTCP packet about the video is handed to `onFeedback` (receiver
  * reports, REMB) for the bandwidth policy. Used by WHEP viewers (answers an offer) and WHIP egress (makes one).
  */
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, useAbsSendTime, useOPUS, useREMB, useSdesMid, type RTCRtpSender, type RtcpPacket } from 'werift';
 import type { Logger } from '../log.js';
+import { fixSenderReports } from '../media/sender-reports.js';
 import { codecParameters, type IceOptions, type IceServerConfig, type PeerState } from '../session/peer.js';
 import { OpusRtpPacketizer } from './opus-rtp.js';
 import type { MediaTap, Unsubscribe } from './media-tap.js';
@@ -67,8 +68,12 @@ export class TapSender {
     this.videoTrack = new MediaStreamTrack({ kind: 'video', streamId: tap.id });
     this.audioTrack = new MediaStreamTrack({ kind: 'audio', streamId: tap.id });
     const video = this.pc.addTransceiver(this.videoTrack, { direction: 'sendonly' });
-    this.videoSender = video.sender;
-    this.pc.addTransceiver(this.audioTrack, { direction: 'sendonly' });
+    const audio = this.pc.addTransceiver(this.audioTrack, { direction: 'sendonly' });
+    // Correct RTCP sender reports on the tap clock (werift's own NTP time is wrong): the browser lines voice and
+    // video up from them. Video RTP time = tap ms x 90, Opus = tap ms x 48 (OpusRtpPacketizer).
+    const clock = tap.clockMs ? tap.clockMs.bind(tap) : null;
+    this.videoSender = fixSenderReports(video.sender, { clockRate: 90_000, rtpNow: clock ? () => clock() * 90 : undefined });
+    fixSenderReports(audio.sender, { clockRate: 48_000, rtpNow: clock ? () => clock() * 48 : undefined });
     video.sender.onPictureLossIndication.subscribe(() => {
       this.stats.keyframeRequests++;
       this.tap.requestKeyframe(`${this.label}: PLI`);
