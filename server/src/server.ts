@@ -26,11 +26,12 @@ import type { IceOptions } from './session/peer.js';
 import { Sessions } from './session/sessions.js';
 import { LIMIT_DEFAULTS } from './server-limits.js';
 import { Signaling } from './signaling.js';
-import { attachRoomSignaling, socketsInRooms } from './rooms/room-signaling.js';
+import { attachRoomSignaling, roomMemberships, socketsInRooms } from './rooms/room-signaling.js';
 import { ROOM_DEFAULTS, Rooms } from './rooms/rooms.js';
 import { TapDirectory } from './stream/tap-directory.js';
 import { WhepEndpoint } from './whep/whep-endpoint.js';
-import { EgressManager, type EgressConfig } from './egress/egress-manager.js';
+import { EGRESS_CONFIG_DEFAULTS, EgressManager, type EgressConfig } from './egress/egress-manager.js';
+import { attachEgressControl } from './egress/egress-control.js';
 import { TapBandwidth } from './stream/tap-bandwidth.js';
 
 export interface ServerOptions {
@@ -234,7 +235,8 @@ export class DnpServer {
     server.whep = whep;
     server.bandwidth = new TapBandwidth(metrics);
     whep.bandwidth = server.bandwidth;
-    if (options.egress) server.egress = new EgressManager(options.egress, server.taps, options.ice, () => access.iceServersForSession(), metrics, log);
+    const egress = new EgressManager(options.egress ?? EGRESS_CONFIG_DEFAULTS, server.taps, options.ice, () => access.iceServersForSession(), metrics, log);
+    server.egress = egress;
     const rooms = new Rooms(
       {
         allowed: options.rooms ?? null,
@@ -254,6 +256,7 @@ export class DnpServer {
     server.rooms = rooms;
     signaling.socketHeld = (socket) => socketsInRooms.has(socket);
     signaling.io.on('connection', (socket) => attachRoomSignaling(socket, { rooms, avatars, access, metrics, log, accepting: () => !server.closed }));
+    signaling.io.on('connection', (socket) => attachEgressControl(socket, { manager: egress, taps: server.taps, membership: (s) => roomMemberships.get(s), metrics, log }));
     log.info(
       {
         url: server.url,

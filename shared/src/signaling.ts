@@ -30,6 +30,7 @@ import { BLENDSHAPE_COUNT } from './blendshapes.js';
 import type { DrivingValues } from './driving-values.js';
 import { arr, num, obj, oneOf, str } from './json-check.js';
 import type { ParticipantInfo, ParticipantLeft, RoomAnswer, RoomIce, RoomJoinReply, RoomOffer } from './room-signaling.js';
+import type { RoomEgressReply } from './egress-signaling.js';
 
 export const DATA_CHANNEL_LABEL = 'driving';
 export const DATA_CHANNEL_ID = 0;
@@ -165,6 +166,7 @@ export interface ClientToServerEvents {
   'room-ice': (ice: RoomIce) => void;
   'room-calibrate': (req: CalibrateRequestJson, ack: (reply: AckReply) => void) => void;
   'room-leave': () => void;
+  'room-egress': (req: { action: 'start' | 'stop' | 'list'; kind?: string; url?: string; id?: string }, ack: (reply: RoomEgressReply) => void) => void;
 }
 export interface ServerToClientEvents {
   offer: (desc: SessionDescription) => void;

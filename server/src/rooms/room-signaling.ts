@@ -33,6 +33,8 @@ function errorText(err: unknown): string {
 
 /** Sockets that hold a room membership now (signaling's join timeout leaves them alone). */
 export const socketsInRooms = new WeakSet<object>();
+/** Which room and participant a socket is (egress control messages act on the sender's own stream). */
+export const roomMemberships = new WeakMap<object, { room: string; participant: string }>();
 
 export function attachRoomSignaling(socket: RoomSocket, deps: RoomSignalingDeps): void {
   const { rooms, metrics } = deps;
@@ -52,6 +54,7 @@ export function attachRoomSignaling(socket: RoomSocket, deps: RoomSignalingDeps)
     const p = member;
     member = null;
     socketsInRooms.delete(socket);
+    roomMemberships.delete(socket);
     if (p) void rooms.leave(p);
   };
 
@@ -86,6 +89,7 @@ export function attachRoomSignaling(socket: RoomSocket, deps: RoomSignalingDeps)
           if (member === p) {
             member = null;
             socketsInRooms.delete(socket);
+            roomMemberships.delete(socket);
           }
           if (socket.connected) socket.emit('session-error', { message: end.message, code: end.code } satisfies SessionError);
         },
@@ -95,6 +99,7 @@ export function attachRoomSignaling(socket: RoomSocket, deps: RoomSignalingDeps)
     }
     member = p;
     socketsInRooms.add(socket);
+    roomMemberships.set(socket, { room: req.room, participant: p.id });
     joining = true;
     const others = rooms.participants(req.room).filter((i) => i.id !== p.id);
     reply?.({ ok: true, room: req.room, participantId: p.id, participants: others, maxParticipants: rooms.maxParticipants } satisfies RoomJoinReply);

@@ -1,0 +1,41 @@
+/**
+ * 'room-egress' (client → server, with an ack): a room participant starts, stops or lists the egress of their own
+ * stream. Validated with parseRoomEgressRequest; the server allows RTMP / WHIP only to URLs under its
+ * --egress-allow prefixes and a recording only when it has --record.
+ *
+ *   { action: 'start', kind: 'rtmp' | 'whip' | 'mp4', url?: string }   url for rtmp / whip
+ *   { action: 'stop', id: string }
+ *   { action: 'list' }
+ * Reply: { ok: true, egress: EgressInfo[] } (the room's outputs after the action) | { ok: false, error, code }.
+ */
+import { obj, oneOf, str } from './json-check.js';
+import type { ErrorCode } from './signaling.js';
+
+export const EGRESS_KINDS = ['rtmp', 'whip', 'mp4'] as const;
+export type EgressKindName = (typeof EGRESS_KINDS)[number];
+
+export type RoomEgressRequest = { action: 'start'; kind: EgressKindName; url: string | null } | { action: 'stop'; id: string } | { action: 'list' };
+
+export interface EgressInfo {
+  id: string;
+  kind: EgressKindName;
+  state: string;
+  participant: string;
+  bytes: number;
+  reconnects: number;
+  lastError: string | null;
+}
+
+export type RoomEgressReply = { ok: true; egress: EgressInfo[] } | { ok: false; error: string; code: ErrorCode };
+
+export function parseRoomEgressRequest(v: unknown): RoomEgressRequest {
+  const o = obj(v, 'room-egress');
+  const action = oneOf(o.action, 'room-egress.action', ['start', 'stop', 'list'] as const);
+  if (action === 'list') return { action };
+  if (action === 'stop') return { action, id: str(o.id, 'room-egress.id', { nonEmpty: true, max: 200 }) };
+  const kind = oneOf(o.kind, 'room-egress.kind', EGRESS_KINDS);
+  if (kind === 'mp4') return { action, kind, url: null };
+  const url = str(o.url, 'room-egress.url', { nonEmpty: true, max: 2048 });
+  if (!/^(rtmps?|https?):\/\/\S+$/.test(url)) throw new Error('room-egress.url must be an rtmp(s):// or http(s):// URL');
+  return { action, kind, url };
+}
