@@ -1,6 +1,7 @@
 """Augmented copies of each clip's audio, made once and cached with their feature frames: gain, additive noise,
 speed/pitch change by resampling (the labels are time-scaled to match) and an Opus round trip through libopus
-(opus_roundtrip.mjs, node-av), the codec a WebRTC caller's voice arrives in."""
+(opus_roundtrip.mjs, node-av), the codec a WebRTC caller's voice arrives in; and pauses inserted into the
+speech (data.py labels them with the speaker's mouth at rest)."""
 from __future__ import annotations
 
 import json
@@ -25,6 +26,8 @@ class Variant:
     noise_snr_db: Optional[float] = None   # None: no noise
     speed: float = 1.0                     # > 1: faster and higher
     opus_bps: Optional[int] = None         # None: no Opus round trip
+    pause_at: Optional[float] = None       # a pause inserted at this fraction of the clip (None: none)
+    pause_s: float = 0.0                   # its length in seconds (a faint noise floor, the mouth at rest)
 
 
 VARIANTS: List[Variant] = [
@@ -38,7 +41,11 @@ VARIANTS: List[Variant] = [
     Variant("opus12k", opus_bps=12000, gain_db=-6.0),
     Variant("mix", speed=0.95, noise_snr_db=25.0, opus_bps=20000),
     Variant("mix2", speed=1.05, noise_snr_db=15.0, opus_bps=32000, gain_db=-3.0),
+    # Most clips are speech from end to end: pauses teach "silence → mouth at rest" and the transitions.
+    Variant("pause", pause_at=0.35, pause_s=0.8),
+    Variant("pause2", pause_at=0.7, pause_s=1.2, opus_bps=24000, noise_snr_db=30.0),
 ]
+PAUSE_FLOOR_DBFS = -60.0
 
 
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -68,6 +75,10 @@ def make_variant(wav: Path, v: Variant, out_wav: Path, seed: int) -> None:
     rng = np.random.default_rng(seed)
     if v.speed != 1.0:
         x = resample_speed(x, v.speed)
+    if v.pause_at is not None:
+        at = int(round(v.pause_at * len(x)))
+        floor = pink_noise(int(round(v.pause_s * rate)), rng) * (10 ** (PAUSE_FLOOR_DBFS / 20))
+        x = np.concatenate([x[:at], floor, x[at:]])
     if v.noise_snr_db is not None:
         rms = float(np.sqrt(np.mean(x ** 2))) + 1e-9
         x = x + pink_noise(len(x), rng) * rms / (10 ** (v.noise_snr_db / 20))
@@ -96,6 +107,8 @@ def build_cache(dataset: Path, cache: Path, variants: List[Variant], seed: int =
     for i, v in enumerate(variants):
         meta_path, npy = cache / f"{v.name}.json", cache / f"{v.name}.npy"
         meta = dict(asdict(v), extractor=f"{EXTRACTOR}@{ident}")
+        if v.pause_at is None:  # the description of a variant without a pause (as cached before pauses existed)
+            del meta["pause_at"], meta["pause_s"]
         if meta_path.exists() and npy.exists() and json.loads(meta_path.read_text()) == meta:
             continue
         out_wav = cache / f"{v.name}.{os.getpid()}.wav"  # private to this process

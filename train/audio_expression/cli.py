@@ -74,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--columns", default="all", choices=("all", "phones+energy"),
                    help="feature columns the network reads: all, or phones+energy (the phone posteriors and c0 with its "
                         "deltas: drops the speaker-specific spectral shape of the other cepstra)")
+    t.add_argument("--head", choices=("flatten", "center"), default=ModelConfig.head,
+                   help="flatten: a linear layer over the whole window; center: only the predicted frame's column (fewer weights)")
     t.add_argument("--dropout", type=float, default=ModelConfig.dropout, help=f"dropout (default {ModelConfig.dropout})")
     t.add_argument("--iterations", type=_positive, default=TrainConfig.iterations, help=f"training iterations (default {TrainConfig.iterations})")
     t.add_argument("--batch", type=_positive, default=TrainConfig.batch, help=f"samples per iteration (default {TrainConfig.batch})")
@@ -144,7 +146,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if any(c.features.shape[1] != dim for c in train_clips + eval_clips):
         raise SystemExit("feature frames of different widths in the cache (delete the cache after changing the extractor)")
     columns = () if a.columns == "all" else tuple([0, 13, 26] + list(range(39, dim)))
-    mcfg = ModelConfig(feature_dim=dim, columns=columns, past=a.past, lookahead=a.lookahead, channels=a.channels, hidden=a.hidden,
+    mcfg = ModelConfig(feature_dim=dim, columns=columns, head=a.head, past=a.past, lookahead=a.lookahead, channels=a.channels, hidden=a.hidden,
                        dropout=a.dropout).validate()
     tcfg = TrainConfig(iterations=a.iterations, batch=a.batch, lr=a.lr, normalise=a.normalise,
                        velocity_weight=a.velocity_weight, eval_every=a.eval_every, seed=a.seed, held_out=held).validate()

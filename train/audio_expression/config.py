@@ -45,6 +45,7 @@ class ModelConfig:
     hidden: int = 128
     dropout: float = 0.1
     columns: Tuple[int, ...] = ()  # feature columns the network reads (empty: all)
+    head: str = "flatten"          # flatten: linear over the whole window; center: only the predicted frame's column
 
     @property
     def inputs(self) -> int:
@@ -63,6 +64,8 @@ class ModelConfig:
             raise ValueError("channels, hidden and dilations must be positive")
         if not 0 <= self.dropout < 1:
             raise ValueError("dropout must be in [0, 1)")
+        if self.head not in ("flatten", "center"):
+            raise ValueError("head must be flatten or center")
         if any(not 0 <= c < self.feature_dim for c in self.columns) or len(set(self.columns)) != len(self.columns):
             raise ValueError("columns must be distinct feature indices")
         return self
@@ -78,6 +81,7 @@ class ModelConfig:
         d = dict(d)
         d["dilations"] = tuple(int(x) for x in d["dilations"])
         d["columns"] = tuple(int(x) for x in d.get("columns", ()))
+        d.setdefault("head", "flatten")
         return ModelConfig(**d).validate()
 
 

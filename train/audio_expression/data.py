@@ -51,6 +51,32 @@ def targets_on_grid(bs: np.ndarray, valid: np.ndarray, fps: float, frames: int, 
     return y.astype(np.float32), mask
 
 
+def rest_pose(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A speaker's mouth at rest: the mean outputs over the frames whose jawOpen is in its lowest 10 %."""
+    jaw = y[mask, 0]
+    low = mask & (y[:, 0] <= np.quantile(jaw, 0.1))
+    return y[low].mean(axis=0)
+
+
+def with_pause(y: np.ndarray, m: np.ndarray, pause_at: float, pause_s: float, frames: int,
+               margin_s: float = 0.08) -> Tuple[np.ndarray, np.ndarray]:
+    """Targets for audio with a pause inserted (augment.py): the clip's own targets shifted past the pause, the
+    rest pose inside it; frames within `margin_s` of its edges are not scored (the mouth closes over a while)."""
+    hop = HOP_MS / 1000.0
+    n0 = len(y)
+    at, d = pause_at * n0 * hop, pause_s
+    t = np.arange(frames) * hop
+    src = np.where(t < at, t, t - d)
+    idx = np.clip(np.round(src / hop).astype(int), 0, n0 - 1)
+    inside = (t >= at) & (t < at + d)
+    out = y[idx].copy()
+    out[inside] = rest_pose(y, m)
+    mask = m[idx] & (src / hop <= n0 - 1)
+    mask[inside] = True
+    mask[(np.abs(t - at) < margin_s) | (np.abs(t - at - d) < margin_s)] = False
+    return out, mask
+
+
 def load_clips(dataset: Path, cache: Path, variants: Optional[Sequence[str]] = None) -> List[Clip]:
     """The clips of one dataset: one per cached variant (cache/<variant>.npy + .json), or only `variants`."""
     fps, bs, valid = read_dataset(dataset)
@@ -62,7 +88,13 @@ def load_clips(dataset: Path, cache: Path, variants: Optional[Sequence[str]] = N
         f = np.load(cache / f"{meta['name']}.npy").astype(np.float32)
         if f.ndim != 2:
             raise ValueError(f"{cache}/{meta['name']}.npy: expected [T, D] features, got {f.shape}")
-        y, m = targets_on_grid(bs, valid, fps, len(f), float(meta["speed"]))
+        if meta.get("pause_at") is not None:
+            # the unpaused clip on the same grid (at this speed), then the pause spliced in
+            n0 = len(f) - int(round(float(meta["pause_s"]) * 1000.0 / HOP_MS))
+            y0, m0 = targets_on_grid(bs, valid, fps, n0, float(meta["speed"]))
+            y, m = with_pause(y0, m0, float(meta["pause_at"]), float(meta["pause_s"]), len(f))
+        else:
+            y, m = targets_on_grid(bs, valid, fps, len(f), float(meta["speed"]))
         out.append(Clip(dataset.name, meta["name"], f, y, m))
     if variants is not None and len(out) != len(variants):
         raise FileNotFoundError(f"{cache}: missing variants (have {[c.variant for c in out]}, want {list(variants)})")

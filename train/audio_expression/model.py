@@ -1,5 +1,6 @@
 """The network: feature window [batch, window, feature_dim] → blendshapes [batch, outputs] for the frame at
-index `past` of the window (so `lookahead` frames of the future are seen). Input normalisation and the output
+index `past` of the window (so `lookahead` frames of the future are seen). The head reads the whole window (flatten) or only the
+predicted frame's column after the dilated convs (center: far fewer weights, less room to memorise speakers). Input normalisation and the output
 scale are buffers inside the module, so the exported graph takes raw feature frames and returns blendshape
 values clamped to [0, 1]."""
 from __future__ import annotations
@@ -34,9 +35,9 @@ class AudioExpressionNet(nn.Module):
         self.register_buffer("columns", torch.tensor(list(cfg.columns) or list(range(cfg.feature_dim)), dtype=torch.long))
         self.stem = nn.Conv1d(cfg.inputs, cfg.channels, kernel_size=3, padding=1)
         self.blocks = nn.Sequential(*[ResidualConv(cfg.channels, d, cfg.dropout) for d in cfg.dilations])
+        width = cfg.channels * (cfg.window if cfg.head == "flatten" else 1)
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(cfg.channels * cfg.window, cfg.hidden), nn.GELU(),
-            nn.Linear(cfg.hidden, n_out))
+            nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(width, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, n_out))
 
     def set_normalisation(self, feature_mean, feature_std, output_mean, output_scale) -> None:
         self.feature_mean.copy_(torch.as_tensor(feature_mean, dtype=torch.float32))
@@ -48,6 +49,8 @@ class AudioExpressionNet(nn.Module):
         """windows [B, W, D] of raw features → outputs in the training target space (before output scaling)."""
         x = ((windows - self.feature_mean) / self.feature_std).index_select(2, self.columns)
         x = self.blocks(F.gelu(self.stem(x.transpose(1, 2))))
+        if self.cfg.head == "center":  # the predicted frame's column: a small receptive field, no position weights
+            x = x[:, :, self.cfg.past:self.cfg.past + 1]
         return self.head(x)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:

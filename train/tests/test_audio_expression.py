@@ -132,14 +132,28 @@ def test_avatar_calibration_quantiles(tmp_path):
     assert all(b >= a for a, b in zip(jaw, jaw[1:])) and set(doc["values"]) == set(OUTPUT_NAMES)
 
 
-def test_column_selection_exports(tmp_path):
+@pytest.mark.parametrize("head", ["flatten", "center"])
+def test_column_selection_exports(tmp_path, head):
     from train.audio_expression.model import AudioExpressionNet
     torch.manual_seed(0)
-    m = AudioExpressionNet(ModelConfig(feature_dim=6, columns=(0, 2, 5), past=2, lookahead=1, channels=4, dilations=(1,), hidden=4)).eval()
+    m = AudioExpressionNet(ModelConfig(feature_dim=6, columns=(0, 2, 5), past=2, lookahead=1, channels=4, dilations=(1,),
+                                       hidden=4, head=head)).eval()
     x = torch.randn(3, 4, 6)
     y0 = m(x)
     x[..., 1] += 5.0  # a column the network does not read
     assert torch.equal(m(x), y0)
     man = export(m, tmp_path, "test", {})
     assert man["training"]["parityMaxAbsDiff"] < 1e-4 and man["config"]["columns"] == [0, 2, 5]
-    assert ModelConfig.from_dict(man["config"]).columns == (0, 2, 5)
+    assert ModelConfig.from_dict(man["config"]).columns == (0, 2, 5) and man["config"]["head"] == head
+
+
+def test_pause_labels_rest_inside_and_shift_after():
+    from train.audio_expression.data import rest_pose, with_pause
+    n = 300
+    y = np.zeros((n, K), np.float32)
+    y[:, 0] = np.linspace(0.1, 0.5, n)  # jawOpen rising; the lowest 10 % lie at the start
+    m = np.ones(n, bool)
+    out, mask = with_pause(y, m, pause_at=0.5, pause_s=0.5, frames=n + 50)
+    assert np.allclose(out[200:, 0], y[150:300, 0])  # after the pause: the clip's own targets, shifted
+    assert np.allclose(out[160:190], rest_pose(y, m)) and rest_pose(y, m)[0] < 0.13
+    assert mask[170] and not mask[150] and not mask[200] and mask[100]
