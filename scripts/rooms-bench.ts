@@ -53,6 +53,7 @@ interface Row {
   serverLatencyMs: { median: number; p90: number } | null;
 }
 
+const K_LABEL = (k: number): string => `${k} room(s)`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function median(xs: number[]): number {
@@ -127,6 +128,8 @@ async function measure(k: number, avatarsDir: string, avatar: string, seconds: n
       loadAverage: round((load0 + loadAverage()) / 2, 1),
       serverLatencyMs: await server.histogram('dnp_server_latency_ms'),
     };
+  } catch (err) {
+    throw new Error(`${K_LABEL(k)}: ${err instanceof Error ? err.message : String(err)}; server stderr: ${server.stderr.slice(-2000)}`);
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await server.close();
