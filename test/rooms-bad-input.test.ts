@@ -1,8 +1,8 @@
 /**
  * Call rooms refuse what they must, with codes, and leave nothing behind: an unknown room (--rooms), malformed
  * and oversized names, an unknown avatar, joining twice on one connection, answers without a room or for no
- * peer, leaving and disconnecting in the middle of the negotiation (the caller's own and a feed), and the
- * room options' validation.
+ * peer, leaving and disconnecting in the middle of the negotiation (the caller's own and a feed), the join rate
+ * per address, and the room options' validation.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -130,6 +130,26 @@ describe('call rooms: bad input', () => {
       await a.close();
     }
     await settled();
+  });
+
+  it('limits room joins per address (--join-rate)', { timeout: 30_000 }, async () => {
+    const limited = await startTestServer(join(tmp, 'avatars'), { joinsPerMinute: 2 });
+    try {
+      const s = io(limited.url, { transports: ['websocket'], reconnection: false });
+      sockets.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('connect', () => resolve());
+        s.once('connect_error', reject);
+      });
+      // two refused for another reason still take a token each; the third is over the rate
+      expect(await roomJoin(s, { room: 'a b', avatar: AVATAR_ID })).toMatchObject({ ok: false, code: 'bad-request' });
+      expect(await roomJoin(s, { room: 'a b', avatar: AVATAR_ID })).toMatchObject({ ok: false, code: 'bad-request' });
+      expect(await roomJoin(s, { room: 'lobby', avatar: AVATAR_ID })).toMatchObject({ ok: false, code: 'rate-limited' });
+      expect(await metricValue(limited.url, 'dnp_joins_rate_limited_total')).toBe(1);
+      s.disconnect();
+    } finally {
+      await limited.close();
+    }
   });
 
   it('validates --rooms and --room-size', () => {

@@ -248,6 +248,7 @@ export class DnpServer {
         keepaliveMs: options.keepaliveMs,
         keyframeMinIntervalMs: options.keyframeMinIntervalMs ?? LIMIT_DEFAULTS.keyframeMinIntervalMs,
         maxDrivingHz: options.maxDrivingHz ?? LIMIT_DEFAULTS.maxDrivingHz,
+        joinsPerMinute: options.joinsPerMinute ?? LIMIT_DEFAULTS.joinsPerMinute,
       },
       server.taps,
       metrics,

@@ -60,6 +60,10 @@ export function attachRoomSignaling(socket: RoomSocket, deps: RoomSignalingDeps)
 
   socket.on('room-join', (payload: unknown, ack?: unknown) => {
     const reply = ackOf<RoomJoinReply>(ack);
+    if (!rooms.joinBuckets.take(socket.handshake.address)) {
+      metrics.joinsRateLimited.inc();
+      return reject('room-join', 'rate-limited', `too many joins from ${socket.handshake.address}: wait a few seconds`, reply);
+    }
     let req;
     try {
       req = parseRoomJoinRequest(payload);

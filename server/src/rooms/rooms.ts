@@ -15,6 +15,7 @@ import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { IceOptions, IceServerConfig } from '../session/peer.js';
+import { TokenBuckets } from '../access/token-bucket.js';
 import { JoinRefused } from '../session/sessions.js';
 import type { TapDirectory } from '../stream/tap-directory.js';
 import { Participant, type ParticipantEnd, type ParticipantSink } from './participant.js';
@@ -33,6 +34,8 @@ export interface RoomsOptions {
   keepaliveMs: number;
   keyframeMinIntervalMs: number;
   maxDrivingHz: number;
+  /** Room joins per minute per client address (token bucket, burst = the same number; --join-rate). */
+  joinsPerMinute: number;
 }
 
 export interface RoomJoin {
@@ -47,13 +50,17 @@ export class Rooms {
   private readonly rooms = new Map<string, Map<string, Participant>>();
   private readonly roomOf = new Map<Participant, string>();
   private closed = false;
+  /** Room joins per client address (the same rate as single-user joins, counted apart). */
+  readonly joinBuckets: TokenBuckets;
 
   constructor(
     private readonly opts: RoomsOptions,
     private readonly taps: TapDirectory,
     private readonly metrics: Metrics,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.joinBuckets = new TokenBuckets(opts.joinsPerMinute, opts.joinsPerMinute / 60);
+  }
 
   get size(): number {
     return this.rooms.size;
