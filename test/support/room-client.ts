@@ -11,19 +11,10 @@ import { VideoDecoder, type DecodedPicture } from '../../server/src/media/video-
 import { parseParticipantInfo, parseRoomOffer, type ParticipantInfo, type RoomJoinReply } from '../../shared/src/room-signaling.js';
 import { DATA_CHANNEL_ID, DATA_CHANNEL_LABEL, parseErrorCode, type ErrorCode, type VideoCodecName } from '../../shared/src/signaling.js';
 import { codecParameters, opusParameters } from '../../server/src/session/peer.js';
+import { waitForGathering } from '../../server/src/stream/tap-sender.js';
+import { until } from './whep-client.js';
 
-/** Waits until `pred` holds (checked every 50 ms) or throws after `ms`. */
-export async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function gathered(pc: RTCPeerConnection): Promise<void> {
-  if (pc.iceGatheringState !== 'complete') await until(() => pc.iceGatheringState === 'complete', 5000, 'ICE gathering');
-}
+export { until };
 
 /**
  * What one peer receives: video reassembled + decoded (latest pictures kept), Opus packets decoded and counted.
@@ -206,7 +197,7 @@ export class RoomClient {
       }
     }
     await pc.setLocalDescription(await pc.createAnswer());
-    await gathered(pc);
+    await waitForGathering(pc, 5000);
     this.socket.emit('room-answer', { peer: o.peer, sdp: pc.localDescription?.sdp ?? '' });
   }
 
