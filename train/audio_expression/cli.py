@@ -12,17 +12,11 @@ from typing import List, Optional
 
 import torch
 
+from ..cli import _positive_int
 from .augment import VARIANTS, build_cache
 from .config import HELD_OUT, ModelConfig, TrainConfig
 from .data import load_clips
 from .features import EXTRACTOR, ROOT, extractor_id
-
-
-def _positive(v: str) -> int:
-    n = int(v)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return n
 
 
 def _non_negative(v: str) -> int:
@@ -60,7 +54,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m train.audio_expression",
                                 description="Generic audio-to-expression model: speech feature windows → mouth and jaw blendshapes.")
-    p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("features", help="make the augmented audio variants of each dataset and their feature frames (cached)")
     _common(f)
@@ -77,8 +71,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--head", choices=("flatten", "center"), default=ModelConfig.head,
                    help="flatten: a linear layer over the whole window; center: only the predicted frame's column (fewer weights)")
     t.add_argument("--dropout", type=float, default=ModelConfig.dropout, help=f"dropout (default {ModelConfig.dropout})")
-    t.add_argument("--iterations", type=_positive, default=TrainConfig.iterations, help=f"training iterations (default {TrainConfig.iterations})")
-    t.add_argument("--batch", type=_positive, default=TrainConfig.batch, help=f"samples per iteration (default {TrainConfig.batch})")
+    t.add_argument("--iterations", type=_positive_int, default=TrainConfig.iterations, help=f"training iterations (default {TrainConfig.iterations})")
+    t.add_argument("--batch", type=_positive_int, default=TrainConfig.batch, help=f"samples per iteration (default {TrainConfig.batch})")
     t.add_argument("--lr", type=float, default=TrainConfig.lr, help=f"peak learning rate, cosine decay (default {TrainConfig.lr})")
     t.add_argument("--normalise", choices=("none", "center", "zscore"), default=TrainConfig.normalise,
                    help="per-speaker target normalisation (default center: subtract each speaker's mean)")
@@ -86,9 +80,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--past", type=_non_negative, default=ModelConfig.past, help=f"past feature frames in the window (default {ModelConfig.past})")
     t.add_argument("--lookahead", type=_non_negative, default=ModelConfig.lookahead,
                    help=f"future feature frames in the window, 10 ms each (default {ModelConfig.lookahead})")
-    t.add_argument("--channels", type=_positive, default=ModelConfig.channels, help="conv channels")
-    t.add_argument("--hidden", type=_positive, default=ModelConfig.hidden, help="hidden units of the head")
-    t.add_argument("--eval-every", type=_positive, default=TrainConfig.eval_every, help="iterations between held-out scores")
+    t.add_argument("--channels", type=_positive_int, default=ModelConfig.channels, help="conv channels")
+    t.add_argument("--hidden", type=_positive_int, default=ModelConfig.hidden, help="hidden units of the head")
+    t.add_argument("--eval-every", type=_positive_int, default=TrainConfig.eval_every, help="iterations between held-out scores")
     t.add_argument("--max-minutes", type=float, default=None, help="stop after M minutes (then score and export)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")

@@ -1,21 +1,23 @@
 """Names and sizes shared by the data loader, the model, training and export."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-# MediaPipe / ARKit order (shared/src/blendshapes.ts).
-BLENDSHAPE_NAMES: Tuple[str, ...] = (
-    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
-    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
-    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft",
-    "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft",
-    "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight",
-    "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight",
-    "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
-    "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft",
-    "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
-)
+
+def _blendshape_names() -> Tuple[str, ...]:
+    """The 52 names in MediaPipe / ARKit order, read from their one definition, shared/src/blendshapes.ts."""
+    text = (Path(__file__).resolve().parents[2] / "shared" / "src" / "blendshapes.ts").read_text()
+    block = re.search(r"BLENDSHAPE_NAMES = \[(.*?)\] as const", text, re.S)
+    names = tuple(re.findall(r"'(\w+)'", block.group(1))) if block else ()
+    if len(names) != 52:
+        raise RuntimeError("could not read the 52 blendshape names from shared/src/blendshapes.ts")
+    return names
+
+
+BLENDSHAPE_NAMES: Tuple[str, ...] = _blendshape_names()
 
 # What the model predicts: the jaw and the mouth (speech moves them; head, eyes and brows come from elsewhere).
 OUTPUT_NAMES: Tuple[str, ...] = (
