@@ -86,6 +86,20 @@ describe('VoiceRelay', () => {
     expect(sent.length).toBe(10);
   });
 
+  it('sends in RTP-timestamp order when packets arrive out of order, and drops one older than a packet sent', async () => {
+    const sent: number[] = [];
+    const relay = new VoiceRelay({ delayMs: 20, send: (_p, ts) => sent.push(ts) });
+    const now = performance.now();
+    relay.push(Buffer.from([0]), 0xffff_fc40, now); // just before the 32-bit wrap
+    relay.push(Buffer.from([2]), 960, now);
+    relay.push(Buffer.from([1]), 0, now);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(sent).toEqual([0xffff_fc40, 0, 960]);
+    relay.push(Buffer.from([9]), 0, performance.now());
+    expect(relay.toJSON()).toMatchObject({ relayed: 3, late: 1, queued: 0 });
+    relay.close();
+  });
+
   it('holds at most maxQueued packets (the oldest go first)', () => {
     const relay = new VoiceRelay({ delayMs: 10_000, maxQueued: 3, send: () => {} });
     for (let i = 0; i < 5; i++) relay.push(Buffer.from([i]), i, performance.now());

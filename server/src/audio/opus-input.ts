@@ -17,7 +17,10 @@ export interface RtpAudioPacket {
 }
 
 export interface OpusInputOptions {
-  /** Packets held waiting for a missing one before it is given up (default 3: 60 ms at 20 ms packets). */
+  /**
+   * Packets held waiting for a missing one before it is given up (default 8: 160 ms at 20 ms packets; a loaded
+   * server's receive path reorders packets too). It adds delay only while a packet is missing.
+   */
   reorderDepth?: number;
   /** Longest silence inserted for one gap (ms, default 1000). */
   maxGapMs?: number;
@@ -53,7 +56,7 @@ export class OpusInput {
   private readonly stats: OpusInputStats = { packets: 0, reordered: 0, late: 0, duplicates: 0, lost: 0, corrupt: 0, gapSamples: 0, samples: 0 };
 
   constructor(opts: OpusInputOptions) {
-    this.depth = Math.max(0, Math.floor(opts.reorderDepth ?? 3));
+    this.depth = Math.max(0, Math.floor(opts.reorderDepth ?? 8));
     this.maxGapTicks = Math.round(((opts.maxGapMs ?? 1000) * OPUS_RTP_CLOCK) / 1000);
     this.onPcm = opts.onPcm;
   }

@@ -28,7 +28,10 @@ export interface MouthPredictor {
   readonly outputIndex: readonly number[];
   /** Feature frames after the predicted one that the model looks at (its look-ahead, in 10 ms frames). */
   readonly lookaheadFrames: number;
-  /** Feeds feature frames in order (row-major [n × dim], the first being frame `first`); resolves to the new predictions. */
+  /**
+   * Feeds feature frames in order (row-major [n × dim], the first being frame `first`); resolves to the new
+   * predictions, in frame order (it may predict only the newest frame that its look-ahead allows).
+   */
   push(frames: Float32Array, first: number): Promise<MouthPrediction[]>;
   close(): void;
 }
@@ -73,6 +76,18 @@ export interface VoiceDriverStats {
 }
 
 const PCM_PER_MS = 16;
+
+function concatFrames(parts: Float32Array[]): Float32Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Float32Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
 const ARRIVALS_KEPT = 200; // 4 s of 20 ms packets
 const DELAYS_KEPT = 100;
 
@@ -91,8 +106,12 @@ export class VoiceDriver {
   private readonly arrivals: Array<[number, number]> = [];
   private readonly events: VoiceGateEvent[] = [];
   private weight = 0;
+  private lastPredicted = -1;
   private latestMouth: VoiceMouth | null = null;
-  private chain: Promise<void> = Promise.resolve();
+  /** Feature frames read but not yet given to the predictor (the first is frame `pendingFirst`). */
+  private pending: Float32Array[] = [];
+  private pendingFirst = 0;
+  private running = false;
   private readonly delays: number[] = [];
   private closed = false;
   private readonly stats = { packets: 0, featureFrames: 0, predictions: 0, speechSegments: 0, modelErrors: 0 };
@@ -139,14 +158,32 @@ export class VoiceDriver {
     if (this.arrivals.length > ARRIVALS_KEPT) this.arrivals.shift();
     this.gate.push(pcm);
     if (this.features.push(pcm) === 0) return;
-    const first = this.features.nextFrameIndex;
+    if (this.pending.length === 0) this.pendingFirst = this.features.nextFrameIndex;
     const frames = this.features.read();
     this.stats.featureFrames += frames.length / SPEECH_FEATURE_DIM;
-    this.chain = this.chain.then(() => this.predict(frames, first));
+    this.pending.push(frames);
+    void this.pump();
+  }
+
+  /**
+   * Runs the model on the frames that arrived, one call at a time: frames that arrive while it runs are handed
+   * over together next (the predictor may then predict only the newest), so a slow machine adds no backlog.
+   */
+  private async pump(): Promise<void> {
+    if (this.running || this.closed || this.pending.length === 0) return;
+    this.running = true;
+    const first = this.pendingFirst;
+    const frames = this.pending.length === 1 ? (this.pending[0] as Float32Array) : concatFrames(this.pending);
+    this.pending = [];
+    try {
+      await this.predict(frames, first);
+    } finally {
+      this.running = false;
+    }
+    void this.pump();
   }
 
   private async predict(frames: Float32Array, first: number): Promise<void> {
-    if (this.closed) return;
     let out: MouthPrediction[];
     try {
       out = await this.predictor.push(frames, first);
@@ -159,7 +196,9 @@ export class VoiceDriver {
     for (const p of out) {
       const streamMs = SPEECH_FEATURE_FIRST_CENTRE_MS + p.frame * SPEECH_FEATURE_HOP_MS;
       const target = this.speechAt(streamMs) ? 1 : 0;
-      this.weight = target > this.weight ? Math.min(1, this.weight + this.rampPerFrame) : Math.max(0, this.weight - this.rampPerFrame);
+      const step = this.rampPerFrame * Math.max(1, p.frame - this.lastPredicted);
+      this.lastPredicted = p.frame;
+      this.weight = target > this.weight ? Math.min(1, this.weight + step) : Math.max(0, this.weight - step);
       this.latestMouth = { values: p.values, weight: this.weight, streamMs, arrivedAt: this.arrivalOf(streamMs) };
       this.stats.predictions++;
     }

@@ -26,7 +26,9 @@ export class VoiceRelay {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private delay: number;
-  private readonly stats = { relayed: 0, dropped: 0 };
+  private readonly stats = { relayed: 0, dropped: 0, late: 0 };
+  /** RTP timestamp of the last packet sent. */
+  private lastSent: number | null = null;
 
   constructor(opts: VoiceRelayOptions) {
     this.send = opts.send;
@@ -43,16 +45,30 @@ export class VoiceRelay {
     this.delay = Math.max(0, ms);
   }
 
-  /** A packet from the caller that arrived at `arrivedAt` (performance.now()). */
+  /**
+   * A packet from the caller that arrived at `arrivedAt` (performance.now()). Packets go out in RTP-timestamp
+   * order (one that arrived out of order takes its place in the queue; one older than a packet already sent is
+   * dropped), each no earlier than `delayMs` after it arrived.
+   */
   push(payload: Buffer, timestamp: number, arrivedAt: number): void {
     if (this.closed) return;
+    if (this.lastSent !== null && ((timestamp - this.lastSent) | 0) <= 0) {
+      this.stats.late++;
+      return;
+    }
     if (this.queue.length >= this.maxQueued) {
       this.queue.shift();
       this.stats.dropped++;
     }
-    // never out of order: a packet is not due before the one queued ahead of it
-    const last = this.queue[this.queue.length - 1];
-    this.queue.push({ payload, timestamp, dueAt: Math.max(arrivedAt + this.delay, last?.dueAt ?? -Infinity) });
+    let i = this.queue.length;
+    while (i > 0 && ((timestamp - (this.queue[i - 1] as Queued).timestamp) | 0) < 0) i--;
+    const ahead = this.queue[i - 1];
+    const dueAt = Math.max(arrivedAt + this.delay, ahead?.dueAt ?? -Infinity);
+    this.queue.splice(i, 0, { payload, timestamp, dueAt });
+    for (let k = i + 1; k < this.queue.length; k++) {
+      const q = this.queue[k] as Queued;
+      if (q.dueAt < dueAt) q.dueAt = dueAt; // never due before the packet ahead of it
+    }
     this.arm();
   }
 
@@ -70,12 +86,13 @@ export class VoiceRelay {
     while (!this.closed && this.queue.length > 0 && (this.queue[0] as Queued).dueAt <= now + 1) {
       const q = this.queue.shift() as Queued;
       this.send(q.payload, q.timestamp);
+      this.lastSent = q.timestamp;
       this.stats.relayed++;
     }
     this.arm();
   }
 
-  toJSON(): { delayMs: number; relayed: number; dropped: number; queued: number } {
+  toJSON(): { delayMs: number; relayed: number; dropped: number; late: number; queued: number } {
     return { delayMs: Math.round(this.delay), ...this.stats, queued: this.queue.length };
   }
 
