@@ -75,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--batch", type=_positive_int, default=TrainConfig.batch, help=f"samples per iteration (default {TrainConfig.batch})")
     t.add_argument("--lr", type=float, default=TrainConfig.lr, help=f"peak learning rate, cosine decay (default {TrainConfig.lr})")
     t.add_argument("--normalise", choices=("none", "center", "zscore"), default=TrainConfig.normalise,
-                   help="per-speaker target normalisation (default center: subtract each speaker's mean)")
+                   help="per-speaker target normalisation (default zscore: each speaker's targets minus its mean, over its std; center: minus its mean)")
     t.add_argument("--velocity-weight", type=float, default=TrainConfig.velocity_weight, help="weight of the velocity L1 term")
     t.add_argument("--past", type=_non_negative, default=ModelConfig.past, help=f"past feature frames in the window (default {ModelConfig.past})")
     t.add_argument("--lookahead", type=_non_negative, default=ModelConfig.lookahead,

@@ -40,14 +40,14 @@ HOP_MS = 10.0
 @dataclass
 class ModelConfig:
     feature_dim: int
-    past: int = 26          # feature frames before the predicted one
+    past: int = 8           # feature frames before the predicted one
     lookahead: int = 5      # feature frames after it (50 ms)
-    channels: int = 64
+    channels: int = 32
     dilations: Tuple[int, ...] = (1, 2, 4)
-    hidden: int = 128
-    dropout: float = 0.1
+    hidden: int = 32
+    dropout: float = 0.2
     columns: Tuple[int, ...] = ()  # feature columns the network reads (empty: all)
-    head: str = "flatten"          # flatten: linear over the whole window; center: only the predicted frame's column
+    head: str = "center"           # flatten: linear over the whole window; center: only the predicted frame's column
 
     @property
     def inputs(self) -> int:
@@ -89,7 +89,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    iterations: int = 3000
+    iterations: int = 1000
     batch: int = 32
     steps: int = 8                  # consecutive predictions per sample (for the velocity term)
     stride: int = 4                 # hops between them (40 ms, about one video frame)
@@ -97,8 +97,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     velocity_weight: float = 0.5
     key_weight: float = 2.0
-    normalise: str = "center"       # per-speaker target normalisation: none | center | zscore
-    eval_every: int = 500
+    normalise: str = "zscore"       # per-speaker target normalisation: none | center | zscore
+    eval_every: int = 250
     seed: int = 0
     held_out: List[str] = field(default_factory=lambda: list(HELD_OUT))
 
