@@ -71,6 +71,7 @@ export class View {
     this.mode.disabled = running;
     // the caller hears their own voice back (in sync with the avatar's lips) only in the voice modes
     this.remote.muted = this.driveMode() === 'camera';
+    this.preview.hidden = this.driveMode() === 'microphone'; // no camera in microphone-only mode
   }
 
   showMessage(kind: 'error' | 'info', text: string): void {
@@ -94,7 +95,7 @@ export class View {
     c.fps.textContent = s.framesPresented > 0 || s.framesDecoded > 0 ? `${formatFps(s.presentedFps)} shown, ${formatFps(s.decodedFps)} decoded` : '–';
     c.latency.textContent = formatMs(s.latencyMs);
     c.render.textContent = s.renderMs.count > 0 ? `${s.renderMs.median.toFixed(1)} / ${s.encodeMs.median.toFixed(1)} ms` : '–';
-    c.up.textContent = s.framesSent > 0 ? formatKbps(s.uplinkKbps) : '–';
+    c.up.textContent = s.framesSent > 0 || s.audioPacketsSent > 0 ? formatKbps(s.uplinkKbps) : '–';
     c.down.textContent = s.framesDecoded > 0 ? formatKbps(s.downlinkKbps) : '–';
     c.tracking.textContent = s.trackingMs.count > 0 ? `${s.trackingMs.median.toFixed(1)} ms (p90 ${s.trackingMs.p90.toFixed(1)})` : '–';
     const facePct = s.cameraFrames > 0 ? Math.round((100 * s.facesFound) / s.cameraFrames) : 0;

@@ -81,7 +81,7 @@ export class OpusDecoder {
         frame.unref();
       }
     }
-    return { pcm: concat(parts), ticks };
+    return { pcm: concatSamples(parts), ticks };
   }
 
   private resample(frame: Frame): Float32Array {
@@ -121,7 +121,8 @@ export class OpusDecoder {
   }
 }
 
-function concat(parts: Float32Array[]): Float32Array {
+/** The parts, one after the other, in one array (the part itself when there is one). */
+export function concatSamples(parts: Float32Array[]): Float32Array {
   if (parts.length === 1) return parts[0] as Float32Array;
   let n = 0;
   for (const p of parts) n += p.length;

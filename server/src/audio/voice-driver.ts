@@ -9,6 +9,7 @@
  * its sound arrived the lips for it left the server: the speech-to-lips delay. close() is idempotent.
  */
 import type { Logger } from '../log.js';
+import { concatSamples } from './opus-decoder.js';
 import { OpusInput, type RtpAudioPacket } from './opus-input.js';
 import { SPEECH_FEATURE_DIM, SPEECH_FEATURE_FIRST_CENTRE_MS, SPEECH_FEATURE_HOP_MS, SPEECH_FEATURE_LOOKAHEAD_MS, SpeechFeatureStream } from './speech-features/index.js';
 import { VoiceGate, type VoiceGateEvent, type VoiceGateOptions } from './voice-gate.js';
@@ -76,18 +77,6 @@ export interface VoiceDriverStats {
 }
 
 const PCM_PER_MS = 16;
-
-function concatFrames(parts: Float32Array[]): Float32Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Float32Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 const ARRIVALS_KEPT = 200; // 4 s of 20 ms packets
 const DELAYS_KEPT = 100;
 
@@ -173,7 +162,7 @@ export class VoiceDriver {
     if (this.running || this.closed || this.pending.length === 0) return;
     this.running = true;
     const first = this.pendingFirst;
-    const frames = this.pending.length === 1 ? (this.pending[0] as Float32Array) : concatFrames(this.pending);
+    const frames = concatSamples(this.pending);
     this.pending = [];
     try {
       await this.predict(frames, first);
