@@ -58,7 +58,7 @@ describe('WHIP egress', () => {
       const s1 = ep.live;
       expect(s1?.authorization).toBe('Bearer secret-token');
       await until(() => (s1?.rx.framesDecoded ?? 0) >= 10 && (s1?.rx.opusSamples ?? 0) >= 48_000 * 0.4, 20_000, 'video + audio at the endpoint');
-      expect(s1?.rx.pictures[0]?.width).toBe(320);
+      expect(s1?.rx.pictures[0]?.pic.width).toBe(320);
       expect(await sample('dnp_egress_state{egress="w1",kind="whip",state="live"}')).toBe(1);
       expect(await sample('dnp_egress_bytes_total{egress="w1",kind="whip"}')).toBeGreaterThan(10_000);
 

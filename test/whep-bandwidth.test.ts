@@ -36,9 +36,9 @@ describe('bandwidth policy over WHEP', () => {
     const gauge = (): Promise<number> => metricValue(ts.url, 'dnp_stream_bitrate_bps{stream="presenter"}');
     let timer: NodeJS.Timeout | null = null;
     try {
-      await v.until(() => v.framesDecoded >= 5 && v.rx.videoSsrc !== 0, 20_000, 'video');
+      await v.until(() => v.framesDecoded >= 5 && v.videoSsrc !== 0, 20_000, 'video');
       expect(await gauge()).toBe(800_000);
-      const media = v.rx.videoSsrc;
+      const media = v.videoSsrc;
       timer = setInterval(() => send(new RtcpPayloadSpecificFeedback({ feedback: new ReceiverEstimatedMaxBitrate({ senderSsrc: 1, mediaSsrc: 0, uniqueID: 'REMB', ssrcNum: 1, brExp: 1, brMantissa: 150_000, ssrcFeedbacks: [media] }) })), 300);
       await until(() => tap.videoBitrate() === 300_000, 10_000, 'the REMB cap');
       expect(await gauge()).toBe(300_000);

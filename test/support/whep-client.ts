@@ -1,14 +1,13 @@
 /**
  * A WHEP viewer for tests (werift): recvonly video + audio, the complete offer POSTed as application/sdp, the
- * answer applied; received video is reassembled and decoded (node-av), Opus packets are decoded (OpusDecoder).
+ * answer applied; what arrives is decoded by room-client's MediaReceiver (video reassembled + decoded, Opus decoded).
  */
-import { RTCPeerConnection, useOPUS, type RtpPacket } from 'werift';
+import { RTCPeerConnection, useOPUS } from 'werift';
 import type { VideoCodecName } from '../../shared/src/signaling.js';
-import { OpusDecoder } from '../../server/src/audio/opus-decoder.js';
-import { RtpFrameAssembler } from '../../server/src/media/rtp-frame-assembler.js';
-import { VideoDecoder, type DecodedPicture } from '../../server/src/media/video-decoder.js';
+import type { DecodedPicture } from '../../server/src/media/video-decoder.js';
 import { codecParameters } from '../../server/src/session/peer.js';
 import { waitForGathering } from '../../server/src/stream/tap-sender.js';
+import { MediaReceiver } from './room-client.js';
 
 export interface WhepClientOptions {
   /** Full endpoint URL, e.g. http://127.0.0.1:PORT/whep/ROOM/PARTICIPANT */
@@ -16,55 +15,6 @@ export interface WhepClientOptions {
   codec?: VideoCodecName;
   token?: string;
   timeoutMs?: number;
-}
-
-/** Receives what a TapSender sends on `pc`: video reassembled + decoded, Opus decoded. */
-export class MediaReceiver {
-  readonly pictures: DecodedPicture[] = [];
-  framesDecoded = 0;
-  opusPackets = 0;
-  /** 48 kHz samples decoded from the Opus packets received. */
-  opusSamples = 0;
-  /** keep at most this many decoded pictures */
-  keepPictures = 3;
-  /** SSRC of the video as received (0 until the first packet). */
-  videoSsrc = 0;
-  videoBytes = 0;
-  private readonly assembler: RtpFrameAssembler;
-  private readonly decoder: VideoDecoder;
-  private readonly opus = new OpusDecoder();
-  private closed = false;
-
-  constructor(pc: RTCPeerConnection, codec: VideoCodecName) {
-    this.assembler = new RtpFrameAssembler(codec);
-    this.decoder = new VideoDecoder(codec);
-    pc.onTrack.subscribe((track) => {
-      track.onReceiveRtp.subscribe((rtp: RtpPacket) => {
-        if (this.closed) return;
-        if (track.kind === 'audio') {
-          this.opusPackets++;
-          this.opusSamples += this.opus.decode(rtp.payload).ticks;
-          return;
-        }
-        this.videoSsrc = rtp.header.ssrc;
-        this.videoBytes += rtp.payload.length;
-        const f = this.assembler.push(rtp);
-        if (!f) return;
-        for (const pic of this.decoder.decode(f.data)) {
-          this.framesDecoded++;
-          this.pictures.push(pic);
-          if (this.pictures.length > this.keepPictures) this.pictures.shift();
-        }
-      });
-    });
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.decoder.close();
-    this.opus.close();
-  }
 }
 
 /** Waits until `pred` holds (checked every 50 ms) or throws after `ms`. */
@@ -94,7 +44,11 @@ export class WhepClient {
     return this.rx.framesDecoded;
   }
   get pictures(): DecodedPicture[] {
-    return this.rx.pictures;
+    return this.rx.pictures.map((p) => p.pic);
+  }
+  /** SSRC of the video as received (0 before the first packet). */
+  get videoSsrc(): number {
+    return this.pc.getTransceivers()[0]?.receiver.tracks[0]?.ssrc ?? 0;
   }
   get opusPackets(): number {
     return this.rx.opusPackets;

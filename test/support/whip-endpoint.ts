@@ -9,7 +9,7 @@ import { RTCPeerConnection, useOPUS } from 'werift';
 import type { VideoCodecName } from '../../shared/src/signaling.js';
 import { codecParameters } from '../../server/src/session/peer.js';
 import { waitForGathering } from '../../server/src/stream/tap-sender.js';
-import { MediaReceiver } from './whep-client.js';
+import { MediaReceiver } from './room-client.js';
 
 export interface WhipSession {
   id: number;

@@ -4,7 +4,8 @@
  * driving frames and render reports, and RTP → depacketise → decode (node-av) of the video it receives.
  */
 import { io, type Socket } from 'socket.io-client';
-import { H264RtpPayload, MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket, Vp8RtpPayload, type RTCDataChannel } from 'werift';
+import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket, type RTCDataChannel } from 'werift';
+import { RtpFrameAssembler, type AssembledFrame } from '../media/rtp-frame-assembler.js';
 import type { DrivingValues } from '../../../shared/src/driving-values.js';
 import { decodeRenderReport, type RenderReport } from '../../../shared/src/render-report.js';
 import {
@@ -59,11 +60,6 @@ export interface RtcClientStats {
   messagesSent: number;
 }
 
-interface Assembly {
-  timestamp: number;
-  packets: RtpPacket[];
-}
-
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
@@ -98,7 +94,7 @@ export class RtcClient {
   readonly codec: VideoCodecName;
   sessionId = '';
   private decoder: VideoDecoder;
-  private assembly: Assembly | null = null;
+  private readonly assembler: RtpFrameAssembler;
   private closed = false;
   private track: MediaStreamTrack | null = null;
   /** After a lost or incomplete frame, inter frames cannot be decoded until the next keyframe. */
@@ -143,6 +139,8 @@ export class RtcClient {
       }
     });
     this.decoder = new VideoDecoder(this.codec);
+    this.assembler = new RtpFrameAssembler(this.codec);
+    this.assembler.onIncomplete = () => this.lost();
     this.pc.onTrack.subscribe((track) => {
       if (track.kind === 'audio') {
         track.onReceiveRtp.subscribe((rtp) => this.onVoice?.({ payload: rtp.payload, timestamp: rtp.header.timestamp, arrivedAt: performance.now() }));
@@ -228,53 +226,17 @@ export class RtcClient {
       if (step === 0 || step >= 0x8000) return; // a duplicate, or late (reordered / retransmitted): its frame is gone
       if (step !== 1) {
         // packets in between were lost: the picture being assembled is incomplete
-        this.assembly = null;
+        this.assembler.reset();
         this.lost();
       }
     }
     this.lastSeq = seqNo;
-    const ts = rtp.header.timestamp;
-    if (!this.assembly || this.assembly.timestamp !== ts) {
-      if (this.assembly) this.lost(); // a new picture began before the marker of the last
-      this.assembly = { timestamp: ts, packets: [] };
-    }
-    this.assembly.packets.push(rtp);
-    if (rtp.header.marker) {
-      const a = this.assembly;
-      this.assembly = null;
-      this.finish(a, performance.now());
-    }
+    const f = this.assembler.push(rtp); // an incomplete picture calls lost()
+    if (f) this.finish(f, performance.now());
   }
 
-  private finish(a: Assembly, arrivedAt: number): void {
-    const pkts = a.packets.sort((x, y) => ((x.header.sequenceNumber - y.header.sequenceNumber + 0x8000) & 0xffff) - 0x8000);
-    for (let i = 1; i < pkts.length; i++) {
-      if ((((pkts[i] as RtpPacket).header.sequenceNumber - (pkts[i - 1] as RtpPacket).header.sequenceNumber) & 0xffff) !== 1) {
-        this.lost();
-        return;
-      }
-    }
-    const parts: Buffer[] = [];
-    let key = false;
-    if (this.codec === 'vp8') {
-      for (const [i, p] of pkts.entries()) {
-        const d = Vp8RtpPayload.deSerialize(p.payload);
-        if (i === 0 && (!d.sBit || d.pid !== 0)) {
-          this.lost();
-          return;
-        }
-        if (i === 0) key = d.isKeyframe;
-        parts.push(d.payload);
-      }
-    } else {
-      let fragment: Buffer | undefined;
-      for (const p of pkts) {
-        const d = H264RtpPayload.deSerialize(p.payload, fragment);
-        fragment = d.fragment;
-        if (d.isKeyframe) key = true;
-        if (d.payload && d.payload.length) parts.push(d.payload);
-      }
-    }
+  private finish(f: AssembledFrame, arrivedAt: number): void {
+    const key = f.key;
     if (this.waitingForKey) {
       if (!key) {
         this.stats.framesSkipped++;
@@ -283,9 +245,9 @@ export class RtcClient {
       }
       this.waitingForKey = false;
     }
-    for (const pic of this.decoder.decode(Buffer.concat(parts))) {
+    for (const pic of this.decoder.decode(f.data)) {
       this.stats.framesDecoded++;
-      this.onFrame?.({ ...pic, rtpTimestamp: a.timestamp, arrivedAt, decodedAt: performance.now(), key });
+      this.onFrame?.({ ...pic, rtpTimestamp: f.rtpTimestamp, arrivedAt, decodedAt: performance.now(), key });
     }
   }
 

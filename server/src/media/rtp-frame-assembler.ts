@@ -17,6 +17,8 @@ export class RtpFrameAssembler {
   private timestamp = -1;
   incomplete = 0;
   frames = 0;
+  /** Called for each picture dropped as incomplete. */
+  onIncomplete: (() => void) | null = null;
 
   constructor(private readonly codec: VideoCodecName) {}
 
@@ -24,7 +26,7 @@ export class RtpFrameAssembler {
   push(rtp: RtpPacket): AssembledFrame | null {
     const ts = rtp.header.timestamp;
     if (this.timestamp !== ts) {
-      if (this.packets.length) this.incomplete++; // a new picture began before the marker of the last
+      if (this.packets.length) this.dropped(); // a new picture began before the marker of the last
       this.packets = [];
       this.timestamp = ts;
     }
@@ -35,8 +37,19 @@ export class RtpFrameAssembler {
     this.timestamp = -1;
     const frame = this.depacketize(pkts, ts);
     if (frame) this.frames++;
-    else this.incomplete++;
+    else this.dropped();
     return frame;
+  }
+
+  /** Forgets the picture being assembled (the caller saw packets go missing and counts that itself). */
+  reset(): void {
+    this.packets = [];
+    this.timestamp = -1;
+  }
+
+  private dropped(): void {
+    this.incomplete++;
+    this.onIncomplete?.();
   }
 
   private depacketize(pkts: RtpPacket[], rtpTimestamp: number): AssembledFrame | null {
