@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { Peer, type IceOptions, type PeerState } from '../session/peer.js';
 import type { MediaTap, Unsubscribe } from '../stream/media-tap.js';
+import { TapBandwidth } from '../stream/tap-bandwidth.js';
 
 export class Feed {
   readonly peer: Peer;
@@ -45,6 +46,9 @@ export class Feed {
       else if (s === 'failed' || s === 'closed') this.onEnded?.(s);
     };
     this.unsubs.push(tap.onClosed(() => void this.close()));
+    // Its receiver reports feed the stream's bandwidth policy (stream/tap-bandwidth.ts).
+    const bandwidth = TapBandwidth.of(metrics);
+    if (bandwidth) this.unsubs.push(bandwidth.attach(tap, id, () => this.peer.sender.ssrc, (cb) => void this.peer.sender.onRtcp.subscribe(cb)));
   }
 
   async offer(): Promise<string> {

@@ -1,6 +1,6 @@
 /**
- * TapBandwidth: the bandwidth policy of the server's shared encodes. Every WebRTC receiver of a tap (WHEP viewers;
- * room feeds can attach the same way) hands its video sender's RTCP to a BitrateController per tap: receiver
+ * TapBandwidth: the bandwidth policy of the server's shared encodes. Every WebRTC receiver of a tap (WHEP viewers,
+ * room feeds) hands its video sender's RTCP to a BitrateController per tap: receiver
  * reports give the fraction lost, REMB a receiver's estimate. Once a second the controller's target, if it
  * changed, goes to the tap (MediaTap.setVideoBitrate → VideoEncoder.setBitrate). Policy details in
  * bitrate-controller.ts and docs/egress.md. dnp_stream_bitrate_bps{stream} shows the target,
@@ -27,6 +27,9 @@ export function feedbackFromRtcp(p: RtcpPacket, ssrc: number): ReceiverFeedback 
   return null;
 }
 
+/** The server's policy, by its Metrics (a room Feed finds it without more plumbing). */
+const byMetrics = new WeakMap<Metrics, TapBandwidth>();
+
 interface TapState {
   controller: BitrateController;
   receivers: number;
@@ -41,6 +44,12 @@ export class TapBandwidth {
   constructor(metrics: Metrics) {
     this.bitrate = new Gauge({ name: 'dnp_stream_bitrate_bps', help: 'target bitrate of a shared encode set by the bandwidth policy (bit/s)', labelNames: ['stream'], registers: [metrics.registry] });
     this.changes = new Counter({ name: 'dnp_stream_bitrate_changes_total', help: 'bitrate changes of a shared encode by the bandwidth policy', labelNames: ['stream', 'direction'], registers: [metrics.registry] });
+    byMetrics.set(metrics, this);
+  }
+
+  /** The policy of the server that owns `metrics`, if it has one. */
+  static of(metrics: Metrics): TapBandwidth | undefined {
+    return byMetrics.get(metrics);
   }
 
   /**
