@@ -8,9 +8,13 @@
  *           └─ Sessions ── Session ─┬─ Peer ─ DrivingChannel
  *                                   └─ VideoOutput (Encoder → RTP muxer → track)
  */
+import { existsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { availableParallelism } from 'node:os';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { DEFAULT_AUDIO_EXPRESSION_DIR } from './audio/expression-model.js';
+import { VoiceModel } from './audio/voice-model.js';
 import type { VideoCodecName } from '../../shared/src/signaling.js';
 import { AvatarRegistry } from './avatars/registry.js';
 import { AccessPolicy } from './access/access-policy.js';
@@ -92,6 +96,13 @@ export interface ServerOptions {
   rooms?: string[] | null;
   /** Most participants per room (`--room-size`); default 4. */
   roomSize?: number;
+  /**
+   * Folder of the audio-to-expression model for microphone/both joins (model.json + model.onnx); undefined =
+   * assets/audio-expression when it is there; null = none (voice joins are refused).
+   */
+  audioModelDir?: string | null;
+  /** Head and eyes of microphone-only callers: the avatar's idle motion (default) or still (measurements, tests). */
+  idleMotion?: 'avatar' | 'still';
 }
 
 export { LIMIT_DEFAULTS } from './server-limits.js';
@@ -129,6 +140,8 @@ export class DnpServer {
   egress: EgressManager | null = null;
   /** Bandwidth policy of the shared encodes: receivers' RTCP → encoder bitrate (set in start()). */
   bandwidth: TapBandwidth | null = null;
+  /** The audio-to-expression model of microphone/both sessions (set in start(); null = none). */
+  voiceModel: VoiceModel | null = null;
   private closed = false;
 
   private constructor(
@@ -192,6 +205,19 @@ export class DnpServer {
       turn: options.turn ?? null,
       staticIceServers: options.ice.iceServers,
     });
+    let voiceModel: VoiceModel | null = null;
+    const modelDir = options.audioModelDir === undefined ? (existsSync(join(DEFAULT_AUDIO_EXPRESSION_DIR, 'model.json')) ? DEFAULT_AUDIO_EXPRESSION_DIR : null) : options.audioModelDir;
+    if (modelDir === null) log.info('no audio-to-expression model: microphone and both joins are refused');
+    else {
+      try {
+        voiceModel = await VoiceModel.load(modelDir, log);
+      } catch (err) {
+        await closeHttp(http);
+        if (metricsHttp) await closeHttp(metricsHttp);
+        await avatars.close();
+        throw err;
+      }
+    }
     const sessions = new Sessions(
       {
         ice: options.ice,
@@ -204,6 +230,8 @@ export class DnpServer {
         maxDrivingHz: options.maxDrivingHz ?? LIMIT_DEFAULTS.maxDrivingHz,
         keyframeMinIntervalMs: options.keyframeMinIntervalMs ?? LIMIT_DEFAULTS.keyframeMinIntervalMs,
         admission,
+        voiceModel,
+        idleMotion: options.idleMotion ?? 'avatar',
       },
       metrics,
       log,
@@ -225,6 +253,7 @@ export class DnpServer {
       joinTimeoutMs: options.joinTimeoutMs ?? LIMIT_DEFAULTS.joinTimeoutMs,
     });
     const server = new DnpServer(options, avatars, sessions, http, signaling, metricsHttp, access, metrics, log);
+    server.voiceModel = voiceModel;
     whep = new WhepEndpoint(
       { ice: options.ice, iceServers: () => access.iceServersForSession(), maxViewers: options.maxWhepViewers ?? 100, connectTimeoutMs: options.connectTimeoutMs },
       server.taps,
@@ -312,6 +341,7 @@ export class DnpServer {
     await httpClosed;
     if (this.metricsHttp) await closeHttp(this.metricsHttp);
     await this.avatars.close();
+    await this.voiceModel?.close();
     this.log.info('dnp server closed');
   }
 }

@@ -68,7 +68,7 @@ export interface VoiceDriverStats {
   predictions: number;
   speech: boolean;
   speechSegments: number;
-  /** The median speech-to-lips delay over the last ~4 s of frames (ms), null before the first. */
+  /** The median speech-to-lips delay over the frames of the last 4 s (ms), null before the first. */
   speechToLipsMs: number | null;
   /** Algorithmic look-ahead: Opus packet + features + model (ms). */
   lookaheadMs: number;
@@ -78,7 +78,8 @@ export interface VoiceDriverStats {
 
 const PCM_PER_MS = 16;
 const ARRIVALS_KEPT = 200; // 4 s of 20 ms packets
-const DELAYS_KEPT = 100;
+/** The speech-to-lips delay is the median over the frames sent this long (ms). */
+const DELAY_WINDOW_MS = 4000;
 
 export class VoiceDriver {
   private input: OpusInput | null;
@@ -101,7 +102,8 @@ export class VoiceDriver {
   private pending: Float32Array[] = [];
   private pendingFirst = 0;
   private running = false;
-  private readonly delays: number[] = [];
+  /** [sent at, speech-to-lips ms] of the recent frames. */
+  private readonly delays: Array<[number, number]> = [];
   private closed = false;
   private readonly stats = { packets: 0, featureFrames: 0, predictions: 0, speechSegments: 0, modelErrors: 0 };
   /** Called after each new prediction. */
@@ -212,14 +214,14 @@ export class VoiceDriver {
 
   /** A video frame showing `m` left the server at `sentAt` (performance.now()). */
   noteShown(m: VoiceMouth, sentAt = performance.now()): void {
-    this.delays.push(sentAt - m.arrivedAt);
-    if (this.delays.length > DELAYS_KEPT) this.delays.shift();
+    this.delays.push([sentAt, sentAt - m.arrivedAt]);
+    while (this.delays.length > 1 && sentAt - (this.delays[0] as [number, number])[0] > DELAY_WINDOW_MS) this.delays.shift();
   }
 
-  /** Median speech-to-lips delay of the recent frames (ms), null before the first. */
+  /** Median speech-to-lips delay of the frames sent in the last 4 s (ms), null before the first. */
   get speechToLipsMs(): number | null {
     if (this.delays.length === 0) return null;
-    const s = [...this.delays].sort((a, b) => a - b);
+    const s = this.delays.map((d) => d[1]).sort((a, b) => a - b);
     return s[Math.floor(s.length / 2)] as number;
   }
 
