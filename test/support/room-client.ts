@@ -4,7 +4,8 @@
  * (their avatar + voice, received with MediaReceiver: video reassembled + decoded, Opus decoded).
  */
 import { io, type Socket } from 'socket.io-client';
-import { MediaStreamTrack, RtpHeader, RtpPacket, RTCPeerConnection, type RTCDataChannel } from 'werift';
+import { MediaStreamTrack, RtcpSrPacket, RtpHeader, RtpPacket, RTCPeerConnection, type RTCDataChannel } from 'werift';
+import { unixMsFromNtp } from '../../server/src/media/sender-reports.js';
 import { OpusDecoder } from '../../server/src/audio/opus-decoder.js';
 import { RtpFrameAssembler } from '../../server/src/media/rtp-frame-assembler.js';
 import { VideoDecoder, type DecodedPicture } from '../../server/src/media/video-decoder.js';
@@ -29,6 +30,10 @@ export class MediaReceiver {
   opusBytes = 0;
   /** 48 kHz samples decoded from the Opus packets received. */
   opusSamples = 0;
+  /** RTP timestamps as received (video: one per complete frame), the last 500 of each kind. */
+  readonly timestamps: Record<'audio' | 'video', number[]> = { audio: [], video: [] };
+  /** RTCP sender reports received: NTP time (Unix ms) and RTP timestamp, the last 50 of each kind. */
+  readonly senderReports: Record<'audio' | 'video', { ntpMs: number; rtp: number }[]> = { audio: [], video: [] };
   private readonly assembler: RtpFrameAssembler;
   private readonly decoder: VideoDecoder | null;
   private readonly opus: OpusDecoder | null;
@@ -38,12 +43,22 @@ export class MediaReceiver {
     this.assembler = new RtpFrameAssembler(codec);
     this.decoder = decode ? new VideoDecoder(codec) : null;
     this.opus = decode ? new OpusDecoder(48_000) : null;
+    const keep = <T>(list: T[], v: T, max: number): void => {
+      list.push(v);
+      if (list.length > max) list.shift();
+    };
+    pc.onTransceiverAdded.subscribe((t) => {
+      t.receiver.onRtcp.subscribe((p) => {
+        if (p instanceof RtcpSrPacket) keep(this.senderReports[t.kind === 'audio' ? 'audio' : 'video'], { ntpMs: unixMsFromNtp(p.senderInfo.ntpTimestamp), rtp: p.senderInfo.rtpTimestamp }, 50);
+      });
+    });
     pc.onTrack.subscribe((track) => {
       track.onReceiveRtp.subscribe((rtp) => {
         if (this.closed) return;
         if (track.kind === 'audio') {
           this.opusPackets++;
           this.opusBytes += rtp.payload.length;
+          keep(this.timestamps.audio, rtp.header.timestamp, 500);
           if (this.opus) this.opusSamples += this.opus.decode(rtp.payload).ticks;
           return;
         }
@@ -51,6 +66,7 @@ export class MediaReceiver {
         const f = this.assembler.push(rtp);
         if (!f) return;
         this.framesReceived++;
+        keep(this.timestamps.video, f.rtpTimestamp, 500);
         if (!this.decoder) return;
         for (const pic of this.decoder.decode(f.data)) {
           this.framesDecoded++;
