@@ -1,0 +1,285 @@
+// `npm run bundle:gpu`: a folder (at most 60 MiB) that measures the renderer on a GPU host that has no Node.js,
+// no network and no package registry. It holds:
+//   runtime.tar.xz  this machine's node binary (process.execPath), onnxruntime-node's JS and its linux-x64 native
+//                   library (WebGPU provider included), and the Vulkan loader (Debian libvulkan1) when available
+//   app.tar.xz      the render bench bundled into one file (server/src/bench/gpu-bundle-bench.ts, esbuild), the
+//                   render worker, and untrained `paper` avatars at 256/512/1024, each twice: fp16 weights with
+//                   yuv420p output (for GPU providers) and fp32 with RGB output (as today's avatars)
+//   run-bench.sh    unpacks both into a work folder and runs the bench: every avatar, batch 1/8/32, every
+//                   backend that starts; writes results.json and results.md
+//   bundle.json     what is inside (versions, sizes, avatar formats), README.txt
+// The compressed runtime and the avatars are cached in node_modules/.cache/dnp-gpu-bundle (keyed by their
+// inputs), so a rebuild takes seconds; the first build compresses ~150 MB with xz (minutes on 2 cores).
+// @ts-check
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const MAX_BYTES = 60 * 1024 * 1024;
+/** fp16 + yuv420p: what a GPU provider should run; fp32 + rgb: today's avatars, for the comparison. */
+const DEFAULT_FORMATS = ['fp16-yuv420p', 'fp32-rgb'];
+const USAGE = `usage: npm run bundle:gpu -- [--out DIR] [--sizes 256,512,1024] [--format fp16-yuv420p] [--no-vulkan]
+  --out DIR       output folder (default dist/gpu-bundle; replaced)
+  --sizes LIST    paper avatar sizes (default 256,512,1024)
+  --format F      avatar export: fp16-yuv420p, fp16-rgb, fp32-yuv420p, fp32-rgb; repeat for several
+                  (default: fp16-yuv420p and fp32-rgb)
+  --no-vulkan     do not carry the Vulkan loader (libvulkan1 from apt's cache or \`apt-get download\`)
+  --help
+Writes at most 60 MiB (fails otherwise). The python used for the avatars is $DNP_PYTHON or /usr/bin/python3.`;
+
+/** @param {string[]} argv */
+function parseArgs(argv) {
+  const a = { out: join(ROOT, 'dist', 'gpu-bundle'), sizes: [256, 512, 1024], formats: /** @type {string[]} */ ([]), vulkan: true };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    if (k === '--help' || k === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    }
+    if (k === '--no-vulkan') {
+      a.vulkan = false;
+      continue;
+    }
+    const v = argv[++i];
+    if (v === undefined) usage(`${k} needs a value`);
+    if (k === '--out') a.out = resolve(v);
+    else if (k === '--sizes') {
+      a.sizes = v.split(',').map(Number);
+      if (a.sizes.some((n) => !Number.isInteger(n) || n < 64 || n > 2048 || n % 64)) usage('--sizes: multiples of 64 in 64..2048');
+    } else if (k === '--format') {
+      if (!/^(fp16|fp32)-(rgb|yuv420p)$/.test(v)) usage(`--format: unknown format "${v}"`);
+      a.formats.push(v);
+    } else usage(`unknown option ${k}`);
+  }
+  if (!a.formats.length) a.formats = [...DEFAULT_FORMATS];
+  return a;
+}
+
+/** @param {string} msg @returns {never} */
+function usage(msg) {
+  process.stderr.write(`bundle:gpu: ${msg}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+/** @param {string} line */
+function say(line) {
+  process.stderr.write(`bundle:gpu: ${line}\n`);
+}
+
+/** sha256 over file contents (or path + size + mtime for large files) and extra strings. @param {string[]} files @param {string[]} extra */
+function cacheKey(files, extra = []) {
+  const h = createHash('sha256');
+  for (const f of files) {
+    const st = statSync(f);
+    h.update(basename(f));
+    if (st.size > 4 * 1024 * 1024) h.update(`${st.size}:${st.mtimeMs}`);
+    else h.update(readFileSync(f));
+  }
+  for (const e of extra) h.update(e);
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Writes `dest` through a temporary name with `make(tmp)`, unless it exists. @param {string} dest @param {(tmp: string) => void} make */
+function cached(dest, make) {
+  if (existsSync(dest)) return;
+  mkdirSync(dirname(dest), { recursive: true });
+  const tmp = `${dest}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    make(tmp);
+    renameSync(tmp, dest);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** tar + xz of `dir`'s contents into `file` (xz -6, both cores). @param {string} dir @param {string} file */
+function tarXz(dir, file) {
+  execFileSync('sh', ['-c', 'tar -C "$1" -cf - . | xz -T0 -6 > "$2"', 'sh', dir, file], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+const ORT_DIR = join(ROOT, 'node_modules', 'onnxruntime-node');
+const ORT_COMMON = join(ROOT, 'node_modules', 'onnxruntime-common');
+
+function ortNativeDir() {
+  const bin = join(ORT_DIR, 'bin');
+  const napi = readdirSync(bin).find((d) => d.startsWith('napi-v') && existsSync(join(bin, d, 'linux', 'x64', 'libonnxruntime.so.1')));
+  if (!napi) throw new Error(`${bin}: no napi-v*/linux/x64/libonnxruntime.so.1 (onnxruntime-node not installed for linux-x64?)`);
+  return { napi, dir: join(bin, napi, 'linux', 'x64') };
+}
+
+/** The Vulkan loader's .so files (Debian libvulkan1), from apt's cache or `apt-get download`; null when unavailable. @param {string} cache */
+function vulkanLoader(cache) {
+  const dir = join(cache, 'vulkan');
+  if (!existsSync(join(dir, 'done'))) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      execFileSync('apt-get', ['download', 'libvulkan1'], { cwd: dir, stdio: 'ignore', timeout: 60_000 });
+      const deb = readdirSync(dir).find((f) => f.endsWith('.deb'));
+      if (!deb) throw new Error('no .deb');
+      execFileSync('dpkg-deb', ['-x', deb, 'x'], { cwd: dir, stdio: 'ignore' });
+      writeFileSync(join(dir, 'done'), deb);
+    } catch (err) {
+      say(`Vulkan loader not carried (apt-get download libvulkan1 failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}); the host must have libvulkan.so.1 for WebGPU`);
+      return null;
+    }
+  }
+  const lib = join(dir, 'x', 'usr', 'lib', 'x86_64-linux-gnu');
+  const files = existsSync(lib) ? readdirSync(lib).filter((f) => f.startsWith('libvulkan.so')) : [];
+  return files.length ? { lib, files, deb: readFileSync(join(dir, 'done'), 'utf8') } : null;
+}
+
+/** runtime.tar.xz: bin/node, node_modules/onnxruntime-{node,common} (linux-x64 only), lib/libvulkan.so.1. */
+function runtimeArchive(cache, withVulkan) {
+  const ort = ortNativeDir();
+  const vk = withVulkan ? vulkanLoader(cache) : null;
+  const natives = readdirSync(ort.dir).map((f) => join(ort.dir, f));
+  const key = cacheKey([process.execPath, ...natives, join(ORT_DIR, 'package.json'), join(ORT_COMMON, 'package.json')], [process.version, vk ? vk.deb : 'no-vulkan']);
+  const file = join(cache, `runtime-${key}.tar.xz`);
+  cached(file, (tmp) => {
+    say(`compressing the runtime (node ${process.version}, onnxruntime-node ${readJson(join(ORT_DIR, 'package.json')).version}) with xz; minutes the first time …`);
+    const stage = `${tmp}.d`;
+    try {
+      mkdirSync(join(stage, 'bin'), { recursive: true });
+      copyFileSync(process.execPath, join(stage, 'bin', 'node'));
+      const ortOut = join(stage, 'node_modules', 'onnxruntime-node');
+      cpSync(join(ORT_DIR, 'dist'), join(ortOut, 'dist'), { recursive: true, filter: (s) => !s.endsWith('.map') && !s.endsWith('.d.ts') });
+      copyFileSync(join(ORT_DIR, 'package.json'), join(ortOut, 'package.json'));
+      cpSync(ort.dir, join(ortOut, 'bin', ort.napi, 'linux', 'x64'), { recursive: true });
+      const commonOut = join(stage, 'node_modules', 'onnxruntime-common');
+      cpSync(join(ORT_COMMON, 'dist'), join(commonOut, 'dist'), { recursive: true, filter: (s) => !s.endsWith('.map') && !s.endsWith('.d.ts') });
+      copyFileSync(join(ORT_COMMON, 'package.json'), join(commonOut, 'package.json'));
+      if (vk) {
+        mkdirSync(join(stage, 'lib'), { recursive: true });
+        for (const f of vk.files) cpSync(join(vk.lib, f), join(stage, 'lib', f), { dereference: true });
+      }
+      tarXz(stage, tmp);
+    } finally {
+      rmSync(stage, { recursive: true, force: true });
+    }
+  });
+  return { file, vulkan: vk ? vk.deb : null };
+}
+
+/** @param {string} p */
+function readJson(p) {
+  return JSON.parse(readFileSync(p, 'utf8'));
+}
+
+/** An untrained paper avatar (python3 -m train export), cached by the training code's contents. */
+function paperAvatar(cache, size, format) {
+  const py = process.env.DNP_PYTHON ?? '/usr/bin/python3';
+  // what an untrained `paper` (variant F) export depends on: not the trainer, the bench or variant W's model_warp.py
+  const trainFiles = ['build.py', 'config.py', 'export.py', 'model.py', 'onnx_fp16.py', 'onnx_yuv.py'].map((f) => join(ROOT, 'train', f));
+  const dir = join(cache, 'avatars', `paper-${size}-${format}-${cacheKey(trainFiles)}`);
+  cached(dir, (tmp) => {
+    const [precision, output] = format.split('-');
+    const args = ['-m', 'train', 'export', '--untrained', '--preset', 'paper', '--size', String(size), '--output', String(output), '--name', `untrained-paper-${size}-${format}`, '--out', tmp];
+    if (precision === 'fp16') args.push('--fp16');
+    say(`exporting ${py} ${args.join(' ')} …`);
+    execFileSync(py, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+  });
+  return dir;
+}
+
+/** app.tar.xz: bench.mjs, render-worker.mjs, package.json, avatars/. */
+async function appArchive(cache, out, avatars) {
+  const stage = join(tmpdir(), `dnp-gpu-app-${process.pid}`);
+  rmSync(stage, { recursive: true, force: true });
+  try {
+    mkdirSync(join(stage, 'avatars'), { recursive: true });
+    await build({
+      entryPoints: [join(ROOT, 'scripts', 'gpu-bundle-entry.ts')],
+      outfile: join(stage, 'bench.mjs'),
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      external: ['onnxruntime-node'],
+      // pino and friends are CommonJS: give the ESM bundle a require()
+      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+      logLevel: 'warning',
+    });
+    copyFileSync(join(ROOT, 'server', 'src', 'render', 'render-worker.mjs'), join(stage, 'render-worker.mjs'));
+    writeFileSync(join(stage, 'package.json'), `${JSON.stringify({ name: 'dnp-gpu-bench', private: true, type: 'module' })}\n`);
+    for (const a of avatars) cpSync(a.dir, join(stage, 'avatars', a.name), { recursive: true });
+    // the avatar folders' names in the cache carry their own content keys
+    const key = cacheKey([join(stage, 'bench.mjs'), join(stage, 'render-worker.mjs')], avatars.map((a) => `${a.name}=${a.dir}`));
+    const file = join(cache, `app-${key}.tar.xz`);
+    cached(file, (tmp) => tarXz(stage, tmp));
+    copyFileSync(file, join(out, 'app.tar.xz'));
+    return file;
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+/** Removes cached archives and avatars that this build did not use (older keys). */
+function prune(cache, used) {
+  const keep = new Set(used);
+  for (const f of readdirSync(cache)) if (/^(app|runtime)-[0-9a-f]+\.tar\.xz$/.test(f) && !keep.has(join(cache, f))) rmSync(join(cache, f), { force: true });
+  const avatarsDir = join(cache, 'avatars');
+  for (const d of readdirSync(avatarsDir)) if (!keep.has(join(avatarsDir, d))) rmSync(join(avatarsDir, d), { recursive: true, force: true });
+}
+
+function dirBytes(dir) {
+  return readdirSync(dir).reduce((s, f) => s + statSync(join(dir, f)).size, 0);
+}
+
+async function main() {
+  const a = parseArgs(process.argv.slice(2));
+  const cache = join(ROOT, 'node_modules', '.cache', 'dnp-gpu-bundle');
+  mkdirSync(cache, { recursive: true });
+  const out = a.out;
+  const avatars = [];
+  for (const size of a.sizes) {
+    for (const format of a.formats) avatars.push({ name: `paper-${size}-${format}`, size, format, dir: paperAvatar(cache, size, format) });
+  }
+  const runtime = runtimeArchive(cache, a.vulkan);
+  const staging = `${out}.tmp-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  try {
+    copyFileSync(runtime.file, join(staging, 'runtime.tar.xz'));
+    const app = await appArchive(cache, staging, avatars);
+    prune(cache, [runtime.file, app, ...avatars.map((x) => x.dir)]);
+    copyFileSync(join(ROOT, 'scripts', 'gpu-bundle', 'run-bench.sh'), join(staging, 'run-bench.sh'));
+    copyFileSync(join(ROOT, 'scripts', 'gpu-bundle', 'README.txt'), join(staging, 'README.txt'));
+    execFileSync('chmod', ['+x', join(staging, 'run-bench.sh')]);
+    const info = {
+      kind: 'dnp-gpu-bundle',
+      createdAt: new Date().toISOString(),
+      node: process.version,
+      onnxruntimeNode: readJson(join(ORT_DIR, 'package.json')).version,
+      vulkanLoader: runtime.vulkan,
+      avatars: avatars.map((x) => {
+        const m = readJson(join(x.dir, 'avatar.json'));
+        return { name: x.name, size: x.size, outputFormat: m.model.outputFormat, precision: m.model.precision, gflopsPerFrame: m.training.flopsPerFrame / 1e9, onnxBytes: statSync(join(x.dir, 'avatar.onnx')).size };
+      }),
+      files: {},
+    };
+    for (const f of readdirSync(staging)) info.files[f] = statSync(join(staging, f)).size;
+    writeFileSync(join(staging, 'bundle.json'), `${JSON.stringify(info, null, 1)}\n`);
+    const total = dirBytes(staging);
+    if (total > MAX_BYTES) throw new Error(`the bundle is ${(total / 2 ** 20).toFixed(1)} MiB, over the 60 MiB limit (${JSON.stringify(info.files)}); use fewer --sizes or an fp16 --format`);
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(dirname(out), { recursive: true });
+    renameSync(staging, out);
+    say(`wrote ${out} (${(total / 2 ** 20).toFixed(1)} MiB): ${Object.entries(info.files).map(([f, n]) => `${f} ${(Number(n) / 2 ** 20).toFixed(1)} MiB`).join(', ')}`);
+    say(`on the GPU host: copy the folder, then ./run-bench.sh (see README.txt)`);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  say(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
+

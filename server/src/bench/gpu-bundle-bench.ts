@@ -1,0 +1,166 @@
+/**
+ * The render bench of the GPU bundle (`npm run bundle:gpu`, scripts/bundle-gpu.js): every avatar folder under
+ * AVATARS × every device that starts × the batch sizes, through the server's Renderer (render-bench.ts).
+ * Bundled with esbuild into one file that needs only onnxruntime-node next to it (no tsx, no other packages),
+ * for GPU hosts without Node or a registry. A device that cannot start (no WebGPU adapter, no CUDA provider) is
+ * probed once, recorded with its reason and skipped: its "results" would be CPU numbers.
+ *
+ *   node bench.mjs --avatars DIR [--devices webgpu,cuda,cpu] [--batches 1,8,32] [--runs 10] [--threads 0]
+ *                  [--sizes 256,512,1024] [--cpu-max-batch 8] [--cpu-max-size 512] [--out results.json]
+ */
+import { readdirSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { readAvatarManifest } from '../avatars/registry.js';
+import { createLogger } from '../log.js';
+import { RENDER_DEVICES, type RenderDevice } from '../render/ort-session.js';
+import { Renderer } from '../render/renderer.js';
+import { formatRenderTable, runRenderBench, type RenderBenchResult } from './render-bench.js';
+
+export const GPU_BENCH_USAGE = `usage: node bench.mjs --avatars DIR [options]
+  --avatars DIR          folder of avatar folders (each with avatar.json)
+  --devices LIST         webgpu,cuda,cpu   devices to try, in order (${RENDER_DEVICES.join(', ')})
+  --batches LIST         1,8,32            batch sizes
+  --sizes LIST           all               only avatars of these sizes
+  --runs N               10                measured model runs per batch size
+  --threads N            0                 ONNX Runtime CPU threads (0 = one per core)
+  --cpu-max-batch N      8                 on the CPU, skip larger batches (minutes each at 1024²)
+  --cpu-max-size N       512               on the CPU, skip larger avatars
+  --out FILE             results.json      all results as JSON (a table goes to stdout)
+  --help`;
+
+export interface GpuBenchArgs {
+  avatars: string;
+  devices: RenderDevice[];
+  batches: number[];
+  sizes: number[] | null;
+  runs: number;
+  threads: number;
+  cpuMaxBatch: number;
+  cpuMaxSize: number;
+  out: string;
+}
+
+export interface DeviceProbe {
+  device: RenderDevice;
+  starts: boolean;
+  reason: string | null;
+}
+
+export interface GpuBenchReport {
+  kind: 'gpu-bundle-bench';
+  startedAt: string;
+  probes: DeviceProbe[];
+  runs: RenderBenchResult[];
+  skipped: Array<{ avatar: string; device: RenderDevice; batches: number[]; why: string }>;
+}
+
+function list(v: string, name: string): number[] {
+  const out = v.split(',').map((s) => Number(s.trim()));
+  if (!out.length || out.some((n) => !Number.isInteger(n) || n < 1 || n > 4096)) throw new Error(`--${name}: expected whole numbers 1..4096, got "${v}"`);
+  return out;
+}
+
+export function parseGpuBenchArgs(argv: string[]): GpuBenchArgs | 'help' {
+  const a: GpuBenchArgs = { avatars: '', devices: ['webgpu', 'cuda', 'cpu'], batches: [1, 8, 32], sizes: null, runs: 10, threads: 0, cpuMaxBatch: 8, cpuMaxSize: 512, out: 'results.json' };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    if (k === '--help' || k === '-h') return 'help';
+    const v = argv[++i];
+    if (v === undefined) throw new Error(`${k} needs a value`);
+    if (k === '--avatars') a.avatars = v;
+    else if (k === '--devices') {
+      a.devices = v.split(',').map((d) => {
+        if (!(RENDER_DEVICES as readonly string[]).includes(d)) throw new Error(`--devices: unknown device "${d}" (${RENDER_DEVICES.join(', ')})`);
+        return d as RenderDevice;
+      });
+    } else if (k === '--batches') a.batches = list(v, 'batches');
+    else if (k === '--sizes') a.sizes = list(v, 'sizes');
+    else if (k === '--runs') a.runs = list(v, 'runs')[0] as number;
+    else if (k === '--threads') a.threads = v === '0' ? 0 : (list(v, 'threads')[0] as number);
+    else if (k === '--cpu-max-batch') a.cpuMaxBatch = list(v, 'cpu-max-batch')[0] as number;
+    else if (k === '--cpu-max-size') a.cpuMaxSize = list(v, 'cpu-max-size')[0] as number;
+    else if (k === '--out') a.out = v;
+    else throw new Error(`unknown option ${k}`);
+  }
+  if (!a.avatars) throw new Error('--avatars DIR is required');
+  return a;
+}
+
+/** Loads the first avatar on `device` with batch 1 and reports whether the device itself started. */
+async function probe(device: RenderDevice, avatarDir: string, threads: number, log: ReturnType<typeof createLogger>): Promise<DeviceProbe> {
+  const { manifest, modelPath } = readAvatarManifest(avatarDir);
+  try {
+    const r = await Renderer.create('probe', modelPath, manifest, { device, threads, maxBatch: 1, runTimeoutMs: 120_000 }, log);
+    const starts = r.device === device;
+    const reason = r.fallbackReason ?? null;
+    await r.close();
+    return { device, starts, reason };
+  } catch (err) {
+    return { device, starts: false, reason: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export async function runGpuBundleBench(a: GpuBenchArgs, say: (line: string) => void): Promise<GpuBenchReport> {
+  const quiet = new Writable({ write: (_c, _e, done) => done() });
+  const log = createLogger('error', quiet);
+  const dirs = readdirSync(a.avatars)
+    .map((name) => join(a.avatars, name))
+    .filter((d) => existsSync(join(d, 'avatar.json')))
+    .filter((d) => !a.sizes || a.sizes.includes(readAvatarManifest(d).manifest.width))
+    .sort((x, y) => readAvatarManifest(x).manifest.width - readAvatarManifest(y).manifest.width || x.localeCompare(y));
+  if (!dirs.length) throw new Error(`no avatar folders${a.sizes ? ` of sizes ${a.sizes.join(', ')}` : ''} in ${a.avatars}`);
+  const report: GpuBenchReport = { kind: 'gpu-bundle-bench', startedAt: new Date().toISOString(), probes: [], runs: [], skipped: [] };
+  for (const device of a.devices) {
+    const p = await probe(device, dirs[0] as string, a.threads, log);
+    report.probes.push(p);
+    say(`device ${device}: ${p.starts ? 'starts' : `does not start (${p.reason ?? 'unknown reason'})`}`);
+    if (!p.starts) continue;
+    for (const dir of dirs) {
+      const size = readAvatarManifest(dir).manifest.width;
+      const batches = device === 'cpu' ? a.batches.filter((b) => b <= a.cpuMaxBatch) : a.batches;
+      const skipped = a.batches.filter((b) => !batches.includes(b));
+      if (device === 'cpu' && size > a.cpuMaxSize) {
+        report.skipped.push({ avatar: dir, device, batches: a.batches, why: `CPU: size ${size} > --cpu-max-size ${a.cpuMaxSize}` });
+        continue;
+      }
+      if (skipped.length) report.skipped.push({ avatar: dir, device, batches: skipped, why: `CPU: batch > --cpu-max-batch ${a.cpuMaxBatch}` });
+      if (!batches.length) continue;
+      say(`${device} ${dir}: batches ${batches.join(', ')} …`);
+      const r = await runRenderBench({ avatar: { kind: 'folder', dir }, batches, runs: a.runs, threads: a.threads, device, onProgress: say }, log);
+      report.runs.push(r);
+      writeFileSync(a.out, `${JSON.stringify(report, null, 1)}\n`); // partial results survive a crash or a timeout
+    }
+  }
+  writeFileSync(a.out, `${JSON.stringify(report, null, 1)}\n`);
+  return report;
+}
+
+export function formatGpuBundleReport(r: GpuBenchReport): string {
+  const lines = r.probes.map((p) => `${p.device}: ${p.starts ? 'starts' : `not usable (${p.reason ?? '?'})`}`);
+  for (const s of r.skipped) lines.push(`skipped ${s.device} ${s.avatar} batches ${s.batches.join(',')}: ${s.why}`);
+  return `${lines.join('\n')}\n\n${r.runs.map(formatRenderTable).join('\n')}`;
+}
+
+/** The bundle's entry point (esbuild bundles this file; see scripts/bundle-gpu.js). */
+export async function gpuBundleMain(argv: string[]): Promise<number> {
+  let a: GpuBenchArgs | 'help';
+  try {
+    a = parseGpuBenchArgs(argv);
+  } catch (err) {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n${GPU_BENCH_USAGE}\n`);
+    return 2;
+  }
+  if (a === 'help') {
+    process.stdout.write(`${GPU_BENCH_USAGE}\n`);
+    return 0;
+  }
+  try {
+    const r = await runGpuBundleBench(a, (line) => process.stderr.write(`${line}\n`));
+    process.stdout.write(formatGpuBundleReport(r));
+    return 0;
+  } catch (err) {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}

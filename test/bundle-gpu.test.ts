@@ -1,0 +1,66 @@
+/**
+ * `npm run bundle:gpu` (scripts/bundle-gpu.js): the folder builds, stays within 60 MiB, and its run-bench.sh,
+ * run from a copy of the folder elsewhere, unpacks node + onnxruntime-node + the bench and measures the 256²
+ * avatar at batch 1 on this machine's CPU; WebGPU, which cannot start here, is probed and skipped with its reason.
+ * The compressed runtime and the avatars are cached in node_modules/.cache/dnp-gpu-bundle: the first build on a
+ * machine takes minutes (xz of ~150 MB, three exports), later ones seconds.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './support/test-avatar.js';
+
+const run = promisify(execFile);
+const tmp = mkdtempSync(join(tmpdir(), 'dnp-bundle-'));
+
+interface BenchReport {
+  probes: Array<{ device: string; starts: boolean; reason: string | null }>;
+  runs: Array<{ device: string; avatar: { size: number; description: string }; results: Array<{ batch: number; frameMs: { median: number }; framesPerSecond: number }> }>;
+}
+
+describe('npm run bundle:gpu', () => {
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('builds a folder of at most 60 MiB whose run-bench.sh measures the render bench on this CPU', async () => {
+    const out = join(tmp, 'bundle');
+    await run(process.execPath, [join(REPO_ROOT, 'scripts', 'bundle-gpu.js'), '--out', out], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
+    const files = readdirSync(out).sort();
+    expect(files).toEqual(['README.txt', 'app.tar.xz', 'bundle.json', 'run-bench.sh', 'runtime.tar.xz']);
+    const total = files.reduce((s, f) => s + statSync(join(out, f)).size, 0);
+    expect(total).toBeLessThanOrEqual(60 * 1024 * 1024);
+    const info = JSON.parse(readFileSync(join(out, 'bundle.json'), 'utf8')) as { node: string; avatars: Array<{ size: number; outputFormat: string; precision: string }> };
+    expect(info.node).toBe(process.version);
+    expect(info.avatars.map((a) => [a.size, a.outputFormat, a.precision])).toEqual([
+      [256, 'yuv420p', 'fp16'],
+      [256, 'rgb', 'fp32'],
+      [512, 'yuv420p', 'fp16'],
+      [512, 'rgb', 'fp32'],
+      [1024, 'yuv420p', 'fp16'],
+      [1024, 'rgb', 'fp32'],
+    ]);
+
+    const copy = join(tmp, 'elsewhere');
+    cpSync(out, copy, { recursive: true });
+    const results = join(tmp, 'results');
+    const env = { PATH: '/usr/bin:/bin', DNP_BUNDLE_WORK: join(tmp, 'work'), OUT: results };
+    const { stdout } = await run(join(copy, 'run-bench.sh'), ['--sizes', '256', '--batches', '1', '--devices', 'webgpu,cpu', '--runs', '2', '--threads', '1'], { env, maxBuffer: 16 << 20 });
+    expect(stdout).toContain('| batch |');
+    const report = JSON.parse(readFileSync(join(results, 'results.json'), 'utf8')) as BenchReport;
+    const cpu = report.probes.find((p) => p.device === 'cpu');
+    expect(cpu?.starts).toBe(true);
+    const webgpu = report.probes.find((p) => p.device === 'webgpu');
+    if (!webgpu?.starts) expect(webgpu?.reason).toMatch(/\S/); // no adapter here: skipped, with the reason
+    const onCpu = report.runs.filter((r) => r.device === 'cpu');
+    expect(onCpu.map((r) => r.avatar.size)).toEqual([256, 256]);
+    expect(onCpu.map((r) => /yuv420p fp16|rgb fp32/.exec(r.avatar.description)?.[0]).sort()).toEqual(['rgb fp32', 'yuv420p fp16']);
+    for (const r of onCpu) {
+      const b1 = r.results[0];
+      expect(b1?.batch).toBe(1);
+      expect(b1?.frameMs.median).toBeGreaterThan(0);
+      expect(b1?.framesPerSecond).toBeGreaterThan(0);
+    }
+  }, 1_800_000);
+});
