@@ -86,6 +86,13 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--max-minutes", type=float, default=None, help="stop after M minutes (then score and export)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
+    e = sub.add_parser("ensemble", help="average trained models (checkpoint.pt of `train` runs) into one, score it, export it")
+    _common(e)
+    e.add_argument("--checkpoints", required=True, help="comma-separated checkpoint.pt files (same configuration and data)")
+    e.add_argument("--out", required=True, type=Path, help="output folder: model.onnx, model.json, parity.json, report.json")
+    e.add_argument("--held-out", default=",".join(HELD_OUT), help="speakers scored (as for train)")
+    e.add_argument("--exclude", default="", help="datasets left out (as for train)")
+    e.add_argument("--seed", type=int, default=0)
     c = sub.add_parser("calibrate", help="write AVATAR/audio-calibration.json: the avatar's own blendshape ranges from its dataset")
     c.add_argument("--data", required=True, type=Path, help="the avatar's `dnp prepare` dataset folder")
     c.add_argument("--avatar", required=True, type=Path, help="the avatar folder (avatar.json)")
@@ -114,7 +121,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if a.command == "features":
         _build(a, datasets, a.clean_only)
         return 0
-    from .export import export, save_checkpoint, write_parity_fixture
+    from .export import save_checkpoint
     from .train import train
 
     held = [s for s in a.held_out.split(",") if s]
@@ -139,6 +146,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     dim = train_clips[0].features.shape[1]
     if any(c.features.shape[1] != dim for c in train_clips + eval_clips):
         raise SystemExit("feature frames of different widths in the cache (delete the cache after changing the extractor)")
+    if a.command == "ensemble":
+        return _ensemble(a, train_clips, eval_clips, held, excluded)
     columns = () if a.columns == "all" else tuple([0, 13, 26] + list(range(39, dim)))
     mcfg = ModelConfig(feature_dim=dim, columns=columns, head=a.head, past=a.past, lookahead=a.lookahead, channels=a.channels, hidden=a.hidden,
                        dropout=a.dropout).validate()
@@ -162,14 +171,46 @@ def main(argv: Optional[List[str]] = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     model = res["model"]
     save_checkpoint(model, a.out / "checkpoint.pt", {"train": training})
+    return _export(a, model, training, res["report"], res["history"], train_clips, eval_clips)
+
+
+def _ensemble(a: argparse.Namespace, train_clips, eval_clips, held: List[str], excluded: List[str]) -> int:
+    from .export import load_checkpoint
+    from .model import Ensemble
+    from .train import evaluate
+    paths = [Path(p) for p in a.checkpoints.split(",") if p]
+    members = []
+    for p in paths:
+        members.append(load_checkpoint(p))
+    model = Ensemble(members).eval()
+    member_training = [torch.load(str(p), map_location="cpu").get("train", {}) for p in paths]
+    report = evaluate(model, eval_clips)
+    training = {
+        "ensemble": [str(p) for p in paths],
+        "members": [{k: t.get(k) for k in ("iterations", "wallSeconds", "commit", "train")} for t in member_training],
+        "trainSpeakers": sorted({c.speaker for c in train_clips}),
+        "heldOutSpeakers": held,
+        "excluded": excluded,
+        "variants": sorted({c.variant for c in train_clips}),
+        "trainSeconds": round(sum(len(c.features) for c in train_clips) / 100.0, 1),
+        "commit": _git_commit(),
+        "machine": f"{platform.machine()} {platform.processor() or ''} torch {torch.__version__} threads {a.threads}".strip(),
+        "heldOut": report,
+    }
+    a.out.mkdir(parents=True, exist_ok=True)
+    return _export(a, model, training, report, [], train_clips, eval_clips)
+
+
+def _export(a: argparse.Namespace, model, training, report, history, train_clips, eval_clips) -> int:
+    from .export import export, write_parity_fixture
     write_parity_fixture(model, eval_clips[0].features[:80] if eval_clips else train_clips[0].features[:80], a.out)
     from .calibrate import quantiles
     from .train import predict_clip
     import numpy as np
     preds = np.concatenate([predict_clip(model, c.features)[c.mask] for c in train_clips if c.variant == "clean"])
     man = export(model, a.out, f"{EXTRACTOR}@{extractor_id()}", training, seed=a.seed, output_quantiles=quantiles(preds))
-    (a.out / "report.json").write_text(json.dumps({"history": res["history"], "heldOut": res["report"]}, indent=1) + "\n")
-    for spk, rep in res["report"].items():
+    (a.out / "report.json").write_text(json.dumps({"history": history, "heldOut": report}, indent=1) + "\n")
+    for spk, rep in report.items():
         keys = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker")
         print(f"held out {spk}: " + ", ".join(f"{k} r {rep[k]['r']:.3f} lag {rep[k]['lagMs']:+.0f} ms" for k in keys))
     print(f"wrote {a.out / 'model.onnx'} ({(a.out / 'model.onnx').stat().st_size} bytes), parity {man['training']['parityMaxAbsDiff']:.2g}")

@@ -60,3 +60,30 @@ class AudioExpressionNet(nn.Module):
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class Ensemble(nn.Module):
+    """The mean output of several trained members (same config, same training data: the same input statistics);
+    exported as one graph. Averages away some of the seed-to-seed variance of a model trained on little data."""
+
+    def __init__(self, members):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        first = members[0]
+        for m in members[1:]:
+            if m.cfg.to_dict() != first.cfg.to_dict() or not torch.equal(m.feature_mean, first.feature_mean):
+                raise ValueError("ensemble members must share their configuration and input statistics")
+        self.members = nn.ModuleList(members)
+        self.cfg = first.cfg
+
+    @property
+    def feature_mean(self) -> torch.Tensor:
+        return self.members[0].feature_mean
+
+    @property
+    def feature_std(self) -> torch.Tensor:
+        return self.members[0].feature_std
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(windows) for m in self.members]).mean(dim=0)

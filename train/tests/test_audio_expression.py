@@ -157,3 +157,20 @@ def test_pause_labels_rest_inside_and_shift_after():
     assert np.allclose(out[200:, 0], y[150:300, 0])  # after the pause: the clip's own targets, shifted
     assert np.allclose(out[160:190], rest_pose(y, m)) and rest_pose(y, m)[0] < 0.13
     assert mask[170] and not mask[150] and not mask[200] and mask[100]
+
+
+def test_ensemble_averages_members_and_exports(tmp_path):
+    from train.audio_expression.model import AudioExpressionNet, Ensemble
+    cfg = ModelConfig(feature_dim=4, past=2, lookahead=1, channels=4, dilations=(1,), hidden=4)
+    members = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        members.append(AudioExpressionNet(cfg).eval())
+    e = Ensemble(members).eval()
+    x = torch.randn(5, 4, 4)
+    assert torch.allclose(e(x), (members[0](x) + members[1](x)) / 2)
+    man = export(e, tmp_path, "test", {})
+    assert man["training"]["parityMaxAbsDiff"] < 1e-4 and len(man["padFeature"]) == 4
+    other = AudioExpressionNet(ModelConfig(feature_dim=4, past=3, lookahead=1, channels=4, dilations=(1,), hidden=4))
+    with pytest.raises(ValueError):
+        Ensemble([members[0], other])
