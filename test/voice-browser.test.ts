@@ -103,8 +103,7 @@ describe('live page, microphone only, fake microphone', () => {
     expect(s.audioPacketsReceived).toBeGreaterThan(300);
     expect(s.framesDecoded).toBeGreaterThan(20); // the avatar's rate, much less on a loaded machine
     expect(s.speechToLipsMs).not.toBeNull();
-    expect(s.speechToLipsMs as number).toBeGreaterThan(0);
-    expect(s.speechToLipsMs as number).toBeLessThan(2000);
+    expect(s.speechToLipsMs as number).toBeGreaterThan(0); // its size is measured, not asserted (docs/audio-driven.md)
     expect(await page.textContent('#s-lips')).toMatch(/\d+ ms/);
 
     // a talking avatar: the mouth moves over ~240 ms in some stretches (speech) and rests in others (silence)
