@@ -40,6 +40,15 @@ describe('dnp train arguments', () => {
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--output', 'nv12'])).toThrow('--output must be one of rgb, yuv420p');
   });
 
+  it('passes the variant W options (--refs, --no-geometry) and bounds --refs', () => {
+    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--refs', '3', '--no-geometry']));
+    expect(a.slice(a.indexOf('--refs'), a.indexOf('--refs') + 2)).toEqual(['--refs', '3']);
+    expect(a).toContain('--no-geometry');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain('--refs');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refs', '9'])).toThrow('--refs expects 1..8');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refs', '0'])).toThrow(TrainUsageError);
+  });
+
   it.each([
     [['--out', 'a'], '--data DATASET_DIR is required'],
     [['--data', 'd'], '--out AVATAR_DIR is required'],

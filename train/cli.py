@@ -53,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--refs", type=_positive_int, default=None,
                    help="variant W: reference frames the model warps (default: the preset's; 1 = the near-neutral "
                         "frame only; 2+ add the open mouth, the closed eyes, the wide mouth, ...; at most 8)")
+    t.add_argument("--no-geometry", action="store_true",
+                   help="variant W: learn the rigid head motion from the pose alone instead of a camera and face "
+                        "points fitted to the dataset's landmarks (the default when the dataset has landmarks)")
     t.add_argument("--iterations", type=_positive_int, default=None, help="total training iterations (preset default 20000)")
     t.add_argument("--batch", type=_positive_int, default=None, help="frames per iteration (preset default)")
     t.add_argument("--lr", type=float, default=None, help="initial learning rate (decays exponentially to lr/10)")

@@ -72,6 +72,7 @@ class ModelConfig:
     rigid_scale: float = 0.1  # affine head output x rigid_scale
     refine_channels: int = 16
     refine_layers: int = 3
+    warp_geometry: bool = False  # variant W: rigid head motion from a fitted camera + face points (landmarks needed)
     warp_refs: int = 1  # reference frames (K): the neutral one, then the widest-open mouth, the closed eyes, ...
 
     def switches(self) -> VariantSwitches:
@@ -153,7 +154,7 @@ PRESETS = {
     # Variant W (deformation model): sharp and cheap on a CPU; the default. See docs/evaluation.md.
     "warp": dict(
         model=dict(variant="W", mlp_layers=3, mlp_width=128, n_f=8, warp_grid=64, warp_channels=[64, 64, 32, 24],
-                   refine_channels=16, refine_layers=3),
+                   refine_channels=16, refine_layers=3, warp_geometry=True),
         train=dict(batch=4, lr=1e-3, lr_final=5e-5, latent_lr=1e-3),
     ),
     # Renders 256^2 in real time on one CPU thread in onnxruntime-node (see docs/training.md for measurements).

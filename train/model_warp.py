@@ -29,6 +29,7 @@ from torch import nn
 import torch.nn.functional as Fn
 
 from .config import POSE_SIZE, GAZE_SIZE, ModelConfig
+from .face_geometry import RIGID_LANDMARKS, affine_to, project
 
 
 def neighbour_table(ref: torch.Tensor) -> torch.Tensor:
@@ -118,6 +119,19 @@ class WarpModel(nn.Module):
         # normalised coordinates u = (p + 0.5) / S * 2 - 1 and a row of ones: the affine is one MatMul per axis
         self.register_buffer("u1", torch.cat([(self.px + 0.5) * (2.0 / s) - 1.0, (self.py + 0.5) * (2.0 / s) - 1.0,
                                               torch.ones_like(self.px)], 0), persistent=False)
+        self.geometry = cfg.warp_geometry
+        if self.geometry:
+            # exact head geometry (train/face_geometry.py), set from data by set_geometry(); the learned affine
+            # below is then a correction on top of it
+            n = len(RIGID_LANDMARKS)
+            self.register_buffer("face_points", torch.zeros(n, 3))
+            self.register_buffer("camera", torch.tensor([float(s), s / 2.0, s / 2.0]))
+            self.register_buffer("pose_mean", torch.zeros(POSE_SIZE))
+            self.register_buffer("pose_std", torch.ones(POSE_SIZE))
+            self.register_buffer("ref_u", torch.zeros(k, n))
+            self.register_buffer("ref_v", torch.zeros(k, n))
+            self.register_buffer("p1", torch.cat([self.px + 0.5, self.py + 0.5, torch.ones_like(self.px)], 0),
+                                 persistent=False)
         # rigid part: pose (6, normalised) -> affine delta (6) in normalised image coordinates [-1, 1]
         self.rigid = nn.Linear(POSE_SIZE, 6)
         nn.init.zeros_(self.rigid.weight)
@@ -170,6 +184,29 @@ class WarpModel(nn.Module):
         if self.refs > 1:
             self.ref_pose.copy_(pose if pose is not None else torch.zeros_like(self.ref_pose))
 
+    @torch.no_grad()
+    def set_geometry(self, points: torch.Tensor, camera: torch.Tensor, pose_mean: torch.Tensor,
+                     pose_std: torch.Tensor, ref_poses: torch.Tensor) -> None:
+        """The fitted rigid face points [n, 3], camera [3] (focal, cx, cy), the conditioning's pose normalisation
+        [6] + [6], and the raw poses of the K references [K, 6]."""
+        self.face_points.copy_(points)
+        self.camera.copy_(camera)
+        self.pose_mean.copy_(pose_mean)
+        self.pose_std.copy_(pose_std)
+        u, v = project(ref_poses.to(points.dtype), points, camera)
+        self.ref_u.copy_(u)
+        self.ref_v.copy_(v)
+
+    def geometric_motion(self, pose: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
+        """pose [B, 6] normalised -> where each output pixel of the rigid head lies in each reference, as
+        displacements dx, dy [K, B, P] (pixels)."""
+        raw = pose * self.pose_std + self.pose_mean
+        u, v = project(raw, self.face_points, self.camera)
+        a = affine_to(u, v, self.ref_u, self.ref_v)  # [K, B, 2, 3] in landmark coordinates (pixel centres at +0.5)
+        gx = torch.matmul(a[:, :, 0:1], self.p1)[:, :, 0] - 0.5 - self.px  # [K, B, P]
+        gy = torch.matmul(a[:, :, 1:2], self.p1)[:, :, 0] - 0.5 - self.py
+        return gx, gy
+
     # -- forward ---------------------------------------------------------------------------------------------
     def forward(self, cond: torch.Tensor, frame_idx: Optional[torch.Tensor] = None,
                 latent: Optional[torch.Tensor] = None, want_low: bool = True) -> Dict[str, torch.Tensor]:
@@ -195,9 +232,13 @@ class WarpModel(nn.Module):
         # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1
         a = self.rigid(pose) * (cfg.rigid_scale * s / 2.0)  # [B, 6]: a11-1, a12, a21, a22-1, tx, ty (x S/2: pixels)
         weights = None
+        if self.geometry:
+            gx, gy = self.geometric_motion(pose)
         if k == 1:
             dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.u1)  # [B, P]
             dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.u1)
+            if self.geometry:
+                dx, dy = dx + gx[0], dy + gy[0]
             sx = self.px + rig * dx + flow[:, 0].reshape(b, -1)
             sy = self.py + rig * dy + flow[:, 1].reshape(b, -1)
             warp = bilinear_gather(self.table, sx, sy, s)
@@ -207,6 +248,8 @@ class WarpModel(nn.Module):
             ak = a[None] + off[:, None]  # [K, B, 6]
             dx = torch.matmul(torch.cat([ak[..., 0:2], ak[..., 4:5]], 2), self.u1)  # [K, B, P]
             dy = torch.matmul(torch.cat([ak[..., 2:4], ak[..., 5:6]], 2), self.u1)
+            if self.geometry:
+                dx, dy = dx + gx, dy + gy
             extra = head[:, 3 + nf:]
             more = Fn.interpolate(extra[:, :2 * (k - 1)], size=(s, s), mode="bilinear", align_corners=False)
             flows = torch.cat([flow, more * (cfg.flow_scale * s)], 1)  # [B, 2K, S, S]

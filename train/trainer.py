@@ -21,6 +21,7 @@ from .dataset import Dataset, conditioning_stats
 from .build import AnyModel, build_model, model_flops
 from .losses import blurred_tables, motion_weight_map, region_boxes, region_weight, warp_loss
 from .model import PortraitModel, parameter_count
+from .face_geometry import RIGID_LANDMARKS, fit_face_geometry
 from .model_warp import WarpModel
 from .progress import Progress
 
@@ -62,6 +63,10 @@ class Trainer:
         self.mean_t = torch.tensor(mean, dtype=torch.float32)
         self.std_t = torch.tensor(std, dtype=torch.float32)
         torch.manual_seed(tcfg.seed)
+        if mcfg.switches().warp and mcfg.warp_geometry and ds.landmarks is None:
+            sys.stderr.write("train: this dataset has no landmarks (version 1): variant W learns the head motion "
+                             "from the pose alone (no fitted face geometry); prepare it again for better results\n")
+            mcfg.warp_geometry = False
         self.model: AnyModel = build_model(mcfg).to(device)
         latent_params = [p for n, p in self.model.named_parameters() if n.startswith("latents.")]
         other = [p for n, p in self.model.named_parameters() if not n.startswith("latents.")]
@@ -104,6 +109,8 @@ class Trainer:
                 self.model.set_reference(refs.to(device), self.train_cond[pos, :6].to(device))
             frames = self.preloaded if self.preloaded is not None else self.eval_frames
             self.weight_map = motion_weight_map(frames[:: max(1, len(frames) // 256)].to(device))
+            if self.model.geometry:
+                self.init_geometry()
             self.blur_tables = blurred_tables(self.model.reference)
             # dataset v2: per-frame mouth and eye boxes from the landmarks weight those regions up
             self.boxes: Optional[torch.Tensor] = None
@@ -119,9 +126,40 @@ class Trainer:
         zn = (neutral - self.mean_t.numpy()) / self.std_t.numpy()
         return int(self.ds.train_idx[int(np.argmin(((z - zn) ** 2).sum(1)))])
 
-    def expression_measures(self) -> Dict[str, np.ndarray]:
-        """Per training frame: how open the mouth is, how closed the eyes are, how wide the mouth is. From the
-        landmarks (dataset v2; distances over the eye-corner distance), else from the tracked blendshapes."""
+    def init_geometry(self) -> None:
+        """Fits the camera and rigid face points to the training frames (train/face_geometry.py), gives them to the
+        model with the references' poses, and starts the rigidity map on the head: the reference's face box
+        (widened to take in hair and ears) and whatever moves in the clip."""
+        assert isinstance(self.model, WarpModel) and self.ds.landmarks is not None and self.weight_map is not None
+        s = self.mcfg.size
+        lm = self.ds.landmarks * (s / self.ds.size)
+        pts, cam, err = fit_face_geometry(lm[self.ds.train_idx], self.ds.cond[self.ds.train_idx, :POSE_SIZE], s,
+                                          seed=self.tcfg.seed)
+        self.geometry_error_px = err
+        dev = self.model.reference.device
+        self.model.set_geometry(torch.from_numpy(pts).to(dev), torch.from_numpy(cam).to(dev),
+                                self.mean_t[:POSE_SIZE].to(dev), self.std_t[:POSE_SIZE].to(dev),
+                                torch.from_numpy(self.ds.cond[self.reference_indices, :POSE_SIZE]).float().to(dev))
+        g = self.model.flow_grid
+        box = torch.zeros(s, s)
+        p = lm[self.reference_index]
+        if np.isfinite(p).all():
+            lo, hi = p.min(0), p.max(0)
+            m = (hi - lo) * 0.25
+            x0, y0 = (np.floor(lo - m)).clip(0, s).astype(int)
+            x1, y1 = (np.ceil(hi + m)).clip(0, s).astype(int)
+            box[y0:y1, x0:x1] = 1.0
+        moving = ((self.weight_map[0, 0].cpu() - 1.0) / 4.0).clamp(0, 1)
+        r0 = torch.maximum(box, moving)[None, None]
+        r0 = Fn.adaptive_avg_pool2d(r0, g).clamp(0.1, 0.9)
+        with torch.no_grad():
+            self.model.rigid_map.copy_(torch.log(r0 / (1 - r0)).to(dev))
+
+    def reference_measures(self) -> "list[tuple[str, np.ndarray, str]]":
+        """Per training frame, in the order references are added: (name, how much of it the frame shows, the space
+        in which a candidate should stay close to the first reference). The open mouth, the closed eyes, the head
+        turned to either side, the wide mouth. Mouth and eyes come from the landmarks (dataset v2; distances over
+        the eye-corner distance), else from the tracked blendshapes; the turns from the normalised yaw."""
         lm = self.ds.landmarks
         if lm is not None:
             p = lm[self.ds.train_idx].astype(np.float64)
@@ -130,28 +168,32 @@ class Trainer:
                 return np.linalg.norm(p[:, a] - p[:, b], axis=1)
 
             scale = np.maximum(dist(33, 263), 1e-3)
-            m = {"mouth_open": dist(13, 14) / scale,
-                 "eyes_closed": -(dist(159, 145) + dist(386, 374)) / scale,
-                 "mouth_wide": dist(61, 291) / scale}
-            return {k: np.nan_to_num(v, nan=float(np.nanmedian(v)) if np.isfinite(v).any() else 0.0)
-                    for k, v in m.items()}
-        b = self.ds.cond[self.ds.train_idx, POSE_SIZE + GAZE_SIZE:]
-        return {"mouth_open": b[:, 25], "eyes_closed": (b[:, 9] + b[:, 10]) / 2, "mouth_wide": (b[:, 44] + b[:, 45]) / 2}
+            raw = {"mouth_open": dist(13, 14) / scale, "eyes_closed": -(dist(159, 145) + dist(386, 374)) / scale,
+                   "mouth_wide": dist(61, 291) / scale}
+            m = {k: np.nan_to_num(v, nan=float(np.nanmedian(v)) if np.isfinite(v).any() else 0.0) for k, v in raw.items()}
+        else:
+            b = self.ds.cond[self.ds.train_idx, POSE_SIZE + GAZE_SIZE:]
+            m = {"mouth_open": b[:, 25], "eyes_closed": (b[:, 9] + b[:, 10]) / 2, "mouth_wide": (b[:, 44] + b[:, 45]) / 2}
+        yaw = self.train_cond.numpy()[:, 1].astype(np.float64)
+        return [("mouth_open", m["mouth_open"], "pose"), ("eyes_closed", m["eyes_closed"], "pose"),
+                ("turn_left", -yaw, "expression"), ("turn_right", yaw, "expression"),
+                ("mouth_wide", m["mouth_wide"], "pose")]
 
     def choose_references(self, k: int) -> "list[int]":
-        """Variant W's K references (dataset indices): the near-neutral frame, then frames showing what it cannot:
-        the open mouth, the closed eyes, the wide mouth (each the frame nearest the reference's head pose among
-        the 3 % most extreme), then farthest-point picks in expression space."""
+        """Variant W's K references (dataset indices): the near-neutral frame, then frames showing what it cannot
+        (reference_measures: each the candidate among the 3 % most extreme that stays closest to the first
+        reference in the other respect), then farthest-point picks in expression space."""
         picks = [self.choose_reference()]
         if k == 1:
             return picks
         z = self.train_cond.numpy()
         pos0 = int(np.flatnonzero(self.ds.train_idx == picks[0])[0])
-        pose_d = ((z[:, :POSE_SIZE] - z[pos0, :POSE_SIZE]) ** 2).sum(1)
+        near = {"pose": ((z[:, :POSE_SIZE] - z[pos0, :POSE_SIZE]) ** 2).sum(1),
+                "expression": ((z[:, POSE_SIZE:] - z[pos0, POSE_SIZE:]) ** 2).sum(1)}
         chosen = {pos0}
-        for name, m in list(self.expression_measures().items())[: k - 1]:
+        for _name, m, space in self.reference_measures()[: k - 1]:
             cand = np.flatnonzero(m >= np.quantile(m, 0.97))
-            cand = [c for c in cand[np.argsort(pose_d[cand])] if int(c) not in chosen]
+            cand = [c for c in cand[np.argsort(near[space][cand])] if int(c) not in chosen]
             if cand:
                 chosen.add(int(cand[0]))
                 picks.append(int(self.ds.train_idx[int(cand[0])]))
@@ -354,6 +396,8 @@ def run_training(args: argparse.Namespace) -> int:
         mcfg, tcfg = preset_configs(preset, args.size or ds.size, args.variant)
         mcfg.n_latents = len(ds.train_idx)
         tcfg.seed = args.seed
+        if getattr(args, "no_geometry", False):
+            mcfg.warp_geometry = False
         if getattr(args, "refs", None) is not None:
             if not mcfg.switches().warp:
                 raise ValueError("--refs is for variant W (preset warp)")
@@ -386,6 +430,9 @@ def run_training(args: argparse.Namespace) -> int:
         f"(+{parameter_count(trainer.model, True) - parameter_count(trainer.model)} latent), "
         f"{flops / 1e9:.2f} GFLOP/frame; device {device}{' (mixed precision)' if trainer.amp else ''}; "
         f"iteration {trainer.iteration} of {tcfg.iterations}\n")
+    if getattr(trainer, "geometry_error_px", None) is not None:
+        sys.stderr.write(f"train: head geometry fitted to the landmarks (camera + {len(RIGID_LANDMARKS)} rigid face "
+                         f"points): mean reprojection error {trainer.geometry_error_px:.2f} px\n")
     prev = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:

@@ -136,10 +136,10 @@ def test_several_references_are_chosen_for_what_the_first_cannot_show(synth_data
                  progress=False)
     picks = tr.reference_indices
     assert len(picks) == 3 and len(set(picks)) == 3 and picks[0] == tr.choose_reference()
-    m = tr.expression_measures()
+    name, mouth, _space = tr.reference_measures()[0]
     pos = [int(np.flatnonzero(ds.train_idx == i)[0]) for i in picks]
     # the second reference opens the mouth more than the near-neutral first one
-    assert m["mouth_open"][pos[1]] >= np.quantile(m["mouth_open"], 0.97) > m["mouth_open"][pos[0]]
+    assert name == "mouth_open" and mouth[pos[1]] >= np.quantile(mouth, 0.97) > mouth[pos[0]]
     refs = torch.from_numpy(ds.read_frames(picks, 32)).float() / 255
     assert torch.allclose(tr.model.reference, refs)
     for _ in range(2):

@@ -26,6 +26,10 @@ Options:
                           paper = the paper's model, paper-sized for a GPU            (default warp)
   --variant A..F|W        A-F: the paper's ablation variants (F is its full model); W: the
                           deformation model                      (default: W for warp, F otherwise)
+  --refs K                variant W: reference frames warped (1 = the near-neutral frame; 2+ add the
+                          open mouth, the closed eyes, the head turned either way, the wide mouth)  (default 1)
+  --no-geometry           variant W: learn the rigid head motion from the pose alone instead of a camera
+                          and face points fitted to the dataset's landmarks (default: fitted)
   --iterations N          total training iterations                                   (default 20000)
   --max-minutes M         stop training after M minutes of wall-clock time, then checkpoint and
                           export as usual (equal-time comparisons, e.g. npm run eval:ablation)
@@ -58,6 +62,8 @@ export interface TrainOptions {
   out: string;
   preset?: 'warp' | 'cpu' | 'paper';
   variant?: 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'W';
+  refs?: number;
+  noGeometry?: boolean;
   iterations?: number;
   maxMinutes?: number;
   resume: boolean;
@@ -105,6 +111,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
         out: { type: 'string' },
         preset: { type: 'string' },
         variant: { type: 'string' },
+        refs: { type: 'string' },
+        'no-geometry': { type: 'boolean', default: false },
         iterations: { type: 'string' },
         'max-minutes': { type: 'string' },
         resume: { type: 'boolean', default: false },
@@ -149,6 +157,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     out: v.out,
     preset: oneOf(v.preset, '--preset', ['warp', 'cpu', 'paper'] as const),
     variant: oneOf(v.variant, '--variant', ['A', 'B', 'C', 'D', 'E', 'F', 'W'] as const),
+    refs: refsOption(v.refs),
+    noGeometry: v['no-geometry'] === true,
     iterations: int(v.iterations, '--iterations', 1),
     maxMinutes,
     resume: v.resume === true,
@@ -170,6 +180,12 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   };
 }
 
+function refsOption(v: string | undefined): number | undefined {
+  const k = int(v, '--refs', 1);
+  if (k !== undefined && k > 8) throw new TrainUsageError(`--refs expects 1..8 (got '${v}')`);
+  return k;
+}
+
 /** The argument list for `python3 -m train …` (global options first, then the `train` sub-command's). */
 export function pythonArgs(o: TrainOptions): string[] {
   const a = ['-m', 'train'];
@@ -180,6 +196,8 @@ export function pythonArgs(o: TrainOptions): string[] {
   };
   opt('--preset', o.preset);
   opt('--variant', o.variant);
+  opt('--refs', o.refs);
+  if (o.noGeometry) a.push('--no-geometry');
   opt('--iterations', o.iterations);
   opt('--max-minutes', o.maxMinutes);
   opt('--batch', o.batch);

@@ -1,0 +1,108 @@
+"""Head geometry for variant W: where the rigid head moves in the picture, from the tracked pose.
+
+MediaPipe's pose is a rotation (pitch, yaw, roll; R = Rz(roll) Ry(yaw) Rx(pitch), shared/src/pose.ts) and a
+translation (cm) of a canonical face in the camera's frame, seen through a perspective camera. From a dataset's
+landmarks and poses we fit, once, that camera (focal length and principal point in output pixels) and the 3D
+positions of a few rigid face points (nose, eye corners, forehead, temples). Projecting those points at the
+caller's pose and at a reference frame's pose and fitting a 2D affine between the two point sets gives where each
+head pixel of the output should be read in the reference: exact geometry that extrapolates to poses the clip never
+showed, where a transform learned as a linear function of the pose only interpolates. Everything here is made of
+elementary tensor ops, so it exports to ONNX inside the model.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import torch
+
+# Landmarks on the rigid part of the face (MediaPipe's 478-point mesh): nose, eye corners, forehead, temples.
+RIGID_LANDMARKS = [1, 4, 5, 6, 168, 197, 195, 33, 263, 133, 362, 10, 234, 454, 127, 356, 9, 8, 109, 338]
+
+
+def euler_matrix(angles: torch.Tensor) -> torch.Tensor:
+    """angles [B, 3] (pitch, yaw, roll, radians) -> R [B, 3, 3] = Rz(roll) Ry(yaw) Rx(pitch)."""
+    ca, sa = torch.cos(angles[:, 0]), torch.sin(angles[:, 0])
+    cb, sb = torch.cos(angles[:, 1]), torch.sin(angles[:, 1])
+    cc, sc = torch.cos(angles[:, 2]), torch.sin(angles[:, 2])
+    rows = [torch.stack([cc * cb, cc * sb * sa - sc * ca, cc * sb * ca + sc * sa], -1),
+            torch.stack([sc * cb, sc * sb * sa + cc * ca, sc * sb * ca - cc * sa], -1),
+            torch.stack([-sb, cb * sa, cb * ca], -1)]
+    return torch.stack(rows, 1)
+
+
+def project(pose: torch.Tensor, points: torch.Tensor, cam: torch.Tensor) -> "Tuple[torch.Tensor, torch.Tensor]":
+    """pose [B, 6] (raw: radians, cm), points [N, 3], cam [3] (focal, cx, cy in output pixels, landmark
+    convention: pixel i spans [i, i+1)) -> u, v [B, N]."""
+    r = euler_matrix(pose[:, :3])
+    p = torch.matmul(r, points.t()) + pose[:, 3:, None]  # [B, 3, N]
+    depth = -p[:, 2]
+    u = cam[1] + cam[0] * p[:, 0] / depth
+    v = cam[2] - cam[0] * p[:, 1] / depth
+    return u, v
+
+
+def affine_to(u: torch.Tensor, v: torch.Tensor, ref_u: torch.Tensor, ref_v: torch.Tensor) -> torch.Tensor:
+    """Least-squares 2D affines mapping the points (u, v) [B, N] onto each reference's (ref_u, ref_v) [K, N]:
+    [K, B, 2, 3] (rows: x' = a00 x + a01 y + a02, y' = a10 x + a11 y + a12). Solved on centred points (a 2x2
+    inverse in closed form: well conditioned in float32, and no Inverse op in ONNX)."""
+    mu, mv = u.mean(1, keepdim=True), v.mean(1, keepdim=True)  # [B, 1]
+    cu, cv = u - mu, v - mv
+    suu, suv, svv = (cu * cu).sum(1), (cu * cv).sum(1), (cv * cv).sum(1)  # [B]
+    det = suu * svv - suv * suv
+    q = torch.stack([cu, cv], 2)  # [B, N, 2]
+    ru = torch.matmul(ref_u[:, None, None, :], q[None])[:, :, 0]  # [K, B, 2]: sum_n ref_u * (cu, cv)
+    rv = torch.matmul(ref_v[:, None, None, :], q[None])[:, :, 0]
+    # L = [[ru0, ru1], [rv0, rv1]] @ inv([[suu, suv], [suv, svv]])
+    i00, i01, i11 = svv / det, -suv / det, suu / det
+    l00 = ru[..., 0] * i00 + ru[..., 1] * i01
+    l01 = ru[..., 0] * i01 + ru[..., 1] * i11
+    l10 = rv[..., 0] * i00 + rv[..., 1] * i01
+    l11 = rv[..., 0] * i01 + rv[..., 1] * i11  # each [K, B]
+    # x' = L (p - mean) + ref mean
+    t0 = ref_u.mean(1, keepdim=True) - l00 * mu[:, 0] - l01 * mv[:, 0]
+    t1 = ref_v.mean(1, keepdim=True) - l10 * mu[:, 0] - l11 * mv[:, 0]
+    return torch.stack([torch.stack([l00, l01, t0], -1), torch.stack([l10, l11, t1], -1)], 2)
+
+
+def fit_face_geometry(landmarks: np.ndarray, poses: np.ndarray, size: int, iterations: int = 1500,
+                      seed: int = 0) -> "Tuple[np.ndarray, np.ndarray, float]":
+    """Fits the camera and the rigid points to a dataset's frames: landmarks [N, 478, 2] (output pixels, NaN where
+    no face), poses [N, 6] (raw). Returns (points [k, 3], cam [3], mean reprojection error in pixels)."""
+    lm = torch.tensor(landmarks[:, RIGID_LANDMARKS], dtype=torch.float64)
+    pose = torch.tensor(poses, dtype=torch.float64)
+    ok = torch.isfinite(lm).all(-1).all(-1) & torch.isfinite(pose).all(-1)
+    if int(ok.sum()) < 10:
+        raise ValueError("fewer than 10 frames with landmarks: cannot fit the face geometry")
+    lm, pose = lm[ok], pose[ok]
+    g = torch.Generator().manual_seed(seed)
+    pts = (torch.randn(len(RIGID_LANDMARKS), 3, generator=g, dtype=torch.float64) * 2).requires_grad_(True)
+    log_f = torch.tensor(float(np.log(size * 0.8)), dtype=torch.float64, requires_grad=True)
+    centre = torch.tensor([size / 2, size / 2], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([pts, log_f, centre], lr=0.05)
+    for it in range(iterations):
+        if it == iterations * 2 // 3:
+            for group in opt.param_groups:
+                group["lr"] = 0.01
+        opt.zero_grad()
+        cam = torch.cat([log_f.exp()[None], centre])
+        u, v = project(pose, pts, cam)
+        err = ((u - lm[..., 0]) ** 2 + (v - lm[..., 1]) ** 2).mean()
+        err.backward()
+        opt.step()
+    # a few quasi-Newton steps finish what Adam started (sub-pixel where the data allow it)
+    lbfgs = torch.optim.LBFGS([pts, log_f, centre], lr=1.0, max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        lbfgs.zero_grad()
+        u, v = project(pose, pts, torch.cat([log_f.exp()[None], centre]))
+        e = ((u - lm[..., 0]) ** 2 + (v - lm[..., 1]) ** 2).mean()
+        e.backward()
+        return e
+
+    lbfgs.step(closure)
+    with torch.no_grad():
+        cam = torch.cat([log_f.exp()[None], centre])
+        u, v = project(pose, pts, cam)
+        rep = float(((u - lm[..., 0]) ** 2 + (v - lm[..., 1]) ** 2).sqrt().mean())
+    return pts.detach().float().numpy(), cam.detach().float().numpy(), rep
