@@ -132,6 +132,12 @@ class WarpModel(nn.Module):
             self.register_buffer("ref_v", torch.zeros(k, n))
             self.register_buffer("p1", torch.cat([self.px + 0.5, self.py + 0.5, torch.ones_like(self.px)], 0),
                                  persistent=False)
+            # until set_geometry() (training) or a checkpoint sets them: a generic face 30 cm in front of a camera
+            # with a 64° field of view, references at the mean pose, so that an untrained model is well defined
+            g = torch.Generator().manual_seed(0)
+            self.set_geometry(torch.rand(n, 3, generator=g) * torch.tensor([12.0, 14.0, 4.0]) - torch.tensor([6.0, 7.0, 2.0]),
+                              torch.tensor([s * 0.8, s / 2.0, s / 2.0]), torch.tensor([0.0, 0, 0, 0, 0, -30]),
+                              torch.tensor([0.2, 0.2, 0.2, 2.0, 2.0, 2.0]), torch.tensor([[0.0, 0, 0, 0, 0, -30]] * k))
         # rigid part: pose (6, normalised) -> affine delta (6) in normalised image coordinates [-1, 1]
         self.rigid = nn.Linear(POSE_SIZE, 6)
         nn.init.zeros_(self.rigid.weight)

@@ -80,3 +80,16 @@ def test_variant_w_with_geometry_exports_with_parity(tmp_path):
                             {"provenance": "test"})
         assert man["training"]["parityMaxAbsDiff"] < 1e-4, refs
         assert man["training"]["model"]["warp_geometry"] is True
+
+
+def test_a_model_whose_geometry_was_never_fitted_is_well_defined():
+    # untrained avatars (`export --untrained --preset warp`) never see a dataset: the default geometry must not
+    # produce NaN coordinates (a NaN index crashed the export once)
+    cfg = ModelConfig(size=32, variant="W", mlp_layers=2, mlp_width=32, n_f=4, warp_grid=16, warp_channels=[16, 8],
+                      refine_channels=8, refine_layers=2, warp_geometry=True).validate()
+    m = WarpModel(cfg).eval()
+    with torch.no_grad():
+        out = m(torch.randn(3, 60))
+        gx, gy = m.geometric_motion(torch.zeros(1, 6))
+    assert torch.isfinite(out["rgb"]).all() and torch.isfinite(out["sx"]).all()
+    assert float(gx.abs().max()) < 0.05 and float(gy.abs().max()) < 0.05  # at the mean pose: no motion
