@@ -130,8 +130,7 @@ class WarpModel(nn.Module):
             self.register_buffer("pose_std", torch.ones(POSE_SIZE))
             self.register_buffer("ref_u", torch.zeros(k, n))
             self.register_buffer("ref_v", torch.zeros(k, n))
-            self.register_buffer("p1", torch.cat([self.px + 0.5, self.py + 0.5, torch.ones_like(self.px)], 0),
-                                 persistent=False)
+            self.register_buffer("p1", torch.cat([self.px, self.py, torch.ones_like(self.px)], 0), persistent=False)
             # until set_geometry() (training) or a checkpoint sets them: a generic face 30 cm in front of a camera
             # with a 64° field of view, references at the mean pose, so that an untrained model is well defined
             g = torch.Generator().manual_seed(0)
@@ -206,11 +205,19 @@ class WarpModel(nn.Module):
     def geometric_motion(self, pose: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
         """pose [B, 6] normalised -> where each output pixel of the rigid head lies in each reference, as
         displacements dx, dy [K, B, P] (pixels)."""
-        raw = pose * self.pose_std + self.pose_mean
-        u, v = project(raw, self.face_points, self.camera)
-        a = affine_to(u, v, self.ref_u, self.ref_v)  # [K, B, 2, 3] in landmark coordinates (pixel centres at +0.5)
-        gx = torch.matmul(a[:, :, 0:1], self.p1)[:, :, 0] - 0.5 - self.px  # [K, B, P]
-        gy = torch.matmul(a[:, :, 1:2], self.p1)[:, :, 0] - 0.5 - self.py
+        # in float64 up to the per-pixel step: the projection and the solve are tiny, and float32 there costs the
+        # exported graph its parity with PyTorch (different op implementations, amplified by the solve)
+        d = torch.float64
+        raw = pose.to(d) * self.pose_std.to(d) + self.pose_mean.to(d)
+        u, v = project(raw, self.face_points.to(d), self.camera.to(d))
+        a = affine_to(u, v, self.ref_u.to(d), self.ref_v.to(d))  # [K, B, 2, 3], landmark coordinates (+0.5)
+        # as displacements of the pixel indices x, y: gx = (a00 - 1) x + a01 y + (a02 + (a00 + a01) / 2 - 1/2), so
+        # that no large coordinate is subtracted from another in float32
+        cx = torch.stack([a[..., 0, 0] - 1.0, a[..., 0, 1], a[..., 0, 2] + 0.5 * (a[..., 0, 0] + a[..., 0, 1]) - 0.5], -1)
+        cy = torch.stack([a[..., 1, 0], a[..., 1, 1] - 1.0, a[..., 1, 2] + 0.5 * (a[..., 1, 0] + a[..., 1, 1]) - 0.5], -1)
+        coef = torch.stack([cx, cy], 2).to(torch.float32)  # [K, B, 2, 3]
+        g = torch.matmul(coef, self.p1)  # [K, B, 2, P]
+        gx, gy = g[:, :, 0], g[:, :, 1]
         return gx, gy
 
     # -- forward ---------------------------------------------------------------------------------------------
