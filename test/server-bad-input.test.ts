@@ -90,7 +90,7 @@ describe('live server under bad input (untrained avatar: transport test)', () =>
     expect(byDir('broken-json')).toMatch(/broken-json\/avatar\.json: not valid JSON/);
     expect(byDir('missing-onnx')).toMatch(/missing-onnx\/avatar\.onnx: missing/);
     expect(byDir('garbage-onnx')).toMatch(/garbage-onnx\/avatar\.onnx: cannot load the ONNX model/);
-    expect(byDir('wrong-size')).toMatch(/wrong-size\/avatar\.onnx: .*shape \[1, 3, 128, 128\], expected \[1, 3, 256, 256\]/);
+    expect(byDir('wrong-size')).toMatch(/wrong-size\/avatar\.onnx: .*\[1, 3, 128, 128\], expected (float32 )?\[1, 3, 256, 256\]/);
     expect(byDir('wrong-input-name')).toMatch(/wrong-input-name\/avatar\.onnx: model inputs are \[cond\], manifest expects \["x"\]/);
     expect(byDir('bad-std')).toMatch(/bad-std\/avatar\.json: conditioning\.std\[4\]: must be > 0/);
     // …and each was logged at error level.
