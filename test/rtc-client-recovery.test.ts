@@ -11,18 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RtcClient, type ReceivedFrame } from '../server/src/bench/rtc-client.js';
 import { makeUntrainedAvatar } from './support/test-avatar.js';
 import { startTestServer, type TestServer } from './support/server.js';
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+import { waitFor } from './support/wait.js';
 
 describe('rtc-client loss recovery', () => {
   let tmp: string;
@@ -45,13 +34,13 @@ describe('rtc-client loss recovery', () => {
     try {
       const frames: ReceivedFrame[] = [];
       client.onFrame = (f) => frames.push(f);
-      await until(() => frames.length >= 3, 10_000, 'three decoded frames');
+      await waitFor('three decoded frames', () => frames.length >= 3, 10_000);
       expect(frames[0]?.key, 'the first decoded frame is a keyframe').toBe(true);
       const before = frames.length;
       const plisBefore = client.stats.keyframeRequests;
       client.testDropReceived(1);
-      await until(() => client.stats.framesIncomplete > 0, 10_000, 'the loss to be noticed');
-      await until(() => frames.length > before + 3, 10_000, 'decoding to resume');
+      await waitFor('the loss to be noticed', () => client.stats.framesIncomplete > 0, 10_000);
+      await waitFor('decoding to resume', () => frames.length > before + 3, 10_000);
       expect(client.stats.keyframeRequests).toBeGreaterThan(plisBefore);
       const after = frames.slice(before);
       expect(after[0]?.key, 'the first frame decoded after the loss is a keyframe').toBe(true);

@@ -12,66 +12,37 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BLENDSHAPE_COUNT } from '../shared/src/blendshapes.js';
-import { encodeDrivingFrame } from '../shared/src/wire.js';
-import { JoinRefusedError, RtcClient } from '../server/src/bench/rtc-client.js';
+import { JoinRefusedError } from '../server/src/bench/rtc-client.js';
 import { Admission } from '../server/src/session/admission.js';
 import { metricValue, startTestServer, type TestServer } from './support/server.js';
+import { DrivingCaller } from './support/driving-caller.js';
 import { makeUntrainedAvatar } from './support/test-avatar.js';
+import { sleep, waitFor } from './support/wait.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const verbose = process.env.DNP_TEST_VERBOSE === '1';
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-/** A caller driving at 25 Hz until closed. */
-class Caller {
-  private seq = 1;
-  private readonly timer: NodeJS.Timeout;
-  private constructor(readonly client: RtcClient) {
-    this.timer = setInterval(() => {
-      try {
-        client.send(encodeDrivingFrame({ seq: this.seq++, captureMs: this.seq * 40, faceFound: true, pose: new Float32Array(6), gaze: new Float32Array(2), blendshapes: new Float32Array(BLENDSHAPE_COUNT).fill((this.seq % 10) / 10) }));
-      } catch {
-        // the session ended
-      }
-    }, 40);
-  }
-  static async open(url: string, avatar: string): Promise<Caller> {
-    const c = new Caller(await RtcClient.connect({ url, avatar, timeoutMs: 30_000 }));
-    try {
-      await waitFor('the first frames', () => c.client.stats.framesDecoded >= 3, 30_000);
-    } catch (err) {
-      await c.close();
-      throw err;
-    }
-    return c;
-  }
-  async close(): Promise<void> {
-    clearInterval(this.timer);
-    await this.client.close();
-  }
-}
-
 /** Joins one more caller; the refusal's code when the server refuses it. */
-async function tryJoin(url: string, avatar: string): Promise<Caller | { refused: string; message: string }> {
+async function tryJoin(url: string, avatar: string): Promise<DrivingCaller | { refused: string; message: string }> {
   try {
-    return await Caller.open(url, avatar);
+    return await DrivingCaller.open(url, avatar, 40, 30_000); // 25 Hz
   } catch (err) {
     if (err instanceof JoinRefusedError) return { refused: err.code, message: err.message };
     throw err;
   }
 }
 
+/** Every admitted session got at least 80 % of what the server sent it, and no session error. */
+function expectDelivered(d: Array<{ decoded: number; sent: number }>, callers: DrivingCaller[]): void {
+  for (const x of d) {
+    expect(x.sent).toBeGreaterThan(0);
+    expect(x.decoded).toBeGreaterThanOrEqual(Math.floor(x.sent * 0.8));
+  }
+  for (const c of callers) expect(c.client.sessionErrorCodes).toEqual([]);
+}
+
 /** Over `ms`: frames each caller decoded, and frames the server sent its session (rendered + re-sent). */
-async function delivery(srv: TestServer, callers: Caller[], ms: number): Promise<Array<{ decoded: number; sent: number }>> {
-  const sentBy = (c: Caller): number => {
+async function delivery(srv: TestServer, callers: DrivingCaller[], ms: number): Promise<Array<{ decoded: number; sent: number }>> {
+  const sentBy = (c: DrivingCaller): number => {
     const j = srv.server.sessions.get(c.client.sessionId)?.toJSON() as { rendered?: number; resent?: number } | undefined;
     return (j?.rendered ?? 0) + (j?.resent ?? 0);
   };
@@ -134,15 +105,15 @@ describe('admission on a running server', () => {
     const renderer = srv.server.avatars.get('a')?.renderer;
     if (!renderer) throw new Error('avatar a not loaded');
     renderer.testSlowRuns(12, true); // every run measures 12 ms per frame; 25 fps: n · 12 · 25 · 1.25 ≤ 1000 ⇔ n ≤ 2
-    const callers: Caller[] = [];
+    const callers: DrivingCaller[] = [];
     try {
       for (let i = 0; i < 2; i++) {
         const c = await tryJoin(srv.url, 'a');
-        if (!(c instanceof Caller)) throw new Error(`caller ${i + 1} refused: ${c.message}`);
+        if (!(c instanceof DrivingCaller)) throw new Error(`caller ${i + 1} refused: ${c.message}`);
         callers.push(c);
       }
       const third = await tryJoin(srv.url, 'a');
-      if (third instanceof Caller) {
+      if (third instanceof DrivingCaller) {
         callers.push(third);
         throw new Error('the third caller was admitted');
       }
@@ -151,16 +122,12 @@ describe('admission on a running server', () => {
       expect(await metricValue(srv.url, 'dnp_admission_refused_total{avatar="a",limit="render"}')).toBe(1);
       const d = await delivery(srv, callers, 2000);
       if (verbose) console.log(`admission: slow renders, 2 admitted: ${JSON.stringify(d)}`);
-      for (const x of d) {
-        expect(x.sent).toBeGreaterThan(0);
-        expect(x.decoded).toBeGreaterThanOrEqual(Math.floor(x.sent * 0.8));
-      }
-      for (const c of callers) expect(c.client.sessionErrorCodes).toEqual([]);
+      expectDelivered(d, callers);
     } finally {
       renderer.testSlowRuns(0);
       await Promise.all(callers.map((c) => c.close()));
     }
-    await waitFor('no sessions', () => srv.server.sessions.size === 0);
+    await waitFor('no sessions', () => srv.server.sessions.size === 0, 20_000);
   });
 
   it('load: adds callers one by one until admission refuses; every admitted session keeps receiving what the server sends', async () => {
@@ -168,12 +135,12 @@ describe('admission on a running server', () => {
     if (!renderer) throw new Error('avatar b not loaded');
     // 5 ms per frame at least, plus whatever the machine adds (measured): refused by the 7th caller at the latest
     renderer.testSlowRuns(5);
-    const callers: Caller[] = [];
+    const callers: DrivingCaller[] = [];
     let refusal: { refused: string; message: string } | null = null;
     try {
       for (let i = 0; i < 8 && !refusal; i++) {
         const c = await tryJoin(srv.url, 'b');
-        if (c instanceof Caller) {
+        if (c instanceof DrivingCaller) {
           callers.push(c);
           await sleep(1000); // let the window measure the new load
         } else refusal = c;
@@ -184,15 +151,11 @@ describe('admission on a running server', () => {
       expect(callers.length).toBeLessThanOrEqual(6);
       const d = await delivery(srv, callers, 3000);
       if (verbose) console.log(`admission: delivery over 3 s (decoded/sent per session; fps = decoded / 3): ${JSON.stringify(d)}`);
-      for (const x of d) {
-        expect(x.sent).toBeGreaterThan(0);
-        expect(x.decoded).toBeGreaterThanOrEqual(Math.floor(x.sent * 0.8));
-      }
-      for (const c of callers) expect(c.client.sessionErrorCodes).toEqual([]);
+      expectDelivered(d, callers);
     } finally {
       renderer.testSlowRuns(0);
       await Promise.all(callers.map((c) => c.close()));
     }
-    await waitFor('no sessions', () => srv.server.sessions.size === 0);
+    await waitFor('no sessions', () => srv.server.sessions.size === 0, 20_000);
   });
 });

@@ -18,6 +18,7 @@ import { encodeDrivingFrame } from '../shared/src/wire.js';
 import { RtcClient } from '../server/src/bench/rtc-client.js';
 import { metricTotal, metricValue, startTestServer, type TestServer } from './support/server.js';
 import { makeUntrainedAvatar } from './support/test-avatar.js';
+import { waitFor } from './support/wait.js';
 
 const CYCLES = 200;
 /** RSS keeps settling (allocator arenas, JIT) for the first 40–60 cycles on a loaded 2-core machine: 191–211 MiB at cycle 20, flat from ~60. */
@@ -27,15 +28,6 @@ const SAMPLE_EVERY = 20;
 const CHURN_LIMIT_MS = 15 * 60_000;
 const verbose = process.env.DNP_TEST_VERBOSE === '1';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** A full collection before each RSS sample, so that the curve shows what is retained, not what is pending. */
 setFlagsFromString('--expose-gc');
@@ -68,15 +60,15 @@ it(`${CYCLES} join/leave cycles leave no live resources and RSS within 10 % of t
     const client = await RtcClient.connect({ url: srv.url, avatar: 'a', timeoutMs: 30_000 });
     try {
       client.send(encodeDrivingFrame({ seq: cycle, captureMs: cycle * 40, faceFound: true, pose: new Float32Array(6), gaze: new Float32Array(2), blendshapes: new Float32Array(BLENDSHAPE_COUNT).fill((cycle % 10) / 10) }));
-      await waitFor(`a decoded frame in cycle ${cycle}`, () => client.stats.framesDecoded >= 1);
+      await waitFor(`a decoded frame in cycle ${cycle}`, () => client.stats.framesDecoded >= 1, 20_000, 10);
       expect(client.sessionErrorCodes).toEqual([]);
     } finally {
       await client.close();
     }
-    await waitFor(`the session of cycle ${cycle} to end`, () => srv.server.sessions.size === 0);
+    await waitFor(`the session of cycle ${cycle} to end`, () => srv.server.sessions.size === 0, 20_000, 10);
     if (cycle % SAMPLE_EVERY === 0) {
       // let the closes settle (peers, sockets) before sampling
-      await waitFor('the sockets to close', async () => (await metricValue(srv.url, 'dnp_signaling_sockets')) === 0);
+      await waitFor('the sockets to close', async () => (await metricValue(srv.url, 'dnp_signaling_sockets')) === 0, 20_000, 10);
       srv.logs.length = 0; // the test harness keeps every log line: not the server's memory
       const mem = memoryMiB();
       curve.push({ cycle, rssMiB: mem.rss, heapMiB: mem.heap, s: Math.round((Date.now() - started) / 100) / 10 });
@@ -91,7 +83,7 @@ it(`${CYCLES} join/leave cycles leave no live resources and RSS within 10 % of t
   if (verbose) console.log(`churn: RSS curve ${JSON.stringify(curve)}; growth after warm-up ${(growth * 100).toFixed(1)} %`);
   expect(growth).toBeLessThan(0.1);
 
-  await waitFor('peers to close', async () => (await metricValue(srv.url, 'dnp_peers')) === 0);
+  await waitFor('peers to close', async () => (await metricValue(srv.url, 'dnp_peers')) === 0, 20_000, 10);
   expect(await metricValue(srv.url, 'dnp_sessions')).toBe(0);
   expect(await metricTotal(srv.url, 'dnp_encoders')).toBe(0);
   expect(await metricValue(srv.url, 'dnp_signaling_sockets')).toBe(0);

@@ -8,66 +8,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BLENDSHAPE_COUNT } from '../shared/src/blendshapes.js';
-import { encodeDrivingFrame } from '../shared/src/wire.js';
-import { RtcClient } from '../server/src/bench/rtc-client.js';
 import { metricValue, startTestServer, type TestServer } from './support/server.js';
+import { DrivingCaller } from './support/driving-caller.js';
 import { makeUntrainedAvatar } from './support/test-avatar.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-/** A caller that keeps sending driving frames (so renders keep being requested) until closed. */
-class Caller {
-  private seq = 1;
-  private readonly timer: NodeJS.Timeout;
-  private constructor(readonly client: RtcClient) {
-    this.timer = setInterval(() => {
-      try {
-        client.send(
-          encodeDrivingFrame({ seq: this.seq++, captureMs: this.seq * 50, faceFound: true, pose: new Float32Array(6), gaze: new Float32Array(2), blendshapes: new Float32Array(BLENDSHAPE_COUNT).fill((this.seq % 10) / 10) }),
-        );
-      } catch {
-        // channel closed: the session ended
-      }
-    }, 50);
-  }
-  static async open(url: string, avatar: string): Promise<Caller> {
-    const c = new Caller(await RtcClient.connect({ url, avatar }));
-    await waitFor(`frames from ${avatar}`, () => c.client.stats.framesDecoded >= 3, 30_000);
-    return c;
-  }
-  get failed(): boolean {
-    return this.client.sessionErrorCodes.length > 0;
-  }
-  /** Still streaming: more frames decode (within 10 s, generous for a loaded machine). */
-  async streaming(): Promise<boolean> {
-    const n = this.client.stats.framesDecoded;
-    for (let i = 0; i < 400; i++) {
-      if (this.client.stats.framesDecoded >= n + 3 && !this.failed) return true;
-      await sleep(25);
-    }
-    return false;
-  }
-  async close(): Promise<void> {
-    clearInterval(this.timer);
-    await this.client.close();
-  }
-}
+import { waitFor } from './support/wait.js';
 
 describe('fault isolation', () => {
   let tmp: string;
   let srv: TestServer;
-  const callers: Caller[] = [];
-  const open = async (avatar: string): Promise<Caller> => {
-    const c = await Caller.open(srv.url, avatar);
+  const callers: DrivingCaller[] = [];
+  const open = async (avatar: string): Promise<DrivingCaller> => {
+    const c = await DrivingCaller.open(srv.url, avatar, 50);
     callers.push(c);
     return c;
   };

@@ -14,8 +14,8 @@ import { JoinRefusedError, RtcClient } from '../server/src/bench/rtc-client.js';
 import { TokenBucket, TokenBuckets } from '../server/src/access/token-bucket.js';
 import { metricValue, startTestServer, type TestServer } from './support/server.js';
 import { makeUntrainedAvatar } from './support/test-avatar.js';
+import { sleep, waitFor } from './support/wait.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function frame(seq: number): Uint8Array {
   return encodeDrivingFrame({
@@ -39,14 +39,6 @@ async function connect(url: string): Promise<Socket> {
 
 type Reply = { ok: boolean; error?: string; code?: string };
 const ask = async (s: Socket, event: string, payload: unknown): Promise<Reply> => (await s.timeout(10_000).emitWithAck(event, payload)) as Reply;
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 let tmp: string;
 beforeAll(async () => {
