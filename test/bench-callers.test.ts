@@ -70,6 +70,7 @@ describe('dnp bench --callers', () => {
     expectSummary(a.latencyMs, 'aggregate latency');
     expectSummary(a.renderMs, 'aggregate render');
     expect(a.serverCpuPercentOfOneCore).toBeGreaterThan(0);
+    expect(a.mainThreadMsPerFrame).toBeGreaterThan(0);
     expect(a.benchCpuPercentOfOneCore).toBeGreaterThan(0);
     expect(a.sessionErrors).toBe(0);
     expect(r.ramp).toBeNull();

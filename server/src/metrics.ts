@@ -2,6 +2,7 @@
  * Prometheus metrics (prom-client), all prefixed `dnp_`, on a registry owned by one Server (so several
  * servers in one process — tests — never share counters).
  */
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const MS_BUCKETS = [1, 2, 4, 6, 8, 10, 15, 20, 30, 40, 60, 80, 120, 200, 400];
@@ -33,6 +34,16 @@ export class Metrics {
   readonly sessionsEnded = new Counter({ name: 'dnp_sessions_ended_total', help: 'sessions ended, by reason (leave, disconnect, peer-failed, peer-closed, connect-timeout, idle, server-close, rejoin, error)', labelNames: ['reason'], registers: [this.registry] });
   readonly peers = new Gauge({ name: 'dnp_peers', help: 'open WebRTC peers (created by a session, not yet closed)', registers: [this.registry] });
   readonly encoders = new Gauge({ name: 'dnp_encoders', help: 'open video encoders (one per connected session)', labelNames: ['codec'], registers: [this.registry] });
+  /** The main thread's busy time (event-loop utilisation's active time since the process started), read at scrape. */
+  readonly mainThreadBusy = new Counter({
+    name: 'dnp_main_thread_busy_seconds_total',
+    help: 'time the main thread (event loop) spent running JavaScript and native calls, not waiting: what every session costs the thread that moves packets',
+    registers: [this.registry],
+    collect() {
+      this.reset();
+      this.inc(performance.eventLoopUtilization().active / 1000);
+    },
+  });
   /** What each renderer holds now (set by the Server; read at scrape time). */
   liveRenderers: () => Array<{ avatar: string; workers: number; runsInFlight: number; queued: number }> = () => [];
   readonly renderWorkers = this.rendererGauge('dnp_render_workers', 'render worker threads alive (one per avatar; more while a hung one is being terminated)', (l) => l.workers);

@@ -62,6 +62,9 @@ export interface CallersAggregate {
   encodeMs: Summary;
   /** the server process (model runs, encoding, WebRTC) */
   serverCpuPercentOfOneCore: number;
+  /** the server's main thread (event loop): busy % of the window, and busy ms per frame sent */
+  mainThreadBusyPercent: number;
+  mainThreadMsPerFrame: number;
   /** this bench process (the callers: driving, SCTP/DTLS, decoding); it shares the machine with the server */
   benchCpuPercentOfOneCore: number;
   downlinkKbpsTotal: number;
@@ -99,6 +102,8 @@ function held(fps: number, holdFps: number, seconds: number): boolean {
 
 async function measure(server: ServerProcess, rigs: readonly CallerRig[], opts: CallersBenchOptions, say: (l: string) => void): Promise<CallersStep> {
   const cpu0 = await server.cpuSeconds();
+  const busy0 = await server.mainThreadBusySeconds();
+  const sent0 = await server.framesSent();
   const bench0 = process.cpuUsage();
   const t0 = performance.now();
   for (const r of rigs) r.beginWindow();
@@ -111,6 +116,8 @@ async function measure(server: ServerProcess, rigs: readonly CallerRig[], opts: 
   for (const r of rigs) r.endWindow();
   const secs = (performance.now() - t0) / 1000;
   const cpu1 = await server.cpuSeconds();
+  const busy1 = await server.mainThreadBusySeconds();
+  const sent1 = await server.framesSent();
   const bench = process.cpuUsage(bench0);
   await sleep(300); // late frames of the window
   const windows = rigs.map((r) => r.result());
@@ -136,6 +143,8 @@ async function measure(server: ServerProcess, rigs: readonly CallerRig[], opts: 
     renderMs: roundSummary(summarise(all('renderMs'))),
     encodeMs: roundSummary(summarise(all('encodeMs'))),
     serverCpuPercentOfOneCore: round(((cpu1 - cpu0) / secs) * 100, 0),
+    mainThreadBusyPercent: round(((busy1 - busy0) / secs) * 100, 0),
+    mainThreadMsPerFrame: round(((busy1 - busy0) * 1000) / Math.max(1, sent1 - sent0), 2),
     benchCpuPercentOfOneCore: round(((bench.user + bench.system) / 1e6 / secs) * 100, 0),
     downlinkKbpsTotal: round(perCaller.reduce((a, c) => a + c.downlinkKbps, 0), 0),
     sessionErrors: windows.reduce((a, w) => a + w.errors.length, 0),
@@ -233,15 +242,15 @@ export function formatCallersTable(r: CallersBenchResult): string {
     }
     const a = last.aggregate;
     lines.push(`| all ${a.callers} | ${a.fpsReceivedTotal} / ${a.fpsRenderedTotal} (min ${a.fpsReceivedMin}) | ${mp(a.latencyMs)} | ${mp(a.renderMs)} | ${mp(a.encodeMs)} | ${a.downlinkKbpsTotal} | ${a.sessionErrors} |`);
-    lines.push('', `server CPU ${a.serverCpuPercentOfOneCore} % of a core; bench (callers) CPU ${a.benchCpuPercentOfOneCore} % of a core; load average ${a.loadAverage1m} at the end`);
+    lines.push('', `server CPU ${a.serverCpuPercentOfOneCore} % of a core; server main thread busy ${a.mainThreadBusyPercent} % (${a.mainThreadMsPerFrame} ms per frame sent); bench (callers) CPU ${a.benchCpuPercentOfOneCore} % of a core; load average ${a.loadAverage1m} at the end`);
   } else {
     lines.push(
-      '| callers | fps received min / max / total | latency median / p90 ms | render median / p90 ms | encode median / p90 ms | server CPU % of a core | bench CPU % | load avg | all >= hold fps |',
-      '|---|---|---|---|---|---|---|---|---|',
+      '| callers | fps received min / max / total | latency median / p90 ms | render median / p90 ms | encode median / p90 ms | server CPU % of a core | main thread busy % (ms/frame) | bench CPU % | load avg | all >= hold fps |',
+      '|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const s of r.steps) {
       const a = s.aggregate;
-      lines.push(`| ${a.callers} | ${a.fpsReceivedMin} / ${a.fpsReceivedMax} / ${a.fpsReceivedTotal} | ${mp(a.latencyMs)} | ${mp(a.renderMs)} | ${mp(a.encodeMs)} | ${a.serverCpuPercentOfOneCore} | ${a.benchCpuPercentOfOneCore} | ${a.loadAverage1m} | ${s.held ? 'yes' : 'no'} |`);
+      lines.push(`| ${a.callers} | ${a.fpsReceivedMin} / ${a.fpsReceivedMax} / ${a.fpsReceivedTotal} | ${mp(a.latencyMs)} | ${mp(a.renderMs)} | ${mp(a.encodeMs)} | ${a.serverCpuPercentOfOneCore} | ${a.mainThreadBusyPercent} (${a.mainThreadMsPerFrame}) | ${a.benchCpuPercentOfOneCore} | ${a.loadAverage1m} | ${s.held ? 'yes' : 'no'} |`);
     }
     if (r.ramp) lines.push('', `sessions held at >= ${o.holdFps} fps: ${r.ramp.sessionsHeld} (stopped: ${r.ramp.stoppedBecause})`);
   }

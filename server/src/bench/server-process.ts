@@ -89,6 +89,18 @@ export class ServerProcess {
     return m?.[1] ? Number(m[1]) : NaN;
   }
 
+  /** Seconds the server's main thread has been busy so far (event-loop utilisation). */
+  async mainThreadBusySeconds(): Promise<number> {
+    const m = /^dnp_main_thread_busy_seconds_total (\S+)$/m.exec(await this.metrics());
+    return m?.[1] ? Number(m[1]) : NaN;
+  }
+
+  /** Frames the server has sent so far. */
+  async framesSent(): Promise<number> {
+    const m = /^dnp_frames_sent_total (\S+)$/m.exec(await this.metrics());
+    return m?.[1] ? Number(m[1]) : NaN;
+  }
+
   /** Median and p90 of a histogram on /metrics (linear within buckets), or null when it has no samples. */
   async histogram(name: string): Promise<{ median: number; p90: number } | null> {
     const text = await this.metrics();
