@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EGRESS_FLAGS } from '../server/src/cli/egress-options.js';
-import { OptionError, resolveServeOptions } from '../server/src/cli/serve-options.js';
+import { UsageError } from '../server/src/cli/args.js';
+import { resolveServeOptions } from '../server/src/cli/serve-options.js';
 import { help } from '../server/src/cli/serve.js';
 import { EGRESS_CONFIG_DEFAULTS } from '../server/src/egress/egress-manager.js';
 import { decodeMedia } from './support/media-file.js';
@@ -56,7 +57,7 @@ describe('dnp serve egress options', () => {
       [['--egress-bitrate', 'fast'], /--egress-bitrate/],
       [['--max-whep-viewers', '-1'], /--max-whep-viewers/],
     ];
-    for (const [argv, msg] of bad) expect(() => resolve(argv), argv.join(' ')).toThrow(OptionError);
+    for (const [argv, msg] of bad) expect(() => resolve(argv), argv.join(' ')).toThrow(UsageError);
     for (const [argv, msg] of bad) expect(() => resolve(argv), argv.join(' ')).toThrow(msg);
   });
 });

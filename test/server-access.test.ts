@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configUrl, tokenFromSearch } from '../client/src/page-token.js';
 import { signJoinToken, verifyJoinToken } from '../server/src/access/join-token.js';
 import { defaultAllowedOrigins, normalizeOrigin } from '../server/src/access/origins.js';
-import { OptionError, resolveServeOptions } from '../server/src/cli/serve-options.js';
+import { UsageError } from '../server/src/cli/args.js';
+import { resolveServeOptions } from '../server/src/cli/serve-options.js';
 import { metricValue, startTestServer, type TestServer } from './support/server.js';
 import { makeUntrainedAvatar, REPO_ROOT } from './support/test-avatar.js';
 
@@ -246,7 +247,7 @@ describe('options and `dnp token`', () => {
 
   it('refuses a non-loopback host without a token secret, short secrets, half a TURN set-up, bad origins', () => {
     expect(() => resolve(['--host', '0.0.0.0'])).toThrow(/--token-secret/);
-    expect(() => resolve(['--host', '192.168.1.5'])).toThrow(OptionError);
+    expect(() => resolve(['--host', '192.168.1.5'])).toThrow(UsageError);
     expect(() => resolve(['--host', '0.0.0.0', '--token-secret', 'short'])).toThrow(/at least 32/);
     expect(resolve(['--host', '0.0.0.0', '--token-secret', SECRET])).toMatchObject({ host: '0.0.0.0', tokenSecret: SECRET });
     expect(resolve([], { HOST: '0.0.0.0', DNP_TOKEN_SECRET: SECRET })).toMatchObject({ tokenSecret: SECRET });

@@ -5,17 +5,18 @@
 import { ROOM_NAME_RE } from '../../../shared/src/room-signaling.js';
 import { EGRESS_CONFIG_DEFAULTS, type EgressConfig, type EgressSource } from '../egress/egress-manager.js';
 import { checkRtmpUrl } from '../egress/rtmp-egress.js';
+import type { OptionSpec } from './args.js';
 
-export const EGRESS_FLAGS: Record<string, { env: string }> = {
-  'egress-rtmp': { env: 'DNP_EGRESS_RTMP' },
-  'egress-whip': { env: 'DNP_EGRESS_WHIP' },
-  'egress-whip-token': { env: 'DNP_EGRESS_WHIP_TOKEN' },
-  record: { env: 'DNP_RECORD_DIR' },
-  'egress-source': { env: 'DNP_EGRESS_SOURCE' },
-  'egress-allow': { env: 'DNP_EGRESS_ALLOW' },
-  'egress-bitrate': { env: 'DNP_EGRESS_BITRATE' },
-  'max-whep-viewers': { env: 'DNP_MAX_WHEP_VIEWERS' },
-};
+export const EGRESS_FLAGS = {
+  'egress-rtmp': { type: 'string', env: 'DNP_EGRESS_RTMP' },
+  'egress-whip': { type: 'string', env: 'DNP_EGRESS_WHIP' },
+  'egress-whip-token': { type: 'string', env: 'DNP_EGRESS_WHIP_TOKEN' },
+  record: { type: 'string', env: 'DNP_RECORD_DIR' },
+  'egress-source': { type: 'string', env: 'DNP_EGRESS_SOURCE' },
+  'egress-allow': { type: 'string', env: 'DNP_EGRESS_ALLOW' },
+  'egress-bitrate': { type: 'string', env: 'DNP_EGRESS_BITRATE' },
+  'max-whep-viewers': { type: 'string', env: 'DNP_MAX_WHEP_VIEWERS' },
+} satisfies Record<string, OptionSpec>;
 
 type Fail = (message: string) => never;
 

@@ -3,7 +3,8 @@ import { existsSync, statSync } from 'node:fs';
 import { createLogger } from '../log.js';
 import { DnpServer } from '../server.js';
 import { findAvatarFolders } from '../avatars/registry.js';
-import { DEFAULT_PORT, OptionError, resolveServeOptions } from './serve-options.js';
+import { UsageError } from './args.js';
+import { DEFAULT_PORT, resolveServeOptions } from './serve-options.js';
 
 export const help = `Usage: dnp serve [options]
 
@@ -111,7 +112,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     opts = resolveServeOptions(argv, process.env);
   } catch (err) {
-    if (err instanceof OptionError) {
+    if (err instanceof UsageError) {
       process.stderr.write(`dnp serve: ${err.message}\n`);
       return 2;
     }
