@@ -93,7 +93,8 @@ describe('dnp bench --callers', () => {
 
   it.each([
     [['--callers', '0'], /--callers: 0 is outside 1\.\.64/],
-    [['--callers', 'lots'], /--callers needs a whole number/],
+    [['--callers', 'lots'], /--callers: 'lots' is not a whole number/],
+    [['--sizes', '256', '--seconds=2', '--json=yes'], /--json takes no value/],
     [['--callers', '2', '--sizes', '64,128'], /one size/],
     [['--preset', 'huge'], /--preset: 'huge' is not one of warp, cpu, paper/],
     [['--avatar', join(PROJECT_ROOT, 'no-such-avatar')], /is not a folder/],

@@ -3,17 +3,18 @@
  * caller per avatar size (run-bench.ts) or several callers on one avatar (callers-bench.ts, `--callers N|max`);
  * `dnp bench render`: the renderer alone (render-bench.ts).
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { formatCallersTable, runCallersBench, type CallersBenchOptions } from '../bench/callers-bench.js';
 import { formatTable, runBench, type BenchOptions } from '../bench/run-bench.js';
 import { formatRenderTable, runRenderBench, type RenderBenchOptions } from '../bench/render-bench.js';
-import { UNTRAINED_PRESETS, type UntrainedPreset } from '../bench/untrained-avatar.js';
+import { UNTRAINED_PRESETS } from '../bench/untrained-avatar.js';
 import { createLogger } from '../log.js';
-import { RENDER_DEVICES, type RenderDevice } from '../render/ort-session.js';
-import { VIDEO_CODECS, type VideoCodecName } from '../../../shared/src/signaling.js';
+import { RENDER_DEVICES } from '../render/ort-session.js';
+import { VIDEO_CODECS } from '../../../shared/src/signaling.js';
+import { existingDir, int, intList, parseCommandLine, usageError, UsageError, type OptionSpec } from './args.js';
 
 // The project's test data lives beside the repository in ../shared/data.
 const DEFAULT_DRIVING = fileURLToPath(new URL('../../../../shared/data/portrait-man-talking.tracker-reference.json', import.meta.url));
@@ -65,142 +66,86 @@ Options:
   --json                         print one JSON object instead of the table
 `;
 
-class UsageError extends Error {}
-
-function fail(msg: string): never {
-  throw new UsageError(msg);
+function sizesArg(name: string, v: string): number[] {
+  const sizes = intList(name, v, 64, 1024);
+  for (const s of sizes) if (s % 64 !== 0) usageError(`--${name}: ${s} is not a multiple of 64`);
+  return sizes;
 }
 
-function intArg(name: string, v: string | undefined, min: number, max: number): number {
-  if (v === undefined || !/^\d+$/.test(v)) fail(`--${name} needs a whole number`);
-  const n = Number(v);
-  if (n < min || n > max) fail(`--${name}: ${n} is outside ${min}..${max}`);
-  return n;
-}
-
-function numArg(name: string, v: string | undefined, min: number, max: number): number {
-  if (v === undefined || !/^\d+(\.\d+)?$/.test(v)) fail(`--${name} needs a number`);
-  const n = Number(v);
-  if (n < min || n > max) fail(`--${name}: ${n} is outside ${min}..${max}`);
-  return n;
-}
-
-function listArg(name: string, v: string | undefined, min: number, max: number): number[] {
-  if (!v) fail(`--${name} needs a comma-separated list`);
-  const l = v.split(',').map((s) => intArg(name, s.trim(), min, max));
-  if (new Set(l).size !== l.length) fail(`--${name}: ${v} repeats a value`);
-  return l;
-}
-
-function presetArg(v: string | undefined): UntrainedPreset {
-  if (!UNTRAINED_PRESETS.includes(v as UntrainedPreset)) fail(`--preset: '${String(v)}' is not one of ${UNTRAINED_PRESETS.join(', ')}`);
-  return v as UntrainedPreset;
-}
-
-function avatarArg(v: string | undefined): string {
-  if (!v) fail('--avatar needs a folder');
-  if (!existsSync(v) || !statSync(v).isDirectory()) fail(`--avatar: ${v} is not a folder`);
-  if (!existsSync(join(v, 'avatar.json'))) fail(`--avatar: ${v} holds no avatar.json (an avatar folder holds avatar.json and its model)`);
+function avatarArg(v: string): string {
+  existingDir('avatar', v);
+  if (!existsSync(join(v, 'avatar.json'))) usageError(`--avatar: ${v} holds no avatar.json (an avatar folder holds avatar.json and its model)`);
   return v;
 }
+
+const LIVE_OPTIONS = {
+  json: { type: 'boolean' },
+  ramp: { type: 'boolean' },
+  sizes: { type: 'string' },
+  size: { type: 'string' },
+  preset: { type: 'string' },
+  avatar: { type: 'string' },
+  callers: { type: 'string' },
+  'max-callers': { type: 'string' },
+  'stop-fps': { type: 'string' },
+  'hold-fps': { type: 'string' },
+  seconds: { type: 'string' },
+  warmup: { type: 'string' },
+  rate: { type: 'string' },
+  fps: { type: 'string' },
+  codec: { type: 'string' },
+  threads: { type: 'string' },
+  'server-threads': { type: 'string' },
+  driving: { type: 'string' },
+} satisfies Record<string, OptionSpec>;
 
 export type LiveBenchArgs =
   | { mode: 'sizes'; opts: Omit<BenchOptions, 'onProgress'>; json: boolean }
   | { mode: 'callers'; opts: Omit<CallersBenchOptions, 'onProgress'>; json: boolean };
 
 export function parseBenchArgs(argv: string[]): LiveBenchArgs {
-  const opts: Omit<BenchOptions, 'onProgress'> = { sizes: [256, 512], preset: 'warp', avatarDir: null, seconds: 15, warmupSeconds: 3, rateHz: 30, fps: 25, codec: 'vp8', threads: 1, drivingFile: DEFAULT_DRIVING };
-  let json = false;
-  let callers: number | 'ramp' | null = null;
-  let maxCallers = 16;
-  let stopFps = 24;
-  let holdFps = 25;
-  const given = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    const v = argv[i + 1];
-    given.add(a);
-    switch (a) {
-      case '--json':
-        json = true;
-        continue;
-      case '--ramp':
-        callers = 'ramp';
-        continue;
-      case '--sizes':
-      case '--size':
-        opts.sizes = listArg(a.slice(2), v, 64, 1024);
-        for (const s of opts.sizes) if (s % 64 !== 0) fail(`${a}: ${s} is not a multiple of 64`);
-        break;
-      case '--preset':
-        opts.preset = presetArg(v);
-        break;
-      case '--avatar':
-        opts.avatarDir = avatarArg(v);
-        break;
-      case '--callers':
-        callers = v === 'max' ? 'ramp' : intArg('callers', v, 1, 64);
-        break;
-      case '--max-callers':
-        maxCallers = intArg('max-callers', v, 1, 64);
-        break;
-      case '--stop-fps':
-        stopFps = numArg('stop-fps', v, 0.1, 120);
-        break;
-      case '--hold-fps':
-        holdFps = numArg('hold-fps', v, 0.1, 120);
-        break;
-      case '--seconds':
-        opts.seconds = intArg('seconds', v, 1, 600);
-        break;
-      case '--warmup':
-        opts.warmupSeconds = intArg('warmup', v, 0, 60);
-        break;
-      case '--rate':
-        opts.rateHz = intArg('rate', v, 1, 120);
-        break;
-      case '--fps':
-        opts.fps = intArg('fps', v, 1, 120);
-        break;
-      case '--threads':
-      case '--server-threads':
-        opts.threads = intArg(a.slice(2), v, 0, 64);
-        break;
-      case '--codec':
-        if (!VIDEO_CODECS.includes(v as VideoCodecName)) fail(`--codec: '${String(v)}' is not one of ${VIDEO_CODECS.join(', ')}`);
-        opts.codec = v as VideoCodecName;
-        break;
-      case '--driving':
-        if (!v) fail('--driving needs a file');
-        opts.drivingFile = v;
-        break;
-      default:
-        fail(`unknown option ${a} (see --help)`);
-    }
-    i++;
-  }
+  const cl = parseCommandLine(argv, LIVE_OPTIONS);
+  const sizeName = cl.given('size') ? 'size' : 'sizes';
+  const sizeText = cl.str(sizeName);
+  const avatarText = cl.str('avatar');
+  const callersText = cl.str('callers');
+  const opts: Omit<BenchOptions, 'onProgress'> = {
+    sizes: sizeText === undefined ? [256, 512] : sizesArg(sizeName, sizeText),
+    preset: cl.oneOf('preset', UNTRAINED_PRESETS, 'warp'),
+    avatarDir: avatarText === undefined ? null : avatarArg(avatarText),
+    seconds: cl.int('seconds', 1, 600, 15),
+    warmupSeconds: cl.int('warmup', 0, 60, 3),
+    rateHz: cl.int('rate', 1, 120, 30),
+    fps: cl.int('fps', 1, 120, 25),
+    codec: cl.oneOf('codec', VIDEO_CODECS, 'vp8'),
+    threads: cl.int('server-threads', 0, 64) ?? cl.int('threads', 0, 64, 1),
+    drivingFile: cl.str('driving') ?? DEFAULT_DRIVING,
+  };
+  const json = cl.flag('json');
+  const callers = cl.flag('ramp') || callersText === 'max' ? 'ramp' : callersText === undefined ? null : int('callers', callersText, 1, 64);
+  const rampOnly = ['max-callers', 'stop-fps', 'hold-fps'] as const;
   if (opts.avatarDir) {
-    for (const o of ['--sizes', '--size', '--preset', '--fps']) if (given.has(o)) fail(`${o} is for untrained avatars; not with --avatar`);
+    for (const o of ['sizes', 'size', 'preset', 'fps'] as const) if (cl.given(o)) usageError(`--${o} is for untrained avatars; not with --avatar`);
   }
   if (callers === null) {
-    for (const o of ['--max-callers', '--stop-fps', '--hold-fps']) if (given.has(o)) fail(`${o} needs --callers max (or --ramp)`);
+    for (const o of rampOnly) if (cl.given(o)) usageError(`--${o} needs --callers max (or --ramp)`);
     return { mode: 'sizes', opts, json };
   }
-  if (callers !== 'ramp') for (const o of ['--max-callers', '--stop-fps', '--hold-fps']) if (given.has(o)) fail(`${o} is for the ramp (--callers max)`);
-  if (stopFps > holdFps) fail(`--stop-fps ${stopFps} is above --hold-fps ${holdFps}`);
-  const sizeGiven = given.has('--sizes') || given.has('--size');
-  if (sizeGiven && opts.sizes.length !== 1) fail('--callers benches one avatar: give one size (--size N)');
-  const size = sizeGiven ? (opts.sizes[0] as number) : 256;
+  if (callers !== 'ramp') for (const o of rampOnly) if (cl.given(o)) usageError(`--${o} is for the ramp (--callers max)`);
+  const stopFps = cl.num('stop-fps', 0.1, 120, 24);
+  const holdFps = cl.num('hold-fps', 0.1, 120, 25);
+  if (stopFps > holdFps) usageError(`--stop-fps ${stopFps} is above --hold-fps ${holdFps}`);
+  if (sizeText !== undefined && opts.sizes.length !== 1) usageError('--callers benches one avatar: give one size (--size N)');
   const ramp = callers === 'ramp';
   return {
     mode: 'callers',
     json,
     opts: {
-      avatar: opts.avatarDir ? { kind: 'folder', dir: opts.avatarDir } : { kind: 'untrained', preset: opts.preset, size, fps: opts.fps },
+      avatar: opts.avatarDir ? { kind: 'folder', dir: opts.avatarDir } : { kind: 'untrained', preset: opts.preset, size: sizeText !== undefined ? (opts.sizes[0] as number) : 256, fps: opts.fps },
       callers,
-      maxCallers,
-      seconds: given.has('--seconds') ? opts.seconds : ramp ? 5 : 15,
-      warmupSeconds: given.has('--warmup') ? opts.warmupSeconds : ramp ? 2 : 3,
+      maxCallers: cl.int('max-callers', 1, 64, 16),
+      seconds: cl.given('seconds') ? opts.seconds : ramp ? 5 : 15,
+      warmupSeconds: cl.given('warmup') ? opts.warmupSeconds : ramp ? 2 : 3,
       rateHz: opts.rateHz,
       codec: opts.codec,
       threads: opts.threads,
@@ -211,56 +156,32 @@ export function parseBenchArgs(argv: string[]): LiveBenchArgs {
   };
 }
 
+const RENDER_OPTIONS = {
+  json: { type: 'boolean' },
+  avatar: { type: 'string' },
+  preset: { type: 'string' },
+  size: { type: 'string' },
+  batches: { type: 'string' },
+  runs: { type: 'string' },
+  threads: { type: 'string' },
+  device: { type: 'string' },
+} satisfies Record<string, OptionSpec>;
+
 export function parseRenderArgs(argv: string[]): { opts: Omit<RenderBenchOptions, 'onProgress'>; json: boolean } {
-  let avatarDir: string | null = null;
-  let preset: UntrainedPreset = 'warp';
-  let size = 256;
-  let batches = [1, 8];
-  let runs = 20;
-  let threads = 1;
-  let device: RenderDevice = 'cpu';
-  let json = false;
-  const given = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    const v = argv[i + 1];
-    given.add(a);
-    switch (a) {
-      case '--json':
-        json = true;
-        continue;
-      case '--avatar':
-        avatarDir = avatarArg(v);
-        break;
-      case '--preset':
-        preset = presetArg(v);
-        break;
-      case '--size':
-        size = intArg('size', v, 16, 2048);
-        if (size % 2) fail(`--size: ${size} is not even`);
-        break;
-      case '--batches':
-        batches = listArg('batches', v, 1, 256);
-        break;
-      case '--runs':
-        runs = intArg('runs', v, 1, 10_000);
-        break;
-      case '--threads':
-        threads = intArg('threads', v, 0, 256);
-        break;
-      case '--device':
-        if (!RENDER_DEVICES.includes(v as RenderDevice)) fail(`--device: '${String(v)}' is not one of ${RENDER_DEVICES.join(', ')}`);
-        device = v as RenderDevice;
-        break;
-      default:
-        fail(`unknown option ${a} (see dnp bench --help)`);
-    }
-    i++;
-  }
-  if (avatarDir) for (const o of ['--preset', '--size']) if (given.has(o)) fail(`${o} is for an untrained avatar; not with --avatar`);
+  const cl = parseCommandLine(argv, RENDER_OPTIONS);
+  const avatarText = cl.str('avatar');
+  const preset = cl.oneOf('preset', UNTRAINED_PRESETS, 'warp');
+  const size = cl.int('size', 16, 2048, 256);
+  if (size % 2) usageError(`--size: ${size} is not even`);
+  const batchesText = cl.str('batches');
+  const batches = batchesText === undefined ? [1, 8] : intList('batches', batchesText, 1, 256);
+  const runs = cl.int('runs', 1, 10_000, 20);
+  const threads = cl.int('threads', 0, 256, 1);
+  const device = cl.oneOf('device', RENDER_DEVICES, 'cpu');
+  if (avatarText !== undefined) for (const o of ['preset', 'size'] as const) if (cl.given(o)) usageError(`--${o} is for an untrained avatar; not with --avatar`);
   return {
-    json,
-    opts: { avatar: avatarDir ? { kind: 'folder', dir: avatarDir } : { kind: 'untrained', preset, size, fps: 25 }, batches, runs, threads, device },
+    json: cl.flag('json'),
+    opts: { avatar: avatarText !== undefined ? { kind: 'folder', dir: avatarArg(avatarText) } : { kind: 'untrained', preset, size, fps: 25 }, batches, runs, threads, device },
   };
 }
 
