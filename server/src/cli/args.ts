@@ -6,6 +6,7 @@
  * the problem, e.g. "--port: 99999 is outside 0..65535".
  */
 import { existsSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 
 /** A bad command line (the commands exit with status 2 on it). */
@@ -172,5 +173,11 @@ export function existingFile(name: string, v: string): string {
 /** A path that names an existing folder. */
 export function existingDir(name: string, v: string): string {
   if (!existsSync(v) || !statSync(v).isDirectory()) usageError(`--${name} ${v} is not a folder`);
+  return v;
+}
+
+/** An IP address or "localhost" (a listening or link address). */
+export function hostAddress(name: string, v: string): string {
+  if (v !== 'localhost' && isIP(v) === 0) usageError(`--${name}: '${v}' is not an IP address (or "localhost")`);
   return v;
 }

@@ -5,6 +5,7 @@ import { extractIdleMotion, IDLE_MOTION_FILE, parseIdleMotion } from '../audio/i
 import { readAvatarManifest } from '../avatars/registry.js';
 import { loadDataset } from '../eval/dataset-reader.js';
 import { EvalInputError } from '../eval/errors.js';
+import { parseCommandLine, usageError, UsageError, type OptionSpec } from './args.js';
 
 export const help = `Usage: dnp idle-motion --avatar DIR --data DATASET [--seconds S]
 
@@ -20,24 +21,14 @@ Options:
   --help           this text
 `;
 
-class UsageError extends Error {}
+const OPTIONS = { avatar: { type: 'string' }, data: { type: 'string' }, seconds: { type: 'string' } } satisfies Record<string, OptionSpec>;
 
 function parse(argv: string[]): { avatar: string; data: string; seconds: number } {
-  const got = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    const m = /^--(avatar|data|seconds)(?:=(.*))?$/.exec(a);
-    if (!m) throw new UsageError(`unexpected argument '${a}'`);
-    const value = m[2] ?? argv[++i];
-    if (value === undefined || value === '') throw new UsageError(`--${m[1]} needs a value`);
-    got.set(m[1] as string, value);
-  }
-  const avatar = got.get('avatar');
-  const data = got.get('data');
-  if (!avatar || !data) throw new UsageError('--avatar and --data are required');
-  const seconds = Number(got.get('seconds') ?? '60');
-  if (!Number.isFinite(seconds) || seconds < 2 || seconds > 600) throw new UsageError('--seconds: a number from 2 to 600');
-  return { avatar, data, seconds };
+  const cl = parseCommandLine(argv, OPTIONS);
+  const avatar = cl.str('avatar');
+  const data = cl.str('data');
+  if (!avatar || !data) usageError('--avatar and --data are required');
+  return { avatar, data, seconds: cl.num('seconds', 2, 600, 60) };
 }
 
 export async function run(argv: string[]): Promise<number> {

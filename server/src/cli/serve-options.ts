@@ -17,7 +17,7 @@ import { LIMIT_DEFAULTS } from '../server-limits.js';
 import { ROOM_NAME_RE } from '../../../shared/src/room-signaling.js';
 import { ROOM_DEFAULTS } from '../rooms/room-defaults.js';
 import type { IceServerConfig } from '../session/peer.js';
-import { int, parseCommandLine, usageError, UsageError, type OptionSpec } from './args.js';
+import { hostAddress, int, parseCommandLine, usageError, UsageError, type OptionSpec } from './args.js';
 import { EGRESS_FLAGS, resolveEgressConfig } from './egress-options.js';
 
 import { DEFAULT_TRACKER_MODEL, PROJECT_ROOT } from '../project-paths.js';
@@ -158,8 +158,7 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
   const get = (name: keyof typeof FLAGS): string | undefined => cl.str(name);
   const path = (p: string): string => (p.startsWith('/') ? p : `${cwd.replace(/\/$/, '')}/${p}`);
 
-  const host = get('host') ?? DEFAULT_HOST;
-  if (host !== 'localhost' && isIP(host) === 0) throw new UsageError(`--host: '${host}' is not an IP address (or "localhost")`);
+  const host = hostAddress('host', get('host') ?? DEFAULT_HOST);
   const tokenSecret = secret('token-secret', get('token-secret'));
   if (!isLoopbackHost(host) && tokenSecret === null) {
     throw new UsageError(`--host ${host} is reachable from other machines: set --token-secret / DNP_TOKEN_SECRET (at least ${MIN_SECRET_LENGTH} characters) so that only callers with a token from 'dnp token' can join`);

@@ -12,6 +12,7 @@ import {
   extractSpeechFeatures,
 } from '../audio/speech-features/index.js';
 import { encodeNpy } from '../prepare/npy.js';
+import { existingDir, parseCommandLine, usageError, UsageError, type OptionSpec } from './args.js';
 
 export const help = `Usage: dnp speech-features INPUT --out FILE.npy [options]
 
@@ -30,35 +31,19 @@ Options (flag, environment variable, default):
   --help             this text
 `;
 
-class UsageError extends Error {}
+const OPTIONS = { out: { type: 'string' }, 'model-dir': { type: 'string' } } satisfies Record<string, OptionSpec>;
 
 function parse(argv: string[]): { input: string; out: string; modelDir: string | undefined } {
-  let input: string | undefined;
-  let out: string | undefined;
-  let modelDir: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-      if (name !== 'out' && name !== 'model-dir') throw new UsageError(`unknown option --${name} (see --help)`);
-      const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
-      if (value === undefined || value === '' || (eq < 0 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-      if (name === 'out') out = value;
-      else modelDir = value;
-    } else if (input === undefined) {
-      input = a;
-    } else {
-      throw new UsageError(`unexpected argument '${a}': one INPUT only (see --help)`);
-    }
-  }
-  if (input === undefined) throw new UsageError('no INPUT (a WAV or a video; see --help)');
-  if (out === undefined) throw new UsageError('--out FILE.npy is required');
-  if (!existsSync(input) || !statSync(input).isFile()) throw new UsageError(`${input}: no such file`);
+  const cl = parseCommandLine(argv, OPTIONS, { maxPositionals: 1 });
+  const input = cl.positionals[0];
+  const out = cl.str('out');
+  const modelDir = cl.str('model-dir');
+  if (input === undefined) usageError('no INPUT (a WAV or a video; see --help)');
+  if (out === undefined) usageError('--out FILE.npy is required');
+  if (!existsSync(input) || !statSync(input).isFile()) usageError(`${input}: no such file`);
   const outDir = dirname(resolve(out));
-  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) throw new UsageError(`--out: folder ${outDir} does not exist`);
-  if (modelDir !== undefined && (!existsSync(modelDir) || !statSync(modelDir).isDirectory())) throw new UsageError(`--model-dir: ${modelDir} is not a folder`);
-  return { input, out, modelDir };
+  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) usageError(`--out: folder ${outDir} does not exist`);
+  return { input, out, modelDir: modelDir === undefined ? undefined : existingDir('model-dir', modelDir) };
 }
 
 export async function run(argv: string[]): Promise<number> {

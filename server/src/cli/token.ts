@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { MIN_SECRET_LENGTH, signJoinToken } from '../access/join-token.js';
 import { normalizeOrigin } from '../access/origins.js';
+import { hostAddress, parseCommandLine, UsageError, type OptionSpec } from './args.js';
 
 export const help = `Usage: dnp token [options]
 
@@ -21,9 +22,14 @@ Options (flag, environment variable, default):
   --help                              this text
 `;
 
-const FLAGS = new Set(['secret', 'avatar', 'ttl', 'url', 'host', 'port']);
-
-class UsageError extends Error {}
+const OPTIONS = {
+  secret: { type: 'string', env: 'DNP_TOKEN_SECRET' },
+  avatar: { type: 'string' },
+  ttl: { type: 'string' },
+  url: { type: 'string' },
+  host: { type: 'string', env: 'HOST' },
+  port: { type: 'string', env: 'PORT' },
+} satisfies Record<string, OptionSpec>;
 
 /** "90s", "30m", "12h", "7d", "3600" (seconds) → seconds. */
 export function parseTtl(v: string): number {
@@ -35,43 +41,25 @@ export function parseTtl(v: string): number {
   return s;
 }
 
-function parse(argv: string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (!a.startsWith('--')) throw new UsageError(`unexpected argument '${a}' (see --help)`);
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-    if (!FLAGS.has(name)) throw new UsageError(`unknown option --${name} (see --help)`);
-    let value: string | undefined = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-    value = value.trim();
-    out.set(name, value);
-  }
-  return out;
-}
-
 export async function run(argv: string[]): Promise<number> {
   try {
-    const f = parse(argv);
-    const env = (name: string): string | undefined => (process.env[name] === '' ? undefined : process.env[name]);
-    const secret = f.get('secret') ?? env('DNP_TOKEN_SECRET');
+    const cl = parseCommandLine(argv, OPTIONS, { env: process.env });
+    const get = (name: keyof typeof OPTIONS): string | undefined => cl.str(name)?.trim();
+    const secret = get('secret');
     if (secret === undefined) throw new UsageError('no secret: pass --secret or set DNP_TOKEN_SECRET (the same as the server\'s --token-secret)');
     if (secret.length < MIN_SECRET_LENGTH) throw new UsageError(`--secret: at least ${MIN_SECRET_LENGTH} characters`);
-    const avatar = f.get('avatar') ?? '*';
+    const avatar = get('avatar') ?? '*';
     if (avatar.length === 0 || avatar.length > 200) throw new UsageError('--avatar: 1..200 characters');
-    const ttl = parseTtl(f.get('ttl') ?? '1h');
+    const ttl = parseTtl(get('ttl') ?? '1h');
     let base: string;
-    const url = f.get('url');
+    const url = get('url');
     if (url !== undefined) {
       const n = normalizeOrigin(url.replace(/\/+$/, ''));
       if (n === null) throw new UsageError(`--url: '${url}' is not a base URL like https://avatar.example.org`);
       base = n;
     } else {
-      const host = f.get('host') ?? env('HOST') ?? '127.0.0.1';
-      if (host !== 'localhost' && isIP(host) === 0) throw new UsageError(`--host: '${host}' is not an IP address (or "localhost")`);
-      const port = f.get('port') ?? env('PORT') ?? '8080';
-      if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw new UsageError(`--port: '${port}' is not a port`);
+      const host = hostAddress('host', get('host') ?? '127.0.0.1');
+      const port = cl.int('port', 1, 65535, 8080);
       base = `http://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
     }
     const exp = Math.floor(Date.now() / 1000) + ttl;
