@@ -6,7 +6,8 @@ import { computeCrop, type Box } from '../server/src/prepare/crop.js';
 import { CfrResampler, isVariableFrameRate } from '../server/src/prepare/frame-timing.js';
 import { fillGaps, splitFrames } from '../server/src/prepare/gaps.js';
 import { encodeNpy, npyHeader } from '../server/src/prepare/npy.js';
-import { UsageError, parsePrepareArgs } from '../server/src/prepare/options.js';
+import { UsageError } from '../server/src/cli/args.js';
+import { parsePrepareArgs } from '../server/src/prepare/options.js';
 import { crc32, encodePngRgb, pngSize } from '../server/src/prepare/png.js';
 import { trackingSize } from '../server/src/prepare/pipeline.js';
 import { rotationFilters, rotationFromDisplayMatrix } from '../server/src/prepare/video.js';
@@ -201,7 +202,7 @@ describe('parsePrepareArgs', () => {
     const bad: Array<[string[], RegExp]> = [
       [['--out', 'ds'], /missing INPUT/],
       [['in.mp4'], /missing --out/],
-      [['in.mp4', '--out', 'ds', '--size', '300'], /--size must be one of/],
+      [['in.mp4', '--out', 'ds', '--size', '300'], /--size: 300 is not one of 256, 512, 1024/],
       [['in.mp4', '--out', 'ds', '--fps', 'abc'], /--fps: 'abc' is not a number/],
       [['in.mp4', '--out', 'ds', '--test-fraction', '1'], /outside/],
       [['in.mp4', '--out', 'ds', '--bogus'], /unknown option --bogus/],

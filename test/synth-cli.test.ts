@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeNpy } from '../server/src/prepare/npy.js';
-import { parseSynthArgs, SynthUsageError } from '../server/src/synth/options.js';
+import { UsageError } from '../server/src/cli/args.js';
+import { parseSynthArgs } from '../server/src/synth/options.js';
 import { runSynthCli } from './support/synth-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dnp-synth-cli-'));
@@ -24,7 +25,7 @@ describe('dnp synth options', () => {
     [['--out', 'x', '--size', '300'], /--size: 300 is not one of 256, 512/],
     [['--out', 'x', '--seconds', 'abc'], /--seconds: 'abc' is not a number/],
     [['--out', 'x', '--seconds', '0'], /--seconds: 0 is outside/],
-    [['--out', 'x', '--seed', '1.5'], /--seed: '1.5' is not an integer/],
+    [['--out', 'x', '--seed', '1.5'], /--seed: '1.5' is not a whole number/],
     [['--out', 'x', '--seed', '-1'], /--seed: -1 is outside/],
     [['--out', 'x', '--fps', '500'], /--fps: 500 is outside 1..120/],
     [['--out', 'x', '--test-fraction', '0.95'], /--test-fraction: 0.95 is outside 0..0.9/],
@@ -34,7 +35,7 @@ describe('dnp synth options', () => {
     [['--out', 'x', '--tracker-model', '/nonexistent.task'], /--tracker-model \/nonexistent.task: no such file/],
     [['--out', 'x', '--no-landmarks', '--tracker-model', '/a'], /contradict/],
   ])('rejects %j', (args, message) => {
-    expect(() => parseSynthArgs(args as string[], {})).toThrow(SynthUsageError);
+    expect(() => parseSynthArgs(args as string[], {})).toThrow(UsageError);
     expect(() => parseSynthArgs(args as string[], {})).toThrow(message);
   });
 });

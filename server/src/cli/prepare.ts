@@ -1,6 +1,7 @@
 /** `dnp prepare INPUT --out DIR …`: a person's video → training dataset (server/src/prepare/pipeline.ts). */
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
-import { PREPARE_HELP, UsageError, parsePrepareArgs } from '../prepare/options.js';
+import { PREPARE_HELP, parsePrepareArgs } from '../prepare/options.js';
+import { UsageError } from './args.js';
 import { prepareDataset } from '../prepare/pipeline.js';
 
 export const help = PREPARE_HELP;

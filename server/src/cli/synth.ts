@@ -1,7 +1,8 @@
 /** `dnp synth --out DIR …`: a dataset of the synthetic presenter (server/src/synth/generate.ts). */
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
 import { SynthInputError, synthDataset } from '../synth/generate.js';
-import { SYNTH_HELP, SynthUsageError, parseSynthArgs } from '../synth/options.js';
+import { SYNTH_HELP, parseSynthArgs } from '../synth/options.js';
+import { UsageError } from './args.js';
 
 export const help = SYNTH_HELP;
 
@@ -10,7 +11,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     opts = parseSynthArgs(argv);
   } catch (err) {
-    if (err instanceof SynthUsageError) {
+    if (err instanceof UsageError) {
       process.stderr.write(`dnp synth: ${err.message}\n\nRun 'dnp synth --help' for the options.\n`);
       return 2;
     }

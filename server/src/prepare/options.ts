@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OFFICIAL_TRACKER_MODEL_URL, TRACKER_MODEL_SHA256 } from '../../../shared/src/tracker-model.js';
+import { intOneOf, parseCommandLine, usageError, type OptionSpec } from '../cli/args.js';
 
 import { DEFAULT_TRACKER_MODEL, PROJECT_ROOT } from '../project-paths.js';
 
@@ -24,13 +25,6 @@ export interface PrepareOptions {
   maxGapSeconds: number;
   /** zlib level for the PNG frames (1 = fastest, 9 = smallest). */
   pngLevel: number;
-}
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
 }
 
 export const PREPARE_HELP = `Usage: dnp prepare INPUT --out DIR [options]
@@ -58,98 +52,49 @@ Options:
 Environment: DNP_TRACKER_MODEL, DNP_CHROMIUM, LOG_LEVEL (default info; logs are JSON lines on stderr).
 `;
 
-function number(name: string, v: string | undefined, min: number, max: number): number {
-  if (v === undefined || v.startsWith('--')) throw new UsageError(`${name} needs a value`);
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`${name}: '${v}' is not a number`);
-  if (x < min || x > max) throw new UsageError(`${name}: ${v} is outside ${min}..${max}`);
-  return x;
-}
+const OPTIONS = {
+  out: { type: 'string' },
+  size: { type: 'string' },
+  fps: { type: 'string' },
+  start: { type: 'string' },
+  'max-seconds': { type: 'string' },
+  'test-fraction': { type: 'string' },
+  'max-gap': { type: 'string' },
+  'png-level': { type: 'string' },
+  'tracker-model': { type: 'string' },
+  chromium: { type: 'string' },
+  force: { type: 'boolean' },
+} satisfies Record<string, OptionSpec>;
 
 export function parsePrepareArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): PrepareOptions {
-  const positional: string[] = [];
-  const o: Partial<PrepareOptions> & { force: boolean } = { force: false };
-  let size: number = 256;
-  let model: string | undefined;
-  for (let k = 0; k < argv.length; k++) {
-    const a = argv[k] as string;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const inline = eq > 0 ? a.slice(eq + 1) : undefined;
-    const value = (): string | undefined => (inline !== undefined ? inline : argv[++k]);
-    switch (flag) {
-      case '--out': {
-        const v = value();
-        if (!v) throw new UsageError('--out needs a folder');
-        o.out = v;
-        break;
-      }
-      case '--size':
-        size = number('--size', value(), 1, 4096);
-        if (!(SIZES as readonly number[]).includes(size)) throw new UsageError(`--size must be one of ${SIZES.join(', ')}`);
-        break;
-      case '--fps':
-        o.fps = number('--fps', value(), 1, 120);
-        break;
-      case '--start':
-        o.startSeconds = number('--start', value(), 0, 1e7);
-        break;
-      case '--max-seconds':
-        o.maxSeconds = number('--max-seconds', value(), 0.001, 1e7);
-        break;
-      case '--test-fraction':
-        o.testFraction = number('--test-fraction', value(), 0, 0.9);
-        break;
-      case '--max-gap':
-        o.maxGapSeconds = number('--max-gap', value(), 0, 10);
-        break;
-      case '--png-level':
-        o.pngLevel = number('--png-level', value(), 0, 9);
-        if (!Number.isInteger(o.pngLevel)) throw new UsageError('--png-level must be an integer');
-        break;
-      case '--tracker-model': {
-        const v = value();
-        if (!v) throw new UsageError('--tracker-model needs a path');
-        model = v;
-        break;
-      }
-      case '--chromium': {
-        const v = value();
-        if (!v) throw new UsageError('--chromium needs a path');
-        o.chromium = v;
-        break;
-      }
-      case '--force':
-        o.force = true;
-        break;
-      default:
-        if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option ${a}`);
-        positional.push(a);
-    }
-  }
-  if (positional.length !== 1) throw new UsageError(positional.length === 0 ? 'missing INPUT video' : `expected one INPUT, got ${positional.length}`);
-  if (!o.out) throw new UsageError('missing --out DIR');
+  const cl = parseCommandLine(argv, OPTIONS, { maxPositionals: Infinity });
+  const positional = cl.positionals;
+  if (positional.length !== 1) usageError(positional.length === 0 ? 'missing INPUT video' : `expected one INPUT, got ${positional.length}`);
+  const out = cl.str('out');
+  if (!out) usageError('missing --out DIR');
+  const size = cl.str('size');
+  const o = {
+    input: positional[0] as string,
+    out,
+    size: size === undefined ? 256 : intOneOf('size', size, SIZES),
+    fps: cl.num('fps', 1, 120) ?? null,
+    startSeconds: cl.num('start', 0, 1e7, 0),
+    maxSeconds: cl.num('max-seconds', 0.001, 1e7) ?? null,
+    testFraction: cl.num('test-fraction', 0, 0.9, 0.2),
+    chromium: cl.str('chromium') || null,
+    force: cl.flag('force'),
+    maxGapSeconds: cl.num('max-gap', 0, 10, 0.5),
+    pngLevel: cl.int('png-level', 0, 9, 1),
+  };
+  const model = cl.str('tracker-model') || undefined;
   const fromEnv = env.DNP_TRACKER_MODEL;
   const trackerModel = model ?? (fromEnv && fromEnv.length > 0 ? fromEnv : existsSync(DEFAULT_TRACKER_MODEL) ? DEFAULT_TRACKER_MODEL : undefined);
   if (!trackerModel) {
-    throw new UsageError(
+    usageError(
       `no FaceLandmarker model configured: pass --tracker-model PATH or set DNP_TRACKER_MODEL, or place face_landmarker.task at ${DEFAULT_TRACKER_MODEL} ` +
         `(MediaPipe model "face_landmarker/float16/1", sha256 ${TRACKER_MODEL_SHA256}; download it with: ` +
         `mkdir -p ${dirname(DEFAULT_TRACKER_MODEL)} && curl -L -o ${DEFAULT_TRACKER_MODEL} ${OFFICIAL_TRACKER_MODEL_URL})`,
     );
   }
-  return {
-    input: positional[0] as string,
-    out: o.out,
-    size: size as PrepareOptions['size'],
-    fps: o.fps ?? null,
-    startSeconds: o.startSeconds ?? 0,
-    maxSeconds: o.maxSeconds ?? null,
-    testFraction: o.testFraction ?? 0.2,
-    trackerModel,
-    chromium: o.chromium ?? null,
-    force: o.force,
-    maxGapSeconds: o.maxGapSeconds ?? 0.5,
-    pngLevel: o.pngLevel ?? 1,
-  };
+  return { ...o, trackerModel };
 }

@@ -1,5 +1,6 @@
 /** `dnp synth` command-line options: parsed and validated (pure apart from reading the environment and checking files). */
 import { existsSync } from 'node:fs';
+import { existingFile, intOneOf, parseCommandLine, usageError, type OptionSpec } from '../cli/args.js';
 import { DEFAULT_TRACKER_MODEL } from '../project-paths.js';
 
 export const SYNTH_SIZES = [256, 512] as const;
@@ -20,13 +21,6 @@ export interface SynthOptions {
   chromium: string | null;
   force: boolean;
   pngLevel: number;
-}
-
-export class SynthUsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SynthUsageError';
-  }
 }
 
 export const SYNTH_HELP = `Usage: dnp synth --out DIR [options]
@@ -58,72 +52,52 @@ Options:
 Environment: DNP_TRACKER_MODEL, DNP_CHROMIUM, LOG_LEVEL (default info; logs are JSON lines on stderr).
 `;
 
-function number(name: string, v: string | undefined, min: number, max: number, int = false): number {
-  if (v === undefined || v.startsWith('--')) throw new SynthUsageError(`${name} needs a value`);
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x)) throw new SynthUsageError(`${name}: '${v}' is not a number`);
-  if (int && !Number.isInteger(x)) throw new SynthUsageError(`${name}: '${v}' is not an integer`);
-  if (x < min || x > max) throw new SynthUsageError(`${name}: ${v} is outside ${min}..${max}`);
-  return x;
-}
-
-function text(name: string, v: string | undefined): string {
-  if (v === undefined || v.startsWith('--') || v.length === 0) throw new SynthUsageError(`${name} needs a value`);
-  return v;
-}
+const OPTIONS = {
+  out: { type: 'string' },
+  size: { type: 'string' },
+  seconds: { type: 'string' },
+  seed: { type: 'string' },
+  fps: { type: 'string' },
+  'test-fraction': { type: 'string' },
+  'png-level': { type: 'string' },
+  vectors: { type: 'string' },
+  motion: { type: 'string' },
+  'tracker-model': { type: 'string' },
+  chromium: { type: 'string' },
+  'no-landmarks': { type: 'boolean' },
+  force: { type: 'boolean' },
+} satisfies Record<string, OptionSpec>;
 
 export function parseSynthArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): SynthOptions {
-  let out: string | null = null;
-  let size = 256;
-  let seconds = 60, seed = 1, fps = 25, testFraction = 0.2, pngLevel = 1;
-  let vectors: string | null = null, motion: string | null = null, model: string | null = null, chromium: string | null = null;
-  let force = false, noLandmarks = false;
-  let secondsGiven = false, seedGiven = false;
-  for (let k = 0; k < argv.length; k++) {
-    const a = argv[k] as string;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const flag = eq > 0 ? a.slice(0, eq) : a;
-    const inline = eq > 0 ? a.slice(eq + 1) : undefined;
-    const value = (): string | undefined => (inline !== undefined ? inline : argv[++k]);
-    switch (flag) {
-      case '--out': out = text(flag, value()); break;
-      case '--size':
-        size = number(flag, value(), 0, Infinity, true);
-        if (!(SYNTH_SIZES as readonly number[]).includes(size)) throw new SynthUsageError(`--size: ${size} is not one of ${SYNTH_SIZES.join(', ')}`);
-        break;
-      case '--seconds': seconds = number(flag, value(), 0.2, 3600); secondsGiven = true; break;
-      case '--seed': seed = number(flag, value(), 0, 4294967295, true); seedGiven = true; break;
-      case '--fps': fps = number(flag, value(), 1, 120); break;
-      case '--test-fraction': testFraction = number(flag, value(), 0, 0.9); break;
-      case '--png-level': pngLevel = number(flag, value(), 0, 9, true); break;
-      case '--vectors': vectors = text(flag, value()); break;
-      case '--motion': motion = text(flag, value()); break;
-      case '--tracker-model': model = text(flag, value()); break;
-      case '--chromium': chromium = text(flag, value()); break;
-      case '--no-landmarks': noLandmarks = true; break;
-      case '--force': force = true; break;
-      default:
-        throw new SynthUsageError(a.startsWith('-') ? `unknown option ${a}` : `unexpected argument '${a}'`);
-    }
-    if (inline !== undefined && ['--force', '--no-landmarks'].includes(flag)) throw new SynthUsageError(`${flag} takes no value`);
-  }
-  if (out === null) throw new SynthUsageError('--out DIR is required');
-  if (vectors !== null && (secondsGiven || seedGiven)) throw new SynthUsageError('--vectors renders the given vectors: leave out --seconds and --seed');
-  if (vectors !== null && !existsSync(vectors)) throw new SynthUsageError(`--vectors ${vectors}: no such file`);
-  if (motion !== null && !existsSync(motion)) throw new SynthUsageError(`--motion ${motion}: no such file`);
-  if (noLandmarks && model !== null) throw new SynthUsageError('--no-landmarks and --tracker-model contradict each other');
+  const cl = parseCommandLine(argv, OPTIONS);
+  const out = cl.str('out');
+  const sizeText = cl.str('size');
+  const size = sizeText === undefined ? 256 : intOneOf('size', sizeText, SYNTH_SIZES);
+  const seconds = cl.num('seconds', 0.2, 3600, 60);
+  const seed = cl.int('seed', 0, 4294967295, 1);
+  const fps = cl.num('fps', 1, 120, 25);
+  const testFraction = cl.num('test-fraction', 0, 0.9, 0.2);
+  const pngLevel = cl.int('png-level', 0, 9, 1);
+  const vectors = cl.str('vectors') ?? null;
+  const motion = cl.str('motion') ?? null;
+  const model = cl.str('tracker-model') ?? null;
+  const noLandmarks = cl.flag('no-landmarks');
+  if (!out) usageError('--out DIR is required');
+  if (vectors !== null && (cl.given('seconds') || cl.given('seed'))) usageError('--vectors renders the given vectors: leave out --seconds and --seed');
+  if (vectors !== null) existingFile('vectors', vectors);
+  if (motion !== null) existingFile('motion', motion);
+  if (noLandmarks && model !== null) usageError('--no-landmarks and --tracker-model contradict each other');
   let trackerModel: string | null = null;
   if (!noLandmarks) {
     if (model !== null) {
-      if (!existsSync(model)) throw new SynthUsageError(`--tracker-model ${model}: no such file`);
-      trackerModel = model;
+      trackerModel = existingFile('tracker-model', model);
     } else if (env.DNP_TRACKER_MODEL) {
-      if (!existsSync(env.DNP_TRACKER_MODEL)) throw new SynthUsageError(`DNP_TRACKER_MODEL=${env.DNP_TRACKER_MODEL}: no such file`);
+      if (!existsSync(env.DNP_TRACKER_MODEL)) usageError(`DNP_TRACKER_MODEL=${env.DNP_TRACKER_MODEL}: no such file`);
       trackerModel = env.DNP_TRACKER_MODEL;
     } else if (existsSync(DEFAULT_TRACKER_MODEL)) {
       trackerModel = DEFAULT_TRACKER_MODEL;
     }
   }
-  if (Math.round(seconds * fps) < 1 && vectors === null) throw new SynthUsageError('--seconds × --fps gives no frames');
-  return { out, size: size as SynthOptions['size'], seconds, seed, fps, testFraction, vectors, motion, trackerModel, chromium: chromium ?? (env.DNP_CHROMIUM || null), force, pngLevel };
+  if (Math.round(seconds * fps) < 1 && vectors === null) usageError('--seconds × --fps gives no frames');
+  return { out, size, seconds, seed, fps, testFraction, vectors, motion, trackerModel, chromium: cl.str('chromium') ?? (env.DNP_CHROMIUM || null), force: cl.flag('force'), pngLevel };
 }
