@@ -1,8 +1,10 @@
 /**
  * Units of the call rooms: the tap's arrival clock (late packets keep their spacing), RTP unwrapping, the room
- * protocol's parsers, and the page's per-tile stats (A/V offset from estimatedPlayoutTimestamp).
+ * protocol's parsers, the page's per-tile stats (A/V offset from estimatedPlayoutTimestamp) and its lip-sync start
+ * (the voice delay it sets from the measured offset).
  */
 import { describe, expect, it } from 'vitest';
+import { LipSyncStart, MAX_TARGET_MS, type DelayableReceiver } from '../client/src/call-lip-sync.js';
 import { readTileStats, tileStatsLine } from '../client/src/stats/call-stats.js';
 import { parseRoomAnswer, parseRoomJoinRequest, parseRoomOffer } from '../shared/src/room-signaling.js';
 import { ArrivalClock, RtpUnwrapper } from '../server/src/stream/arrival-clock.js';
@@ -68,5 +70,71 @@ describe('call tile stats', () => {
   it('has no offset without both playout estimates', () => {
     const s = readTileStats([{ id: 'V', type: 'inbound-rtp', kind: 'video', framesDecoded: 1 }], null);
     expect(s.stats.avOffsetMs).toBeNull();
+    expect(s.stats.voiceLagMs).toBeNull();
+  });
+
+  it("reads the voice's and the face's lag on the page's clock and the recent voice jitter buffer", () => {
+    const ntp = 2_208_988_800_000; // estimatedPlayoutTimestamp is NTP time (ms since 1900)
+    const now = 1_800_000_000_000;
+    const first = readTileStats(snapshot(1000, 10, 10_000, ntp + now - 150, ntp + now - 100), null, now);
+    expect(first.stats.voiceLagMs).toBe(150);
+    expect(first.stats.faceLagMs).toBe(100);
+    expect(first.stats.audioJitterBufferRecentMs).toBeNull();
+    const later = snapshot(2000, 35, 20_000, 0, 0);
+    const audio = later[2] as Record<string, unknown>;
+    audio.jitterBufferDelay = 1500 + 100 * 0.2; // 100 more samples at 200 ms each
+    audio.jitterBufferEmittedCount = 30_100;
+    expect(readTileStats(later, first).stats.audioJitterBufferRecentMs).toBeCloseTo(200, 6);
+    expect(readTileStats(later, first).stats.voiceLagMs).toBeNull(); // no page clock given
+  });
+});
+
+describe('lip-sync start (voice delay from the A/V offset)', () => {
+  const sample = (avOffsetMs: number | null, audioJitterBufferRecentMs: number | null = 30) => ({ avOffsetMs, audioJitterBufferRecentMs });
+
+  it('steps on the median of three offsets since its last step, to the voice buffer plus the offset', () => {
+    const rx: DelayableReceiver = { jitterBufferTarget: null };
+    const sync = new LipSyncStart(rx);
+    expect(sync.update(sample(200))).toBeNull();
+    expect(sync.update(sample(900))).toBeNull(); // one late frame: not the median
+    expect(sync.update(sample(180))).toBe(230);
+    expect(rx.jitterBufferTarget).toBe(230);
+    // the next step only after three new samples; inside ±40 ms nothing changes
+    for (const o of [60, -20, 10, 30]) expect(sync.update(sample(o, 220))).toBeNull();
+    expect(sync.targetMs).toBe(230);
+    // the voice now behind: less delay, never below 0 (Chrome's sync then delays the video)
+    expect(sync.update(sample(-300, 220))).toBeNull(); // the window slides: median of 10, 30, -300
+    expect(sync.update(sample(-300, 220))).toBe(0);
+    expect(sync.steps).toBe(2);
+  });
+
+  it('ignores missing, non-finite and absurd offsets and clamps the target', () => {
+    const rx: DelayableReceiver = { jitterBufferTarget: null };
+    const sync = new LipSyncStart(rx);
+    for (const o of [null, Number.NaN, Number.POSITIVE_INFINITY, 60_000, -9_000]) expect(sync.update(sample(o))).toBeNull();
+    expect(rx.jitterBufferTarget).toBeNull();
+    for (const o of [4_500, 4_500]) sync.update(sample(o, Number.NaN));
+    expect(sync.update(sample(4_500, Number.NaN))).toBe(MAX_TARGET_MS);
+  });
+
+  it('falls back to playoutDelayHint (seconds) and survives a refusing receiver', () => {
+    const old: DelayableReceiver = {};
+    const a = new LipSyncStart(old);
+    for (const o of [100, 100]) a.update(sample(o, 20));
+    expect(a.update(sample(100, 20))).toBe(120);
+    expect(old.playoutDelayHint).toBe(0.12);
+    const refusing = {
+      get jitterBufferTarget(): number | null {
+        return null;
+      },
+      set jitterBufferTarget(_v: number | null) {
+        throw new RangeError('refused');
+      },
+    };
+    const b = new LipSyncStart(refusing);
+    for (const o of [100, 100]) b.update(sample(o));
+    expect(b.update(sample(100))).toBeNull();
+    expect(b.targetMs).toBeNull();
+    expect(new LipSyncStart(null).update(sample(100))).toBeNull();
   });
 });

@@ -9,6 +9,7 @@ import { io, type Socket } from 'socket.io-client';
 import { parseParticipantInfo, parseRoomName, type ParticipantInfo, type RoomJoinReply } from '../../shared/src/room-signaling.js';
 import type { ClientToServerEvents, ServerToClientEvents, VideoCodecName } from '../../shared/src/signaling.js';
 import { parseAvatarList } from './avatars.js';
+import { LipSyncStart } from './call-lip-sync.js';
 import { CallPeers, type RemotePeer } from './call-peers.js';
 import { FrameLoop, openCamera, stopStream } from './camera.js';
 import { parseClientConfig, type ClientConfig } from './config.js';
@@ -31,6 +32,8 @@ interface Tile {
   video: HTMLVideoElement;
   statsEl: HTMLElement;
   sample: TileSample | null;
+  /** sets the voice's delay from the measured A/V offset (call-lip-sync.ts); null with ?lipsync=off */
+  lipSync: LipSyncStart | null;
 }
 
 const STATS_INTERVAL_MS = 1000;
@@ -53,6 +56,8 @@ class CallPage {
   participantId = '';
   #config: ClientConfig | null = null;
   readonly #token = tokenFromSearch(location.search);
+  /** `?lipsync=off`: leave the A/V sync entirely to the browser (to compare) */
+  readonly #lipSyncStart = new URLSearchParams(location.search).get('lipsync') !== 'off';
   readonly #tiles = new Map<string, Tile>();
   readonly #sender = new DrivingSender();
   #socket: Socket<ServerToClientEvents, ClientToServerEvents> | null = null;
@@ -215,7 +220,7 @@ class CallPage {
     );
     tileEl.dataset.participant = info.id;
     this.#ui.tiles.append(tileEl);
-    this.#tiles.set(info.id, { info, el: tileEl, video, statsEl, sample: null });
+    this.#tiles.set(info.id, { info, el: tileEl, video, statsEl, sample: null, lipSync: null });
   }
 
   #showRemote(r: RemotePeer): void {
@@ -275,8 +280,13 @@ class CallPage {
       const r = peers.remotes.get(t.info.id);
       if (!r) continue;
       try {
-        t.sample = readTileStats([...(await r.pc.getStats()).values()] as Record<string, unknown>[], t.sample);
+        const report = [...(await r.pc.getStats()).values()] as Record<string, unknown>[];
+        t.sample = readTileStats(report, t.sample, performance.timeOrigin + performance.now());
         t.statsEl.textContent = tileStatsLine(t.sample.stats);
+        if (this.#lipSyncStart) {
+          t.lipSync ??= new LipSyncStart(r.pc.getReceivers().find((x) => x.track.kind === 'audio') ?? null);
+          t.lipSync.update(t.sample.stats);
+        }
       } catch {
         // the peer closed meanwhile
       }
@@ -307,7 +317,9 @@ class CallPage {
       muted: this.muted,
       framesSent: this.#sender.counters().sent,
       uplinkKbps: this.#uplink.kbps,
-      tiles: [...this.#tiles.values()].filter((t) => t.sample).map((t) => ({ participant: t.info.id, name: t.info.name, ...(t.sample as TileSample).stats })),
+      tiles: [...this.#tiles.values()]
+        .filter((t) => t.sample)
+        .map((t) => ({ participant: t.info.id, name: t.info.name, voiceTargetMs: t.lipSync?.targetMs ?? null, ...(t.sample as TileSample).stats })),
     };
   }
 

@@ -17,9 +17,18 @@ export interface TileStats {
   audioBytesReceived: number;
   /** voice playout minus video playout, ms; null until both are known */
   avOffsetMs: number | null;
+  /**
+   * How long ago (ms, by this page's clock) the voice / the face now playing was captured, on the sender reports'
+   * clock (the server's wall clock): mouth-to-ear and capture-to-eye when the page and the server share one clock
+   * (a test on one machine); across machines it also holds the clocks' difference. Null until known.
+   */
+  voiceLagMs: number | null;
+  faceLagMs: number | null;
   /** the inbound video and audio jitter-buffer delays (ms, mean since the start), null until known */
   videoJitterBufferMs: number | null;
   audioJitterBufferMs: number | null;
+  /** the inbound audio's mean jitter-buffer delay since the last sample (ms), null until two samples */
+  audioJitterBufferRecentMs: number | null;
 }
 
 export type CallState = 'loading' | 'idle' | 'joining' | 'in-call' | 'error';
@@ -27,6 +36,8 @@ export type CallState = 'loading' | 'idle' | 'joining' | 'in-call' | 'error';
 export interface CallTileStats extends TileStats {
   participant: string;
   name: string;
+  /** the voice delay the page set (jitterBufferTarget, ms; client/src/call-lip-sync.ts), null when none */
+  voiceTargetMs: number | null;
 }
 
 /** What window.dnpCall.stats() returns (client/src/call-page.ts). */
@@ -45,16 +56,24 @@ export interface CallStatsSnapshot {
 export interface TileSample {
   counters: RtcCounters;
   stats: TileStats;
+  /** the inbound audio's cumulative jitterBufferDelay (s) and jitterBufferEmittedCount */
+  audioJitter: { delayS: number; emitted: number } | null;
 }
 
 type StatLike = Record<string, unknown>;
+
+/** Milliseconds from the NTP epoch (1900) to the Unix epoch (1970): estimatedPlayoutTimestamp is NTP time. */
+const NTP_UNIX_OFFSET_MS = 2_208_988_800_000;
 
 function num(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
-/** Reads one getStats() of a remote participant's peer; `prev` (the last sample) gives the rates. */
-export function readTileStats(all: Iterable<StatLike>, prev: TileSample | null): TileSample {
+/**
+ * Reads one getStats() of a remote participant's peer; `prev` (the last sample) gives the rates, `nowUnixMs` (this
+ * page's wall clock when the stats were taken; absent: no lags) the voice's and face's lag.
+ */
+export function readTileStats(all: Iterable<StatLike>, prev: TileSample | null, nowUnixMs?: number): TileSample {
   const list = [...all];
   const counters = readRtcCounters(list);
   const rates = prev ? ratesBetween(prev.counters, counters) : { downlinkKbps: 0, decodedFps: 0 };
@@ -64,6 +83,7 @@ export function readTileStats(all: Iterable<StatLike>, prev: TileSample | null):
   let audioBytes = 0;
   let videoJb: number | null = null;
   let audioJb: number | null = null;
+  let audioJitter: TileSample['audioJitter'] = null;
   for (const st of list) {
     if (st.type !== 'inbound-rtp') continue;
     const jb = num(st.jitterBufferDelay);
@@ -74,13 +94,18 @@ export function readTileStats(all: Iterable<StatLike>, prev: TileSample | null):
       audioPackets += num(st.packetsReceived) ?? 0;
       audioBytes += num(st.bytesReceived) ?? 0;
       audioJb = meanJb;
+      if (jb !== null && emitted !== null) audioJitter = { delayS: jb, emitted };
     } else if (st.kind === 'video') {
       videoPlayout = num(st.estimatedPlayoutTimestamp);
       videoJb = meanJb;
     }
   }
+  const pj = prev?.audioJitter;
+  const recentJb = audioJitter && pj && audioJitter.emitted > pj.emitted ? ((audioJitter.delayS - pj.delayS) / (audioJitter.emitted - pj.emitted)) * 1000 : null;
+  const lag = (ntpMs: number | null): number | null => (ntpMs !== null && nowUnixMs !== undefined && Number.isFinite(nowUnixMs) ? nowUnixMs - (ntpMs - NTP_UNIX_OFFSET_MS) : null);
   return {
     counters,
+    audioJitter,
     stats: {
       framesDecoded: counters.framesDecoded,
       fps: rates.decodedFps,
@@ -90,8 +115,11 @@ export function readTileStats(all: Iterable<StatLike>, prev: TileSample | null):
       audioPacketsReceived: audioPackets,
       audioBytesReceived: audioBytes,
       avOffsetMs: audioPlayout !== null && videoPlayout !== null ? audioPlayout - videoPlayout : null,
+      voiceLagMs: lag(audioPlayout),
+      faceLagMs: lag(videoPlayout),
       videoJitterBufferMs: videoJb,
       audioJitterBufferMs: audioJb,
+      audioJitterBufferRecentMs: recentJb !== null && Number.isFinite(recentJb) && recentJb >= 0 ? recentJb : null,
     },
   };
 }
