@@ -1,4 +1,4 @@
-/** Command lines of the small dnp commands (token, speech-features, idle-motion), run in-process: exit codes and messages. */
+/** Command lines of the small dnp commands (token, speech-features, idle-motion) and the GPU bundle's bench, run in-process: exit codes and messages. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { run as idleMotion } from '../server/src/cli/idle-motion.js';
 import { run as speechFeatures } from '../server/src/cli/speech-features.js';
 import { run as token } from '../server/src/cli/token.js';
+import { parseGpuBenchArgs } from '../server/src/bench/gpu-bundle-bench.js';
 
 const SECRET = 'x'.repeat(32);
 const dir = mkdtempSync(join(tmpdir(), 'dnp-cli-commands-'));
@@ -82,5 +83,23 @@ describe('dnp speech-features and dnp idle-motion options', () => {
     const r = await capture(idleMotion, argv);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
+  });
+});
+
+describe('GPU bundle bench options (node bench.mjs)', () => {
+  it('has defaults, reads lists and --help', () => {
+    expect(parseGpuBenchArgs(['--avatars', 'a'])).toEqual({ avatars: 'a', devices: ['webgpu', 'cuda', 'cpu'], batches: [1, 8, 32], sizes: null, runs: 10, threads: 0, cpuMaxBatch: 8, cpuMaxSize: 512, out: 'results.json' });
+    expect(parseGpuBenchArgs(['--avatars=a', '--devices', 'cpu', '--batches', '1,4', '--sizes=256', '--runs', '3', '--threads', '2', '--out', 'r.json'])).toMatchObject({ devices: ['cpu'], batches: [1, 4], sizes: [256], runs: 3, threads: 2, out: 'r.json' });
+    expect(parseGpuBenchArgs(['--help'])).toBe('help');
+  });
+
+  it.each([
+    [[], /--avatars DIR is required/],
+    [['--avatars', 'a', '--devices', 'cpu,tpu'], /--devices: 'tpu' is not one of/],
+    [['--avatars', 'a', '--batches', '0'], /--batches: 0 is outside 1\.\.4096/],
+    [['--avatars', 'a', '--runs'], /--runs needs a value/],
+    [['--avatars', 'a', '--bogus', '1'], /unknown option --bogus/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseGpuBenchArgs(argv)).toThrow(message);
   });
 });

@@ -15,6 +15,7 @@ import { readAvatarManifest } from '../avatars/registry.js';
 import { createLogger } from '../log.js';
 import { RENDER_DEVICES, type RenderDevice } from '../render/ort-session.js';
 import { Renderer } from '../render/renderer.js';
+import { commaList, oneOf, parseCommandLine, usageError, type OptionSpec } from '../cli/args.js';
 import { formatRenderTable, runRenderBench, type RenderBenchResult } from './render-bench.js';
 
 export const GPU_BENCH_USAGE = `usage: node bench.mjs --avatars DIR [options]
@@ -55,36 +56,35 @@ export interface GpuBenchReport {
   skipped: Array<{ avatar: string; device: RenderDevice; batches: number[]; why: string }>;
 }
 
-function list(v: string, name: string): number[] {
-  const out = v.split(',').map((s) => Number(s.trim()));
-  if (!out.length || out.some((n) => !Number.isInteger(n) || n < 1 || n > 4096)) throw new Error(`--${name}: expected whole numbers 1..4096, got "${v}"`);
-  return out;
-}
+const OPTIONS = {
+  avatars: { type: 'string' },
+  devices: { type: 'string' },
+  batches: { type: 'string' },
+  sizes: { type: 'string' },
+  runs: { type: 'string' },
+  threads: { type: 'string' },
+  'cpu-max-batch': { type: 'string' },
+  'cpu-max-size': { type: 'string' },
+  out: { type: 'string' },
+} satisfies Record<string, OptionSpec>;
 
 export function parseGpuBenchArgs(argv: string[]): GpuBenchArgs | 'help' {
-  const a: GpuBenchArgs = { avatars: '', devices: ['webgpu', 'cuda', 'cpu'], batches: [1, 8, 32], sizes: null, runs: 10, threads: 0, cpuMaxBatch: 8, cpuMaxSize: 512, out: 'results.json' };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    if (k === '--help' || k === '-h') return 'help';
-    const v = argv[++i];
-    if (v === undefined) throw new Error(`${k} needs a value`);
-    if (k === '--avatars') a.avatars = v;
-    else if (k === '--devices') {
-      a.devices = v.split(',').map((d) => {
-        if (!(RENDER_DEVICES as readonly string[]).includes(d)) throw new Error(`--devices: unknown device "${d}" (${RENDER_DEVICES.join(', ')})`);
-        return d as RenderDevice;
-      });
-    } else if (k === '--batches') a.batches = list(v, 'batches');
-    else if (k === '--sizes') a.sizes = list(v, 'sizes');
-    else if (k === '--runs') a.runs = list(v, 'runs')[0] as number;
-    else if (k === '--threads') a.threads = v === '0' ? 0 : (list(v, 'threads')[0] as number);
-    else if (k === '--cpu-max-batch') a.cpuMaxBatch = list(v, 'cpu-max-batch')[0] as number;
-    else if (k === '--cpu-max-size') a.cpuMaxSize = list(v, 'cpu-max-size')[0] as number;
-    else if (k === '--out') a.out = v;
-    else throw new Error(`unknown option ${k}`);
-  }
-  if (!a.avatars) throw new Error('--avatars DIR is required');
-  return a;
+  const cl = parseCommandLine(argv, OPTIONS);
+  if (cl.help) return 'help';
+  const avatars = cl.str('avatars');
+  if (!avatars) usageError('--avatars DIR is required');
+  const devices = cl.str('devices');
+  return {
+    avatars,
+    devices: devices === undefined ? ['webgpu', 'cuda', 'cpu'] : commaList(devices).map((d) => oneOf('devices', d, RENDER_DEVICES)),
+    batches: cl.ints('batches', 1, 4096) ?? [1, 8, 32],
+    sizes: cl.ints('sizes', 1, 4096) ?? null,
+    runs: cl.int('runs', 1, 4096, 10),
+    threads: cl.int('threads', 0, 4096, 0),
+    cpuMaxBatch: cl.int('cpu-max-batch', 1, 4096, 8),
+    cpuMaxSize: cl.int('cpu-max-size', 1, 4096, 512),
+    out: cl.str('out') ?? 'results.json',
+  };
 }
 
 /** Loads the first avatar on `device` with batch 1 and reports whether the device itself started. */

@@ -117,6 +117,12 @@ export class CommandLine<S extends Record<string, OptionSpec>> {
     return v === undefined ? dflt : num(name, v, min, max);
   }
 
+  /** Comma-separated whole numbers (see intList), or undefined when not given. */
+  ints(name: Name<S>, min: number, max: number): number[] | undefined {
+    const v = this.str(name);
+    return v === undefined ? undefined : intList(name, v, min, max);
+  }
+
   oneOf<T extends string>(name: Name<S>, allowed: readonly T[], dflt: T): T {
     const v = this.str(name);
     return v === undefined ? dflt : oneOf(name, v, allowed);

@@ -173,8 +173,7 @@ export function parseRenderArgs(argv: string[]): { opts: Omit<RenderBenchOptions
   const preset = cl.oneOf('preset', UNTRAINED_PRESETS, 'warp');
   const size = cl.int('size', 16, 2048, 256);
   if (size % 2) usageError(`--size: ${size} is not even`);
-  const batchesText = cl.str('batches');
-  const batches = batchesText === undefined ? [1, 8] : intList('batches', batchesText, 1, 256);
+  const batches = cl.ints('batches', 1, 256) ?? [1, 8];
   const runs = cl.int('runs', 1, 10_000, 20);
   const threads = cl.int('threads', 0, 256, 1);
   const device = cl.oneOf('device', RENDER_DEVICES, 'cpu');
