@@ -12,6 +12,7 @@
 // inputs), so a rebuild takes seconds; the first build compresses ~150 MB with xz (minutes on 2 cores).
 // @ts-check
 import { build } from 'esbuild';
+import { register } from 'tsx/esm/api';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -33,31 +34,23 @@ const USAGE = `usage: npm run bundle:gpu -- [--out DIR] [--sizes 256,512,1024] [
 Writes at most 60 MiB (fails otherwise). The python used for the avatars is $DNP_PYTHON or /usr/bin/python3.`;
 
 /** @param {string[]} argv */
-function parseArgs(argv) {
-  const a = { out: join(ROOT, 'dist', 'gpu-bundle'), sizes: [256, 512, 1024], formats: /** @type {string[]} */ ([]), vulkan: true };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    if (k === '--help' || k === '-h') {
+async function parseArgs(argv) {
+  register(); // the shared option parser is TypeScript (as bin/dnp.js runs it)
+  const { commaList, intList, parseCommandLine, usageError } = await import('../server/src/cli/args.ts');
+  try {
+    const cl = parseCommandLine(argv, { out: { type: 'string' }, sizes: { type: 'string' }, format: { type: 'string' }, 'no-vulkan': { type: 'boolean' } }, { joinRepeated: true });
+    if (cl.help) {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
     }
-    if (k === '--no-vulkan') {
-      a.vulkan = false;
-      continue;
-    }
-    const v = argv[++i];
-    if (v === undefined) usage(`${k} needs a value`);
-    if (k === '--out') a.out = resolve(v);
-    else if (k === '--sizes') {
-      a.sizes = v.split(',').map(Number);
-      if (a.sizes.some((n) => !Number.isInteger(n) || n < 64 || n > 2048 || n % 64)) usage('--sizes: multiples of 64 in 64..2048');
-    } else if (k === '--format') {
-      if (!/^(fp16|fp32)-(rgb|yuv420p)$/.test(v)) usage(`--format: unknown format "${v}"`);
-      a.formats.push(v);
-    } else usage(`unknown option ${k}`);
+    const sizes = intList('sizes', cl.str('sizes') ?? '256,512,1024', 64, 2048);
+    if (sizes.some((n) => n % 64)) usageError('--sizes: multiples of 64 in 64..2048');
+    const formats = commaList(cl.str('format') ?? DEFAULT_FORMATS.join(','));
+    for (const f of formats) if (!/^(fp16|fp32)-(rgb|yuv420p)$/.test(f)) usageError(`--format: unknown format "${f}"`);
+    return { out: resolve(cl.str('out') ?? join(ROOT, 'dist', 'gpu-bundle')), sizes, formats, vulkan: !cl.flag('no-vulkan') };
+  } catch (err) {
+    return usage(err instanceof Error ? err.message : String(err));
   }
-  if (!a.formats.length) a.formats = [...DEFAULT_FORMATS];
-  return a;
 }
 
 /** @param {string} msg @returns {never} */
@@ -233,7 +226,7 @@ function dirBytes(dir) {
 }
 
 async function main() {
-  const a = parseArgs(process.argv.slice(2));
+  const a = await parseArgs(process.argv.slice(2));
   const cache = join(ROOT, 'node_modules', '.cache', 'dnp-gpu-bundle');
   mkdirSync(cache, { recursive: true });
   const out = a.out;
