@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Mp4Recorder } from '../server/src/egress/mp4-recorder.js';
 import { AV_ENCODE_DEFAULTS } from '../server/src/egress/rtmp-egress.js';
 import { WhipEgress } from '../server/src/egress/whip-egress.js';
+import { parseCommandLine } from '../server/src/cli/args.js';
 import { createLogger } from '../server/src/log.js';
 import { encodeOpusClip } from '../test/support/opus-clip.js';
 import { PatternTap } from '../test/support/pattern-tap.js';
@@ -19,12 +20,12 @@ import { metricValue, startTestServer } from '../test/support/server.js';
 import { until, WhepClient } from '../test/support/whep-client.js';
 import { TestWhipEndpoint } from '../test/support/whip-endpoint.js';
 
-if (process.argv.includes('--help')) {
+const args = parseCommandLine(process.argv.slice(2), { seconds: { type: 'string' } });
+if (args.help) {
   process.stdout.write('Usage: npx tsx scripts/egress-measure.ts [--seconds N]\nMeasures WHEP viewers and egress CPU cost on this machine (see docs/egress.md).\n');
   process.exit(0);
 }
-const si = process.argv.indexOf('--seconds');
-const SECONDS = si > 0 ? Number(process.argv[si + 1]) : 10;
+const SECONDS = args.int('seconds', 1, 600, 10);
 const SPEECH = join(import.meta.dirname, '..', '..', 'shared', 'data', 'speech-english-16k.wav');
 const log = createLogger('silent');
 const ICE = { additionalHostAddresses: ['127.0.0.1'], publicIp: null, iceServers: [], portRange: null };
