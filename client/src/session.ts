@@ -14,7 +14,11 @@ import {
   DATA_CHANNEL_ID,
   DATA_CHANNEL_LABEL,
   drivingValuesToJson,
+  parseAckReply,
+  parseJoinReply,
   parseSessionDescription,
+  parseSessionError,
+  parseShutdownNotice,
   parseVoiceStats,
   type AvatarSummary,
   type ClientToServerEvents,
@@ -24,7 +28,7 @@ import {
   type ServerToClientEvents,
   type VideoCodecName,
 } from '../../shared/src/signaling.js';
-import { connectErrorCode, parseAckReply, parseJoinReply, parseSessionError, parseShutdownNotice, ServerRefusal } from './replies.js';
+import { connectErrorCode, ServerRefusal } from './replies.js';
 
 export interface SessionOptions {
   avatar: string;

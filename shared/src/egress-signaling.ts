@@ -8,8 +8,8 @@
  *   { action: 'list' }
  * Reply: { ok: true, egress: EgressInfo[] } (the room's outputs after the action) | { ok: false, error, code }.
  */
-import { obj, oneOf, str } from './json-check.js';
-import type { ErrorCode } from './signaling.js';
+import { arr, bool, num, obj, oneOf, str } from './json-check.js';
+import { parseRefusal, type ErrorCode } from './signaling.js';
 
 export const EGRESS_KINDS = ['rtmp', 'whip', 'mp4'] as const;
 export type EgressKindName = (typeof EGRESS_KINDS)[number];
@@ -38,4 +38,26 @@ export function parseRoomEgressRequest(v: unknown): RoomEgressRequest {
   const url = str(o.url, 'room-egress.url', { nonEmpty: true, max: 2048 });
   if (!/^(rtmps?|https?):\/\/\S+$/.test(url)) throw new Error('room-egress.url must be an rtmp(s):// or http(s):// URL');
   return { action, kind, url };
+}
+
+/** The 'room-egress' ack, validated by the callers. */
+export function parseRoomEgressReply(v: unknown): RoomEgressReply {
+  const o = obj(v, 'room-egress reply');
+  if (!bool(o.ok, 'room-egress reply.ok')) return parseRefusal(o, 'room-egress reply');
+  return {
+    ok: true,
+    egress: arr(o.egress, 'room-egress reply.egress').map((e, i) => {
+      const p = `room-egress reply.egress[${i}]`;
+      const x = obj(e, p);
+      return {
+        id: str(x.id, `${p}.id`, { nonEmpty: true, max: 200 }),
+        kind: oneOf(x.kind, `${p}.kind`, EGRESS_KINDS),
+        state: str(x.state, `${p}.state`, { max: 100 }),
+        participant: str(x.participant, `${p}.participant`, { max: 200 }),
+        bytes: num(x.bytes, `${p}.bytes`, { min: 0 }),
+        reconnects: num(x.reconnects, `${p}.reconnects`, { int: true, min: 0 }),
+        lastError: x.lastError === null ? null : str(x.lastError, `${p}.lastError`, { max: 2000 }),
+      };
+    }),
+  };
 }

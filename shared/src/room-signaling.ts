@@ -21,8 +21,8 @@
  * Design: one peer connection per remote participant (and one of the caller's own), each negotiated once by a
  * server offer. A join or leave never renegotiates a live connection: it adds or closes whole peers.
  */
-import { bool, obj, oneOf, str } from './json-check.js';
-import { parseIceCandidate, VIDEO_CODECS, type ErrorCode, type IceCandidate, type VideoCodecName } from './signaling.js';
+import { arr, bool, num, obj, oneOf, str } from './json-check.js';
+import { parseIceCandidate, parseRefusal, VIDEO_CODECS, type ErrorCode, type IceCandidate, type VideoCodecName } from './signaling.js';
 
 /** Room and participant names: URL path segments (also /whep/ROOM/PARTICIPANT). */
 export const ROOM_NAME_RE = /^[A-Za-z0-9_.~-]{1,64}$/;
@@ -121,4 +121,21 @@ export function parseParticipantInfo(v: unknown): ParticipantInfo {
     name: str(o.name, 'participant.name', { nonEmpty: true, max: MAX_DISPLAY_NAME }),
     avatar: str(o.avatar, 'participant.avatar', { nonEmpty: true, max: 200 }),
   };
+}
+
+/** The 'room-join' ack, validated by the callers. */
+export function parseRoomJoinReply(v: unknown): RoomJoinReply {
+  const o = obj(v, 'room-join reply');
+  if (!bool(o.ok, 'room-join reply.ok')) return parseRefusal(o, 'room-join reply');
+  return {
+    ok: true,
+    room: parseRoomName(o.room, 'room-join reply.room'),
+    participantId: parseRoomName(o.participantId, 'room-join reply.participantId'),
+    participants: arr(o.participants, 'room-join reply.participants').map(parseParticipantInfo),
+    maxParticipants: num(o.maxParticipants, 'room-join reply.maxParticipants', { int: true, min: 2, max: 1000 }),
+  };
+}
+
+export function parseParticipantLeft(v: unknown): ParticipantLeft {
+  return { participant: parseRoomName(obj(v, 'participant-left').participant, 'participant-left.participant') };
 }

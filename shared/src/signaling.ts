@@ -28,7 +28,7 @@
  */
 import { BLENDSHAPE_COUNT } from './blendshapes.js';
 import type { DrivingValues } from './driving-values.js';
-import { arr, num, obj, oneOf, str } from './json-check.js';
+import { arr, bool, num, obj, oneOf, str } from './json-check.js';
 import type { ParticipantInfo, ParticipantLeft, RoomAnswer, RoomIce, RoomJoinReply, RoomOffer } from './room-signaling.js';
 import type { RoomEgressReply } from './egress-signaling.js';
 
@@ -192,6 +192,53 @@ export function parseJoinRequest(v: unknown): JoinRequest {
     codec: o.codec === undefined ? 'vp8' : oneOf(o.codec, 'join.codec', VIDEO_CODECS),
     mode: o.mode === undefined ? 'camera' : oneOf(o.mode, 'join.mode', DRIVE_MODES),
   };
+}
+
+/*
+ * What the server sends back (acks, 'session-error', 'shutdown'), validated by the clients (page, Node callers)
+ * before use. Each throws a SchemaError naming the bad field; an unknown error code reads as 'internal'.
+ */
+
+export function parseAvatarSummary(v: unknown, path: string): AvatarSummary {
+  const o = obj(v, path);
+  return {
+    id: str(o.id, `${path}.id`, { nonEmpty: true, max: 200 }),
+    name: str(o.name, `${path}.name`, { max: 200 }),
+    width: num(o.width, `${path}.width`, { int: true, min: 1, max: 8192 }),
+    height: num(o.height, `${path}.height`, { int: true, min: 1, max: 8192 }),
+    fps: num(o.fps, `${path}.fps`, { min: 1, max: 240 }),
+    driving: oneOf(o.driving, `${path}.driving`, ['expression', 'audio'] as const),
+  };
+}
+
+/** A refusal ({ ok: false, error, code }) in any reply. */
+export function parseRefusal(o: Record<string, unknown>, what: string): { ok: false; error: string; code: ErrorCode } {
+  return { ok: false, error: str(o.error, `${what}.error`, { max: 2000 }), code: parseErrorCode(o.code) };
+}
+
+export function parseAckReply(v: unknown, what: string): AckReply {
+  const o = obj(v, what);
+  return bool(o.ok, `${what}.ok`) ? { ok: true } : parseRefusal(o, what);
+}
+
+export function parseJoinReply(v: unknown): JoinReply {
+  const o = obj(v, 'join reply');
+  if (!bool(o.ok, 'join reply.ok')) return parseRefusal(o, 'join reply');
+  return {
+    ok: true,
+    sessionId: str(o.sessionId, 'join reply.sessionId', { nonEmpty: true, max: 200 }),
+    avatar: parseAvatarSummary(o.avatar, 'join reply.avatar'),
+  };
+}
+
+export function parseSessionError(v: unknown): SessionError {
+  const o = obj(v, 'session-error');
+  return { message: str(o.message, 'session-error.message', { max: 2000 }), code: parseErrorCode(o.code) };
+}
+
+/** 'shutdown': the server is stopping; the message says why. */
+export function parseShutdownNotice(v: unknown): string {
+  return str(obj(v, 'shutdown').message, 'shutdown.message', { max: 2000 });
 }
 
 /** A 'voice-stats' message from the server, validated. */
