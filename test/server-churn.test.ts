@@ -8,7 +8,7 @@
  * The RSS curve (every 20 cycles) is printed with DNP_TEST_VERBOSE=1; docs/server.md has a recorded run.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -91,6 +91,10 @@ it(`${CYCLES} join/leave cycles leave no live resources and RSS within 10 % of t
   expect(await metricTotal(srv.url, 'dnp_render_queued_frames')).toBe(0);
   expect(workersBaseline).toBe(1);
   expect(await metricTotal(srv.url, 'dnp_render_workers')).toBe(workersBaseline);
+  // the encode pool keeps its threads (at most half the cores) but no stream's encoder
+  expect(await metricValue(srv.url, 'dnp_encode_worker_streams')).toBe(0);
+  expect(await metricValue(srv.url, 'dnp_encode_workers')).toBeLessThanOrEqual(Math.max(1, Math.floor(availableParallelism() / 2)));
+  expect(await metricValue(srv.url, 'dnp_encode_worker_failures_total')).toBe(0);
   expect(await metricValue(srv.url, 'dnp_sessions_total')).toBe(CYCLES);
   expect(await metricTotal(srv.url, 'dnp_session_failures_total')).toBe(0);
 }, CHURN_LIMIT_MS + 60_000);

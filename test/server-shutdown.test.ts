@@ -14,8 +14,7 @@ import { RtcClient } from '../server/src/bench/rtc-client.js';
 import { createLogger } from '../server/src/log.js';
 import { VideoEncoder } from '../server/src/media/video-encoder.js';
 import { Renderer } from '../server/src/render/renderer.js';
-import type { Peer } from '../server/src/session/peer.js';
-import { VideoOutput } from '../server/src/session/video-output.js';
+import { RtpEncoder } from '../server/src/media/rtp-encoder.js';
 import { makeUntrainedAvatar, REPO_ROOT, type TestAvatar } from './support/test-avatar.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -88,14 +87,14 @@ describe('native contexts are freed when construction fails half-way', () => {
     expect(freed).toHaveBeenCalledTimes(1);
   });
 
-  it('VideoOutput: when the RTP muxer fails, the encoder and the muxer contexts are freed', () => {
+  it('RtpEncoder (what VideoOutput and a room stream encode with): when the RTP muxer fails, the encoder and the muxer contexts are freed', () => {
     const encoderClosed = vi.spyOn(VideoEncoder.prototype, 'close');
     const codecFreed = vi.spyOn(CodecContext.prototype, 'freeContext');
     const fmtFreed = vi.spyOn(FormatContext.prototype, 'freeContext');
     vi.spyOn(FormatContext.prototype, 'newStream').mockImplementation(() => {
       throw new Error('injected: no stream');
     });
-    expect(() => new VideoOutput({} as Peer, { codec: 'vp8', width: 64, height: 64, fps: 25, bitrate: 200_000 })).toThrow(/injected: no stream/);
+    expect(() => new RtpEncoder({ codec: 'vp8', width: 64, height: 64, fps: 25, bitrate: 200_000, maxPacketSize: 1200 })).toThrow(/injected: no stream/);
     expect(fmtFreed).toHaveBeenCalledTimes(1);
     expect(encoderClosed).toHaveBeenCalledTimes(1);
     expect(codecFreed).toHaveBeenCalledTimes(1);

@@ -44,6 +44,11 @@ export class Metrics {
       this.inc(performance.eventLoopUtilization().active / 1000);
     },
   });
+  /** The encode pool now (set by the Server; read at scrape time). */
+  liveEncodePool: () => { workers: number; streams: number } = () => ({ workers: 0, streams: 0 });
+  readonly encodeWorkers = this.poolGauge('dnp_encode_workers', 'encode worker threads running (media/encode-pool.ts; started as streams need them)', (l) => l.workers);
+  readonly encodeStreams = this.poolGauge('dnp_encode_worker_streams', 'streams whose encoder lives in an encode worker', (l) => l.streams);
+  readonly encodeWorkerFailures = new Counter({ name: 'dnp_encode_worker_failures_total', help: 'encode workers that crashed, exited or hung (terminated; the streams they carried ended)', registers: [this.registry] });
   /** What each renderer holds now (set by the Server; read at scrape time). */
   liveRenderers: () => Array<{ avatar: string; workers: number; runsInFlight: number; queued: number }> = () => [];
   readonly renderWorkers = this.rendererGauge('dnp_render_workers', 'render worker threads alive (one per avatar; more while a hung one is being terminated)', (l) => l.workers);
@@ -60,6 +65,18 @@ export class Metrics {
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'dnp_' });
+  }
+
+  private poolGauge(name: string, help: string, pick: (l: { workers: number; streams: number }) => number): Gauge {
+    const live = (): { workers: number; streams: number } => this.liveEncodePool();
+    return new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(pick(live()));
+      },
+    });
   }
 
   private rendererGauge(name: string, help: string, pick: (l: { workers: number; runsInFlight: number; queued: number }) => number): Gauge<'avatar'> {

@@ -23,6 +23,7 @@ import type { TurnOptions } from './access/turn-credentials.js';
 import { createHttpHandler, createMetricsHandler } from './http/http-handler.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { defaultEncodeWorkers, EncodePool } from './media/encode-pool.js';
 import type { RenderDevice } from './render/ort-session.js';
 import { DEFAULT_RUN_TIMEOUT_MS } from './render/renderer.js';
 import { Admission } from './session/admission.js';
@@ -47,6 +48,8 @@ export interface ServerOptions {
   device: RenderDevice;
   /** ORT intra-op threads per avatar (0 = ORT default: one per core). */
   threads: number;
+  /** Encode worker threads (0 = encode on the main thread); default half the cores, at least one. */
+  encodeWorkers?: number;
   maxBatch: number;
   ice: IceOptions;
   /** Folder of the built page (client/dist). */
@@ -142,6 +145,8 @@ export class DnpServer {
   bandwidth: TapBandwidth | null = null;
   /** The audio-to-expression model of microphone/both sessions (set in start(); null = none). */
   voiceModel: VoiceModel | null = null;
+  /** The encode worker threads every session and room stream encodes in (owned here, closed last but one). */
+  encodePool: EncodePool | null = null;
   private closed = false;
 
   private constructor(
@@ -160,11 +165,16 @@ export class DnpServer {
 
   static async start(options: ServerOptions, log: Logger): Promise<DnpServer> {
     const metrics = new Metrics();
+    const encodeWorkers = options.encodeWorkers ?? defaultEncodeWorkers(availableParallelism());
+    const encodePool = new EncodePool({ workers: encodeWorkers, log });
+    encodePool.onWorkerFailed = () => metrics.encodeWorkerFailures.inc();
+    metrics.liveEncodePool = () => encodePool.live;
     const admission = new Admission({
       enabled: options.admission ?? LIMIT_DEFAULTS.admission,
       headroom: options.admissionHeadroom ?? LIMIT_DEFAULTS.admissionHeadroom,
       cores: availableParallelism(),
       renderThreads: options.threads,
+      encodeWorkers,
     });
     const avatars = await AvatarRegistry.load(options.avatarsDir, { device: options.device, threads: options.threads, maxBatch: options.maxBatch, runTimeoutMs: options.renderTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS }, log);
     metrics.avatars.set(avatars.size);
@@ -232,6 +242,7 @@ export class DnpServer {
         admission,
         voiceModel,
         idleMotion: options.idleMotion ?? 'avatar',
+        encodePool,
       },
       metrics,
       log,
@@ -253,6 +264,7 @@ export class DnpServer {
       joinTimeoutMs: options.joinTimeoutMs ?? LIMIT_DEFAULTS.joinTimeoutMs,
     });
     const server = new DnpServer(options, avatars, sessions, http, signaling, metricsHttp, access, metrics, log);
+    server.encodePool = encodePool;
     server.voiceModel = voiceModel;
     whep = new WhepEndpoint(
       { ice: options.ice, iceServers: () => access.iceServersForSession(), maxViewers: options.maxWhepViewers ?? 100, connectTimeoutMs: options.connectTimeoutMs },
@@ -278,6 +290,7 @@ export class DnpServer {
         keyframeMinIntervalMs: options.keyframeMinIntervalMs ?? LIMIT_DEFAULTS.keyframeMinIntervalMs,
         maxDrivingHz: options.maxDrivingHz ?? LIMIT_DEFAULTS.maxDrivingHz,
         joinsPerMinute: options.joinsPerMinute ?? LIMIT_DEFAULTS.joinsPerMinute,
+        encodePool,
       },
       server.taps,
       metrics,
@@ -341,6 +354,7 @@ export class DnpServer {
     await httpClosed;
     if (this.metricsHttp) await closeHttp(this.metricsHttp);
     await this.avatars.close();
+    await this.encodePool?.close();
     await this.voiceModel?.close();
     this.log.info('dnp server closed');
   }

@@ -12,6 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import { avatarOutputFormat, type AvatarManifest, type AvatarOutputFormat, type TensorSpec } from '../../../shared/src/avatar-manifest.js';
 import type { Logger } from '../log.js';
+import type { Picture, PictureSource } from '../media/frame-encoder.js';
 import { rgbPlanarToYuv420p, yuv420pBytes } from '../media/rgb-to-yuv.js';
 import { RENDER_DEVICES, type RenderDevice } from './ort-session.js';
 
@@ -382,6 +383,30 @@ export class Renderer {
       else rgbPlanarToYuv420p(frame, width, height, yuv);
       return ms;
     }) as Promise<number>;
+  }
+
+  /**
+   * Renders one frame into a stream's picture buffers (media/frame-encoder.ts): the model's RGB into
+   * `picture.rgb` when it has one (the encoder converts it, off the main thread when it runs in a worker), else
+   * converted here into `picture.yuv`; a yuv420p model's bytes into `picture.yuv`. Resolves to the model run's
+   * time and which buffer now holds the picture.
+   */
+  renderInto(cond: Float32Array, picture: Picture): Promise<{ ms: number; source: PictureSource }> {
+    const { width, height } = this.manifest;
+    if (picture.yuv.length < yuv420pBytes(width, height)) return Promise.reject(new RangeError(`yuv buffer has ${picture.yuv.length} bytes, expected ${yuv420pBytes(width, height)}`));
+    if (picture.rgb && picture.rgb.length !== 3 * width * height) return Promise.reject(new RangeError(`rgb buffer has ${picture.rgb.length} values, expected ${3 * width * height}`));
+    return this.enqueue(cond, (frame, ms): { ms: number; source: PictureSource } => {
+      if (frame instanceof Uint8Array) {
+        picture.yuv.set(frame);
+        return { ms, source: 'yuv420p' };
+      }
+      if (picture.rgb) {
+        picture.rgb.set(frame);
+        return { ms, source: 'rgb' };
+      }
+      rgbPlanarToYuv420p(frame, width, height, picture.yuv);
+      return { ms, source: 'yuv420p' };
+    }) as Promise<{ ms: number; source: PictureSource }>;
   }
 
   /** Queues one frame; `consume` gets the model's output for it (RGB floats or yuv420p bytes). */

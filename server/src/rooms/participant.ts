@@ -13,6 +13,7 @@ import type { ErrorCode, IceCandidate, VideoCodecName } from '../../../shared/sr
 import { TokenBucket } from '../access/token-bucket.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
+import type { EncodePool } from '../media/encode-pool.js';
 import type { Metrics } from '../metrics.js';
 import { avatarNeutral, DrivingChannel, meteredCounters } from '../session/driving-channel.js';
 import { Peer, type IceOptions } from '../session/peer.js';
@@ -39,6 +40,8 @@ export interface ParticipantOptions {
   keepaliveMs: number;
   keyframeMinIntervalMs: number;
   maxDrivingHz: number;
+  /** Where the participant's stream is encoded. */
+  encodePool: EncodePool;
 }
 
 /** The microphone's Opus rate in calls: speech at 24 kbit/s keeps the caller's whole uplink near 50 kbit/s. */
@@ -74,7 +77,7 @@ export class Participant {
     this.log = log.child({ room: opts.room, participant: opts.id });
     this.driving = new DrivingChannel(avatarNeutral(opts.avatar.manifest.neutral), meteredCounters(metrics));
     this.publisher = new Publisher(
-      { id: `${opts.room}.${opts.id}`, avatar: opts.avatar, codec: opts.codec, bitrate: opts.bitrate, keepaliveMs: opts.keepaliveMs, keyframeMinIntervalMs: opts.keyframeMinIntervalMs },
+      { id: `${opts.room}.${opts.id}`, avatar: opts.avatar, codec: opts.codec, bitrate: opts.bitrate, keepaliveMs: opts.keepaliveMs, keyframeMinIntervalMs: opts.keyframeMinIntervalMs, encodePool: opts.encodePool },
       metrics,
       this.log,
     );

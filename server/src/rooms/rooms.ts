@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { IceOptions, IceServerConfig } from '../session/peer.js';
 import { TokenBuckets } from '../access/token-bucket.js';
+import type { EncodePool } from '../media/encode-pool.js';
 import { JoinRefused } from '../session/sessions.js';
 import type { TapDirectory } from '../stream/tap-directory.js';
 import { Participant, type ParticipantEnd, type ParticipantSink } from './participant.js';
@@ -36,6 +37,8 @@ export interface RoomsOptions {
   maxDrivingHz: number;
   /** Room joins per minute per client address (token bucket, burst = the same number; --join-rate). */
   joinsPerMinute: number;
+  /** Where the participants' streams are encoded (media/encode-pool.ts). */
+  encodePool: EncodePool;
 }
 
 export interface RoomJoin {
@@ -99,6 +102,7 @@ export class Rooms {
         bitrate: o.bitrate,
         keepaliveMs: o.keepaliveMs,
         keyframeMinIntervalMs: o.keyframeMinIntervalMs,
+        encodePool: o.encodePool,
         maxDrivingHz: o.maxDrivingHz,
       },
       sink,

@@ -6,7 +6,7 @@
  * Three budgets, each in ms of work per second, with the new session counted and every term multiplied by the
  * headroom factor (≥ 1, slack for jitter and for what is not measured: WebRTC, socket.io, GC):
  *   render worker of each avatar  n_a · render_a · fps_a                       ≤ 1000   (one model run at a time)
- *   main thread (all encoders)    Σ_a n_a · encode_a · fps_a                   ≤ 1000   (encoding runs there)
+ *   encoding (all encoders)       Σ_a n_a · encode_a · fps_a                   ≤ 1000 · e (e encode workers; 1 = the main thread when inline)
  *   all cores                     Σ_a n_a · (render_a · t + encode_a) · fps_a  ≤ 1000 · cores
  * where render_a is the measured model run time per frame (run ms / frames in the run), encode_a the measured
  * RGB→YUV + encode + packetise time per frame (medians of rolling windows of the last 100 samples), and t the ORT threads one run may use (capped at the cores).
@@ -51,6 +51,8 @@ export interface AdmissionOptions {
   cores: number;
   /** ORT intra-op threads per model run (0 = one per core). */
   renderThreads: number;
+  /** Threads that encode: the encode pool's workers (media/encode-pool.ts), or 0 when encoding runs inline on the main thread. Default 0. */
+  encodeWorkers?: number;
   /** Samples per rolling window; default 100 (4 s of one 25 fps session). */
   window?: number;
 }
@@ -124,8 +126,11 @@ export class Admission {
       encodeLoad += n * encodeMs * fps * h;
       totalLoad += n * (renderMs * t + encodeMs) * fps * h;
     }
-    if (encodeLoad > 1000) {
-      return { limit: 'encode', message: `server is busy: encoding ${running.length + 1} sessions would need ${Math.round(encodeLoad)} ms of the main thread per second with headroom ${h} (at most 1000; measured)` };
+    const workers = this.opts.encodeWorkers ?? 0;
+    const encodeBudget = 1000 * Math.max(1, Math.min(workers, this.opts.cores));
+    if (encodeLoad > encodeBudget) {
+      const where = workers > 0 ? `the ${workers} encode worker(s)` : 'the main thread';
+      return { limit: 'encode', message: `server is busy: encoding ${running.length + 1} sessions would need ${Math.round(encodeLoad)} ms of ${where} per second with headroom ${h} (at most ${encodeBudget}; measured)` };
     }
     if (totalLoad > 1000 * this.opts.cores) {
       return { limit: 'cores', message: `server is busy: ${running.length + 1} sessions would need ${Math.round(totalLoad)} ms of CPU per second with headroom ${h} (at most ${1000 * this.opts.cores} on ${this.opts.cores} cores; measured)` };

@@ -1,7 +1,7 @@
 /**
  * Session: one caller watching one avatar. Owns the Peer (werift), the DrivingChannel, and — once the
- * peer is connected — the VideoOutput (encoder → RTP → track). Uses (does not own) the avatar's shared
- * Renderer.
+ * peer is connected — the VideoOutput (its FrameEncoder, in an encode worker → RTP → track). Uses (does not
+ * own) the avatar's shared Renderer and the server's EncodePool.
  *
  * Frame loop: a new driving vector is rendered as soon as it arrives, but at most at the avatar's fps
  * (latest vector wins; a vector that arrives while a frame is being made waits for the next slot). When the
@@ -19,6 +19,8 @@ import { VoiceDriver, type MouthModel } from '../audio/voice-driver.js';
 import { VoiceRelay } from '../audio/voice-relay.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
+import type { EncodePool } from '../media/encode-pool.js';
+import type { PictureSource } from '../media/frame-encoder.js';
 import { TokenBucket } from '../access/token-bucket.js';
 import type { Metrics } from '../metrics.js';
 import { DriveMix } from './drive-mix.js';
@@ -43,6 +45,8 @@ export interface SessionOptions {
   maxDrivingHz: number;
   /** PLI/FIR-triggered keyframes at most once per this many ms (requests in between share one deferred keyframe). */
   keyframeMinIntervalMs: number;
+  /** Where the session's encoder runs (a worker of the pool, or inline when the pool has none). */
+  encodePool: EncodePool;
   /** Measured encode time of each rendered frame (admission control); null = not needed. */
   observeEncode?: ((ms: number) => void) | null;
   /** What drives the avatar (default camera); microphone and both need `voiceModel`. */
@@ -253,13 +257,16 @@ export class Session {
     this.connectTimer = null;
     const m = this.avatar.manifest;
     try {
-      this.video = new VideoOutput(this.peer, {
+      const encoder = this.opts.encodePool.open({
         codec: this.codec,
         width: m.width,
         height: m.height,
         fps: m.fps,
         bitrate: this.opts.bitrate > 0 ? this.opts.bitrate : defaultBitrate(m.width, m.height, m.fps),
+        maxPacketSize: 1200,
+        rgbInput: this.avatar.renderer.outputFormat === 'rgb',
       });
+      this.video = new VideoOutput(this.peer, encoder);
       this.metrics.encoders.inc({ codec: this.codec });
     } catch (err) {
       this.fail('encode', new Error(`cannot start the ${this.codec} encoder: ${err instanceof Error ? err.message : String(err)}`));
@@ -334,16 +341,15 @@ export class Session {
     const seq = latest ? latest.seq : null; // no render report for the neutral face: no driving frame in it
     let stage: 'render' | 'encode' = 'render';
     try {
-      let encodeStart = 0;
-      const renderMs = await this.avatar.renderer.renderYuv420p(cond, video.yuv, () => {
-        encodeStart = performance.now();
-      });
+      const { ms: renderMs, source } = await this.avatar.renderer.renderInto(cond, video.picture);
       if (this.closed || this.video !== video) return;
-      this.haveFrame = true;
-      this.lastSeq = seq;
       this.counts.rendered++;
       stage = 'encode';
-      this.opts.observeEncode?.(this.sendPicture(video, seq === null ? null : { seq, renderMs }, encodeStart));
+      const encodeMs = await this.sendPicture(video, source, seq === null ? null : { seq, renderMs });
+      if (this.closed || this.video !== video) return;
+      this.haveFrame = true; // the picture buffer now holds it as yuv420p (for re-sends)
+      this.lastSeq = seq;
+      this.opts.observeEncode?.(encodeMs);
       if (voice && mouth) voice.driver.noteShown(mouth);
       if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
     } catch (err) {
@@ -357,16 +363,25 @@ export class Session {
     setImmediate(() => this.kick());
   }
 
-  /** Re-sends the last picture (keepalive, or a keyframe right after a PLI). */
+  /** Re-sends the last picture (keepalive, or a keyframe right after a PLI); it counts as the frame in flight. */
   private resend(): void {
     const video = this.video;
     if (this.closed || !video || !this.haveFrame || this.busy) return;
-    try {
-      this.counts.resent++;
-      this.sendPicture(video, this.lastSeq === null ? null : { seq: this.lastSeq, renderMs: 0 }, performance.now());
-    } catch (err) {
-      this.fail('encode', err);
-    }
+    this.busy = true;
+    this.counts.resent++;
+    const frame = this.sendPicture(video, 'yuv420p', this.lastSeq === null ? null : { seq: this.lastSeq, renderMs: 0 })
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (!this.closed) this.fail('encode', err);
+        },
+      )
+      .finally(() => {
+        this.busy = false;
+        if (this.frame === frame) this.frame = null;
+        if (!this.closed) setImmediate(() => this.kick());
+      });
+    this.frame = frame;
   }
 
   /** A render or encode failure ends only this session (counted by avatar and cause); the others go on. */
@@ -386,9 +401,9 @@ export class Session {
     this.video?.testFailNextSend();
   }
 
-  /** Encodes and sends one picture; returns the encode time (ms). */
-  private sendPicture(video: VideoOutput, report: { seq: number; renderMs: number } | null, encodeStart: number): number {
-    const sent = video.send(report, encodeStart);
+  /** Encodes and sends one picture; resolves to the encode time (ms). */
+  private async sendPicture(video: VideoOutput, source: PictureSource, report: { seq: number; renderMs: number } | null): Promise<number> {
+    const sent = await video.send(source, report);
     this.lastSent = performance.now();
     this.metrics.encodeMs.observe({ codec: this.codec }, sent.encodeMs);
     this.metrics.framesSent.inc();

@@ -4,6 +4,7 @@ import type { DriveMode, ErrorCode, VideoCodecName } from '../../../shared/src/s
 import type { MouthModel } from '../audio/voice-driver.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
+import type { EncodePool } from '../media/encode-pool.js';
 import type { Metrics } from '../metrics.js';
 import type { Admission } from './admission.js';
 import type { IceOptions, IceServerConfig } from './peer.js';
@@ -37,6 +38,8 @@ export interface SessionsOptions {
   voiceModel?: MouthModel | null;
   /** Head and eyes of microphone-only callers: the avatar's idle motion (default) or still. */
   idleMotion?: 'avatar' | 'still';
+  /** Where sessions encode (media/encode-pool.ts). */
+  encodePool: EncodePool;
 }
 
 export class Sessions {
@@ -91,6 +94,7 @@ export class Sessions {
         mode,
         voiceModel,
         idleMotion: this.opts.idleMotion ?? 'avatar',
+        encodePool: this.opts.encodePool,
       },
       this.metrics,
       this.log,

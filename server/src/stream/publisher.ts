@@ -22,9 +22,9 @@ import { CONDITIONING_SIZE, flattenDrivingValues } from '../../../shared/src/dri
 import type { VideoCodecName } from '../../../shared/src/signaling.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
+import type { EncodePool } from '../media/encode-pool.js';
+import type { EncodedFrame, FrameEncoder, PictureSource } from '../media/frame-encoder.js';
 import { yuv420pBytes } from '../media/rgb-to-yuv.js';
-import { RtpMuxer } from '../media/rtp-muxer.js';
-import { VideoEncoder } from '../media/video-encoder.js';
 import type { Metrics } from '../metrics.js';
 import { avatarNeutral, type DrivingChannel } from '../session/driving-channel.js';
 import { defaultBitrate } from '../session/video-output.js';
@@ -42,6 +42,8 @@ export interface PublisherOptions {
   keepaliveMs: number;
   /** Keyframes at most once per this many ms. */
   keyframeMinIntervalMs: number;
+  /** Where the stream is encoded (a worker of the pool, or inline when it has none). */
+  encodePool: EncodePool;
 }
 
 /** close() waits at most this long for a frame in flight. */
@@ -78,9 +80,7 @@ export class Publisher implements MediaTap {
   private readonly t0 = performance.now();
   private readonly log: Logger;
   private readonly avatar: AvatarEntry;
-  private readonly yuv: Buffer;
-  private encoder: VideoEncoder | null;
-  private muxer: RtpMuxer | null;
+  private encoder: FrameEncoder | null;
   private readonly neutralCond: Float32Array;
   private driving: DrivingChannel | null = null;
   private readonly rtpSubs = new Listeners<Buffer>();
@@ -96,8 +96,6 @@ export class Publisher implements MediaTap {
   private lastStart = -Infinity;
   private lastSent = -Infinity;
   private lastPts90 = -1;
-  /** pts (90 kHz) of the picture being packetised: the muxer's packets get it as their RTP timestamp. */
-  private currentPts90 = 0;
   private keyframeWanted = true;
   private lastKeyframe = -Infinity;
   private slotTimer: NodeJS.Timeout | null = null;
@@ -120,16 +118,16 @@ export class Publisher implements MediaTap {
     const m = opts.avatar.manifest;
     this.video = { codec: opts.codec, width: m.width, height: m.height, fps: m.fps };
     this.intervalMs = 1000 / m.fps;
-    this.yuv = Buffer.alloc(yuv420pBytes(m.width, m.height));
     this.neutralCond = flattenDrivingValues(avatarNeutral(m.neutral), new Float32Array(CONDITIONING_SIZE));
-    const encoder = new VideoEncoder({ codec: opts.codec, width: m.width, height: m.height, fps: m.fps, bitrate: opts.bitrate > 0 ? opts.bitrate : defaultBitrate(m.width, m.height, m.fps) });
-    try {
-      this.muxer = new RtpMuxer(encoder, { maxPacketSize: 1200, onPacket: (rtp) => this.fanOut(rtp) });
-    } catch (err) {
-      encoder.close();
-      throw err;
-    }
-    this.encoder = encoder;
+    this.encoder = opts.encodePool.open({
+      codec: opts.codec,
+      width: m.width,
+      height: m.height,
+      fps: m.fps,
+      bitrate: opts.bitrate > 0 ? opts.bitrate : defaultBitrate(m.width, m.height, m.fps),
+      maxPacketSize: 1200,
+      rgbInput: opts.avatar.renderer.outputFormat === 'rgb',
+    });
     metrics.encoders.inc({ codec: opts.codec });
     this.keepaliveTimer = setInterval(() => {
       if (!this.busy && this.wantsVideo && performance.now() - this.lastSent >= opts.keepaliveMs) this.resend();
@@ -248,17 +246,19 @@ export class Publisher implements MediaTap {
   }
 
   private async makeFrame(): Promise<void> {
+    const encoder = this.encoder;
+    if (!encoder) return;
     this.busy = true;
     this.dirty = false;
     this.lastStart = performance.now();
     const latest = this.driving?.latest ?? null;
     const cond = latest ? latest.cond : this.neutralCond;
     try {
-      await this.avatar.renderer.renderYuv420p(cond, this.yuv);
+      const { source } = await this.avatar.renderer.renderInto(cond, encoder.picture);
       if (this.isClosed) return;
-      this.haveFrame = true;
       this.stats.rendered++;
-      this.send(latest ? this.videoClock.map(latest.captureMs, latest.arrivedAt - this.t0) : this.clockMs());
+      await this.send(encoder, source, latest ? this.videoClock.map(latest.captureMs, latest.arrivedAt - this.t0) : this.clockMs());
+      this.haveFrame = true; // the picture buffer now holds it as yuv420p (for re-sends)
       if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
     } catch (err) {
       if (!this.isClosed) this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'render or encode failed; the next frame tries again');
@@ -268,46 +268,59 @@ export class Publisher implements MediaTap {
     setImmediate(() => this.kick());
   }
 
+  /** Re-sends the last picture (keepalive, keyframe); it counts as the frame in flight. */
   private resend(): void {
-    if (this.isClosed || !this.haveFrame || this.busy) return;
+    const encoder = this.encoder;
+    if (this.isClosed || !encoder || !this.haveFrame || this.busy) return;
+    this.busy = true;
     this.stats.resent++;
-    try {
-      this.send(this.clockMs());
-    } catch (err) {
-      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'encode failed');
-    }
+    const frame = this.send(encoder, 'yuv420p', this.clockMs())
+      .catch((err: unknown) => {
+        if (!this.isClosed) this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'encode failed');
+      })
+      .finally(() => {
+        this.busy = false;
+        if (this.frame === frame) this.frame = null;
+        if (!this.isClosed) setImmediate(() => this.kick());
+      });
+    this.frame = frame;
   }
 
-  /** Encodes `this.yuv` once (pts on the tap clock, ms) and hands it to every subscriber. */
-  private send(ptsMs: number): void {
-    const { encoder, muxer } = this;
-    if (!encoder || !muxer) return;
+  /** Encodes the picture once (pts on the tap clock, ms) and hands it to every subscriber. */
+  private async send(encoder: FrameEncoder, source: PictureSource, ptsMs: number): Promise<void> {
     let pts90 = Math.round(ptsMs * 90);
     if (pts90 <= this.lastPts90) pts90 = this.lastPts90 + 1;
     this.lastPts90 = pts90;
     const key = this.keyframeWanted;
     this.keyframeWanted = false;
     if (key) this.lastKeyframe = performance.now();
-    const start = performance.now();
     const pts = pts90 / 90;
-    if (this.pictureSubs.size) this.pictureSubs.emit({ yuv: this.yuv, ptsMs: pts }, this.log);
-    const packets = encoder.encode(this.yuv, pts90, key);
-    this.stats.encodes++;
-    if (key) this.stats.keyframes++;
-    this.metrics.streamEncodes.inc({ stream: this.id });
-    this.currentPts90 = pts90;
-    for (const p of packets) {
-      muxer.write(p);
-      if (this.frameSubs.size) this.frameSubs.emit({ data: p.data, key: p.key, ptsMs: pts }, this.log);
+    let f: EncodedFrame;
+    try {
+      f = await encoder.encode(source, pts90, key);
+    } catch (err) {
+      if (key) this.keyframeWanted = true;
+      throw err;
     }
-    this.metrics.encodeMs.observe({ codec: this.video.codec }, performance.now() - start);
+    if (this.isClosed) return;
+    this.stats.encodes++;
+    if (f.key) this.stats.keyframes++;
+    this.metrics.streamEncodes.inc({ stream: this.id });
+    if (this.pictureSubs.size) {
+      const { yuv } = encoder.picture; // the picture as encoded (converted to yuv420p by the encode)
+      this.pictureSubs.emit({ yuv: Buffer.from(yuv.buffer, yuv.byteOffset, yuv420pBytes(this.video.width, this.video.height)), ptsMs: pts }, this.log);
+    }
+    for (const rtp of f.rtp) this.fanOut(rtp, pts90);
+    if (this.frameSubs.size) for (const p of f.packets) this.frameSubs.emit({ data: p.data, key: p.key, ptsMs: pts }, this.log);
+    this.metrics.encodeMs.observe({ codec: this.video.codec }, f.encodeMs);
     this.metrics.framesSent.inc();
     if (key) this.metrics.keyframesSent.inc();
     this.lastSent = performance.now();
   }
 
-  private fanOut(rtp: Buffer): void {
-    rtp.writeUInt32BE(this.currentPts90 >>> 0, 4);
+  /** One RTP packet to every subscriber, its timestamp rewritten to the picture's pts (the muxer's random base dropped). */
+  private fanOut(rtp: Buffer, pts90: number): void {
+    rtp.writeUInt32BE(pts90 >>> 0, 4);
     this.stats.rtpPackets++;
     this.stats.rtpBytes += rtp.length;
     this.rtpSubs.emit(rtp, this.log);
@@ -330,8 +343,6 @@ export class Publisher implements MediaTap {
       await Promise.race([this.frame, new Promise<void>((r) => (timer = setTimeout(r, FRAME_WAIT_MS)))]);
       clearTimeout(timer);
     }
-    this.muxer?.close();
-    this.muxer = null;
     this.encoder?.close();
     this.encoder = null;
     this.metrics.encoders.dec({ codec: this.video.codec });
