@@ -6,9 +6,10 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { io } from 'socket.io-client';
+import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RoomEgressReply } from '../shared/src/egress-signaling.js';
+import { parseRoomEgressReply, type RoomEgressReply } from '../shared/src/egress-signaling.js';
+import type { ClientToServerEvents, ServerToClientEvents } from '../shared/src/signaling.js';
 import { EGRESS_CONFIG_DEFAULTS } from '../server/src/egress/egress-manager.js';
 import { decodeMedia } from './support/media-file.js';
 import { RoomClient } from './support/room-client.js';
@@ -38,7 +39,11 @@ describe('room-egress control messages', () => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  const ask = (c: RoomClient, req: unknown): Promise<RoomEgressReply> => c.socket.timeout(10_000).emitWithAck('room-egress', req) as Promise<RoomEgressReply>;
+  /** room-egress on the caller's connection; the request is `unknown` on purpose (bad requests are sent too), so it goes through the socket untyped. */
+  const ask = async (c: RoomClient, req: unknown): Promise<RoomEgressReply> => {
+    const untyped: Socket = c.socket;
+    return parseRoomEgressReply(await untyped.timeout(10_000).emitWithAck('room-egress', req));
+  };
 
   it('a participant records their own stream, lists and stops it; bad requests are refused', async () => {
     const a = await RoomClient.join({ url: srv.url, room: 'studio', avatar: AVATAR_ID, name: 'ann' });
@@ -82,9 +87,9 @@ describe('room-egress control messages', () => {
   }, 90_000);
 
   it('before joining a room, room-egress is refused', async () => {
-    const s = io(srv.url, { transports: ['websocket'], reconnection: false });
+    const s: Socket<ServerToClientEvents, ClientToServerEvents> = io(srv.url, { transports: ['websocket'], reconnection: false });
     try {
-      const r = (await s.timeout(10_000).emitWithAck('room-egress', { action: 'list' })) as RoomEgressReply;
+      const r = parseRoomEgressReply(await s.timeout(10_000).emitWithAck('room-egress', { action: 'list' }));
       expect(r).toMatchObject({ ok: false, code: 'no-session' });
     } finally {
       s.close();

@@ -224,6 +224,7 @@ describe('call room: three werift callers', () => {
     expect(d).toBeInstanceOf(RoomJoinError);
     expect((d as RoomJoinError).code).toBe('room-full');
     expect(await metricValue(srv.url, 'dnp_room_joins_refused_total{code="room-full"}')).toBe(1);
+    for (const x of clients) expect(x.malformedEvents, 'server events that failed validation').toEqual([]);
     // everyone leaves: nothing is left behind
     await Promise.all(clients.map((x) => x.close()));
     for (let i = 0; i < 100 && (await metricValue(srv.url, 'dnp_peers')) + (await metricValue(srv.url, 'dnp_encoders{codec="vp8"}')) !== 0; i++) await sleep(50);

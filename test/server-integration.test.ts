@@ -209,6 +209,7 @@ describe('live server (untrained avatar: transport test)', () => {
       expect(received).toBeGreaterThanOrEqual(90 + 4 * 8 - 5); // loopback: next to nothing lost
       expect(await metricValue(srv.url, 'dnp_sessions')).toBe(1);
       expect(await metricValue(srv.url, 'dnp_frames_sent_total')).toBeGreaterThan(40);
+      expect([client.sessionErrors, client.malformedEvents]).toEqual([[], []]);
     } finally {
       await client.close();
     }

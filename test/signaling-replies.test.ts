@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseRoomEgressReply } from '../shared/src/egress-signaling.js';
 import { parseParticipantLeft, parseRoomJoinReply } from '../shared/src/room-signaling.js';
-import { parseAvatarSummary, parseShutdownNotice } from '../shared/src/signaling.js';
+import { parseAvatarSummary, parseShutdownNotice, parseVoiceStats, validated } from '../shared/src/signaling.js';
 
 const avatar = { id: 'a', name: 'A', width: 256, height: 256, fps: 25, driving: 'expression' };
 
@@ -37,5 +37,16 @@ describe('server replies and events, validated', () => {
     expect(() => parseRoomEgressReply({ ok: true, egress: [{ ...e, kind: 'ftp' }] })).toThrow(/egress\[0\]\.kind/);
     expect(() => parseRoomEgressReply({ ok: true, egress: [{ ...e, bytes: -1 }] })).toThrow(/egress\[0\]\.bytes/);
     expect(() => parseRoomEgressReply({ ok: 'yes' })).toThrow(/room-egress reply\.ok/);
+  });
+
+  it('validated: a listener that hands on what validates and reports what does not, without throwing', () => {
+    const got: unknown[] = [];
+    const bad: string[] = [];
+    const listener = validated(parseVoiceStats, (v) => got.push(v), (why) => bad.push(why));
+    listener({ speechToLipsMs: 120, voiceDelayMs: 80, speech: true });
+    expect(() => listener({ voiceDelayMs: 'soon' })).not.toThrow();
+    expect(got).toEqual([{ speechToLipsMs: 120, voiceDelayMs: 80, speech: true }]);
+    expect(bad).toHaveLength(1);
+    expect(bad[0]).toMatch(/voice-stats\./);
   });
 });

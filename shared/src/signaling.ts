@@ -241,6 +241,23 @@ export function parseShutdownNotice(v: unknown): string {
   return str(obj(v, 'shutdown').message, 'shutdown.message', { max: 2000 });
 }
 
+/**
+ * A socket.io listener for a server event that validates it first: `use` gets what `parse` returns, `bad` the
+ * reason when the payload fails validation (a bad payload never throws into socket.io's emitter).
+ */
+export function validated<T>(parse: (v: unknown) => T, use: (v: T) => void, bad: (why: string) => void): (v: unknown) => void {
+  return (v) => {
+    let parsed: T;
+    try {
+      parsed = parse(v);
+    } catch (err) {
+      bad(err instanceof Error ? err.message : String(err));
+      return;
+    }
+    use(parsed);
+  };
+}
+
 /** A 'voice-stats' message from the server, validated. */
 export function parseVoiceStats(v: unknown): VoiceStats {
   const o = obj(v, 'voice-stats');

@@ -9,8 +9,17 @@ import { unixMsFromNtp } from '../../server/src/media/sender-reports.js';
 import { OpusDecoder } from '../../server/src/audio/opus-decoder.js';
 import { RtpFrameAssembler } from '../../server/src/media/rtp-frame-assembler.js';
 import { VideoDecoder, type DecodedPicture } from '../../server/src/media/video-decoder.js';
-import { parseParticipantInfo, parseRoomOffer, type ParticipantInfo, type RoomJoinReply } from '../../shared/src/room-signaling.js';
-import { DATA_CHANNEL_ID, DATA_CHANNEL_LABEL, parseErrorCode, type ErrorCode, type VideoCodecName } from '../../shared/src/signaling.js';
+import { parseParticipantInfo, parseParticipantLeft, parseRoomJoinReply, parseRoomOffer, type ParticipantInfo, type RoomOffer } from '../../shared/src/room-signaling.js';
+import {
+  DATA_CHANNEL_ID,
+  DATA_CHANNEL_LABEL,
+  parseSessionError,
+  validated,
+  type ClientToServerEvents,
+  type ErrorCode,
+  type ServerToClientEvents,
+  type VideoCodecName,
+} from '../../shared/src/signaling.js';
 import { codecParameters, opusParameters } from '../../server/src/session/peer.js';
 import { waitForGathering } from '../../server/src/stream/tap-sender.js';
 import { until } from './whep-client.js';
@@ -120,7 +129,7 @@ export interface Remote {
 }
 
 export class RoomClient {
-  readonly socket: Socket;
+  readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
   participantId = '';
   readonly codec: VideoCodecName;
   own: RTCPeerConnection | null = null;
@@ -133,6 +142,8 @@ export class RoomClient {
   readonly joined: ParticipantInfo[] = [];
   readonly left: string[] = [];
   readonly errors: { code: ErrorCode; message: string }[] = [];
+  /** Server events that failed validation ("event: why"); a well-behaved server sends none. */
+  readonly malformedEvents: string[] = [];
   initialParticipants: ParticipantInfo[] = [];
   readonly stats = { drivingBytes: 0, opusBytes: 0, opusPackets: 0 };
   private closed = false;
@@ -140,16 +151,16 @@ export class RoomClient {
   private constructor(readonly opts: RoomClientOptions) {
     this.codec = opts.codec ?? 'vp8';
     this.socket = io(opts.url, { transports: ['websocket'], reconnection: false, autoConnect: false });
-    this.socket.on('session-error', (v: { message?: unknown; code?: unknown }) => this.errors.push({ code: parseErrorCode(v?.code), message: String(v?.message) }));
-    this.socket.on('participant-joined', (v: unknown) => this.joined.push(parseParticipantInfo(v)));
-    this.socket.on('participant-left', (v: { participant?: unknown }) => {
-      const id = String(v?.participant);
-      this.left.push(id);
-      const r = this.remotes.get(id);
-      this.remotes.delete(id);
+    const bad = (event: string) => (why: string) => this.malformedEvents.push(`${event}: ${why}`);
+    this.socket.on('session-error', validated(parseSessionError, (e) => this.errors.push(e), bad('session-error')));
+    this.socket.on('participant-joined', validated(parseParticipantInfo, (p) => this.joined.push(p), bad('participant-joined')));
+    this.socket.on('participant-left', validated(parseParticipantLeft, ({ participant }) => {
+      this.left.push(participant);
+      const r = this.remotes.get(participant);
+      this.remotes.delete(participant);
       if (r) void this.closeRemote(r);
-    });
-    this.socket.on('room-offer', (v: unknown) => void this.onOffer(v));
+    }, bad('participant-left')));
+    this.socket.on('room-offer', validated(parseRoomOffer, (o) => void this.onOffer(o), bad('room-offer')));
   }
 
   /** Connects the socket and joins; resolves when the caller's own peer is connected and its channel open. */
@@ -175,13 +186,14 @@ export class RoomClient {
   }
 
   /** Sends room-join; throws RoomJoinError when refused. */
-  async sendJoin(payload: unknown = { room: this.opts.room, avatar: this.opts.avatar, codec: this.codec, selfView: this.opts.selfView ?? false, name: this.opts.name }): Promise<void> {
+  async sendJoin(): Promise<void> {
     // a rejoin on this connection starts from nothing
     const old = this.own;
     this.own = null;
     this.channel = null;
     await old?.close();
-    const reply = (await this.socket.timeout(this.opts.timeoutMs ?? 20_000).emitWithAck('room-join', payload)) as RoomJoinReply;
+    const payload = { room: this.opts.room, avatar: this.opts.avatar, codec: this.codec, selfView: this.opts.selfView ?? false, name: this.opts.name };
+    const reply = parseRoomJoinReply(await this.socket.timeout(this.opts.timeoutMs ?? 20_000).emitWithAck('room-join', payload));
     if (!reply.ok) throw new RoomJoinError(reply.code, `room-join refused (${reply.code}): ${reply.error}`);
     this.participantId = reply.participantId;
     this.initialParticipants = reply.participants;
@@ -191,9 +203,8 @@ export class RoomClient {
     return new RTCPeerConnection({ codecs: { video: [codecParameters(this.codec)], audio: [opusParameters()] }, iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false });
   }
 
-  private async onOffer(v: unknown): Promise<void> {
+  private async onOffer(o: RoomOffer): Promise<void> {
     if (this.closed) return;
-    const o = parseRoomOffer(v);
     const pc = this.newPc();
     if (o.participant === null) {
       this.own = pc;

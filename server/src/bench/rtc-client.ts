@@ -12,14 +12,19 @@ import {
   DATA_CHANNEL_ID,
   DATA_CHANNEL_LABEL,
   drivingValuesToJson,
-  parseErrorCode,
+  parseAckReply,
+  parseJoinReply,
   parseSessionDescription,
+  parseSessionError,
+  parseShutdownNotice,
   parseVoiceStats,
+  validated,
   type AckReply,
+  type ClientToServerEvents,
   type DriveMode,
   type ErrorCode,
+  type ServerToClientEvents,
   type VoiceStats,
-  type JoinReply,
   type VideoCodecName,
 } from '../../../shared/src/signaling.js';
 import { VideoDecoder, type DecodedPicture } from '../media/video-decoder.js';
@@ -88,7 +93,7 @@ export class JoinRefusedError extends Error {
 }
 
 export class RtcClient {
-  readonly socket: Socket;
+  readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
   readonly pc: RTCPeerConnection;
   readonly channel: RTCDataChannel;
   readonly codec: VideoCodecName;
@@ -107,6 +112,8 @@ export class RtcClient {
   readonly sessionErrorCodes: ErrorCode[] = [];
   /** 'shutdown' notices from the server (it is stopping). */
   readonly shutdownNotices: string[] = [];
+  /** Server events that failed validation ("event: why"); a well-behaved server sends none. */
+  readonly malformedEvents: string[] = [];
   onFrame: ((f: ReceivedFrame) => void) | null = null;
   onReport: ((r: RenderReport, at: number) => void) | null = null;
   /** Each relayed voice packet (microphone and both modes): its RTP timestamp and performance.now() on arrival. */
@@ -119,14 +126,13 @@ export class RtcClient {
   private constructor(readonly opts: RtcClientOptions) {
     this.codec = opts.codec ?? 'vp8';
     this.socket = io(opts.url, { transports: ['websocket'], reconnection: false, autoConnect: false, auth: opts.token ? { token: opts.token } : {} });
-    this.socket.on('session-error', (v: { message?: unknown; code?: unknown }) => {
-      this.sessionErrors.push(String(v?.message));
-      this.sessionErrorCodes.push(parseErrorCode(v?.code));
-    });
-    this.socket.on('shutdown', (v: { message?: unknown }) => this.shutdownNotices.push(String(v?.message)));
-    this.socket.on('voice-stats', (v: unknown) => {
-      this.voiceStats = parseVoiceStats(v);
-    });
+    const bad = (event: string) => (why: string) => this.malformedEvents.push(`${event}: ${why}`);
+    this.socket.on('session-error', validated(parseSessionError, (e) => {
+      this.sessionErrors.push(e.message);
+      this.sessionErrorCodes.push(e.code);
+    }, bad('session-error')));
+    this.socket.on('shutdown', validated(parseShutdownNotice, (m) => this.shutdownNotices.push(m), bad('shutdown')));
+    this.socket.on('voice-stats', validated(parseVoiceStats, (v) => (this.voiceStats = v), bad('voice-stats')));
     const audio = (opts.mode ?? 'camera') === 'camera' ? [] : [opusParameters()];
     this.pc = new RTCPeerConnection({ codecs: { video: [codecParameters(this.codec)], audio }, iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false });
     this.channel = this.pc.createDataChannel(DATA_CHANNEL_LABEL, { negotiated: true, id: DATA_CHANNEL_ID, ordered: false, maxRetransmits: 0 });
@@ -171,7 +177,7 @@ export class RtcClient {
       this.socket.once('connect_error', (e) => reject(e));
     }), timeoutMs, 'socket.io connect');
     const mode = this.opts.mode ?? 'camera';
-    const reply = (await this.socket.timeout(timeoutMs).emitWithAck('join', { avatar: this.opts.avatar, codec: this.codec, mode })) as JoinReply;
+    const reply = parseJoinReply(await this.socket.timeout(timeoutMs).emitWithAck('join', { avatar: this.opts.avatar, codec: this.codec, mode }));
     if (!reply.ok) throw new JoinRefusedError(reply.code, `join refused (${reply.code}): ${reply.error}`);
     this.sessionId = reply.sessionId;
     const desc = parseSessionDescription(await withTimeout(offer, timeoutMs, 'the offer'), 'offer');
@@ -194,7 +200,9 @@ export class RtcClient {
         });
       }), timeoutMs, 'ICE gathering');
     }
-    this.socket.emit('answer', { type: 'answer', sdp: this.pc.localDescription?.sdp });
+    const sdp = this.pc.localDescription?.sdp;
+    if (sdp === undefined) throw new Error('no local description to answer with');
+    this.socket.emit('answer', { type: 'answer', sdp });
     if (this.channel.readyState !== 'open') {
       await withTimeout(new Promise<void>((resolve) => {
         const sub = this.channel.stateChanged.subscribe((s) => {
@@ -275,7 +283,7 @@ export class RtcClient {
   }
 
   async calibrate(neutral: DrivingValues): Promise<AckReply> {
-    return (await this.socket.timeout(5000).emitWithAck('calibrate', { neutral: drivingValuesToJson(neutral) })) as AckReply;
+    return parseAckReply(await this.socket.timeout(5000).emitWithAck('calibrate', { neutral: drivingValuesToJson(neutral) }), 'calibrate reply');
   }
 
   /** Asks the server for a keyframe (RTCP PLI). */
