@@ -54,7 +54,7 @@ describe('dnp serve (command line)', () => {
   it('--help lists every option', () => {
     const r = dnp(['serve', '--help']);
     expect(r.status).toBe(0);
-    for (const o of ['--avatars', '--port', '--host', '--device', '--threads', '--encode-workers', '--codec', '--ice-host', '--public-ip', '--ice-servers', '--tracker-model', '--log-level']) {
+    for (const o of ['--avatars', '--port', '--host', '--device', '--threads', '--encode-workers', '--render-workers', '--codec', '--ice-host', '--public-ip', '--ice-servers', '--tracker-model', '--log-level']) {
       expect(r.stdout).toContain(o);
     }
   });
@@ -82,6 +82,7 @@ describe('dnp serve (command line)', () => {
       [['--frobnicate'], {}, /unknown option --frobnicate/],
       [['--threads'], {}, /--threads needs a value/],
       [['--encode-workers', '-1'], {}, /--encode-workers: -1 is outside 0\.\.64/],
+      [['--render-workers', '0'], {}, /--render-workers: 0 is outside 1\.\.64/],
       [[], { DNP_ENCODE_WORKERS: 'many' }, /--encode-workers: 'many' is not a whole number/],
       [['stray'], {}, /unexpected argument 'stray'/],
     ];
@@ -100,6 +101,8 @@ describe('dnp serve (command line)', () => {
     const d = resolveServeOptions([], {}, '/srv');
     expect([d.port, d.device, d.defaultCodec, d.threads, d.trackerModelPath, d.ice.iceServers, d.ice.publicIp]).toEqual([8080, 'cpu', 'vp8', 1, null, [], null]);
     expect(d.encodeWorkers).toBeUndefined(); // auto: half the cores
+    expect(d.renderWorkers).toBe(1);
+    expect(resolveServeOptions([], { DNP_RENDER_WORKERS: '2' }, '/srv').renderWorkers).toBe(2);
     expect(resolveServeOptions(['--encode-workers', 'auto'], {}, '/srv').encodeWorkers).toBeUndefined();
     expect(resolveServeOptions([], { DNP_ENCODE_WORKERS: '0' }, '/srv').encodeWorkers).toBe(0);
     expect(resolveServeOptions(['--encode-workers=3'], { DNP_ENCODE_WORKERS: '0' }, '/srv').encodeWorkers).toBe(3);

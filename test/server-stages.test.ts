@@ -16,6 +16,7 @@ import { rgbPlanarToYuv420p, yuv420pBytes } from '../server/src/media/rgb-to-yuv
 import { RtpMuxer } from '../server/src/media/rtp-muxer.js';
 import { VideoDecoder } from '../server/src/media/video-decoder.js';
 import { VideoEncoder } from '../server/src/media/video-encoder.js';
+import { RenderPool } from '../server/src/render/render-pool.js';
 import { Renderer } from '../server/src/render/renderer.js';
 import { DrivingChannel } from '../server/src/session/driving-channel.js';
 import { addPublicIpCandidates } from '../server/src/session/peer.js';
@@ -280,6 +281,60 @@ describe('Renderer batching (untrained avatar)', () => {
   it('rejects a vector of the wrong length and renders after that', async () => {
     await expect(renderer.render(new Float32Array(59), () => 0)).rejects.toThrow(/cond has 59 values, expected 60/);
     await expect(renderer.render(new Float32Array(60), () => 1)).resolves.toBe(1);
+  });
+});
+
+describe('RenderPool (several render workers for one avatar)', () => {
+  let tmp: string;
+  let avatar: TestAvatar;
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'dnp-pool-'));
+    avatar = await makeUntrainedAvatar(join(tmp, 'a'), { size: 64 });
+  });
+
+  afterAll(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('sends frames that arrive together to different workers, with the same pictures as one renderer', async () => {
+    const log = createLogger('silent');
+    const one = await RenderPool.create('a', avatar.modelPath, avatar.manifest, { device: 'cpu', threads: 1, maxBatch: 4 }, log);
+    const two = await RenderPool.create('a', avatar.modelPath, avatar.manifest, { device: 'cpu', threads: 1, maxBatch: 4, workers: 2 }, log);
+    try {
+      expect([one.size, two.size]).toEqual([1, 2]);
+      expect(two.live).toEqual({ workers: 2, runsInFlight: 0, queued: 0 });
+      const vectors = [0, 1, 2, 3].map((k) => {
+        const v = emptyDrivingValues();
+        v.pose[1] = 0.1 * k;
+        v.blendshapes[25] = k / 3;
+        return flattenDrivingValues(v, new Float32Array(60));
+      });
+      two.testSlowRuns(200); // long enough to see where the frames went
+      const pending = vectors.slice(0, 2).map((v) => two.render(v, (rgb) => rgb.slice()));
+      expect(two.live).toEqual({ workers: 2, runsInFlight: 2, queued: 0 }); // one run on each worker at once
+      await Promise.all(pending);
+      two.testSlowRuns(0);
+      const a = await Promise.all(vectors.map((v) => one.render(v, (rgb) => rgb.slice())));
+      const b = await Promise.all(vectors.map((v) => two.render(v, (rgb) => rgb.slice())));
+      for (let k = 0; k < vectors.length; k++) {
+        const x = a[k] as Float32Array;
+        const y = b[k] as Float32Array;
+        let worst = 0;
+        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs((x[i] as number) - (y[i] as number)));
+        expect(worst).toBeLessThan(1e-4);
+      }
+      expect(two.toJSON()).toMatchObject({ workers: 2, frames: 6, failed: 0 });
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+      await two.close(); // idempotent
+    }
+    expect(two.live.workers).toBe(0);
+    await expect(two.render(Float32Array.from(avatar.manifest.conditioning.mean), () => 0)).rejects.toThrow(/closed/);
+  }, 60_000);
+
+  it('refuses a worker count outside 1..64', async () => {
+    await expect(RenderPool.create('a', avatar.modelPath, avatar.manifest, { device: 'cpu', threads: 1, maxBatch: 4, workers: 0 }, createLogger('silent'))).rejects.toThrow(/1\.\.64/);
   });
 });
 

@@ -48,6 +48,8 @@ export interface ServerOptions {
   device: RenderDevice;
   /** ORT intra-op threads per avatar (0 = ORT default: one per core). */
   threads: number;
+  /** Render worker threads per avatar (each its own model session, `threads` threads a run); default 1. */
+  renderWorkers?: number;
   /** Encode worker threads (0 = encode on the main thread); default half the cores, at least one. */
   encodeWorkers?: number;
   maxBatch: number;
@@ -174,9 +176,10 @@ export class DnpServer {
       headroom: options.admissionHeadroom ?? LIMIT_DEFAULTS.admissionHeadroom,
       cores: availableParallelism(),
       renderThreads: options.threads,
+      renderWorkers: options.renderWorkers ?? 1,
       encodeWorkers,
     });
-    const avatars = await AvatarRegistry.load(options.avatarsDir, { device: options.device, threads: options.threads, maxBatch: options.maxBatch, runTimeoutMs: options.renderTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS }, log);
+    const avatars = await AvatarRegistry.load(options.avatarsDir, { device: options.device, threads: options.threads, workers: options.renderWorkers ?? 1, maxBatch: options.maxBatch, runTimeoutMs: options.renderTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS }, log);
     metrics.avatars.set(avatars.size);
     metrics.avatarLoadErrors.inc(avatars.errors.length);
     for (const a of avatars.list()) {

@@ -1,6 +1,6 @@
 /**
  * AvatarRegistry: finds avatar folders (each holding avatar.json + the model file it names), validates
- * each manifest and model at load and owns one Renderer per avatar. A bad avatar is logged with the file
+ * each manifest and model at load and owns one RenderPool per avatar (one or more render workers). A bad avatar is logged with the file
  * and the problem and skipped; it never takes the server down.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { basename, join, resolve } from 'node:path';
 import { parseAvatarManifest, type AvatarManifest } from '../../../shared/src/avatar-manifest.js';
 import type { AvatarSummary } from '../../../shared/src/signaling.js';
 import type { Logger } from '../log.js';
-import { Renderer, type RendererOptions } from '../render/renderer.js';
+import { RenderPool, type RenderPoolOptions } from '../render/render-pool.js';
 
 export const MANIFEST_FILE = 'avatar.json';
 
@@ -16,7 +16,8 @@ export interface AvatarEntry {
   id: string;
   dir: string;
   manifest: AvatarManifest;
-  renderer: Renderer;
+  /** The avatar's renderers (one per render worker; one by default). */
+  renderer: RenderPool;
 }
 
 export interface AvatarLoadError {
@@ -76,7 +77,7 @@ export class AvatarRegistry {
   private constructor(private readonly log: Logger) {}
 
   /** Loads every avatar under `root` (see findAvatarFolders). Bad avatars are logged and skipped. */
-  static async load(root: string, opts: RendererOptions, log: Logger): Promise<AvatarRegistry> {
+  static async load(root: string, opts: RenderPoolOptions, log: Logger): Promise<AvatarRegistry> {
     const reg = new AvatarRegistry(log);
     for (const dir of findAvatarFolders(root)) {
       const id = basename(dir);
@@ -85,9 +86,9 @@ export class AvatarRegistry {
         if (reg.avatars.has(id)) throw new Error(`${dir}: another avatar already has the id "${id}"`);
         const { manifest, modelPath } = readAvatarManifest(dir);
         const t0 = performance.now();
-        const renderer = await Renderer.create(id, modelPath, manifest, opts, log);
+        const renderer = await RenderPool.create(id, modelPath, manifest, opts, log);
         reg.avatars.set(id, { id, dir, manifest, renderer });
-        log.info({ avatar: id, dir, size: `${manifest.width}x${manifest.height}`, fps: manifest.fps, device: renderer.device, loadMs: Math.round(performance.now() - t0) }, 'avatar loaded');
+        log.info({ avatar: id, dir, size: `${manifest.width}x${manifest.height}`, fps: manifest.fps, device: renderer.device, renderWorkers: renderer.size, loadMs: Math.round(performance.now() - t0) }, 'avatar loaded');
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         reg.errors.push({ dir, error });
@@ -113,7 +114,7 @@ export class AvatarRegistry {
     return this.list().map((a) => summaryOf(a));
   }
 
-  toJSON(): { avatars: ReturnType<Renderer['toJSON']>[]; errors: AvatarLoadError[] } {
+  toJSON(): { avatars: ReturnType<RenderPool['toJSON']>[]; errors: AvatarLoadError[] } {
     return { avatars: this.list().map((a) => a.renderer.toJSON()), errors: this.errors };
   }
 

@@ -39,6 +39,7 @@ const FLAGS = {
   threads: { type: 'string', env: 'DNP_THREADS' },
   'max-batch': { type: 'string', env: 'DNP_MAX_BATCH' },
   'encode-workers': { type: 'string', env: 'DNP_ENCODE_WORKERS' },
+  'render-workers': { type: 'string', env: 'DNP_RENDER_WORKERS' },
   'ice-host': { type: 'string', env: 'DNP_ICE_HOSTS' },
   'public-ip': { type: 'string', env: 'DNP_PUBLIC_IP' },
   'ice-servers': { type: 'string', env: 'DNP_ICE_SERVERS' },
@@ -187,6 +188,7 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
     defaultCodec: cl.oneOf('codec', VIDEO_CODECS, 'vp8'),
     threads: cl.int('threads', 0, 64, 1),
     maxBatch: cl.int('max-batch', 1, 64, 8),
+    renderWorkers: cl.int('render-workers', 1, 64, 1),
     encodeWorkers: get('encode-workers') === undefined || get('encode-workers') === 'auto' ? undefined : cl.int('encode-workers', 0, 64, 0),
     ice: {
       additionalHostAddresses: iceHosts === undefined ? ['127.0.0.1'] : ipList('ice-host', iceHosts),

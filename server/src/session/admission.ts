@@ -5,7 +5,7 @@
  *
  * Three budgets, each in ms of work per second, with the new session counted and every term multiplied by the
  * headroom factor (≥ 1, slack for jitter and for what is not measured: WebRTC, socket.io, GC):
- *   render worker of each avatar  n_a · render_a · fps_a                       ≤ 1000   (one model run at a time)
+ *   render workers of each avatar n_a · render_a · fps_a                       ≤ 1000 · w (w render workers, one model run at a time each)
  *   encoding (all encoders)       Σ_a n_a · encode_a · fps_a                   ≤ 1000 · e (e encode workers; 1 = the main thread when inline)
  *   all cores                     Σ_a n_a · (render_a · t + encode_a) · fps_a  ≤ 1000 · cores
  * where render_a is the measured model run time per frame (run ms / frames in the run), encode_a the measured
@@ -51,6 +51,8 @@ export interface AdmissionOptions {
   cores: number;
   /** ORT intra-op threads per model run (0 = one per core). */
   renderThreads: number;
+  /** Render workers per avatar (render/render-pool.ts); default 1. */
+  renderWorkers?: number;
   /** Threads that encode: the encode pool's workers (media/encode-pool.ts), or 0 when encoding runs inline on the main thread. Default 0. */
   encodeWorkers?: number;
   /** Samples per rolling window; default 100 (4 s of one 25 fps session). */
@@ -117,10 +119,11 @@ export class Admission {
     for (const [avatar, { n, fps }] of perAvatar) {
       const { renderMs, encodeMs } = this.perFrame(avatar);
       const renderLoad = n * renderMs * fps * h;
-      if (renderLoad > 1000 && avatar === joining.avatar) {
+      const workers = Math.max(1, this.opts.renderWorkers ?? 1);
+      if (renderLoad > 1000 * workers && avatar === joining.avatar) {
         return {
           limit: 'render',
-          message: `server is busy: avatar "${avatar}" renders in ${fmt(renderMs)} ms per frame (measured); ${n} sessions at ${fps} fps would need ${Math.round(renderLoad)} ms of its render worker per second with headroom ${h} (at most 1000)`,
+          message: `server is busy: avatar "${avatar}" renders in ${fmt(renderMs)} ms per frame (measured); ${n} sessions at ${fps} fps would need ${Math.round(renderLoad)} ms of its ${workers === 1 ? 'render worker' : `${workers} render workers`} per second with headroom ${h} (at most ${1000 * workers})`,
         };
       }
       encodeLoad += n * encodeMs * fps * h;

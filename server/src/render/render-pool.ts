@@ -1,0 +1,153 @@
+/**
+ * RenderPool: one avatar's renderers, each its own worker thread and ONNX Runtime session (render/renderer.ts),
+ * so that frames of different sessions render in parallel on different cores (`--render-workers`). A model run
+ * uses `--threads` intra-op threads; several small runs side by side use cores better than one run spread over
+ * them (measured in docs/server.md). Each frame goes to the renderer with the least work waiting (its queued
+ * frames plus its runs in flight); a renderer still batches the frames that wait for it.
+ *
+ * Same surface as one Renderer (what an AvatarEntry holds); with one worker it is exactly that Renderer. The
+ * members fail and recover on their own (a hung run replaces that member's worker only). close() is idempotent.
+ */
+import type { AvatarManifest, AvatarOutputFormat } from '../../../shared/src/avatar-manifest.js';
+import type { Logger } from '../log.js';
+import type { Picture, PictureSource } from '../media/frame-encoder.js';
+import type { RenderDevice } from './ort-session.js';
+import { Renderer, type FrameConsumer, type RendererOptions, type RendererStats } from './renderer.js';
+
+export interface RenderPoolOptions extends RendererOptions {
+  /** Render worker threads for this avatar (each with its own model session); default 1. */
+  workers?: number;
+}
+
+export class RenderPool {
+  readonly id: string;
+  readonly manifest: AvatarManifest;
+  readonly device: RenderDevice;
+  readonly fallbackReason: string | undefined;
+  readonly outputFormat: AvatarOutputFormat;
+  private readonly members: Renderer[];
+  private closing: Promise<void> | null = null;
+
+  private constructor(members: Renderer[]) {
+    const first = members[0];
+    if (!first) throw new Error('a render pool needs at least one renderer');
+    this.members = members;
+    this.id = first.id;
+    this.manifest = first.manifest;
+    this.device = first.device;
+    this.fallbackReason = first.fallbackReason;
+    this.outputFormat = first.outputFormat;
+  }
+
+  /** Starts `workers` renderers (each loads the model and renders its warm-up frame); all or none. */
+  static async create(id: string, modelPath: string, manifest: AvatarManifest, opts: RenderPoolOptions, log: Logger): Promise<RenderPool> {
+    const n = opts.workers ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new RangeError(`render workers must be an integer in 1..64, got ${n}`);
+    const started = await Promise.allSettled(Array.from({ length: n }, () => Renderer.create(id, modelPath, manifest, opts, log)));
+    const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(ok.map((r) => r.close()));
+      throw failed.reason;
+    }
+    return new RenderPool(ok);
+  }
+
+  /** Renderers (worker threads) in the pool. */
+  get size(): number {
+    return this.members.length;
+  }
+
+  get width(): number {
+    return this.manifest.width;
+  }
+  get height(): number {
+    return this.manifest.height;
+  }
+  get fps(): number {
+    return this.manifest.fps;
+  }
+
+  /** The member with the least work waiting (queued frames + runs in flight); the first on a tie. */
+  private pick(): Renderer {
+    let best = this.members[0] as Renderer;
+    let bestLoad = Infinity;
+    for (const r of this.members) {
+      const l = r.live;
+      const load = l.queued + l.runsInFlight;
+      if (load < bestLoad) {
+        best = r;
+        bestLoad = load;
+      }
+    }
+    return best;
+  }
+
+  render<T>(cond: Float32Array, consume: FrameConsumer<T>): Promise<T> {
+    return this.pick().render(cond, consume);
+  }
+
+  renderYuv420p(cond: Float32Array, yuv: Uint8Array, beforeCopy?: () => void): Promise<number> {
+    return this.pick().renderYuv420p(cond, yuv, beforeCopy);
+  }
+
+  renderInto(cond: Float32Array, picture: Picture): Promise<{ ms: number; source: PictureSource }> {
+    return this.pick().renderInto(cond, picture);
+  }
+
+  /** Observers for metrics, set on every member: a model run (ms, frames), a run over one frame interval, a hung run. */
+  set onRun(cb: ((ms: number, batch: number) => void) | null) {
+    for (const r of this.members) r.onRun = cb;
+  }
+  set onBehind(cb: (() => void) | null) {
+    for (const r of this.members) r.onBehind = cb;
+  }
+  set onHung(cb: (() => void) | null) {
+    for (const r of this.members) r.onHung = cb;
+  }
+
+  /** Live resources summed over the members (for /metrics and leak checks). */
+  get live(): { workers: number; runsInFlight: number; queued: number } {
+    const sum = { workers: 0, runsInFlight: 0, queued: 0 };
+    for (const r of this.members) {
+      const l = r.live;
+      sum.workers += l.workers;
+      sum.runsInFlight += l.runsInFlight;
+      sum.queued += l.queued;
+    }
+    return sum;
+  }
+
+  /** Test-only: every member's model runs take at least msPerFrame × batch ms from now on. */
+  testSlowRuns(msPerFrame: number, exact = false): void {
+    for (const r of this.members) r.testSlowRuns(msPerFrame, exact);
+  }
+
+  /** Test-only: every member's next model run never answers, blocks its thread, or fails. */
+  testFaultNextRun(mode: 'silent' | 'spin' | 'throw'): void {
+    for (const r of this.members) r.testFaultNextRun(mode);
+  }
+
+  toJSON(): RendererStats & { workers: number } {
+    const all = this.members.map((r) => r.toJSON());
+    const sum = (k: 'runs' | 'frames' | 'behind' | 'failed' | 'hung'): number => all.reduce((a, s) => a + s[k], 0);
+    return {
+      avatar: this.id,
+      device: this.device,
+      workers: this.members.length,
+      runs: sum('runs'),
+      frames: sum('frames'),
+      maxBatchSeen: Math.max(...all.map((s) => s.maxBatchSeen)),
+      behind: sum('behind'),
+      lastRenderMs: Math.max(...all.map((s) => s.lastRenderMs)),
+      failed: sum('failed'),
+      hung: sum('hung'),
+    };
+  }
+
+  /** Closes every member (each bounded). Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= Promise.all(this.members.map((r) => r.close())).then(() => undefined);
+    return this.closing;
+  }
+}
