@@ -105,6 +105,40 @@ describe('encode pool', () => {
     expect(() => p.open(opts())).toThrow(/closed/);
   }, 30_000);
 
+  it('keeps the event loop turning while it encodes (inline, the loop stands still)', async () => {
+    const big = { width: 512, height: 512 };
+    const turnsDuring = async (enc: FrameEncoder): Promise<number> => {
+      const rgb = new Float32Array(3 * 512 * 512).map((_, i) => (i % 509) / 509);
+      let turns = 0;
+      let done = false;
+      const spin = (): void => {
+        if (done) return;
+        turns++;
+        setImmediate(spin);
+      };
+      await enc.encode('yuv420p', 0, true); // started (a worker's first start is not what is measured)
+      setImmediate(spin);
+      for (let t = 1; t <= 10; t++) {
+        enc.picture.rgb?.set(rgb.map((x) => (x + t / 10) % 1));
+        await enc.encode('rgb', t * 3600, false);
+      }
+      done = true;
+      return turns;
+    };
+    const inline = new InlineFrameEncoder(opts(big));
+    const pooled = pool(1).open(opts(big));
+    try {
+      const still = await turnsDuring(inline);
+      const turning = await turnsDuring(pooled);
+      if (process.env.DNP_TEST_VERBOSE) process.stderr.write(`event-loop turns during 10 encodes at 512²: inline ${still}, in a worker ${turning}\n`);
+      expect(still).toBeLessThanOrEqual(2); // a synchronous encode never yields to the event loop
+      expect(turning).toBeGreaterThan(20); // the worker converts and encodes while the loop turns
+    } finally {
+      inline.close();
+      pooled.close();
+    }
+  }, 60_000);
+
   it('workers: 0 encodes inline on the calling thread', async () => {
     const p = pool(0);
     const e = p.open(opts());
