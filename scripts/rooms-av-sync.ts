@@ -7,9 +7,12 @@
  * the capture time of the voice now playing; page and server share one clock here), the face's lag, and the voice
  * delay the page set (client/src/call-lip-sync.ts). Prints each run's samples and the medians of the last --last
  * seconds, with the load average. `--lipsync off` opens the pages with ?lipsync=off (the browser's own sync only),
- * `both` runs off then on, each with a fresh server and browsers.
+ * `both` runs off then on, each with a fresh server and browsers. `--peer werift`: one Chromium page, and a werift
+ * caller (test/support/room-feeder.ts: recorded driving frames, the speech as Opus in real time) as the other
+ * participant — half the load of a second browser tracking its camera on a small machine; its voice's capture
+ * time is when it was sent.
  *
- *   nice -n 10 npx tsx scripts/rooms-av-sync.ts [--lipsync both|on|off] [--seconds 40] [--last 10] [--json FILE]
+ *   nice -n 10 npx tsx scripts/rooms-av-sync.ts [--peer chromium|werift] [--lipsync both|on|off] [--seconds 40] [--last 10] [--json FILE]
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +21,11 @@ import type { CallStatsSnapshot } from '../client/src/stats/call-stats.js';
 import { loadAverage } from '../server/src/bench/machine.js';
 import { round } from '../server/src/bench/stats.js';
 import { PROJECT_ROOT } from '../server/src/project-paths.js';
+import { CALL_OPUS_MAX_BITRATE } from '../server/src/rooms/participant.js';
 import { CallPages, tileReady } from '../test/support/call-pages.js';
+import { encodeOpusClip } from '../test/support/opus-clip.js';
+import { RoomClient } from '../test/support/room-client.js';
+import { recordedDriving, RoomFeeder } from '../test/support/room-feeder.js';
 import { startTestServer } from '../test/support/server.js';
 import { sleep } from '../test/support/wait.js';
 
@@ -27,6 +34,8 @@ const HELP = `rooms-av-sync: the A/V offset and mouth-to-ear of a two-page Chrom
   nice -n 10 npx tsx scripts/rooms-av-sync.ts [options]
 
   --avatars DIR    folder of avatar folders to serve; the first avatar is used (default avatars)
+  --peer KIND      chromium (two Chromium pages, default) or werift (one page; the other participant a werift
+                   caller sending recorded driving frames and the speech WAV as Opus)
   --lipsync MODE   on (the page sets the voice delay), off (?lipsync=off: the browser's sync alone) or both
                    (off, then on; default)
   --seconds N      seconds sampled after both pages show the other's avatar (default 40, 5-600)
@@ -49,10 +58,12 @@ interface Sample {
   voiceLagMs: number | null;
   faceLagMs: number | null;
   voiceTargetMs: number | null;
+  videoTargetMs: number | null;
   fps: number;
 }
 
 interface RunResult {
+  peer: 'chromium' | 'werift';
   lipsync: 'on' | 'off';
   pages: { samples: Sample[]; offsetMedianMs: number | null; voiceLagMedianMs: number | null; faceLagMedianMs: number | null; withinGoalShare: number }[];
   loadAverage: { start: number; end: number };
@@ -70,14 +81,21 @@ function intOption(v: string | undefined, name: string, dflt: number, min: numbe
   return n;
 }
 
-async function run(avatarsDir: string, lipsync: 'on' | 'off', seconds: number, last: number): Promise<RunResult> {
+async function run(avatarsDir: string, peer: 'chromium' | 'werift', lipsync: 'on' | 'off', seconds: number, last: number): Promise<RunResult> {
   const errors: string[] = [];
   const server = await startTestServer(avatarsDir, { trackerModelPath: MODEL });
   let pages: CallPages | null = null;
+  let caller: RoomClient | null = null;
+  let feeder: RoomFeeder | null = null;
   try {
-    pages = await CallPages.launch({ clips: CLIPS, speech: SPEECH, onError: (m) => errors.push(m) });
+    pages = await CallPages.launch({ clips: peer === 'werift' ? CLIPS.slice(0, 1) : CLIPS, speech: SPEECH, onError: (m) => errors.push(m) });
     const call = pages;
-    await call.join(server.url, 'sync', ['ann', 'bob'], lipsync === 'off' ? 'lipsync=off' : '');
+    if (peer === 'werift') {
+      const avatar = ((await (await fetch(`${server.url}/avatars`)).json()) as { id: string }[])[0]?.id ?? 'default';
+      caller = await RoomClient.join({ url: server.url, room: 'sync', avatar, name: 'bob', decode: false, timeoutMs: 60_000 });
+      feeder = new RoomFeeder([caller], recordedDriving(DATA), await encodeOpusClip(SPEECH, 10, CALL_OPUS_MAX_BITRATE));
+    }
+    await call.join(server.url, 'sync', peer === 'werift' ? ['ann'] : ['ann', 'bob'], lipsync === 'off' ? 'lipsync=off' : '');
     for (const p of call.pages) await call.waitFor(p, 'the other avatar and voice', tileReady, 90_000);
     const start = loadAverage();
     const samples: Sample[][] = call.pages.map(() => []);
@@ -94,6 +112,7 @@ async function run(avatarsDir: string, lipsync: 'on' | 'off', seconds: number, l
           voiceLagMs: tile?.voiceLagMs ?? null,
           faceLagMs: tile?.faceLagMs ?? null,
           voiceTargetMs: tile?.voiceTargetMs ?? null,
+          videoTargetMs: tile?.videoTargetMs ?? null,
           fps: tile?.fps ?? 0,
         });
       }
@@ -101,6 +120,7 @@ async function run(avatarsDir: string, lipsync: 'on' | 'off', seconds: number, l
     if (errors.length) process.stderr.write(`page errors: ${errors.join(' | ')}\n`);
     const tail = (xs: Sample[], f: (s: Sample) => number | null): number[] => xs.slice(-last).flatMap((s) => (f(s) === null ? [] : [f(s) as number]));
     return {
+      peer,
       lipsync,
       loadAverage: { start, end: loadAverage() },
       pages: samples.map((xs) => {
@@ -115,6 +135,8 @@ async function run(avatarsDir: string, lipsync: 'on' | 'off', seconds: number, l
       }),
     };
   } finally {
+    await feeder?.stop();
+    await caller?.close();
     await pages?.close();
     await server.close();
   }
@@ -123,10 +145,10 @@ async function run(avatarsDir: string, lipsync: 'on' | 'off', seconds: number, l
 const fmt = (x: number | null): string => (x === null ? '–' : String(round(x, 0)));
 
 function report(r: RunResult, last: number): void {
-  process.stdout.write(`\nlipsync ${r.lipsync} (load average ${r.loadAverage.start} → ${r.loadAverage.end})\n`);
+  process.stdout.write(`\n${r.peer} peer, lipsync ${r.lipsync} (load average ${r.loadAverage.start} → ${r.loadAverage.end})\n`);
   for (const [i, pg] of r.pages.entries()) {
     process.stdout.write(`  page ${i}: A/V offset ms per second [${pg.samples.map((s) => fmt(s.offsetMs)).join(' ')}]\n`);
-    process.stdout.write(`          voice target ms [${pg.samples.map((s) => fmt(s.voiceTargetMs)).join(' ')}]\n`);
+    process.stdout.write(`          voice / video target ms [${pg.samples.map((s) => `${fmt(s.voiceTargetMs)}/${fmt(s.videoTargetMs)}`).join(' ')}]\n`);
     process.stdout.write(
       `          last ${last} s: offset median ${fmt(pg.offsetMedianMs)} ms (${round(pg.withinGoalShare * 100, 0)} % of samples within ±40 ms), ` +
         `mouth-to-ear ${fmt(pg.voiceLagMedianMs)} ms, capture-to-eye ${fmt(pg.faceLagMedianMs)} ms, ${fmt(median(pg.samples.slice(-last).map((s) => s.fps)))} fps\n`,
@@ -138,6 +160,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       avatars: { type: 'string' },
+      peer: { type: 'string' },
       lipsync: { type: 'string' },
       seconds: { type: 'string' },
       last: { type: 'string' },
@@ -153,12 +176,14 @@ async function main(): Promise<void> {
   const modes = { on: ['on'], off: ['off'], both: ['off', 'on'] } as const;
   const mode = values.lipsync ?? 'both';
   if (!Object.hasOwn(modes, mode)) throw new Error(`--lipsync must be on, off or both, got ${JSON.stringify(mode)}`);
+  const peer = values.peer ?? 'chromium';
+  if (peer !== 'chromium' && peer !== 'werift') throw new Error(`--peer must be chromium or werift, got ${JSON.stringify(peer)}`);
   const seconds = intOption(values.seconds, '--seconds', 40, 5, 600);
   const last = intOption(values.last, '--last', 10, 1, seconds);
   const avatarsDir = values.avatars ?? join(PROJECT_ROOT, 'avatars');
   const results: RunResult[] = [];
   for (const m of modes[mode as keyof typeof modes]) {
-    const r = await run(avatarsDir, m, seconds, last);
+    const r = await run(avatarsDir, peer, m, seconds, last);
     report(r, last);
     results.push(r);
   }

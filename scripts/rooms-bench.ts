@@ -11,9 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { mapTrackerFace } from '../shared/src/tracker-mapping.js';
 import type { DrivingValues } from '../shared/src/driving-values.js';
-import { encodeDrivingFrame } from '../shared/src/wire.js';
 import { formatMachine, loadAverage, machineInfo } from '../server/src/bench/machine.js';
 import { ServerProcess } from '../server/src/bench/server-process.js';
 import { round } from '../server/src/bench/stats.js';
@@ -21,6 +19,7 @@ import { PROJECT_ROOT } from '../server/src/project-paths.js';
 import { readFileSync } from 'node:fs';
 import { encodeOpusClip } from '../test/support/opus-clip.js';
 import { RoomClient } from '../test/support/room-client.js';
+import { recordedDriving, RoomFeeder } from '../test/support/room-feeder.js';
 import { CALL_OPUS_MAX_BITRATE } from '../server/src/rooms/participant.js';
 
 const HELP = `rooms-bench: how many two-person call rooms this machine serves, and what each participant sends and gets
@@ -64,6 +63,7 @@ function median(xs: number[]): number {
 async function measure(k: number, avatarsDir: string, avatar: string, seconds: number, threads: number, driving: DrivingValues[], opus: Buffer[]): Promise<Row> {
   const server = await ServerProcess.start({ avatars: avatarsDir, threads, joinRate: 100_000, maxSessions: 1000 });
   const clients: RoomClient[] = [];
+  let feeder: RoomFeeder | null = null;
   try {
     for (let r = 0; r < k; r++) {
       for (const name of ['a', 'b']) clients.push(await RoomClient.join({ url: server.url, room: `bench${r}`, avatar, name, decode: false, timeoutMs: 60_000 }));
@@ -72,25 +72,7 @@ async function measure(k: number, avatarsDir: string, avatar: string, seconds: n
       await (clients[i] as RoomClient).remote((clients[i + 1] as RoomClient).participantId, 60_000);
       await (clients[i + 1] as RoomClient).remote((clients[i] as RoomClient).participantId, 60_000);
     }
-    let tick = 0;
-    let seq = 0;
-    let running = true;
-    // 20 ms ticks: Opus every tick, a driving frame at ~30 Hz (2 of 3 ticks)
-    const loop = (async () => {
-      const t0 = performance.now();
-      while (running) {
-        for (const [i, c] of clients.entries()) {
-          c.sendOpus(opus[tick % opus.length] as Buffer, 960 * tick);
-          if (tick % 3 !== 2) {
-            const v = driving[(tick + i * 37) % driving.length] as DrivingValues;
-            c.sendDriving(encodeDrivingFrame({ seq: ++seq, captureMs: Math.floor(performance.now()), faceFound: true, pose: v.pose, gaze: v.gaze, blendshapes: v.blendshapes }));
-          }
-        }
-        tick++;
-        const wait = t0 + tick * 20 - performance.now();
-        if (wait > 0) await sleep(wait);
-      }
-    })();
+    feeder = new RoomFeeder(clients, driving, opus);
     await sleep(4000);
     const snap = (): { at: number; cpu: Promise<number>; up: number[]; upD: number[]; upO: number[]; down: number[]; frames: number[] } => ({
       at: performance.now(),
@@ -107,8 +89,7 @@ async function measure(k: number, avatarsDir: string, avatar: string, seconds: n
     await sleep(seconds * 1000);
     const b = snap();
     const cpuB = await b.cpu;
-    running = false;
-    await loop;
+    await feeder.stop();
     const dt = (b.at - a.at) / 1000;
     const kbps = (x: number[], y: number[]): number => median(y.map((v, i) => ((v - (x[i] ?? 0)) * 8) / 1000 / dt));
     const fps = b.frames.map((v, i) => (v - (a.frames[i] ?? 0)) / dt);
@@ -131,6 +112,7 @@ async function measure(k: number, avatarsDir: string, avatar: string, seconds: n
   } catch (err) {
     throw new Error(`${K_LABEL(k)}: ${err instanceof Error ? err.message : String(err)}; server stderr: ${server.stderr.slice(-2000)}`);
   } finally {
+    await feeder?.stop();
     await Promise.all(clients.map((c) => c.close()));
     await server.close();
   }
@@ -153,8 +135,7 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds ?? '20');
   if (!(seconds >= 2 && seconds <= 600)) throw new Error('--seconds: 2..600');
   const threads = Number(values.threads ?? '1');
-  const ref = JSON.parse(readFileSync(join(DATA, 'portrait-man-talking.tracker-reference.json'), 'utf8')) as { frames: { faces: number; blendshapes: number[]; matrix: number[] }[] };
-  const driving = ref.frames.filter((f) => f.faces > 0).map((f) => mapTrackerFace({ blendshapes: f.blendshapes, matrix: f.matrix }));
+  const driving = recordedDriving(DATA);
   const opus = await encodeOpusClip(join(DATA, 'speech-english-16k.wav'), 10, CALL_OPUS_MAX_BITRATE); // what a browser sends in a call
   const rows: Row[] = [];
   process.stderr.write(`rooms-bench: ${manifest.name} (${avatar}), ${formatMachine(machineInfo())}\n`);

@@ -1,10 +1,10 @@
 /**
  * Units of the call rooms: the tap's arrival clock (late packets keep their spacing), RTP unwrapping, the room
- * protocol's parsers, the page's per-tile stats (A/V offset from estimatedPlayoutTimestamp) and its lip-sync start
- * (the voice delay it sets from the measured offset).
+ * protocol's parsers, the page's per-tile stats (A/V offset from estimatedPlayoutTimestamp) and its lip sync (the
+ * voice or video delay it sets from the measured offset).
  */
 import { describe, expect, it } from 'vitest';
-import { LipSyncStart, MAX_TARGET_MS, type DelayableReceiver } from '../client/src/call-lip-sync.js';
+import { LipSync, MAX_TARGET_MS, type DelayableReceiver } from '../client/src/call-lip-sync.js';
 import { readTileStats, tileStatsLine } from '../client/src/stats/call-stats.js';
 import { parseRoomAnswer, parseRoomJoinRequest, parseRoomOffer } from '../shared/src/room-signaling.js';
 import { ArrivalClock, RtpUnwrapper } from '../server/src/stream/arrival-clock.js';
@@ -84,44 +84,65 @@ describe('call tile stats', () => {
     const audio = later[2] as Record<string, unknown>;
     audio.jitterBufferDelay = 1500 + 100 * 0.2; // 100 more samples at 200 ms each
     audio.jitterBufferEmittedCount = 30_100;
+    const video = later[1] as Record<string, unknown>;
+    video.jitterBufferDelay = 2 + 10 * 0.05; // 10 more frames at 50 ms
+    video.jitterBufferEmittedCount = 50;
     expect(readTileStats(later, first).stats.audioJitterBufferRecentMs).toBeCloseTo(200, 6);
+    expect(readTileStats(later, first).stats.videoJitterBufferRecentMs).toBeCloseTo(50, 6);
     expect(readTileStats(later, first).stats.voiceLagMs).toBeNull(); // no page clock given
   });
 });
 
-describe('lip-sync start (voice delay from the A/V offset)', () => {
-  const sample = (avOffsetMs: number | null, audioJitterBufferRecentMs: number | null = 30) => ({ avOffsetMs, audioJitterBufferRecentMs });
+describe('lip sync (voice or video delay from the A/V offset)', () => {
+  const sample = (avOffsetMs: number | null, audioJitterBufferRecentMs: number | null = 30, videoJitterBufferRecentMs: number | null = 20) => ({ avOffsetMs, audioJitterBufferRecentMs, videoJitterBufferRecentMs });
+  const receivers = (): { audio: DelayableReceiver; video: DelayableReceiver } => ({ audio: { jitterBufferTarget: null }, video: { jitterBufferTarget: null } });
 
-  it('steps on the median of three offsets since its last step, to the voice buffer plus the offset', () => {
-    const rx: DelayableReceiver = { jitterBufferTarget: null };
-    const sync = new LipSyncStart(rx);
+  it('steps on three offsets in a row on one side, by their median: the voice ahead gets the voice buffer plus the gap', () => {
+    const rx = receivers();
+    const sync = new LipSync(rx);
     expect(sync.update(sample(200))).toBeNull();
     expect(sync.update(sample(900))).toBeNull(); // one late frame: not the median
-    expect(sync.update(sample(180))).toBe(230);
-    expect(rx.jitterBufferTarget).toBe(230);
-    // the next step only after three new samples; inside ±40 ms nothing changes
-    for (const o of [60, -20, 10, 30]) expect(sync.update(sample(o, 220))).toBeNull();
-    expect(sync.targetMs).toBe(230);
-    // the voice now behind: less delay, never below 0 (Chrome's sync then delays the video)
-    expect(sync.update(sample(-300, 220))).toBeNull(); // the window slides: median of 10, 30, -300
-    expect(sync.update(sample(-300, 220))).toBe(0);
-    expect(sync.steps).toBe(2);
+    expect(sync.update(sample(180))).toEqual({ audioMs: 230, videoMs: null });
+    expect([rx.audio.jitterBufferTarget, rx.video.jitterBufferTarget]).toEqual([230, null]);
+    // the next step only after three new samples, all outside ±40 ms on one side
+    for (const o of [60, -20, 80, 30, 90]) expect(sync.update(sample(o, 230))).toBeNull();
+    expect(sync.steps).toBe(1);
   });
 
-  it('ignores missing, non-finite and absurd offsets and clamps the target', () => {
-    const rx: DelayableReceiver = { jitterBufferTarget: null };
-    const sync = new LipSyncStart(rx);
+  it('the voice behind: takes back the voice delay it added, then delays the video', () => {
+    const rx = receivers();
+    const sync = new LipSync(rx);
+    for (const o of [100, 100, 100]) sync.update(sample(o, 20));
+    expect(sync.targets).toEqual({ audioMs: 120, videoMs: null });
+    for (const o of [-150, -150]) expect(sync.update(sample(o, 125))).toBeNull();
+    expect(sync.update(sample(-150, 125, 40))).toEqual({ audioMs: 0, videoMs: 70 }); // 120 back from the voice, 30 to the video
+    expect(rx.video.jitterBufferTarget).toBe(70);
+    for (const o of [60, 60]) sync.update(sample(o, 25, 70));
+    expect(sync.update(sample(60, 25, 70))).toEqual({ audioMs: 0, videoMs: 10 }); // ahead again: the video's delay first
+  });
+
+  it('does not count voice delay the browser holds for its own reasons', () => {
+    const sync = new LipSync(receivers());
+    for (const o of [100, 100, 100]) sync.update(sample(o, 20));
+    // the voice buffer at 300 ms (jitter), far above the 120 ms set: lowering the target would do nothing
+    for (const o of [-80, -80]) sync.update(sample(o, 300, 40));
+    expect(sync.update(sample(-80, 300, 40))).toEqual({ audioMs: 120, videoMs: 120 });
+  });
+
+  it('ignores missing, non-finite and absurd offsets and clamps the targets', () => {
+    const rx = receivers();
+    const sync = new LipSync(rx);
     for (const o of [null, Number.NaN, Number.POSITIVE_INFINITY, 60_000, -9_000]) expect(sync.update(sample(o))).toBeNull();
-    expect(rx.jitterBufferTarget).toBeNull();
+    expect(rx.audio.jitterBufferTarget).toBeNull();
     for (const o of [4_500, 4_500]) sync.update(sample(o, Number.NaN));
-    expect(sync.update(sample(4_500, Number.NaN))).toBe(MAX_TARGET_MS);
+    expect(sync.update(sample(4_500, Number.NaN))?.audioMs).toBe(MAX_TARGET_MS);
   });
 
-  it('falls back to playoutDelayHint (seconds) and survives a refusing receiver', () => {
+  it('falls back to playoutDelayHint (seconds) and survives a refusing or missing receiver', () => {
     const old: DelayableReceiver = {};
-    const a = new LipSyncStart(old);
+    const a = new LipSync({ audio: old, video: null });
     for (const o of [100, 100]) a.update(sample(o, 20));
-    expect(a.update(sample(100, 20))).toBe(120);
+    expect(a.update(sample(100, 20))?.audioMs).toBe(120);
     expect(old.playoutDelayHint).toBe(0.12);
     const refusing = {
       get jitterBufferTarget(): number | null {
@@ -131,10 +152,12 @@ describe('lip-sync start (voice delay from the A/V offset)', () => {
         throw new RangeError('refused');
       },
     };
-    const b = new LipSyncStart(refusing);
+    const b = new LipSync({ audio: refusing, video: null });
     for (const o of [100, 100]) b.update(sample(o));
     expect(b.update(sample(100))).toBeNull();
-    expect(b.targetMs).toBeNull();
-    expect(new LipSyncStart(null).update(sample(100))).toBeNull();
+    expect(b.targets).toEqual({ audioMs: null, videoMs: null });
+    const c = new LipSync({ audio: null, video: null });
+    for (const o of [100, 100]) c.update(sample(o));
+    expect(c.update(sample(100))).toBeNull();
   });
 });

@@ -9,13 +9,17 @@
  * 200 ms it needs ~10 s to get within 40 ms, from a second ~25 s.
  *
  * What: from the tile's measured A/V offset (voice playout minus video playout, both on the sender reports' clock)
- * it sets the voice receiver's `jitterBufferTarget` (Chrome ≥ 114; `playoutDelayHint` in seconds before) to the
- * delay the voice needs: its recent jitter-buffer delay (else the last target, else 0) plus the offset, clamped to
- * 0..MAX_TARGET_MS. It acts on the median of SAMPLES offsets (one a second from the page's stats) taken since its
- * last step, so the estimates have caught up with that step and one frozen or late frame does not count, and only
- * when that median is outside ±MIN_STEP_MS; inside, Chrome's sync keeps the rest (and adds video delay when the
- * voice is behind with no voice delay left to remove). Non-finite or absurd offsets (beyond ±MAX_OFFSET_MS: a
- * clock error, not a delay) are ignored.
+ * it sets the receivers' `jitterBufferTarget` (Chrome ≥ 114; `playoutDelayHint`, in seconds, before): the voice
+ * ahead by g ms first takes back video delay it added, then sets the voice's target to its recent jitter-buffer
+ * delay plus the rest; the voice behind first takes back voice delay, then delays the video the same way. Delay it
+ * added only counts as removable while that receiver's buffer sits at the target (within HOLD_MS): a buffer above
+ * it is held by the browser for its own reasons (jitter: a busy server relays in bursts), and lowering the target
+ * would change nothing. Targets
+ * are clamped to 0..MAX_TARGET_MS. It acts only on SAMPLES offsets in a row (one a second from the page's stats)
+ * taken since its last step, all on the same side and outside ±MIN_STEP_MS, by their median: the estimates have
+ * caught up with the last step, and one frozen or late frame (a spike of one or two samples) does not count.
+ * Inside the band Chrome's own sync keeps the rest. Non-finite or absurd offsets (beyond ±MAX_OFFSET_MS: a clock
+ * error, not a delay) are ignored.
  */
 
 export const MIN_STEP_MS = 40;
@@ -23,6 +27,7 @@ export const SAMPLES = 3;
 /** The spec's upper bound of jitterBufferTarget. */
 export const MAX_TARGET_MS = 4_000;
 export const MAX_OFFSET_MS = 5_000;
+export const HOLD_MS = 30;
 
 /** The part of RTCRtpReceiver this sets (absent members: an older browser). */
 export interface DelayableReceiver {
@@ -33,8 +38,15 @@ export interface DelayableReceiver {
 export interface LipSyncInput {
   /** voice playout minus video playout, ms (+: the voice is ahead) */
   avOffsetMs: number | null;
-  /** the voice's mean jitter-buffer delay since the last sample, ms */
+  /** the voice's and the video's mean jitter-buffer delay since the last sample, ms */
   audioJitterBufferRecentMs: number | null;
+  videoJitterBufferRecentMs: number | null;
+}
+
+export interface LipSyncTargets {
+  /** the delay set on the voice / the video receiver (ms), null: never set */
+  audioMs: number | null;
+  videoMs: number | null;
 }
 
 function median(xs: readonly number[]): number {
@@ -43,44 +55,70 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-export class LipSyncStart {
-  #targetMs: number | null = null;
+const clampTarget = (ms: number): number => Math.round(Math.min(MAX_TARGET_MS, Math.max(0, ms)));
+const usable = (ms: number | null): ms is number => ms !== null && Number.isFinite(ms) && ms >= 0;
+
+/** Sets one receiver's delay (ms); false when the browser refused it. */
+function setDelay(rx: DelayableReceiver, ms: number): boolean {
+  try {
+    if ('jitterBufferTarget' in rx) rx.jitterBufferTarget = ms;
+    else rx.playoutDelayHint = ms / 1000;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class LipSync {
+  readonly #targets: LipSyncTargets = { audioMs: null, videoMs: null };
   #steps = 0;
   readonly #offsets: number[] = [];
 
-  constructor(private readonly receiver: DelayableReceiver | null) {}
+  constructor(private readonly receivers: { audio: DelayableReceiver | null; video: DelayableReceiver | null }) {}
 
-  /** The voice delay set (ms), null before the first step. */
-  get targetMs(): number | null {
-    return this.#targetMs;
+  get targets(): Readonly<LipSyncTargets> {
+    return this.#targets;
   }
 
   get steps(): number {
     return this.#steps;
   }
 
-  /** Takes one sample; sets the voice receiver's delay when a step is due. Returns the target set, or null. */
-  update(s: LipSyncInput): number | null {
+  /** Takes one sample; sets the receivers' delays when a step is due. Returns the targets after a step, else null. */
+  update(s: LipSyncInput): Readonly<LipSyncTargets> | null {
     const off = s.avOffsetMs;
     if (off === null || !Number.isFinite(off) || Math.abs(off) > MAX_OFFSET_MS) return null;
     this.#offsets.push(off);
-    if (this.#offsets.length < SAMPLES) return null;
     if (this.#offsets.length > SAMPLES) this.#offsets.shift();
-    const gap = median(this.#offsets);
-    if (Math.abs(gap) < MIN_STEP_MS) return null;
-    const jb = s.audioJitterBufferRecentMs;
-    const base = jb !== null && Number.isFinite(jb) && jb >= 0 ? jb : (this.#targetMs ?? 0);
-    const target = Math.round(Math.min(MAX_TARGET_MS, Math.max(0, base + gap)));
+    if (this.#offsets.length < SAMPLES) return null;
+    const ahead = this.#offsets.every((o) => o >= MIN_STEP_MS);
+    if (!ahead && !this.#offsets.every((o) => o <= -MIN_STEP_MS)) return null;
+    let rest = Math.abs(median(this.#offsets));
     this.#offsets.length = 0; // the next step waits for SAMPLES offsets measured after this one
-    if (target === this.#targetMs || !this.receiver) return null;
-    try {
-      if ('jitterBufferTarget' in this.receiver) this.receiver.jitterBufferTarget = target;
-      else this.receiver.playoutDelayHint = target / 1000;
-    } catch {
-      return null; // the browser refused the value: leave the sync to it
+    // the voice ahead: less video delay, then more voice delay; behind: the other way round
+    const [undo, add] = ahead ? (['video', 'audio'] as const) : (['audio', 'video'] as const);
+    const next: LipSyncTargets = { ...this.#targets };
+    const added = next[`${undo}Ms`] ?? 0;
+    const held = undo === 'audio' ? s.audioJitterBufferRecentMs : s.videoJitterBufferRecentMs;
+    if (added > 0 && (!usable(held) || held <= added + HOLD_MS)) {
+      const cut = Math.min(added, rest);
+      next[`${undo}Ms`] = clampTarget(added - cut);
+      rest -= cut;
     }
-    this.#targetMs = target;
+    if (rest > 0) {
+      const jb = add === 'audio' ? s.audioJitterBufferRecentMs : s.videoJitterBufferRecentMs;
+      next[`${add}Ms`] = clampTarget((usable(jb) ? jb : (next[`${add}Ms`] ?? 0)) + rest);
+    }
+    let changed = false;
+    for (const kind of ['audio', 'video'] as const) {
+      const ms = next[`${kind}Ms`];
+      const rx = this.receivers[kind];
+      if (ms === null || ms === this.#targets[`${kind}Ms`] || !rx || !setDelay(rx, ms)) continue;
+      this.#targets[`${kind}Ms`] = ms;
+      changed = true;
+    }
+    if (!changed) return null;
     this.#steps++;
-    return target;
+    return this.#targets;
   }
 }

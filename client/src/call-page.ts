@@ -9,7 +9,7 @@ import { io, type Socket } from 'socket.io-client';
 import { parseParticipantInfo, parseRoomName, type ParticipantInfo, type RoomJoinReply } from '../../shared/src/room-signaling.js';
 import { parseSessionError, type ClientToServerEvents, type ServerToClientEvents, type VideoCodecName } from '../../shared/src/signaling.js';
 import { parseAvatarList } from './avatars.js';
-import { LipSyncStart } from './call-lip-sync.js';
+import { LipSync } from './call-lip-sync.js';
 import { CallPeers, type RemotePeer } from './call-peers.js';
 import { FrameLoop, openCamera, stopStream } from './camera.js';
 import { parseClientConfig, type ClientConfig } from './config.js';
@@ -31,8 +31,8 @@ interface Tile {
   video: HTMLVideoElement;
   statsEl: HTMLElement;
   sample: TileSample | null;
-  /** sets the voice's delay from the measured A/V offset (call-lip-sync.ts); null with ?lipsync=off */
-  lipSync: LipSyncStart | null;
+  /** sets the voice's or the video's delay from the measured A/V offset (call-lip-sync.ts); null with ?lipsync=off */
+  lipSync: LipSync | null;
 }
 
 const STATS_INTERVAL_MS = 1000;
@@ -283,7 +283,8 @@ class CallPage {
         t.sample = readTileStats(report, t.sample, performance.timeOrigin + performance.now());
         t.statsEl.textContent = tileStatsLine(t.sample.stats);
         if (this.#lipSyncStart) {
-          t.lipSync ??= new LipSyncStart(r.pc.getReceivers().find((x) => x.track.kind === 'audio') ?? null);
+          const rx = (kind: string): RTCRtpReceiver | null => r.pc.getReceivers().find((x) => x.track.kind === kind) ?? null;
+          t.lipSync ??= new LipSync({ audio: rx('audio'), video: rx('video') });
           t.lipSync.update(t.sample.stats);
         }
       } catch {
@@ -318,7 +319,7 @@ class CallPage {
       uplinkKbps: this.#uplink.kbps,
       tiles: [...this.#tiles.values()]
         .filter((t) => t.sample)
-        .map((t) => ({ participant: t.info.id, name: t.info.name, voiceTargetMs: t.lipSync?.targetMs ?? null, ...(t.sample as TileSample).stats })),
+        .map((t) => ({ participant: t.info.id, name: t.info.name, voiceTargetMs: t.lipSync?.targets.audioMs ?? null, videoTargetMs: t.lipSync?.targets.videoMs ?? null, ...(t.sample as TileSample).stats })),
     };
   }
 

@@ -27,8 +27,9 @@ export interface TileStats {
   /** the inbound video and audio jitter-buffer delays (ms, mean since the start), null until known */
   videoJitterBufferMs: number | null;
   audioJitterBufferMs: number | null;
-  /** the inbound audio's mean jitter-buffer delay since the last sample (ms), null until two samples */
+  /** the inbound audio's and video's mean jitter-buffer delay since the last sample (ms), null until two samples */
   audioJitterBufferRecentMs: number | null;
+  videoJitterBufferRecentMs: number | null;
 }
 
 export type CallState = 'loading' | 'idle' | 'joining' | 'in-call' | 'error';
@@ -36,8 +37,9 @@ export type CallState = 'loading' | 'idle' | 'joining' | 'in-call' | 'error';
 export interface CallTileStats extends TileStats {
   participant: string;
   name: string;
-  /** the voice delay the page set (jitterBufferTarget, ms; client/src/call-lip-sync.ts), null when none */
+  /** the voice's / the video's delay the page set (jitterBufferTarget, ms; client/src/call-lip-sync.ts), null: none */
   voiceTargetMs: number | null;
+  videoTargetMs: number | null;
 }
 
 /** What window.dnpCall.stats() returns (client/src/call-page.ts). */
@@ -56,11 +58,23 @@ export interface CallStatsSnapshot {
 export interface TileSample {
   counters: RtcCounters;
   stats: TileStats;
-  /** the inbound audio's cumulative jitterBufferDelay (s) and jitterBufferEmittedCount */
-  audioJitter: { delayS: number; emitted: number } | null;
+  /** the inbound audio's and video's cumulative jitterBufferDelay (s) and jitterBufferEmittedCount */
+  jitter: Record<'audio' | 'video', Jitter | null>;
 }
 
 type StatLike = Record<string, unknown>;
+
+interface Jitter {
+  delayS: number;
+  emitted: number;
+}
+
+/** The mean jitter-buffer delay (ms) between two cumulative readings, null without a new sample or on nonsense. */
+function recentJitterMs(now: Jitter | null, prev: Jitter | null | undefined): number | null {
+  if (!now || !prev || now.emitted <= prev.emitted) return null;
+  const ms = ((now.delayS - prev.delayS) / (now.emitted - prev.emitted)) * 1000;
+  return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
 
 /** Milliseconds from the NTP epoch (1900) to the Unix epoch (1970): estimatedPlayoutTimestamp is NTP time. */
 const NTP_UNIX_OFFSET_MS = 2_208_988_800_000;
@@ -83,29 +97,27 @@ export function readTileStats(all: Iterable<StatLike>, prev: TileSample | null, 
   let audioBytes = 0;
   let videoJb: number | null = null;
   let audioJb: number | null = null;
-  let audioJitter: TileSample['audioJitter'] = null;
+  const jitter: TileSample['jitter'] = { audio: null, video: null };
   for (const st of list) {
     if (st.type !== 'inbound-rtp') continue;
     const jb = num(st.jitterBufferDelay);
     const emitted = num(st.jitterBufferEmittedCount);
     const meanJb = jb !== null && emitted ? (jb / emitted) * 1000 : null;
+    if ((st.kind === 'audio' || st.kind === 'video') && jb !== null && emitted !== null) jitter[st.kind] = { delayS: jb, emitted };
     if (st.kind === 'audio') {
       audioPlayout = num(st.estimatedPlayoutTimestamp);
       audioPackets += num(st.packetsReceived) ?? 0;
       audioBytes += num(st.bytesReceived) ?? 0;
       audioJb = meanJb;
-      if (jb !== null && emitted !== null) audioJitter = { delayS: jb, emitted };
     } else if (st.kind === 'video') {
       videoPlayout = num(st.estimatedPlayoutTimestamp);
       videoJb = meanJb;
     }
   }
-  const pj = prev?.audioJitter;
-  const recentJb = audioJitter && pj && audioJitter.emitted > pj.emitted ? ((audioJitter.delayS - pj.delayS) / (audioJitter.emitted - pj.emitted)) * 1000 : null;
   const lag = (ntpMs: number | null): number | null => (ntpMs !== null && nowUnixMs !== undefined && Number.isFinite(nowUnixMs) ? nowUnixMs - (ntpMs - NTP_UNIX_OFFSET_MS) : null);
   return {
     counters,
-    audioJitter,
+    jitter,
     stats: {
       framesDecoded: counters.framesDecoded,
       fps: rates.decodedFps,
@@ -119,7 +131,8 @@ export function readTileStats(all: Iterable<StatLike>, prev: TileSample | null, 
       faceLagMs: lag(videoPlayout),
       videoJitterBufferMs: videoJb,
       audioJitterBufferMs: audioJb,
-      audioJitterBufferRecentMs: recentJb !== null && Number.isFinite(recentJb) && recentJb >= 0 ? recentJb : null,
+      audioJitterBufferRecentMs: recentJitterMs(jitter.audio, prev?.jitter.audio),
+      videoJitterBufferRecentMs: recentJitterMs(jitter.video, prev?.jitter.video),
     },
   };
 }
