@@ -16,6 +16,7 @@ import { signJoinToken, verifyJoinToken } from '../server/src/access/join-token.
 import { defaultAllowedOrigins, normalizeOrigin } from '../server/src/access/origins.js';
 import { UsageError } from '../server/src/cli/args.js';
 import { resolveServeOptions } from '../server/src/cli/serve-options.js';
+import { parseJoinReply, type ClientToServerEvents, type JoinReply, type ServerToClientEvents } from '../shared/src/signaling.js';
 import { metricValue, startTestServer, type TestServer } from './support/server.js';
 import { makeUntrainedAvatar, REPO_ROOT } from './support/test-avatar.js';
 
@@ -23,14 +24,16 @@ const SECRET = 'test-token-secret-0123456789abcdef0123';
 const TURN_SECRET = 'test-turn-secret-0123456789abcdef01234';
 const now = (): number => Math.floor(Date.now() / 1000);
 
+type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
+
 interface Opened {
-  socket: Socket;
+  socket: Client;
   error: string | null;
 }
 
 /** Opens a socket.io connection; resolves with the socket once connected, or the connect error message. */
 function openSocket(url: string, opts: { origin?: string; token?: string; transport?: 'websocket' | 'polling' } = {}): Promise<Opened> {
-  const socket = io(url, {
+  const socket: Client = io(url, {
     transports: [opts.transport ?? 'websocket'],
     reconnection: false,
     forceNew: true,
@@ -46,8 +49,8 @@ function openSocket(url: string, opts: { origin?: string; token?: string; transp
   });
 }
 
-async function joinAvatar(socket: Socket, avatar: string): Promise<{ ok: boolean; error?: string }> {
-  return (await socket.timeout(10_000).emitWithAck('join', { avatar })) as { ok: boolean; error?: string };
+async function joinAvatar(socket: Client, avatar: string): Promise<JoinReply> {
+  return parseJoinReply(await socket.timeout(10_000).emitWithAck('join', { avatar }));
 }
 
 let tmp: string;
@@ -168,8 +171,7 @@ describe('join tokens', () => {
     const other = await openSocket(srv.url, { token: signJoinToken({ avatar: 'b', role: 'caller', exp: now() + 60 }, SECRET) });
     expect(other.error).toBeNull();
     const r = await joinAvatar(other.socket, 'a');
-    expect(r.ok).toBe(false);
-    expect(r.error).toMatch(/forbidden: the token does not admit avatar "a"/);
+    expect(r).toMatchObject({ ok: false, code: 'forbidden', error: expect.stringMatching(/forbidden: the token does not admit avatar "a"/) });
     other.socket.close();
     expect(await metricValue(srv.url, 'dnp_access_refused_total{reason="scope"}')).toBe(1);
   });

@@ -10,6 +10,7 @@ import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeDrivingFrame } from '../shared/src/wire.js';
 import { BLENDSHAPE_COUNT } from '../shared/src/blendshapes.js';
+import { parseJoinReply, parseSessionError, type ClientToServerEvents, type JoinReply, type ServerToClientEvents, type SessionError } from '../shared/src/signaling.js';
 import { JoinRefusedError, RtcClient } from '../server/src/bench/rtc-client.js';
 import { TokenBucket, TokenBuckets } from '../server/src/access/token-bucket.js';
 import { metricValue, startTestServer, type TestServer } from './support/server.js';
@@ -28,8 +29,10 @@ function frame(seq: number): Uint8Array {
   });
 }
 
-async function connect(url: string): Promise<Socket> {
-  const s = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+async function connect(url: string): Promise<Client> {
+  const s: Client = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
   await new Promise<void>((resolve, reject) => {
     s.once('connect', () => resolve());
     s.once('connect_error', reject);
@@ -37,8 +40,8 @@ async function connect(url: string): Promise<Socket> {
   return s;
 }
 
-type Reply = { ok: boolean; error?: string; code?: string };
-const ask = async (s: Socket, event: string, payload: unknown): Promise<Reply> => (await s.timeout(10_000).emitWithAck(event, payload)) as Reply;
+/** Joins `avatar`; the reply validated. */
+const ask = async (s: Client, avatar: string): Promise<JoinReply> => parseJoinReply(await s.timeout(10_000).emitWithAck('join', { avatar }));
 
 let tmp: string;
 beforeAll(async () => {
@@ -77,12 +80,12 @@ describe('joins and signaling messages', () => {
     const a = await connect(srv.url);
     const b = await connect(srv.url);
     try {
-      expect((await ask(a, 'join', { avatar: 'nobody' })).code).toBe('unknown-avatar');
-      expect((await ask(b, 'join', { avatar: 'nobody' })).code).toBe('unknown-avatar');
-      expect((await ask(a, 'join', 'malformed')).code).toBe('bad-request'); // counts too
-      const limited = await ask(b, 'join', { avatar: 'nobody' }); // same address, another socket
-      expect(limited).toMatchObject({ ok: false, code: 'rate-limited' });
-      expect(limited.error).toMatch(/too many joins/);
+      expect(await ask(a, 'nobody')).toMatchObject({ code: 'unknown-avatar' });
+      expect(await ask(b, 'nobody')).toMatchObject({ code: 'unknown-avatar' });
+      const untyped: Socket = a; // a malformed join on purpose: through the socket untyped
+      expect(parseJoinReply(await untyped.timeout(10_000).emitWithAck('join', 'malformed'))).toMatchObject({ code: 'bad-request' }); // counts too
+      const limited = await ask(b, 'nobody'); // same address, another socket
+      expect(limited).toMatchObject({ ok: false, code: 'rate-limited', error: expect.stringMatching(/too many joins/) });
       expect(await metricValue(srv.url, 'dnp_joins_rate_limited_total')).toBe(1);
     } finally {
       a.close();
@@ -123,16 +126,16 @@ describe('sessions under limits', () => {
   it('a caller that joins but never answers frees its slot after the connect timeout (code connect-timeout)', async () => {
     const s = await connect(srv.url);
     try {
-      const errors: Array<{ message: string; code: string }> = [];
-      s.on('session-error', (e: { message: string; code: string }) => errors.push(e));
-      expect((await ask(s, 'join', { avatar: 'a' })).ok).toBe(true);
+      const errors: SessionError[] = [];
+      s.on('session-error', (e: unknown) => errors.push(parseSessionError(e)));
+      expect((await ask(s, 'a')).ok).toBe(true);
       const other = await connect(srv.url);
-      expect(await ask(other, 'join', { avatar: 'a' })).toMatchObject({ ok: false, code: 'server-full' });
+      expect(await ask(other, 'a')).toMatchObject({ ok: false, code: 'server-full' });
       await waitFor('the connect timeout', () => errors.length > 0, 15_000);
       expect(errors[0]).toMatchObject({ code: 'connect-timeout' });
       expect(srv.server.sessions.size).toBe(0);
       expect(await metricValue(srv.url, 'dnp_sessions_ended_total{reason="connect-timeout"}')).toBe(1);
-      expect((await ask(other, 'join', { avatar: 'a' })).ok).toBe(true); // the slot is free again
+      expect((await ask(other, 'a')).ok).toBe(true); // the slot is free again
       other.close();
     } finally {
       s.close();
@@ -143,7 +146,7 @@ describe('sessions under limits', () => {
   it('refuses a second join on one socket while the first is being set up (code busy)', async () => {
     const s = await connect(srv.url);
     try {
-      const [first, second] = await Promise.all([ask(s, 'join', { avatar: 'a' }), ask(s, 'join', { avatar: 'a' })]);
+      const [first, second] = await Promise.all([ask(s, 'a'), ask(s, 'a')]);
       expect(first.ok).toBe(true);
       expect(second).toMatchObject({ ok: false, code: 'busy' });
     } finally {
@@ -281,12 +284,12 @@ describe('sockets that connect but never join', () => {
     const idle = await connect(srv.url);
     const joined = await connect(srv.url);
     const idleCodes: string[] = [];
-    idle.on('session-error', (e: { code?: string }) => idleCodes.push(String(e.code)));
+    idle.on('session-error', (e: unknown) => idleCodes.push(parseSessionError(e).code));
     const joinedCodes: string[] = [];
-    joined.on('session-error', (e: { code?: string }) => joinedCodes.push(String(e.code)));
+    joined.on('session-error', (e: unknown) => joinedCodes.push(parseSessionError(e).code));
     try {
       const idleGone = new Promise<void>((resolve) => idle.once('disconnect', () => resolve()));
-      expect((await ask(joined, 'join', { avatar: 'a' })).ok).toBe(true);
+      expect((await ask(joined, 'a')).ok).toBe(true);
       await idleGone;
       expect(idleCodes).toEqual(['join-timeout']);
       expect(await metricValue(srv.url, 'dnp_signaling_join_timeouts_total')).toBe(1);
