@@ -101,11 +101,16 @@ describe('lip sync (voice or video delay from the A/V offset)', () => {
     const rx = receivers();
     const sync = new LipSync(rx);
     expect(sync.update(sample(200))).toBeNull();
-    expect(sync.update(sample(900))).toBeNull(); // one late frame: not the median
-    expect(sync.update(sample(180))).toEqual({ audioMs: 230, videoMs: null });
-    expect([rx.audio.jitterBufferTarget, rx.video.jitterBufferTarget]).toEqual([230, null]);
+    expect(sync.update(sample(900))).toBeNull(); // one late frame: not steady
+    expect(sync.update(sample(180))).toBeNull();
+    expect(sync.update(sample(170))).toBeNull();
+    expect(sync.update(sample(220))).toEqual({ audioMs: 210, videoMs: null }); // 180, 170, 220: median 180, + 30 ms of buffer
+    expect([rx.audio.jitterBufferTarget, rx.video.jitterBufferTarget]).toEqual([210, null]);
     // the next step only after three new samples, all outside ±40 ms on one side
-    for (const o of [60, -20, 80, 30, 90]) expect(sync.update(sample(o, 230))).toBeNull();
+    for (const o of [60, -20, 80, 30, 90]) expect(sync.update(sample(o, 210))).toBeNull();
+    expect(sync.steps).toBe(1);
+    // a stall: big offsets on one side, but not steady (more than 80 ms apart)
+    for (const o of [300, 900, 500, 1200]) expect(sync.update(sample(o, 210))).toBeNull();
     expect(sync.steps).toBe(1);
   });
 
@@ -124,9 +129,9 @@ describe('lip sync (voice or video delay from the A/V offset)', () => {
   it('does not count voice delay the browser holds for its own reasons', () => {
     const sync = new LipSync(receivers());
     for (const o of [100, 100, 100]) sync.update(sample(o, 20));
-    // the voice buffer at 300 ms (jitter), far above the 120 ms set: lowering the target would do nothing
+    // the voice buffer at 300 ms (jitter), far above the 120 ms set: the target goes (it does nothing), the video waits
     for (const o of [-80, -80]) sync.update(sample(o, 300, 40));
-    expect(sync.update(sample(-80, 300, 40))).toEqual({ audioMs: 120, videoMs: 120 });
+    expect(sync.update(sample(-80, 300, 40))).toEqual({ audioMs: 0, videoMs: 120 });
   });
 
   it('ignores missing, non-finite and absurd offsets and clamps the targets', () => {

@@ -11,14 +11,16 @@
  * What: from the tile's measured A/V offset (voice playout minus video playout, both on the sender reports' clock)
  * it sets the receivers' `jitterBufferTarget` (Chrome ≥ 114; `playoutDelayHint`, in seconds, before): the voice
  * ahead by g ms first takes back video delay it added, then sets the voice's target to its recent jitter-buffer
- * delay plus the rest; the voice behind first takes back voice delay, then delays the video the same way. Delay it
- * added only counts as removable while that receiver's buffer sits at the target (within HOLD_MS): a buffer above
- * it is held by the browser for its own reasons (jitter: a busy server relays in bursts), and lowering the target
- * would change nothing. Targets
+ * delay plus the rest; the voice behind first takes back voice delay, then delays the video the same way. So at
+ * most one of the two carries a target above 0: delay on both sides would only add latency. Delay it added only
+ * counts as removed while that receiver's buffer sits at the target (within HOLD_MS): a buffer above it is held by
+ * the browser for its own reasons (jitter: a busy server relays in bursts), so the target goes to 0 (it does
+ * nothing then) and the whole gap goes to the other side. Targets
  * are clamped to 0..MAX_TARGET_MS. It acts only on SAMPLES offsets in a row (one a second from the page's stats)
- * taken since its last step, all on the same side and outside ±MIN_STEP_MS, by their median: the estimates have
- * caught up with the last step, and one frozen or late frame (a spike of one or two samples) does not count.
- * Inside the band Chrome's own sync keeps the rest. Non-finite or absurd offsets (beyond ±MAX_OFFSET_MS: a clock
+ * taken since its last step, all on the same side, outside ±MIN_STEP_MS and within SPREAD_MS of each other, by
+ * their median: a steady gap, measured after the estimates caught up with the last step. A frozen or late frame,
+ * a stalled machine or a low frame rate (the video's playout time moves in steps of a frame) make the offsets
+ * jump: chasing those would only add delay, so it leaves them, and whatever is inside the band, to Chrome's sync. Non-finite or absurd offsets (beyond ±MAX_OFFSET_MS: a clock
  * error, not a delay) are ignored.
  */
 
@@ -28,6 +30,7 @@ export const SAMPLES = 3;
 export const MAX_TARGET_MS = 4_000;
 export const MAX_OFFSET_MS = 5_000;
 export const HOLD_MS = 30;
+export const SPREAD_MS = 80;
 
 /** The part of RTCRtpReceiver this sets (absent members: an older browser). */
 export interface DelayableReceiver {
@@ -93,6 +96,7 @@ export class LipSync {
     if (this.#offsets.length < SAMPLES) return null;
     const ahead = this.#offsets.every((o) => o >= MIN_STEP_MS);
     if (!ahead && !this.#offsets.every((o) => o <= -MIN_STEP_MS)) return null;
+    if (Math.max(...this.#offsets) - Math.min(...this.#offsets) > SPREAD_MS) return null;
     let rest = Math.abs(median(this.#offsets));
     this.#offsets.length = 0; // the next step waits for SAMPLES offsets measured after this one
     // the voice ahead: less video delay, then more voice delay; behind: the other way round
@@ -100,7 +104,8 @@ export class LipSync {
     const next: LipSyncTargets = { ...this.#targets };
     const added = next[`${undo}Ms`] ?? 0;
     const held = undo === 'audio' ? s.audioJitterBufferRecentMs : s.videoJitterBufferRecentMs;
-    if (added > 0 && (!usable(held) || held <= added + HOLD_MS)) {
+    if (added > 0 && usable(held) && held > added + HOLD_MS) next[`${undo}Ms`] = 0;
+    else if (added > 0) {
       const cut = Math.min(added, rest);
       next[`${undo}Ms`] = clampTarget(added - cut);
       rest -= cut;
