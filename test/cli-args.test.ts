@@ -70,6 +70,7 @@ describe('typed value checks', () => {
     expect(int('n', '-3', -5, 10)).toBe(-3);
     expect(num('x', '0.5', 0, 1)).toBe(0.5);
     expect(num('x', '.25', 0, 1)).toBe(0.25);
+    expect(num('lr', '3e-4', 0, 1)).toBe(0.0003);
     expect(oneOf('codec', 'h264', ['vp8', 'h264'] as const)).toBe('h264');
     expect(intOneOf('size', '512', [256, 512] as const)).toBe(512);
     expect(commaList(' a, b,,c ')).toEqual(['a', 'b', 'c']);
@@ -85,7 +86,9 @@ describe('typed value checks', () => {
     [() => int('threads', '', 0, 64), "--threads: '' is not a whole number"],
     [() => int('port', '99999', 0, 65535), '--port: 99999 is outside 0..65535'],
     [() => num('fps', 'abc', 1, 120), "--fps: 'abc' is not a number"],
-    [() => num('fps', '1e3', 1, 120), "--fps: '1e3' is not a number"],
+    [() => num('fps', '1e3', 1, 120), '--fps: 1000 is outside 1..120'],
+    [() => num('fps', '0x10', 1, 120), "--fps: '0x10' is not a number"],
+    [() => int('iterations', '0', 1, Infinity), '--iterations: 0 is below 1'],
     [() => num('test-fraction', '0.95', 0, 0.9), '--test-fraction: 0.95 is outside 0..0.9'],
     [() => oneOf('device', 'tpu', ['cpu', 'cuda'] as const), "--device: 'tpu' is not one of cpu, cuda"],
     [() => intOneOf('size', '300', [256, 512] as const), '--size: 300 is not one of 256, 512'],

@@ -12,7 +12,8 @@ import { pngSize } from '../server/src/prepare/png.js';
 import { parseEvalReport, type EvalReport } from '../server/src/eval/report-schema.js';
 import { decodePng } from '../server/src/eval/png-decode.js';
 import { EvalInputError } from '../server/src/eval/errors.js';
-import { EvalUsageError, parseEvalArgs } from '../server/src/eval/options.js';
+import { UsageError } from '../server/src/cli/args.js';
+import { parseEvalArgs } from '../server/src/eval/options.js';
 import { checkInputs, runEval } from '../server/src/eval/run-eval.js';
 import { decodeVideo, probeVideo } from '../server/src/prepare/video.js';
 import { copyAsVersion1, makeConstantAvatar, runEvalCli } from './support/eval-fixtures.js';
@@ -164,7 +165,7 @@ describe('dnp eval', () => {
       [['--avatar', join(tmp, 'nope'), '--data', data, '--out', out], /--avatar .*nope: no such folder/],
       [['--avatar', avatar, '--data', join(tmp, 'nope'), '--out', out], /--data .*nope: no such folder/],
       [['--avatar', avatar, '--data', data], /--out REPORT_DIR is required/],
-      [['--avatar', avatar, '--data', data, '--out', out, '--strips', 'many'], /--strips expects a whole number/],
+      [['--avatar', avatar, '--data', data, '--out', out, '--strips', 'many'], /--strips: 'many' is not a whole number/],
       [['--avatar', avatar, '--data', data, '--out', out, '--tracker-model', join(tmp, 'none.task')], /tracker model .*none\.task: no such file/],
     ];
     const sixtyOne = join(tmp, 'sixty-one');
@@ -183,7 +184,7 @@ describe('dnp eval', () => {
       try {
         checkInputs(parseEvalArgs(args));
       } catch (err) {
-        expect(err instanceof EvalInputError || err instanceof EvalUsageError).toBe(true);
+        expect(err instanceof EvalInputError || err instanceof UsageError).toBe(true);
       }
     }
     for (const [args, message] of [cases[0], cases[3]] as Array<[string[], RegExp]>) {

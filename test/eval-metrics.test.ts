@@ -4,13 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { parseDatasetManifest } from '../shared/src/dataset-schema.js';
 import { LANDMARK_COUNT, MOUTH_OUTER_LIPS, landmarkRegion } from '../shared/src/face-landmarks.js';
 import { parseTrainArgs, pythonArgs } from '../server/src/cli/train.js';
-import { ablationMarkdown, AblationUsageError, parseAblationArgs } from '../server/src/eval/ablation.js';
+import { ablationMarkdown, parseAblationArgs } from '../server/src/eval/ablation.js';
 import { controlStats, gazeErrorDeg, rotationErrorDeg } from '../server/src/eval/controllability.js';
 import { EvalInputError } from '../server/src/eval/errors.js';
 import { JAW_OPEN, seriesAt, spread } from '../server/src/eval/frame-picks.js';
 import { errorMap, hstack, resize, type RgbImage } from '../server/src/eval/image.js';
 import { PSNR_CAP, frameDifference, l1AndMse, meanGradient, pearson, psnrFromMse, regionScores, ssim, ssimMap } from '../server/src/eval/image-metrics.js';
-import { EvalUsageError, parseEvalArgs } from '../server/src/eval/options.js';
+import { UsageError } from '../server/src/cli/args.js';
+import { parseEvalArgs } from '../server/src/eval/options.js';
 import { svgLinePlot } from '../server/src/eval/plot.js';
 import { trainedOn } from '../server/src/eval/run-eval.js';
 import type { EvalDataset } from '../server/src/eval/dataset-reader.js';
@@ -253,9 +254,9 @@ describe('options', () => {
     expect(o.retrack).toBe(false);
     expect(o.maxFrames).toBe(5);
     expect(o.driver).toBeNull();
-    expect(() => parseEvalArgs(['--data', 'd', '--out', 'o'])).toThrow(EvalUsageError);
+    expect(() => parseEvalArgs(['--data', 'd', '--out', 'o'])).toThrow(UsageError);
     expect(() => parseEvalArgs(['--avatar', 'a', '--data', 'd', '--out', 'o', '--threads', 'x'])).toThrow(/--threads/);
-    expect(() => parseEvalArgs(['--avatar', 'a', '--data', 'd', '--out', 'o', '--bogus'])).toThrow(EvalUsageError);
+    expect(() => parseEvalArgs(['--avatar', 'a', '--data', 'd', '--out', 'o', '--bogus'])).toThrow(UsageError);
   });
 
   it('dnp train --max-minutes reaches the Python trainer', () => {
@@ -270,7 +271,7 @@ describe('options', () => {
     const o = parseAblationArgs(['--data', 'd', '--budget', '0.2', '--variants', 'A,F']);
     expect(o.variants).toEqual(['A', 'F']);
     expect(parseAblationArgs(['--data', 'd', '--budget', '1']).variants).toEqual(['A', 'B', 'C', 'F']);
-    expect(() => parseAblationArgs(['--data', 'd'])).toThrow(AblationUsageError);
+    expect(() => parseAblationArgs(['--data', 'd'])).toThrow(UsageError);
     expect(() => parseAblationArgs(['--data', 'd', '--budget', '1', '--variants', 'A,A'])).toThrow(/twice/);
     expect(() => parseAblationArgs(['--data', 'd', '--budget', 'soon'])).toThrow(/--budget/);
     expect(ablationMarkdown([], { data: 'd', budget: 1 })).toContain('| variant | iterations | PSNR | SSIM | L1 | mouth PSNR | jawOpen r |');

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAvatarManifest } from '../shared/src/avatar-manifest.js';
-import { INSTALL_HINT, parseTrainArgs, pythonArgs, TrainUsageError } from '../server/src/cli/train.js';
+import { UsageError } from '../server/src/cli/args.js';
+import { INSTALL_HINT, parseTrainArgs, pythonArgs } from '../server/src/cli/train.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'dnp-train-cli-'));
@@ -37,7 +38,7 @@ describe('dnp train arguments', () => {
     const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--device', 'cuda', '--output', 'yuv420p', '--fp16']));
     expect(a.slice(a.indexOf('--output'), a.indexOf('--output') + 2)).toEqual(['--output', 'yuv420p']);
     expect(a).toContain('--fp16');
-    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--output', 'nv12'])).toThrow('--output must be one of rgb, yuv420p');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--output', 'nv12'])).toThrow("--output: 'nv12' is not one of rgb, yuv420p");
   });
 
   it('passes the variant W options (--refs, --no-geometry) and bounds --refs', () => {
@@ -45,20 +46,20 @@ describe('dnp train arguments', () => {
     expect(a.slice(a.indexOf('--refs'), a.indexOf('--refs') + 2)).toEqual(['--refs', '3']);
     expect(a).toContain('--no-geometry');
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain('--refs');
-    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refs', '9'])).toThrow('--refs expects 1..8');
-    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refs', '0'])).toThrow(TrainUsageError);
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refs', '9'])).toThrow('--refs: 9 is outside 1..8');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refs', '0'])).toThrow(UsageError);
   });
 
   it.each([
     [['--out', 'a'], '--data DATASET_DIR is required'],
     [['--data', 'd'], '--out AVATAR_DIR is required'],
-    [['--data', 'd', '--out', 'a', '--preset', 'huge'], '--preset must be one of warp, cpu, paper'],
-    [['--data', 'd', '--out', 'a', '--variant', 'G'], '--variant must be one of A, B, C, D, E, F, W'],
-    [['--data', 'd', '--out', 'a', '--iterations', '0'], '--iterations must be >= 1'],
-    [['--data', 'd', '--out', 'a', '--iterations', '1e3'], '--iterations expects an integer'],
-    [['--data', 'd', '--out', 'a', '--bogus'], "Unknown option '--bogus'"],
+    [['--data', 'd', '--out', 'a', '--preset', 'huge'], "--preset: 'huge' is not one of warp, cpu, paper"],
+    [['--data', 'd', '--out', 'a', '--variant', 'G'], "--variant: 'G' is not one of A, B, C, D, E, F, W"],
+    [['--data', 'd', '--out', 'a', '--iterations', '0'], '--iterations: 0 is below 1'],
+    [['--data', 'd', '--out', 'a', '--iterations', '1e3'], "--iterations: '1e3' is not a whole number"],
+    [['--data', 'd', '--out', 'a', '--bogus'], 'unknown option --bogus'],
   ])('refuses %j', (argv, message) => {
-    expect(() => parseTrainArgs(argv)).toThrow(TrainUsageError);
+    expect(() => parseTrainArgs(argv)).toThrow(UsageError);
     expect(() => parseTrainArgs(argv)).toThrow(message);
   });
 });

@@ -135,14 +135,15 @@ export function int(name: string, v: string, min: number, max: number): number {
   return inRange(name, Number(v), min, max);
 }
 
-/** A decimal number (e.g. 2, 0.5, .5) in min..max. */
+/** A decimal number (e.g. 2, 0.5, .5, 3e-4) in min..max. */
 export function num(name: string, v: string, min: number, max: number): number {
-  if (!/^-?(?:\d+(?:\.\d*)?|\.\d+)$/.test(v.trim())) usageError(`--${name}: '${v}' is not a number`);
+  if (!/^-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?$/i.test(v.trim())) usageError(`--${name}: '${v}' is not a number`);
   return inRange(name, Number(v), min, max);
 }
 
+/** min..max; max may be Infinity (no upper bound). */
 function inRange(name: string, n: number, min: number, max: number): number {
-  if (n < min || n > max) usageError(`--${name}: ${n} is outside ${min}..${max}`);
+  if (n < min || n > max) usageError(max === Infinity ? `--${name}: ${n} is below ${min}` : `--${name}: ${n} is outside ${min}..${max}`);
   return n;
 }
 

@@ -1,7 +1,8 @@
 /** `dnp eval --avatar DIR --data DIR --out DIR …`: scores an avatar against its dataset (server/src/eval/). */
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
 import { EvalInputError } from '../eval/errors.js';
-import { EVAL_HELP, EvalUsageError, parseEvalArgs } from '../eval/options.js';
+import { EVAL_HELP, parseEvalArgs } from '../eval/options.js';
+import { UsageError } from './args.js';
 import { runEval } from '../eval/run-eval.js';
 import { fmt } from '../eval/report-markdown.js';
 
@@ -22,8 +23,8 @@ export async function run(argv: string[]): Promise<number> {
     );
     return 0;
   } catch (err) {
-    if (err instanceof EvalUsageError || err instanceof EvalInputError) {
-      process.stderr.write(`dnp eval: ${err.message}\n${err instanceof EvalUsageError ? "\nRun 'dnp eval --help' for the options.\n" : ''}`);
+    if (err instanceof UsageError || err instanceof EvalInputError) {
+      process.stderr.write(`dnp eval: ${err.message}\n${err instanceof UsageError ? "\nRun 'dnp eval --help' for the options.\n" : ''}`);
       return 2;
     }
     process.stderr.write(`dnp eval: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -6,8 +6,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PROJECT_ROOT } from '../project-paths.js';
+import { oneOf, parseCommandLine, usageError, UsageError, type OptionSpec } from './args.js';
 
 const DEFAULT_PYTHON = '/usr/bin/python3';
 export const INSTALL_HINT = 'apt-get install python3-torch libopenblas0-pthread python3-numpy python3-pil';
@@ -55,8 +55,6 @@ Environment: DNP_PYTHON (the Python interpreter, default ${DEFAULT_PYTHON}).
 Needs PyTorch for that Python: ${INSTALL_HINT}
 `;
 
-export class TrainUsageError extends Error {}
-
 export interface TrainOptions {
   data: string;
   out: string;
@@ -84,106 +82,79 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-function int(v: string | undefined, flag: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^-?\d+$/.test(v)) throw new TrainUsageError(`${flag} expects an integer (got '${v}')`);
-  const n = Number(v);
-  if (n < min) throw new TrainUsageError(`${flag} must be >= ${min} (got ${n})`);
-  return n;
-}
-
-function oneOf<T extends string>(v: string | undefined, flag: string, allowed: readonly T[]): T | undefined {
-  if (v === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(v)) throw new TrainUsageError(`${flag} must be one of ${allowed.join(', ')} (got '${v}')`);
-  return v as T;
-}
+const OPTIONS = {
+  data: { type: 'string' },
+  out: { type: 'string' },
+  preset: { type: 'string' },
+  variant: { type: 'string' },
+  refs: { type: 'string' },
+  'no-geometry': { type: 'boolean' },
+  iterations: { type: 'string' },
+  'max-minutes': { type: 'string' },
+  resume: { type: 'boolean' },
+  batch: { type: 'string' },
+  size: { type: 'string' },
+  lr: { type: 'string' },
+  'eval-every': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  name: { type: 'string' },
+  seed: { type: 'string' },
+  device: { type: 'string' },
+  threads: { type: 'string' },
+  'no-export': { type: 'boolean' },
+  'no-progress': { type: 'boolean' },
+  int8: { type: 'boolean' },
+  'no-amp': { type: 'boolean' },
+  output: { type: 'string' },
+  fp16: { type: 'boolean' },
+} satisfies Record<string, OptionSpec>;
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        data: { type: 'string' },
-        out: { type: 'string' },
-        preset: { type: 'string' },
-        variant: { type: 'string' },
-        refs: { type: 'string' },
-        'no-geometry': { type: 'boolean', default: false },
-        iterations: { type: 'string' },
-        'max-minutes': { type: 'string' },
-        resume: { type: 'boolean', default: false },
-        batch: { type: 'string' },
-        size: { type: 'string' },
-        lr: { type: 'string' },
-        'eval-every': { type: 'string' },
-        'checkpoint-every': { type: 'string' },
-        name: { type: 'string' },
-        seed: { type: 'string' },
-        device: { type: 'string' },
-        threads: { type: 'string' },
-        'no-export': { type: 'boolean', default: false },
-        'no-progress': { type: 'boolean', default: false },
-        int8: { type: 'boolean', default: false },
-        'no-amp': { type: 'boolean', default: false },
-        output: { type: 'string' },
-        fp16: { type: 'boolean', default: false },
-      },
-    });
-  } catch (err) {
-    throw new TrainUsageError(err instanceof Error ? err.message : String(err));
-  }
-  const v = parsed.values;
-  if (!v.data) throw new TrainUsageError('--data DATASET_DIR is required');
-  if (!v.out) throw new TrainUsageError('--out AVATAR_DIR is required');
-  const size = int(v.size, '--size', 16);
-  if (size !== undefined && size % 2) throw new TrainUsageError('--size must be even');
-  let lr: number | undefined;
-  if (v.lr !== undefined) {
-    lr = Number(v.lr);
-    if (!Number.isFinite(lr) || lr <= 0) throw new TrainUsageError(`--lr expects a positive number (got '${v.lr}')`);
-  }
-  if (v.name !== undefined && v.name.trim() === '') throw new TrainUsageError('--name must not be empty');
-  let maxMinutes: number | undefined;
-  if (v['max-minutes'] !== undefined) {
-    maxMinutes = Number(v['max-minutes']);
-    if (!Number.isFinite(maxMinutes) || maxMinutes <= 0) throw new TrainUsageError(`--max-minutes expects a positive number (got '${v['max-minutes']}')`);
-  }
-  return {
-    data: v.data,
-    out: v.out,
-    preset: oneOf(v.preset, '--preset', ['warp', 'cpu', 'paper'] as const),
-    variant: oneOf(v.variant, '--variant', ['A', 'B', 'C', 'D', 'E', 'F', 'W'] as const),
-    refs: refsOption(v.refs),
-    noGeometry: v['no-geometry'] === true,
-    iterations: int(v.iterations, '--iterations', 1),
-    maxMinutes,
-    resume: v.resume === true,
-    batch: int(v.batch, '--batch', 1),
-    size,
-    lr,
-    evalEvery: int(v['eval-every'], '--eval-every', 1),
-    checkpointEvery: int(v['checkpoint-every'], '--checkpoint-every', 1),
-    name: v.name,
-    seed: int(v.seed, '--seed', 0),
-    device: oneOf(v.device, '--device', ['cpu', 'cuda'] as const),
-    threads: int(v.threads, '--threads', 1),
-    noExport: v['no-export'] === true,
-    noProgress: v['no-progress'] === true,
-    int8: v.int8 === true,
-    noAmp: v['no-amp'] === true,
-    output: oneOf(v.output, '--output', ['rgb', 'yuv420p'] as const),
-    fp16: v.fp16 === true,
+  const cl = parseCommandLine(argv, OPTIONS);
+  const data = cl.str('data');
+  const out = cl.str('out');
+  if (!data) usageError('--data DATASET_DIR is required');
+  if (!out) usageError('--out AVATAR_DIR is required');
+  const size = cl.int('size', 16, Infinity);
+  if (size !== undefined && size % 2) usageError('--size must be even');
+  const positive = (name: 'lr' | 'max-minutes'): number | undefined => {
+    const x = cl.num(name, 0, Infinity);
+    if (x === 0) usageError(`--${name} must be above 0`);
+    return x;
   };
-}
-
-function refsOption(v: string | undefined): number | undefined {
-  const k = int(v, '--refs', 1);
-  if (k !== undefined && k > 8) throw new TrainUsageError(`--refs expects 1..8 (got '${v}')`);
-  return k;
+  const name = cl.str('name');
+  if (name !== undefined && name.trim() === '') usageError('--name must not be empty');
+  const optional = <T extends string>(n: 'preset' | 'variant' | 'device' | 'output', allowed: readonly T[]): T | undefined => {
+    const v = cl.str(n);
+    return v === undefined ? undefined : oneOf(n, v, allowed);
+  };
+  return {
+    data,
+    out,
+    preset: optional('preset', ['warp', 'cpu', 'paper'] as const),
+    variant: optional('variant', ['A', 'B', 'C', 'D', 'E', 'F', 'W'] as const),
+    refs: cl.int('refs', 1, 8),
+    noGeometry: cl.flag('no-geometry'),
+    iterations: cl.int('iterations', 1, Infinity),
+    maxMinutes: positive('max-minutes'),
+    resume: cl.flag('resume'),
+    batch: cl.int('batch', 1, Infinity),
+    size,
+    lr: positive('lr'),
+    evalEvery: cl.int('eval-every', 1, Infinity),
+    checkpointEvery: cl.int('checkpoint-every', 1, Infinity),
+    name,
+    seed: cl.int('seed', 0, Infinity),
+    device: optional('device', ['cpu', 'cuda'] as const),
+    threads: cl.int('threads', 1, Infinity),
+    noExport: cl.flag('no-export'),
+    noProgress: cl.flag('no-progress'),
+    int8: cl.flag('int8'),
+    noAmp: cl.flag('no-amp'),
+    output: optional('output', ['rgb', 'yuv420p'] as const),
+    fp16: cl.flag('fp16'),
+  };
 }
 
 /** The argument list for `python3 -m train …` (global options first, then the `train` sub-command's). */
@@ -218,10 +189,10 @@ export function pythonArgs(o: TrainOptions): string[] {
   return a;
 }
 
-/** Throws TrainUsageError unless DIR holds a dataset.json. */
+/** Throws UsageError unless DIR holds a dataset.json. */
 export function checkDataDir(dir: string): void {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new TrainUsageError(`--data ${dir}: not a folder`);
-  if (!existsSync(resolve(dir, 'dataset.json'))) throw new TrainUsageError(`--data ${dir}: no dataset.json (write one with 'dnp prepare')`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) usageError(`--data ${dir}: not a folder`);
+  if (!existsSync(resolve(dir, 'dataset.json'))) usageError(`--data ${dir}: no dataset.json (write one with 'dnp prepare')`);
 }
 
 /** null when Python, PyTorch, numpy and Pillow import; else a message naming the install command. */
@@ -246,7 +217,7 @@ export async function run(argv: string[]): Promise<number> {
     opts = parseTrainArgs(argv);
     checkDataDir(opts.data);
   } catch (err) {
-    if (err instanceof TrainUsageError) {
+    if (err instanceof UsageError) {
       process.stderr.write(`dnp train: ${err.message}\n\nRun 'dnp train --help' for the options.\n`);
       return 2;
     }

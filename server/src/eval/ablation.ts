@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { commaList, parseCommandLine, usageError, UsageError, type OptionSpec } from '../cli/args.js';
 import { PROJECT_ROOT } from '../project-paths.js';
 import { fmt } from './report-markdown.js';
 import { parseEvalReport, type EvalReport } from './report-schema.js';
@@ -31,8 +31,6 @@ Options:
   -h, --help            this text
 `;
 
-export class AblationUsageError extends Error {}
-
 export interface AblationOptions {
   data: string;
   budget: number;
@@ -44,49 +42,38 @@ export interface AblationOptions {
   trackerModel: string | null;
 }
 
+const OPTIONS = {
+  data: { type: 'string' },
+  budget: { type: 'string' },
+  variants: { type: 'string' },
+  out: { type: 'string' },
+  preset: { type: 'string' },
+  threads: { type: 'string' },
+  'no-retrack': { type: 'boolean' },
+  'tracker-model': { type: 'string' },
+} satisfies Record<string, OptionSpec>;
+
 export function parseAblationArgs(argv: string[]): AblationOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        data: { type: 'string' },
-        budget: { type: 'string' },
-        variants: { type: 'string' },
-        out: { type: 'string' },
-        preset: { type: 'string' },
-        threads: { type: 'string' },
-        'no-retrack': { type: 'boolean', default: false },
-        'tracker-model': { type: 'string' },
-      },
-    });
-  } catch (err) {
-    throw new AblationUsageError(err instanceof Error ? err.message : String(err));
-  }
-  const v = parsed.values;
-  if (!v.data) throw new AblationUsageError('--data DATASET_DIR is required');
-  if (!v.budget) throw new AblationUsageError('--budget MINUTES is required');
-  const budget = Number(v.budget);
-  if (!Number.isFinite(budget) || budget <= 0) throw new AblationUsageError(`--budget expects a positive number of minutes (got '${v.budget}')`);
-  const variants = (v.variants ?? 'A,B,C,F').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (variants.length === 0 || variants.some((x) => !/^[A-Z]$/.test(x))) throw new AblationUsageError(`--variants expects letters like A,B,C,F (got '${v.variants ?? ''}')`);
-  if (new Set(variants).size !== variants.length) throw new AblationUsageError('--variants lists a variant twice');
-  let threads: number | null = null;
-  if (v.threads !== undefined) {
-    threads = Number(v.threads);
-    if (!Number.isInteger(threads) || threads < 1) throw new AblationUsageError(`--threads expects a whole number >= 1 (got '${v.threads}')`);
-  }
+  const cl = parseCommandLine(argv, OPTIONS);
+  const data = cl.str('data');
+  if (!data) usageError('--data DATASET_DIR is required');
+  const budget = cl.num('budget', 0, Infinity);
+  if (budget === undefined) usageError('--budget MINUTES is required');
+  if (budget === 0) usageError('--budget must be above 0 minutes');
+  const v = cl.str('variants') ?? 'A,B,C,F';
+  const variants = commaList(v);
+  if (variants.length === 0 || variants.some((x) => !/^[A-Z]$/.test(x))) usageError(`--variants expects letters like A,B,C,F (got '${v}')`);
+  if (new Set(variants).size !== variants.length) usageError('--variants lists a variant twice');
+  const trackerModel = cl.str('tracker-model');
   return {
-    data: resolve(v.data),
+    data: resolve(data),
     budget,
     variants,
-    out: resolve(v.out ?? 'ablation'),
-    preset: v.preset ?? null,
-    threads,
-    retrack: v['no-retrack'] !== true,
-    trackerModel: v['tracker-model'] ? resolve(v['tracker-model']) : null,
+    out: resolve(cl.str('out') ?? 'ablation'),
+    preset: cl.str('preset') ?? null,
+    threads: cl.int('threads', 1, Infinity) ?? null,
+    retrack: !cl.flag('no-retrack'),
+    trackerModel: trackerModel ? resolve(trackerModel) : null,
   };
 }
 
@@ -135,7 +122,7 @@ export function ablationMarkdown(rows: readonly AblationRow[], o: { data: string
 }
 
 export async function runAblation(o: AblationOptions): Promise<{ rows: AblationRow[]; markdown: string }> {
-  if (!existsSync(join(o.data, 'dataset.json'))) throw new AblationUsageError(`--data ${o.data}: no dataset.json`);
+  if (!existsSync(join(o.data, 'dataset.json'))) usageError(`--data ${o.data}: no dataset.json`);
   await mkdir(o.out, { recursive: true });
   const rows: AblationRow[] = [];
   for (const variant of o.variants) {
@@ -185,7 +172,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`eval:ablation: wrote ${join(o.out, 'ablation.md')}\n`);
     return 0;
   } catch (err) {
-    const usage = err instanceof AblationUsageError;
+    const usage = err instanceof UsageError;
     process.stderr.write(`eval:ablation: ${err instanceof Error ? err.message : String(err)}\n${usage ? "\nRun 'npm run eval:ablation -- --help' for the options.\n" : ''}`);
     return usage ? 2 : 1;
   }

@@ -1,7 +1,7 @@
 /** `dnp eval` command line: parsing, validation and the help text. */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, usageError, type OptionSpec } from '../cli/args.js';
 import { PROJECT_ROOT } from '../project-paths.js';
 
 export const EVAL_HELP = `Usage: dnp eval --avatar AVATAR_DIR --data DATASET_DIR --out REPORT_DIR [options]
@@ -30,8 +30,6 @@ Exit status: 0 done, 1 failed, 2 bad command line or inputs (missing files, an a
 match). Progress bars go to stderr. Details: docs/evaluation.md.
 `;
 
-export class EvalUsageError extends Error {}
-
 export interface EvalOptions {
   avatar: string;
   data: string;
@@ -47,69 +45,55 @@ export interface EvalOptions {
   chromium: string | null;
 }
 
-function int(v: string | undefined, flag: string, min: number, max: number, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v)) throw new EvalUsageError(`${flag} expects a whole number (got '${v}')`);
-  const n = Number(v);
-  if (n < min || n > max) throw new EvalUsageError(`${flag} must be in ${min}..${max} (got ${n})`);
-  return n;
-}
-
 export function defaultTrackerModel(): string {
   const env = process.env.DNP_TRACKER_MODEL;
   return env && env.length > 0 ? env : join(PROJECT_ROOT, 'models', 'face_landmarker.task');
 }
 
+const OPTIONS = {
+  avatar: { type: 'string' },
+  data: { type: 'string' },
+  out: { type: 'string' },
+  driver: { type: 'string' },
+  'driver-frames': { type: 'string' },
+  'no-retrack': { type: 'boolean' },
+  'max-frames': { type: 'string' },
+  strips: { type: 'string' },
+  threads: { type: 'string' },
+  batch: { type: 'string' },
+  'tracker-model': { type: 'string' },
+  chromium: { type: 'string' },
+} satisfies Record<string, OptionSpec>;
+
 export function parseEvalArgs(argv: string[]): EvalOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        avatar: { type: 'string' },
-        data: { type: 'string' },
-        out: { type: 'string' },
-        driver: { type: 'string' },
-        'driver-frames': { type: 'string' },
-        'no-retrack': { type: 'boolean', default: false },
-        'max-frames': { type: 'string' },
-        strips: { type: 'string' },
-        threads: { type: 'string' },
-        batch: { type: 'string' },
-        'tracker-model': { type: 'string' },
-        chromium: { type: 'string' },
-      },
-    });
-  } catch (err) {
-    throw new EvalUsageError(err instanceof Error ? err.message : String(err));
-  }
-  const v = parsed.values;
-  if (!v.avatar) throw new EvalUsageError('--avatar AVATAR_DIR is required');
-  if (!v.data) throw new EvalUsageError('--data DATASET_DIR is required');
-  if (!v.out) throw new EvalUsageError('--out REPORT_DIR is required');
-  const retrack = v['no-retrack'] !== true;
+  const cl = parseCommandLine(argv, OPTIONS);
+  const avatar = cl.str('avatar');
+  const data = cl.str('data');
+  const out = cl.str('out');
+  const driver = cl.str('driver');
+  if (!avatar) usageError('--avatar AVATAR_DIR is required');
+  if (!data) usageError('--data DATASET_DIR is required');
+  if (!out) usageError('--out REPORT_DIR is required');
   return {
-    avatar: resolve(v.avatar),
-    data: resolve(v.data),
-    out: resolve(v.out),
-    driver: v.driver ? resolve(v.driver) : null,
-    driverFrames: int(v['driver-frames'], '--driver-frames', 2, 100_000, 300),
-    retrack,
-    maxFrames: v['max-frames'] === undefined ? null : int(v['max-frames'], '--max-frames', 1, 1_000_000, 0),
-    strips: int(v.strips, '--strips', 0, 100, 6),
-    threads: int(v.threads, '--threads', 1, 256, 1),
-    batch: int(v.batch, '--batch', 1, 256, 8),
-    trackerModel: resolve(v['tracker-model'] ?? defaultTrackerModel()),
-    chromium: v.chromium ?? null,
+    avatar: resolve(avatar),
+    data: resolve(data),
+    out: resolve(out),
+    driver: driver ? resolve(driver) : null,
+    driverFrames: cl.int('driver-frames', 2, 100_000, 300),
+    retrack: !cl.flag('no-retrack'),
+    maxFrames: cl.int('max-frames', 1, 1_000_000) ?? null,
+    strips: cl.int('strips', 0, 100, 6),
+    threads: cl.int('threads', 1, 256, 1),
+    batch: cl.int('batch', 1, 256, 8),
+    trackerModel: resolve(cl.str('tracker-model') ?? defaultTrackerModel()),
+    chromium: cl.str('chromium') ?? null,
   };
 }
 
 /** Whether the tracker model is needed: re-tracking, a v1 dataset's regions, or cross-reenactment. */
 export function checkTrackerModel(path: string): void {
   if (!existsSync(path)) {
-    throw new EvalUsageError(
+    usageError(
       `tracker model ${path}: no such file. Give --tracker-model PATH, set DNP_TRACKER_MODEL, or download it to models/face_landmarker.task (see README)`,
     );
   }
