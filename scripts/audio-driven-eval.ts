@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../server/src/cli/args.js';
 import { decodeAudio16k } from '../server/src/audio/decode-audio.js';
 import { ExpressionCalibration, readAvatarCalibration } from '../server/src/audio/expression-calibration.js';
 import { AudioExpressionModel, DEFAULT_AUDIO_EXPRESSION_DIR } from '../server/src/audio/expression-model.js';
@@ -27,14 +27,13 @@ import { GAZE_SIZE, POSE_SIZE } from '../shared/src/pose.js';
 const HELP =
   'usage: npx tsx scripts/audio-driven-eval.ts --avatar DIR --data DATASET --tracker-model PATH [--model DIR] [--no-calibration] [--drive audio|tracked]\n' +
   '  --drive tracked: the clip\'s own tracked mouth values instead of the audio (the ceiling of the render + re-track chain)';
-const { values: a } = parseArgs({
-  options: { avatar: { type: 'string' }, data: { type: 'string' }, 'tracker-model': { type: 'string' }, model: { type: 'string' }, 'no-calibration': { type: 'boolean' }, drive: { type: 'string', default: 'audio' }, help: { type: 'boolean', short: 'h' } },
-});
-if (a.help) {
+const cl = parseCommandLine(process.argv.slice(2), { avatar: { type: 'string' }, data: { type: 'string' }, 'tracker-model': { type: 'string' }, model: { type: 'string' }, 'no-calibration': { type: 'boolean' }, drive: { type: 'string' } });
+if (cl.help) {
   console.log(HELP);
   process.exit(0);
 }
-if (!a.avatar || !a.data || !a['tracker-model'] || (a.drive !== 'audio' && a.drive !== 'tracked')) {
+const a = { avatar: cl.str('avatar'), data: cl.str('data'), 'tracker-model': cl.str('tracker-model'), model: cl.str('model'), 'no-calibration': cl.flag('no-calibration'), drive: cl.oneOf('drive', ['audio', 'tracked'] as const, 'audio') };
+if (!a.avatar || !a.data || !a['tracker-model']) {
   console.error(HELP);
   process.exit(2);
 }

@@ -10,12 +10,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { DrivingValues } from '../shared/src/driving-values.js';
 import { formatMachine, loadAverage, machineInfo } from '../server/src/bench/machine.js';
 import { ServerProcess } from '../server/src/bench/server-process.js';
 import { round } from '../server/src/bench/stats.js';
 import { PROJECT_ROOT } from '../server/src/project-paths.js';
+import { parseCommandLine } from '../server/src/cli/args.js';
 import { readFileSync } from 'node:fs';
 import { encodeOpusClip } from '../test/support/opus-clip.js';
 import { RoomClient } from '../test/support/room-client.js';
@@ -119,22 +119,17 @@ async function measure(k: number, avatarsDir: string, avatar: string, seconds: n
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { avatars: { type: 'string' }, rooms: { type: 'string' }, seconds: { type: 'string' }, threads: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean' } },
-    strict: true,
-  });
-  if (values.help) {
+  const cl = parseCommandLine(process.argv.slice(2), { avatars: { type: 'string' }, rooms: { type: 'string' }, seconds: { type: 'string' }, threads: { type: 'string' }, json: { type: 'string' } });
+  if (cl.help) {
     process.stdout.write(HELP);
     return;
   }
-  const avatarsDir = values.avatars ?? join(PROJECT_ROOT, 'avatars', 'default');
+  const avatarsDir = cl.str('avatars') ?? join(PROJECT_ROOT, 'avatars', 'default');
   const manifest = JSON.parse(readFileSync(join(avatarsDir, 'avatar.json'), 'utf8')) as { name: string };
   const avatar = avatarsDir.replace(/\/+$/, '').split('/').at(-1) ?? 'default';
-  const rooms = (values.rooms ?? '1,2,4').split(',').map((s) => Number(s.trim()));
-  if (rooms.some((r) => !Number.isInteger(r) || r < 1 || r > 50)) throw new Error('--rooms: room counts 1..50, comma-separated');
-  const seconds = Number(values.seconds ?? '20');
-  if (!(seconds >= 2 && seconds <= 600)) throw new Error('--seconds: 2..600');
-  const threads = Number(values.threads ?? '1');
+  const rooms = cl.ints('rooms', 1, 50) ?? [1, 2, 4];
+  const seconds = cl.num('seconds', 2, 600, 20);
+  const threads = cl.int('threads', 0, 64, 1);
   const driving = recordedDriving(DATA);
   const opus = await encodeOpusClip(join(DATA, 'speech-english-16k.wav'), 10, CALL_OPUS_MAX_BITRATE); // what a browser sends in a call
   const rows: Row[] = [];
@@ -154,7 +149,8 @@ async function main(): Promise<void> {
       ),
     ].join('\n') + '\n',
   );
-  if (values.json) writeFileSync(values.json, JSON.stringify({ machine: machineInfo(), date: new Date().toISOString(), avatar, rows }, null, 2));
+  const json = cl.str('json');
+  if (json) writeFileSync(json, JSON.stringify({ machine: machineInfo(), date: new Date().toISOString(), avatar, rows }, null, 2));
 }
 
 main().catch((e: unknown) => {
