@@ -15,7 +15,7 @@ import { readAvatarManifest } from '../avatars/registry.js';
 import { createLogger } from '../log.js';
 import { RENDER_DEVICES, type RenderDevice } from '../render/ort-session.js';
 import { Renderer } from '../render/renderer.js';
-import { commaList, oneOf, parseCommandLine, usageError, type OptionSpec } from '../cli/args.js';
+import { commaList, oneOf, parseCommandLine, usageError, valueOptions } from '../cli/args.js';
 import { formatRenderTable, runRenderBench, type RenderBenchResult } from './render-bench.js';
 
 export const GPU_BENCH_USAGE = `usage: node bench.mjs --avatars DIR [options]
@@ -56,17 +56,7 @@ export interface GpuBenchReport {
   skipped: Array<{ avatar: string; device: RenderDevice; batches: number[]; why: string }>;
 }
 
-const OPTIONS = {
-  avatars: { type: 'string' },
-  devices: { type: 'string' },
-  batches: { type: 'string' },
-  sizes: { type: 'string' },
-  runs: { type: 'string' },
-  threads: { type: 'string' },
-  'cpu-max-batch': { type: 'string' },
-  'cpu-max-size': { type: 'string' },
-  out: { type: 'string' },
-} satisfies Record<string, OptionSpec>;
+const OPTIONS = valueOptions('avatars', 'devices', 'batches', 'sizes', 'runs', 'threads', 'cpu-max-batch', 'cpu-max-size', 'out');
 
 export function parseGpuBenchArgs(argv: string[]): GpuBenchArgs | 'help' {
   const cl = parseCommandLine(argv, OPTIONS);

@@ -27,6 +27,16 @@ export interface OptionSpec {
   env?: string;
 }
 
+/** `{ name: { type: 'string' }, … }`: options that take a value. */
+export function valueOptions<N extends string>(...names: N[]): Record<N, OptionSpec> {
+  return Object.fromEntries(names.map((n) => [n, { type: 'string' }])) as Record<N, OptionSpec>;
+}
+
+/** `{ name: { type: 'boolean' }, … }`: flags. */
+export function flagOptions<N extends string>(...names: N[]): Record<N, OptionSpec> {
+  return Object.fromEntries(names.map((n) => [n, { type: 'boolean' }])) as Record<N, OptionSpec>;
+}
+
 export interface ParseOptions {
   /** Environment for the `env` fallbacks (an empty variable counts as unset). */
   env?: NodeJS.ProcessEnv;

@@ -14,7 +14,7 @@ import { UNTRAINED_PRESETS } from '../bench/untrained-avatar.js';
 import { createLogger } from '../log.js';
 import { RENDER_DEVICES } from '../render/ort-session.js';
 import { VIDEO_CODECS } from '../../../shared/src/signaling.js';
-import { existingDir, int, intList, parseCommandLine, usageError, UsageError, type OptionSpec } from './args.js';
+import { existingDir, flagOptions, int, intList, parseCommandLine, UsageError, usageError, valueOptions } from './args.js';
 
 // The project's test data lives beside the repository in ../shared/data.
 const DEFAULT_DRIVING = fileURLToPath(new URL('../../../../shared/data/portrait-man-talking.tracker-reference.json', import.meta.url));
@@ -78,26 +78,7 @@ function avatarArg(v: string): string {
   return v;
 }
 
-const LIVE_OPTIONS = {
-  json: { type: 'boolean' },
-  ramp: { type: 'boolean' },
-  sizes: { type: 'string' },
-  size: { type: 'string' },
-  preset: { type: 'string' },
-  avatar: { type: 'string' },
-  callers: { type: 'string' },
-  'max-callers': { type: 'string' },
-  'stop-fps': { type: 'string' },
-  'hold-fps': { type: 'string' },
-  seconds: { type: 'string' },
-  warmup: { type: 'string' },
-  rate: { type: 'string' },
-  fps: { type: 'string' },
-  codec: { type: 'string' },
-  threads: { type: 'string' },
-  'server-threads': { type: 'string' },
-  driving: { type: 'string' },
-} satisfies Record<string, OptionSpec>;
+const LIVE_OPTIONS = { ...valueOptions('sizes', 'size', 'preset', 'avatar', 'callers', 'max-callers', 'stop-fps', 'hold-fps', 'seconds', 'warmup', 'rate', 'fps', 'codec', 'threads', 'server-threads', 'driving'), ...flagOptions('json', 'ramp') };
 
 export type LiveBenchArgs =
   | { mode: 'sizes'; opts: Omit<BenchOptions, 'onProgress'>; json: boolean }
@@ -156,16 +137,7 @@ export function parseBenchArgs(argv: string[]): LiveBenchArgs {
   };
 }
 
-const RENDER_OPTIONS = {
-  json: { type: 'boolean' },
-  avatar: { type: 'string' },
-  preset: { type: 'string' },
-  size: { type: 'string' },
-  batches: { type: 'string' },
-  runs: { type: 'string' },
-  threads: { type: 'string' },
-  device: { type: 'string' },
-} satisfies Record<string, OptionSpec>;
+const RENDER_OPTIONS = { ...valueOptions('avatar', 'preset', 'size', 'batches', 'runs', 'threads', 'device'), ...flagOptions('json') };
 
 export function parseRenderArgs(argv: string[]): { opts: Omit<RenderBenchOptions, 'onProgress'>; json: boolean } {
   const cl = parseCommandLine(argv, RENDER_OPTIONS);

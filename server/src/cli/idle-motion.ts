@@ -5,7 +5,7 @@ import { extractIdleMotion, IDLE_MOTION_FILE, parseIdleMotion } from '../audio/i
 import { readAvatarManifest } from '../avatars/registry.js';
 import { loadDataset } from '../eval/dataset-reader.js';
 import { EvalInputError } from '../eval/errors.js';
-import { parseCommandLine, usageError, UsageError, type OptionSpec } from './args.js';
+import { parseCommandLine, UsageError, usageError, valueOptions } from './args.js';
 
 export const help = `Usage: dnp idle-motion --avatar DIR --data DATASET [--seconds S]
 
@@ -21,7 +21,7 @@ Options:
   --help           this text
 `;
 
-const OPTIONS = { avatar: { type: 'string' }, data: { type: 'string' }, seconds: { type: 'string' } } satisfies Record<string, OptionSpec>;
+const OPTIONS = valueOptions('avatar', 'data', 'seconds');
 
 function parse(argv: string[]): { avatar: string; data: string; seconds: number } {
   const cl = parseCommandLine(argv, OPTIONS);

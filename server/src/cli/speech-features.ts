@@ -12,7 +12,7 @@ import {
   extractSpeechFeatures,
 } from '../audio/speech-features/index.js';
 import { encodeNpy } from '../prepare/npy.js';
-import { existingDir, parseCommandLine, usageError, UsageError, type OptionSpec } from './args.js';
+import { existingDir, parseCommandLine, UsageError, usageError, valueOptions } from './args.js';
 
 export const help = `Usage: dnp speech-features INPUT --out FILE.npy [options]
 
@@ -31,7 +31,7 @@ Options (flag, environment variable, default):
   --help             this text
 `;
 
-const OPTIONS = { out: { type: 'string' }, 'model-dir': { type: 'string' } } satisfies Record<string, OptionSpec>;
+const OPTIONS = valueOptions('out', 'model-dir');
 
 function parse(argv: string[]): { input: string; out: string; modelDir: string | undefined } {
   const cl = parseCommandLine(argv, OPTIONS, { maxPositionals: 1 });

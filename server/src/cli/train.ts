@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PROJECT_ROOT } from '../project-paths.js';
-import { oneOf, parseCommandLine, usageError, UsageError, type OptionSpec } from './args.js';
+import { flagOptions, oneOf, parseCommandLine, UsageError, usageError, valueOptions } from './args.js';
 
 const DEFAULT_PYTHON = '/usr/bin/python3';
 export const INSTALL_HINT = 'apt-get install python3-torch libopenblas0-pthread python3-numpy python3-pil';
@@ -82,32 +82,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = {
-  data: { type: 'string' },
-  out: { type: 'string' },
-  preset: { type: 'string' },
-  variant: { type: 'string' },
-  refs: { type: 'string' },
-  'no-geometry': { type: 'boolean' },
-  iterations: { type: 'string' },
-  'max-minutes': { type: 'string' },
-  resume: { type: 'boolean' },
-  batch: { type: 'string' },
-  size: { type: 'string' },
-  lr: { type: 'string' },
-  'eval-every': { type: 'string' },
-  'checkpoint-every': { type: 'string' },
-  name: { type: 'string' },
-  seed: { type: 'string' },
-  device: { type: 'string' },
-  threads: { type: 'string' },
-  'no-export': { type: 'boolean' },
-  'no-progress': { type: 'boolean' },
-  int8: { type: 'boolean' },
-  'no-amp': { type: 'boolean' },
-  output: { type: 'string' },
-  fp16: { type: 'boolean' },
-} satisfies Record<string, OptionSpec>;
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { commaList, parseCommandLine, usageError, UsageError, type OptionSpec } from '../cli/args.js';
+import { commaList, flagOptions, parseCommandLine, UsageError, usageError, valueOptions } from '../cli/args.js';
 import { PROJECT_ROOT } from '../project-paths.js';
 import { fmt } from './report-markdown.js';
 import { parseEvalReport, type EvalReport } from './report-schema.js';
@@ -42,16 +42,7 @@ export interface AblationOptions {
   trackerModel: string | null;
 }
 
-const OPTIONS = {
-  data: { type: 'string' },
-  budget: { type: 'string' },
-  variants: { type: 'string' },
-  out: { type: 'string' },
-  preset: { type: 'string' },
-  threads: { type: 'string' },
-  'no-retrack': { type: 'boolean' },
-  'tracker-model': { type: 'string' },
-} satisfies Record<string, OptionSpec>;
+const OPTIONS = { ...valueOptions('data', 'budget', 'variants', 'out', 'preset', 'threads', 'tracker-model'), ...flagOptions('no-retrack') };
 
 export function parseAblationArgs(argv: string[]): AblationOptions {
   const cl = parseCommandLine(argv, OPTIONS);

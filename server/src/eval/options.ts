@@ -1,7 +1,7 @@
 /** `dnp eval` command line: parsing, validation and the help text. */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseCommandLine, usageError, type OptionSpec } from '../cli/args.js';
+import { flagOptions, parseCommandLine, usageError, valueOptions } from '../cli/args.js';
 import { PROJECT_ROOT } from '../project-paths.js';
 
 export const EVAL_HELP = `Usage: dnp eval --avatar AVATAR_DIR --data DATASET_DIR --out REPORT_DIR [options]
@@ -50,20 +50,7 @@ export function defaultTrackerModel(): string {
   return env && env.length > 0 ? env : join(PROJECT_ROOT, 'models', 'face_landmarker.task');
 }
 
-const OPTIONS = {
-  avatar: { type: 'string' },
-  data: { type: 'string' },
-  out: { type: 'string' },
-  driver: { type: 'string' },
-  'driver-frames': { type: 'string' },
-  'no-retrack': { type: 'boolean' },
-  'max-frames': { type: 'string' },
-  strips: { type: 'string' },
-  threads: { type: 'string' },
-  batch: { type: 'string' },
-  'tracker-model': { type: 'string' },
-  chromium: { type: 'string' },
-} satisfies Record<string, OptionSpec>;
+const OPTIONS = { ...valueOptions('avatar', 'data', 'out', 'driver', 'driver-frames', 'max-frames', 'strips', 'threads', 'batch', 'tracker-model', 'chromium'), ...flagOptions('no-retrack') };
 
 export function parseEvalArgs(argv: string[]): EvalOptions {
   const cl = parseCommandLine(argv, OPTIONS);

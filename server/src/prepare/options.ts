@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OFFICIAL_TRACKER_MODEL_URL, TRACKER_MODEL_SHA256 } from '../../../shared/src/tracker-model.js';
-import { intOneOf, parseCommandLine, usageError, type OptionSpec } from '../cli/args.js';
+import { flagOptions, intOneOf, parseCommandLine, usageError, valueOptions } from '../cli/args.js';
 
 import { DEFAULT_TRACKER_MODEL, PROJECT_ROOT } from '../project-paths.js';
 
@@ -52,19 +52,7 @@ Options:
 Environment: DNP_TRACKER_MODEL, DNP_CHROMIUM, LOG_LEVEL (default info; logs are JSON lines on stderr).
 `;
 
-const OPTIONS = {
-  out: { type: 'string' },
-  size: { type: 'string' },
-  fps: { type: 'string' },
-  start: { type: 'string' },
-  'max-seconds': { type: 'string' },
-  'test-fraction': { type: 'string' },
-  'max-gap': { type: 'string' },
-  'png-level': { type: 'string' },
-  'tracker-model': { type: 'string' },
-  chromium: { type: 'string' },
-  force: { type: 'boolean' },
-} satisfies Record<string, OptionSpec>;
+const OPTIONS = { ...valueOptions('out', 'size', 'fps', 'start', 'max-seconds', 'test-fraction', 'max-gap', 'png-level', 'tracker-model', 'chromium'), ...flagOptions('force') };
 
 export function parsePrepareArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): PrepareOptions {
   const cl = parseCommandLine(argv, OPTIONS, { maxPositionals: Infinity });

@@ -1,6 +1,6 @@
 /** `dnp synth` command-line options: parsed and validated (pure apart from reading the environment and checking files). */
 import { existsSync } from 'node:fs';
-import { existingFile, intOneOf, parseCommandLine, usageError, type OptionSpec } from '../cli/args.js';
+import { existingFile, flagOptions, intOneOf, parseCommandLine, usageError, valueOptions } from '../cli/args.js';
 import { DEFAULT_TRACKER_MODEL } from '../project-paths.js';
 
 export const SYNTH_SIZES = [256, 512] as const;
@@ -52,21 +52,7 @@ Options:
 Environment: DNP_TRACKER_MODEL, DNP_CHROMIUM, LOG_LEVEL (default info; logs are JSON lines on stderr).
 `;
 
-const OPTIONS = {
-  out: { type: 'string' },
-  size: { type: 'string' },
-  seconds: { type: 'string' },
-  seed: { type: 'string' },
-  fps: { type: 'string' },
-  'test-fraction': { type: 'string' },
-  'png-level': { type: 'string' },
-  vectors: { type: 'string' },
-  motion: { type: 'string' },
-  'tracker-model': { type: 'string' },
-  chromium: { type: 'string' },
-  'no-landmarks': { type: 'boolean' },
-  force: { type: 'boolean' },
-} satisfies Record<string, OptionSpec>;
+const OPTIONS = { ...valueOptions('out', 'size', 'seconds', 'seed', 'fps', 'test-fraction', 'png-level', 'vectors', 'motion', 'tracker-model', 'chromium'), ...flagOptions('no-landmarks', 'force') };
 
 export function parseSynthArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): SynthOptions {
   const cl = parseCommandLine(argv, OPTIONS);
