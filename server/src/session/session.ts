@@ -3,10 +3,10 @@
  * peer is connected — the VideoOutput (its FrameEncoder, in an encode worker → RTP → track). Uses (does not
  * own) the avatar's shared Renderer and the server's EncodePool.
  *
- * Frame loop: a new driving vector is rendered as soon as it arrives, but at most at the avatar's fps
- * (latest vector wins; a vector that arrives while a frame is being made waits for the next slot). When the
- * caller pauses, the last picture is re-sent every `keepaliveMs` so the stream stays alive. Before the
- * first driving frame the avatar's neutral face is shown.
+ * Frame loop (session/frame-loop.ts): a new driving vector is rendered as soon as it arrives, but at most at
+ * the avatar's fps (latest vector wins; a vector that arrives while a frame is being made waits for the next
+ * slot). When the caller pauses, the last picture is re-sent every `keepaliveMs` so the stream stays alive;
+ * PLI/FIR keyframes are throttled. Before the first driving frame the avatar's neutral face is shown.
  *
  * close(reason) is idempotent and runs on every way a session ends: leave, socket disconnect, peer
  * failed/closed, connect timeout, server close, render/encode error.
@@ -25,8 +25,9 @@ import { TokenBucket } from '../access/token-bucket.js';
 import type { Metrics } from '../metrics.js';
 import { DriveMix } from './drive-mix.js';
 import { DrivingChannel, type LatestVector } from './driving-channel.js';
+import { FrameLoop } from './frame-loop.js';
 import { Peer, type IceOptions } from './peer.js';
-import { defaultBitrate, VideoOutput } from './video-output.js';
+import { defaultBitrate, peerVideoSink, VideoOutput } from './video-output.js';
 
 export interface SessionOptions {
   id: string;
@@ -92,28 +93,19 @@ export class Session {
   private readonly voiceCond = new Float32Array(CONDITIONING_SIZE);
   private closed = false;
   private connected = false;
-  private busy = false;
-  /** The frame being made (render + encode), settles either way. */
-  private frame: Promise<void> | null = null;
-  private dirty = false;
-  private lastStart = -Infinity;
-  /** Nominal start of the next frame slot (a 1/fps grid, so that one late frame does not delay all the next). */
-  private nextSlot = -Infinity;
-  private lastSent = -Infinity;
+  /** Pacing, latest wins, keepalive re-sends and keyframe throttling (started once the peer is connected). */
+  private readonly loop: FrameLoop;
+  /** What the frame in flight is doing (for the failure's cause). */
+  private stage: 'render' | 'encode' = 'render';
   /** seq of the driving frame in the last picture; null while only the neutral face has been shown. */
   private lastSeq: number | null = null;
-  private haveFrame = false;
-  private slotTimer: NodeJS.Timeout | null = null;
-  private keepaliveTimer: NodeJS.Timeout | null = null;
   private connectTimer: NodeJS.Timeout | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
-  private keyframeTimer: NodeJS.Timeout | null = null;
   /** performance.now() of the last valid driving frame (or calibration, or the connection coming up). */
   private lastActivity = performance.now();
-  private lastKeyframeRequest = -Infinity;
   private readonly drivingBucket: TokenBucket;
   private readonly intervalMs: number;
-  private readonly counts = { rendered: 0, resent: 0, skippedWhileBusy: 0, drivingOverRate: 0, keyframeRequestsThrottled: 0 };
+  private readonly counts = { drivingOverRate: 0 };
   /** Called once when the session has closed (to remove it from Sessions and tell the caller). */
   onClosed: ((reason: SessionEndReason, error?: string) => void) | null = null;
   readonly mode: DriveMode;
@@ -144,10 +136,22 @@ export class Session {
         metrics.bytesUp.inc(bytes);
       },
     });
+    this.loop = new FrameLoop(
+      { fps: opts.avatar.manifest.fps, keepaliveMs: opts.keepaliveMs, keyframeMinIntervalMs: opts.keyframeMinIntervalMs },
+      {
+        renderFrame: () => this.makeFrame(),
+        resendFrame: () => this.resendFrame(),
+        requestKeyframe: () => {
+          this.metrics.keyframeRequests.inc({ outcome: 'honoured' });
+          this.log.debug('keyframe requested by the caller');
+          this.video?.requestKeyframe();
+        },
+        failed: (what, err) => this.fail(what === 'resend' ? 'encode' : this.stage, err),
+      },
+    );
     this.driving.onFrame = () => {
       this.lastActivity = performance.now();
-      this.dirty = true;
-      this.kick();
+      this.loop.update();
     };
     this.drivingBucket = new TokenBucket(opts.maxDrivingHz, opts.maxDrivingHz);
     this.mode = opts.mode ?? 'camera';
@@ -205,22 +209,7 @@ export class Session {
   /** A PLI/FIR: a keyframe now, or — within keyframeMinIntervalMs of the last one — one at the end of that window. */
   private onKeyframeRequest(): void {
     if (this.closed) return;
-    const now = performance.now();
-    const wait = this.lastKeyframeRequest + this.opts.keyframeMinIntervalMs - now;
-    if (wait > 0) {
-      this.counts.keyframeRequestsThrottled++;
-      this.metrics.keyframeRequests.inc({ outcome: 'throttled' });
-      this.keyframeTimer ??= setTimeout(() => {
-        this.keyframeTimer = null;
-        this.onKeyframeRequest();
-      }, Math.ceil(wait));
-      return;
-    }
-    this.lastKeyframeRequest = now;
-    this.metrics.keyframeRequests.inc({ outcome: 'honoured' });
-    this.video?.requestKeyframe();
-    this.log.debug('keyframe requested by the caller');
-    if (!this.busy) this.resend();
+    if (this.loop.requestKeyframe() === 'throttled') this.metrics.keyframeRequests.inc({ outcome: 'throttled' });
   }
 
   get isClosed(): boolean {
@@ -266,26 +255,19 @@ export class Session {
         maxPacketSize: 1200,
         rgbInput: this.avatar.renderer.outputFormat === 'rgb',
       });
-      this.video = new VideoOutput(this.peer, encoder);
+      this.video = new VideoOutput(peerVideoSink(this.peer), encoder);
       this.metrics.encoders.inc({ codec: this.codec });
     } catch (err) {
       this.fail('encode', new Error(`cannot start the ${this.codec} encoder: ${err instanceof Error ? err.message : String(err)}`));
       return;
     }
     this.log.info({ codec: this.codec }, 'peer connected; streaming');
-    this.dirty = true; // first frame: the latest vector or the neutral face, as a keyframe
-    this.kick();
+    this.loop.start(); // first frame: the latest vector or the neutral face, as a keyframe
     if (this.voice) {
       // the voice and the idle motion change every frame: render at the avatar's rate
-      this.frameTicker = setInterval(() => {
-        this.dirty = true;
-        this.kick();
-      }, this.intervalMs);
+      this.frameTicker = setInterval(() => this.loop.update(), this.intervalMs);
       this.voiceStatsTimer = setInterval(() => this.voiceTick(), 1000);
     }
-    this.keepaliveTimer = setInterval(() => {
-      if (!this.busy && performance.now() - this.lastSent >= this.opts.keepaliveMs) this.resend();
-    }, Math.max(20, Math.round(this.opts.keepaliveMs / 2)));
     this.lastActivity = performance.now();
     const idleMs = this.opts.idleTimeoutMs;
     if (idleMs > 0) {
@@ -295,93 +277,34 @@ export class Session {
     }
   }
 
-  /** Starts a frame now if one is due, or arms a timer for the next slot. */
-  private kick(): void {
-    if (this.closed || !this.connected || !this.dirty) return;
-    if (this.busy) {
-      this.counts.skippedWhileBusy++;
-      return; // finishing the current frame calls kick() again
-    }
-    // At most fps on average (the grid), and never two frames closer than half an interval.
-    const due = Math.max(this.nextSlot, this.lastStart + this.intervalMs / 2);
-    const wait = due - performance.now();
-    if (wait <= 0) {
-      if (this.slotTimer) clearTimeout(this.slotTimer);
-      this.slotTimer = null;
-      void this.renderNext();
-    } else if (!this.slotTimer) {
-      this.slotTimer = setTimeout(() => {
-        this.slotTimer = null;
-        this.kick();
-      }, Math.ceil(wait));
-    }
-  }
-
-  private renderNext(): Promise<void> {
-    const frame = this.makeFrame().finally(() => {
-      if (this.frame === frame) this.frame = null;
-    });
-    this.frame = frame;
-    return frame;
-  }
-
+  /** One frame (the frame loop's target): render from the latest vector, encode, send. */
   private async makeFrame(): Promise<void> {
     const video = this.video;
     if (!video) return;
-    this.busy = true;
-    this.dirty = false;
     const start = performance.now();
-    this.lastStart = start;
-    this.nextSlot = (start - this.nextSlot > this.intervalMs ? start : this.nextSlot) + this.intervalMs;
     const latest: LatestVector | null = this.driving.latest;
     let cond = latest ? latest.cond : this.neutralCond;
     const voice = this.voice;
     const mouth = voice ? voice.driver.latest : null;
     if (voice) cond = voice.mix.mix(start - voice.t0, this.mode === 'both' && latest ? latest.cond : null, mouth, this.voiceCond);
     const seq = latest ? latest.seq : null; // no render report for the neutral face: no driving frame in it
-    let stage: 'render' | 'encode' = 'render';
-    try {
-      const { ms: renderMs, source } = await this.avatar.renderer.renderInto(cond, video.picture);
-      if (this.closed || this.video !== video) return;
-      this.counts.rendered++;
-      stage = 'encode';
-      const encodeMs = await this.sendPicture(video, source, seq === null ? null : { seq, renderMs });
-      if (this.closed || this.video !== video) return;
-      this.haveFrame = true; // the picture buffer now holds it as yuv420p (for re-sends)
-      this.lastSeq = seq;
-      this.opts.observeEncode?.(encodeMs);
-      if (voice && mouth) voice.driver.noteShown(mouth);
-      if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
-    } catch (err) {
-      if (!this.closed) this.fail(stage, err);
-      return;
-    } finally {
-      this.busy = false;
-    }
-    // Let the event loop deliver the driving frames that arrived during this frame before choosing the next
-    // vector (kicking right here would render the vector from before this frame: a whole render late).
-    setImmediate(() => this.kick());
+    this.stage = 'render';
+    const { ms: renderMs, source } = await this.avatar.renderer.renderInto(cond, video.picture);
+    if (this.closed || this.video !== video) return;
+    this.stage = 'encode';
+    const encodeMs = await this.sendPicture(video, source, seq === null ? null : { seq, renderMs });
+    if (this.closed || this.video !== video) return;
+    this.lastSeq = seq; // the picture buffer now holds this picture as yuv420p (for re-sends)
+    this.opts.observeEncode?.(encodeMs);
+    if (voice && mouth) voice.driver.noteShown(mouth);
+    if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
   }
 
-  /** Re-sends the last picture (keepalive, or a keyframe right after a PLI); it counts as the frame in flight. */
-  private resend(): void {
+  /** Re-sends the last picture (the frame loop's keepalive, or a keyframe right after a PLI). */
+  private async resendFrame(): Promise<void> {
     const video = this.video;
-    if (this.closed || !video || !this.haveFrame || this.busy) return;
-    this.busy = true;
-    this.counts.resent++;
-    const frame = this.sendPicture(video, 'yuv420p', this.lastSeq === null ? null : { seq: this.lastSeq, renderMs: 0 })
-      .then(
-        () => undefined,
-        (err: unknown) => {
-          if (!this.closed) this.fail('encode', err);
-        },
-      )
-      .finally(() => {
-        this.busy = false;
-        if (this.frame === frame) this.frame = null;
-        if (!this.closed) setImmediate(() => this.kick());
-      });
-    this.frame = frame;
+    if (this.closed || !video) return;
+    await this.sendPicture(video, 'yuv420p', this.lastSeq === null ? null : { seq: this.lastSeq, renderMs: 0 });
   }
 
   /** A render or encode failure ends only this session (counted by avatar and cause); the others go on. */
@@ -404,7 +327,6 @@ export class Session {
   /** Encodes and sends one picture; resolves to the encode time (ms). */
   private async sendPicture(video: VideoOutput, source: PictureSource, report: { seq: number; renderMs: number } | null): Promise<number> {
     const sent = await video.send(source, report);
-    this.lastSent = performance.now();
     this.metrics.encodeMs.observe({ codec: this.codec }, sent.encodeMs);
     this.metrics.framesSent.inc();
     if (sent.key) this.metrics.keyframesSent.inc();
@@ -419,6 +341,7 @@ export class Session {
       codec: this.codec,
       connected: this.connected,
       closed: this.closed,
+      ...this.loop.counts,
       ...this.counts,
       peer: this.peer.toJSON(),
       driving: this.driving.toJSON(),
@@ -431,9 +354,10 @@ export class Session {
   async close(reason: SessionEndReason, error?: string): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.slotTimer, this.connectTimer, this.keyframeTimer]) if (t) clearTimeout(t);
-    for (const t of [this.keepaliveTimer, this.idleTimer, this.frameTicker, this.voiceStatsTimer]) if (t) clearInterval(t);
-    this.slotTimer = this.connectTimer = this.keyframeTimer = this.keepaliveTimer = this.idleTimer = this.frameTicker = this.voiceStatsTimer = null;
+    this.loop.close();
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    for (const t of [this.idleTimer, this.frameTicker, this.voiceStatsTimer]) if (t) clearInterval(t);
+    this.connectTimer = this.idleTimer = this.frameTicker = this.voiceStatsTimer = null;
     this.driving.onFrame = null;
     this.onVoiceStats = null;
     if (this.voice) {
@@ -448,9 +372,10 @@ export class Session {
     cb?.(reason, error);
     // Let a frame in flight finish (bounded: a hung model run is abandoned by the renderer, but close() must
     // not depend on that). A frame that completes after this point sees `closed` and never touches the encoder.
-    if (this.frame) {
+    const frame = this.loop.inFlight;
+    if (frame) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.frame, new Promise<void>((r) => (timer = setTimeout(r, FRAME_WAIT_MS)))]);
+      await Promise.race([frame, new Promise<void>((r) => (timer = setTimeout(r, FRAME_WAIT_MS)))]);
       clearTimeout(timer);
     }
     try {

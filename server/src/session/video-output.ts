@@ -1,12 +1,37 @@
 /**
  * VideoOutput: one session's outgoing video. The renderer writes each picture into `picture`; send() has it
  * converted, encoded and packetised by the session's FrameEncoder (in an encode worker, media/encode-pool.ts,
- * or inline), writes the RTP packets to the werift track, and sends one render report per frame on the data
- * channel carrying the RTP timestamp the receiver sees. Keyframe at start and whenever asked (PLI / FIR).
+ * or inline), writes the RTP packets to its sink (the caller's werift track), and sends one render report per
+ * frame on the data channel carrying the RTP timestamp the receiver sees. Keyframe at start and whenever asked (PLI / FIR).
  */
 import { encodeRenderReport, RENDER_REPORT_BYTES } from '../../../shared/src/render-report.js';
 import type { EncodedFrame, FrameEncoder, FrameEncoderStats, Picture, PictureSource } from '../media/frame-encoder.js';
 import type { Peer } from './peer.js';
+
+/** Where a VideoOutput's packets and render reports go (a caller's werift peer, or a fake in tests). */
+export interface VideoSink {
+  /** Writes one RTP packet of the video track. */
+  writeRtp(rtp: Buffer): void;
+  /** The RTP timestamp of the last packet as it went on the wire (after the transport's offset), if known. */
+  readonly lastWireTimestamp: number | undefined;
+  /** Sends a render report on the data channel; false when the channel is not open. */
+  sendReport(report: Buffer): boolean;
+}
+
+/** A caller's peer as a VideoSink: its video track and its 'driving' data channel. */
+export function peerVideoSink(peer: Peer): VideoSink {
+  return {
+    writeRtp: (rtp) => peer.track.writeRtp(rtp),
+    get lastWireTimestamp() {
+      return peer.lastWireTimestamp;
+    },
+    sendReport: (report) => {
+      if (peer.channel.readyState !== 'open') return false;
+      peer.channel.send(report);
+      return true;
+    },
+  };
+}
 
 export interface SentFrame {
   rtpTimestamp: number | undefined;
@@ -33,7 +58,7 @@ export function defaultBitrate(width: number, height: number, fps: number): numb
 
 export class VideoOutput {
   private encoder: FrameEncoder | null;
-  private readonly peer: Peer;
+  private readonly sink: VideoSink;
   private readonly t0 = performance.now();
   private lastPts = -1;
   private keyframeWanted = true;
@@ -41,8 +66,8 @@ export class VideoOutput {
   private readonly stats = { frames: 0, keyframes: 0, keyframeRequests: 0, reports: 0, bytes: 0 };
 
   /** Takes ownership of `encoder` (closed with this output). */
-  constructor(peer: Peer, encoder: FrameEncoder) {
-    this.peer = peer;
+  constructor(sink: VideoSink, encoder: FrameEncoder) {
+    this.sink = sink;
     this.encoder = encoder;
   }
 
@@ -90,16 +115,17 @@ export class VideoOutput {
       throw err;
     }
     if (this.encoder !== encoder) throw new Error('video output is closed');
-    for (const rtp of f.rtp) this.peer.track.writeRtp(rtp);
-    const rtpTimestamp = this.peer.lastWireTimestamp;
+    for (const rtp of f.rtp) this.sink.writeRtp(rtp);
+    const rtpTimestamp = this.sink.lastWireTimestamp;
     this.stats.frames++;
     if (f.key) this.stats.keyframes++;
     let bytes = f.bytes;
-    if (report && rtpTimestamp !== undefined && this.peer.channel.readyState === 'open') {
+    if (report && rtpTimestamp !== undefined) {
       try {
-        this.peer.channel.send(Buffer.from(encodeRenderReport({ seq: report.seq, rtpTimestamp, renderMs: report.renderMs, encodeMs: f.encodeMs })));
-        this.stats.reports++;
-        bytes += RENDER_REPORT_BYTES;
+        if (this.sink.sendReport(Buffer.from(encodeRenderReport({ seq: report.seq, rtpTimestamp, renderMs: report.renderMs, encodeMs: f.encodeMs })))) {
+          this.stats.reports++;
+          bytes += RENDER_REPORT_BYTES;
+        }
       } catch {
         // channel closing: the session will notice
       }

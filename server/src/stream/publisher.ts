@@ -28,6 +28,7 @@ import { yuv420pBytes } from '../media/rgb-to-yuv.js';
 import type { Metrics } from '../metrics.js';
 import { avatarNeutral, type DrivingChannel } from '../session/driving-channel.js';
 import { defaultBitrate } from '../session/video-output.js';
+import { FrameLoop } from '../session/frame-loop.js';
 import { ArrivalClock, RtpUnwrapper } from './arrival-clock.js';
 import type { MediaTap, TapOpus, TapPicture, TapVideoFrame, TapVideoInfo, Unsubscribe } from './media-tap.js';
 
@@ -89,23 +90,14 @@ export class Publisher implements MediaTap {
   private readonly opusSubs = new Listeners<TapOpus>();
   private readonly closedSubs = new Listeners<void>();
   private isClosed = false;
-  private busy = false;
-  private dirty = true;
-  private haveFrame = false;
-  private frame: Promise<void> | null = null;
-  private lastStart = -Infinity;
-  private lastSent = -Infinity;
+  /** Pacing, latest wins, keepalive re-sends and keyframe throttling (session/frame-loop.ts). */
+  private readonly loop: FrameLoop;
   private lastPts90 = -1;
   private keyframeWanted = true;
-  private lastKeyframe = -Infinity;
-  private slotTimer: NodeJS.Timeout | null = null;
-  private keyframeTimer: NodeJS.Timeout | null = null;
-  private readonly keepaliveTimer: NodeJS.Timeout;
   private readonly audioClock = new ArrivalClock();
   private readonly audioTicks = new RtpUnwrapper();
   private readonly videoClock = new ArrivalClock();
-  private readonly intervalMs: number;
-  readonly stats = { encodes: 0, keyframes: 0, rendered: 0, resent: 0, rtpPackets: 0, rtpBytes: 0, opusPackets: 0, keyframeRequests: 0, keyframeRequestsThrottled: 0 };
+  readonly stats = { encodes: 0, keyframes: 0, rtpPackets: 0, rtpBytes: 0, opusPackets: 0, keyframeRequests: 0 };
 
   constructor(
     private readonly opts: PublisherOptions,
@@ -117,7 +109,6 @@ export class Publisher implements MediaTap {
     this.log = log.child({ stream: opts.id, avatar: opts.avatar.id });
     const m = opts.avatar.manifest;
     this.video = { codec: opts.codec, width: m.width, height: m.height, fps: m.fps };
-    this.intervalMs = 1000 / m.fps;
     this.neutralCond = flattenDrivingValues(avatarNeutral(m.neutral), new Float32Array(CONDITIONING_SIZE));
     this.encoder = opts.encodePool.open({
       codec: opts.codec,
@@ -129,9 +120,20 @@ export class Publisher implements MediaTap {
       rgbInput: opts.avatar.renderer.outputFormat === 'rgb',
     });
     metrics.encoders.inc({ codec: opts.codec });
-    this.keepaliveTimer = setInterval(() => {
-      if (!this.busy && this.wantsVideo && performance.now() - this.lastSent >= opts.keepaliveMs) this.resend();
-    }, Math.max(20, Math.round(opts.keepaliveMs / 2)));
+    this.loop = new FrameLoop(
+      { fps: m.fps, keepaliveMs: opts.keepaliveMs, keyframeMinIntervalMs: opts.keyframeMinIntervalMs },
+      {
+        renderFrame: () => this.makeFrame(),
+        resendFrame: () => this.resendFrame(),
+        requestKeyframe: () => {
+          this.metrics.keyframeRequests.inc({ outcome: 'honoured' });
+          this.keyframeWanted = true;
+        },
+        failed: (what, err) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, what === 'frame' ? 'render or encode failed; the next frame tries again' : 'encode failed'),
+        wanted: () => this.wantsVideo,
+      },
+    );
+    this.loop.start(); // renders once somebody subscribes to video
   }
 
   /** Bandwidth policy (stream/tap-bandwidth.ts): a new target bitrate; the encoder re-opens before the next picture. */
@@ -156,10 +158,7 @@ export class Publisher implements MediaTap {
   /** Renders from this channel's latest vector from now on (the participant's data channel). */
   drive(channel: DrivingChannel): void {
     this.driving = channel;
-    channel.onFrame = () => {
-      this.dirty = true;
-      this.kick();
-    };
+    channel.onFrame = () => this.loop.update();
   }
 
   /** One Opus packet of the participant's microphone, with its RTP timestamp (48 kHz) and arrival time. */
@@ -196,8 +195,7 @@ export class Publisher implements MediaTap {
 
   private subscribeVideo<T>(subs: Listeners<T>, cb: (v: T) => void): Unsubscribe {
     const off = subs.add(cb);
-    this.dirty = true;
-    this.kick();
+    this.loop.update();
     return off;
   }
 
@@ -209,81 +207,28 @@ export class Publisher implements MediaTap {
   requestKeyframe(reason: string): void {
     if (this.isClosed) return;
     this.stats.keyframeRequests++;
-    const now = performance.now();
-    const wait = this.lastKeyframe + this.opts.keyframeMinIntervalMs - now;
-    if (wait > 0) {
-      this.stats.keyframeRequestsThrottled++;
-      this.metrics.keyframeRequests.inc({ outcome: 'throttled' });
-      this.keyframeTimer ??= setTimeout(() => {
-        this.keyframeTimer = null;
-        this.requestKeyframe(reason);
-      }, Math.ceil(wait));
-      return;
-    }
-    this.metrics.keyframeRequests.inc({ outcome: 'honoured' });
-    this.log.debug({ reason }, 'keyframe requested');
-    this.keyframeWanted = true;
-    this.lastKeyframe = now;
-    if (!this.busy) this.resend();
+    const outcome = this.loop.requestKeyframe();
+    if (outcome === 'throttled') this.metrics.keyframeRequests.inc({ outcome });
+    else this.log.debug({ reason }, 'keyframe requested');
   }
 
-  private kick(): void {
-    if (this.isClosed || !this.dirty || this.busy || !this.wantsVideo) return;
-    const wait = this.lastStart + this.intervalMs - performance.now();
-    if (wait <= 0) {
-      if (this.slotTimer) clearTimeout(this.slotTimer);
-      this.slotTimer = null;
-      const frame = this.makeFrame().finally(() => {
-        if (this.frame === frame) this.frame = null;
-      });
-      this.frame = frame;
-    } else {
-      this.slotTimer ??= setTimeout(() => {
-        this.slotTimer = null;
-        this.kick();
-      }, Math.ceil(wait));
-    }
-  }
-
+  /** One frame (the frame loop's target): render from the latest vector, encode once, fan out. */
   private async makeFrame(): Promise<void> {
     const encoder = this.encoder;
     if (!encoder) return;
-    this.busy = true;
-    this.dirty = false;
-    this.lastStart = performance.now();
     const latest = this.driving?.latest ?? null;
     const cond = latest ? latest.cond : this.neutralCond;
-    try {
-      const { source } = await this.avatar.renderer.renderInto(cond, encoder.picture);
-      if (this.isClosed) return;
-      this.stats.rendered++;
-      await this.send(encoder, source, latest ? this.videoClock.map(latest.captureMs, latest.arrivedAt - this.t0) : this.clockMs());
-      this.haveFrame = true; // the picture buffer now holds it as yuv420p (for re-sends)
-      if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
-    } catch (err) {
-      if (!this.isClosed) this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'render or encode failed; the next frame tries again');
-    } finally {
-      this.busy = false;
-    }
-    setImmediate(() => this.kick());
+    const { source } = await this.avatar.renderer.renderInto(cond, encoder.picture);
+    if (this.isClosed) return;
+    await this.send(encoder, source, latest ? this.videoClock.map(latest.captureMs, latest.arrivedAt - this.t0) : this.clockMs());
+    if (latest) this.metrics.serverLatencyMs.observe(performance.now() - latest.arrivedAt);
   }
 
-  /** Re-sends the last picture (keepalive, keyframe); it counts as the frame in flight. */
-  private resend(): void {
+  /** Re-sends the last picture (the frame loop's keepalive or keyframe); the picture buffer holds it as yuv420p. */
+  private async resendFrame(): Promise<void> {
     const encoder = this.encoder;
-    if (this.isClosed || !encoder || !this.haveFrame || this.busy) return;
-    this.busy = true;
-    this.stats.resent++;
-    const frame = this.send(encoder, 'yuv420p', this.clockMs())
-      .catch((err: unknown) => {
-        if (!this.isClosed) this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'encode failed');
-      })
-      .finally(() => {
-        this.busy = false;
-        if (this.frame === frame) this.frame = null;
-        if (!this.isClosed) setImmediate(() => this.kick());
-      });
-    this.frame = frame;
+    if (this.isClosed || !encoder) return;
+    await this.send(encoder, 'yuv420p', this.clockMs());
   }
 
   /** Encodes the picture once (pts on the tap clock, ms) and hands it to every subscriber. */
@@ -293,7 +238,6 @@ export class Publisher implements MediaTap {
     this.lastPts90 = pts90;
     const key = this.keyframeWanted;
     this.keyframeWanted = false;
-    if (key) this.lastKeyframe = performance.now();
     const pts = pts90 / 90;
     let f: EncodedFrame;
     try {
@@ -315,7 +259,6 @@ export class Publisher implements MediaTap {
     this.metrics.encodeMs.observe({ codec: this.video.codec }, f.encodeMs);
     this.metrics.framesSent.inc();
     if (key) this.metrics.keyframesSent.inc();
-    this.lastSent = performance.now();
   }
 
   /** One RTP packet to every subscriber, its timestamp rewritten to the picture's pts (the muxer's random base dropped). */
@@ -327,20 +270,20 @@ export class Publisher implements MediaTap {
   }
 
   toJSON(): Record<string, unknown> {
-    return { id: this.id, avatar: this.avatar.id, ...this.video, subscribers: { rtp: this.rtpSubs.size, frames: this.frameSubs.size, pictures: this.pictureSubs.size, opus: this.opusSubs.size }, ...this.stats };
+    return { id: this.id, avatar: this.avatar.id, ...this.video, subscribers: { rtp: this.rtpSubs.size, frames: this.frameSubs.size, pictures: this.pictureSubs.size, opus: this.opusSubs.size }, ...this.stats, ...this.loop.counts };
   }
 
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    for (const t of [this.slotTimer, this.keyframeTimer]) if (t) clearTimeout(t);
-    clearInterval(this.keepaliveTimer);
+    this.loop.close();
     if (this.driving) this.driving.onFrame = null;
     this.closedSubs.emit(undefined, this.log);
     for (const s of [this.rtpSubs, this.frameSubs, this.pictureSubs, this.opusSubs, this.closedSubs] as const) s.clear();
-    if (this.frame) {
+    const frame = this.loop.inFlight;
+    if (frame) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.frame, new Promise<void>((r) => (timer = setTimeout(r, FRAME_WAIT_MS)))]);
+      await Promise.race([frame, new Promise<void>((r) => (timer = setTimeout(r, FRAME_WAIT_MS)))]);
       clearTimeout(timer);
     }
     this.encoder?.close();
