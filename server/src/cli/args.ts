@@ -32,6 +32,11 @@ export function valueOptions<N extends string>(...names: N[]): Record<N, OptionS
   return Object.fromEntries(names.map((n) => [n, { type: 'string' }])) as Record<N, OptionSpec>;
 }
 
+/** `{ name: { type: 'string', env: VARIABLE }, … }`: options that take a value, each read from its variable when absent. */
+export function envOptions<N extends string>(variables: Record<N, string>): Record<N, OptionSpec> {
+  return Object.fromEntries(Object.entries<string>(variables).map(([n, env]) => [n, { type: 'string', env }])) as Record<N, OptionSpec>;
+}
+
 /** `{ name: { type: 'boolean' }, … }`: flags. */
 export function flagOptions<N extends string>(...names: N[]): Record<N, OptionSpec> {
   return Object.fromEntries(names.map((n) => [n, { type: 'boolean' }])) as Record<N, OptionSpec>;

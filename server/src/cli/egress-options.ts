@@ -5,18 +5,18 @@
 import { ROOM_NAME_RE } from '../../../shared/src/room-signaling.js';
 import { EGRESS_CONFIG_DEFAULTS, type EgressConfig, type EgressSource } from '../egress/egress-manager.js';
 import { checkRtmpUrl } from '../egress/rtmp-egress.js';
-import type { OptionSpec } from './args.js';
+import { envOptions } from './args.js';
 
-export const EGRESS_FLAGS = {
-  'egress-rtmp': { type: 'string', env: 'DNP_EGRESS_RTMP' },
-  'egress-whip': { type: 'string', env: 'DNP_EGRESS_WHIP' },
-  'egress-whip-token': { type: 'string', env: 'DNP_EGRESS_WHIP_TOKEN' },
-  record: { type: 'string', env: 'DNP_RECORD_DIR' },
-  'egress-source': { type: 'string', env: 'DNP_EGRESS_SOURCE' },
-  'egress-allow': { type: 'string', env: 'DNP_EGRESS_ALLOW' },
-  'egress-bitrate': { type: 'string', env: 'DNP_EGRESS_BITRATE' },
-  'max-whep-viewers': { type: 'string', env: 'DNP_MAX_WHEP_VIEWERS' },
-} satisfies Record<string, OptionSpec>;
+export const EGRESS_FLAGS = envOptions({
+  'egress-rtmp': 'DNP_EGRESS_RTMP',
+  'egress-whip': 'DNP_EGRESS_WHIP',
+  'egress-whip-token': 'DNP_EGRESS_WHIP_TOKEN',
+  record: 'DNP_RECORD_DIR',
+  'egress-source': 'DNP_EGRESS_SOURCE',
+  'egress-allow': 'DNP_EGRESS_ALLOW',
+  'egress-bitrate': 'DNP_EGRESS_BITRATE',
+  'max-whep-viewers': 'DNP_MAX_WHEP_VIEWERS',
+});
 
 type Fail = (message: string) => never;
 

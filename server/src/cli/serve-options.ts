@@ -17,7 +17,7 @@ import { LIMIT_DEFAULTS } from '../server-limits.js';
 import { ROOM_NAME_RE } from '../../../shared/src/room-signaling.js';
 import { ROOM_DEFAULTS } from '../rooms/room-defaults.js';
 import type { IceServerConfig } from '../session/peer.js';
-import { hostAddress, int, parseCommandLine, usageError, UsageError, type OptionSpec } from './args.js';
+import { envOptions, hostAddress, int, parseCommandLine, usageError, UsageError } from './args.js';
 import { EGRESS_FLAGS, resolveEgressConfig } from './egress-options.js';
 
 import { DEFAULT_TRACKER_MODEL, PROJECT_ROOT } from '../project-paths.js';
@@ -31,46 +31,48 @@ export interface ServeOptions extends ServerOptions {
 }
 
 const FLAGS = {
-  avatars: { type: 'string', env: 'DNP_AVATARS' },
-  port: { type: 'string', env: 'PORT' },
-  host: { type: 'string', env: 'HOST' },
-  device: { type: 'string', env: 'DNP_DEVICE' },
-  codec: { type: 'string', env: 'DNP_CODEC' },
-  threads: { type: 'string', env: 'DNP_THREADS' },
-  'max-batch': { type: 'string', env: 'DNP_MAX_BATCH' },
-  'encode-workers': { type: 'string', env: 'DNP_ENCODE_WORKERS' },
-  'render-workers': { type: 'string', env: 'DNP_RENDER_WORKERS' },
-  'ice-host': { type: 'string', env: 'DNP_ICE_HOSTS' },
-  'public-ip': { type: 'string', env: 'DNP_PUBLIC_IP' },
-  'ice-servers': { type: 'string', env: 'DNP_ICE_SERVERS' },
-  'ice-ports': { type: 'string', env: 'DNP_ICE_PORTS' },
-  'tracker-model': { type: 'string', env: 'DNP_TRACKER_MODEL' },
-  'audio-model': { type: 'string', env: 'DNP_AUDIO_MODEL' },
-  'client-dir': { type: 'string', env: 'DNP_CLIENT_DIR' },
-  bitrate: { type: 'string', env: 'DNP_BITRATE' },
-  'max-sessions': { type: 'string', env: 'DNP_MAX_SESSIONS' },
-  'keepalive-ms': { type: 'string', env: 'DNP_KEEPALIVE_MS' },
-  'render-timeout-ms': { type: 'string', env: 'DNP_RENDER_TIMEOUT_MS' },
-  'allowed-origins': { type: 'string', env: 'DNP_ALLOWED_ORIGINS' },
-  'token-secret': { type: 'string', env: 'DNP_TOKEN_SECRET' },
-  'turn-secret': { type: 'string', env: 'DNP_TURN_SECRET' },
-  'turn-urls': { type: 'string', env: 'DNP_TURN_URLS' },
-  'turn-ttl': { type: 'string', env: 'DNP_TURN_TTL' },
-  'metrics-port': { type: 'string', env: 'DNP_METRICS_PORT' },
-  'join-rate': { type: 'string', env: 'DNP_JOIN_RATE' },
-  'max-sockets-per-address': { type: 'string', env: 'DNP_MAX_SOCKETS_PER_ADDRESS' },
-  'join-timeout-ms': { type: 'string', env: 'DNP_JOIN_TIMEOUT_MS' },
-  admission: { type: 'string', env: 'DNP_ADMISSION' },
-  'admission-headroom': { type: 'string', env: 'DNP_ADMISSION_HEADROOM' },
-  'max-driving-hz': { type: 'string', env: 'DNP_MAX_DRIVING_HZ' },
-  'keyframe-interval-ms': { type: 'string', env: 'DNP_KEYFRAME_INTERVAL_MS' },
-  rooms: { type: 'string', env: 'DNP_ROOMS' },
-  'room-size': { type: 'string', env: 'DNP_ROOM_SIZE' },
-  'idle-timeout-ms': { type: 'string', env: 'DNP_IDLE_TIMEOUT_MS' },
-  'connect-timeout-ms': { type: 'string', env: 'DNP_CONNECT_TIMEOUT_MS' },
+  ...envOptions({
+    avatars: 'DNP_AVATARS',
+    port: 'PORT',
+    host: 'HOST',
+    device: 'DNP_DEVICE',
+    codec: 'DNP_CODEC',
+    threads: 'DNP_THREADS',
+    'max-batch': 'DNP_MAX_BATCH',
+    'encode-workers': 'DNP_ENCODE_WORKERS',
+    'render-workers': 'DNP_RENDER_WORKERS',
+    'ice-host': 'DNP_ICE_HOSTS',
+    'public-ip': 'DNP_PUBLIC_IP',
+    'ice-servers': 'DNP_ICE_SERVERS',
+    'ice-ports': 'DNP_ICE_PORTS',
+    'tracker-model': 'DNP_TRACKER_MODEL',
+    'audio-model': 'DNP_AUDIO_MODEL',
+    'client-dir': 'DNP_CLIENT_DIR',
+    bitrate: 'DNP_BITRATE',
+    'max-sessions': 'DNP_MAX_SESSIONS',
+    'keepalive-ms': 'DNP_KEEPALIVE_MS',
+    'render-timeout-ms': 'DNP_RENDER_TIMEOUT_MS',
+    'allowed-origins': 'DNP_ALLOWED_ORIGINS',
+    'token-secret': 'DNP_TOKEN_SECRET',
+    'turn-secret': 'DNP_TURN_SECRET',
+    'turn-urls': 'DNP_TURN_URLS',
+    'turn-ttl': 'DNP_TURN_TTL',
+    'metrics-port': 'DNP_METRICS_PORT',
+    'join-rate': 'DNP_JOIN_RATE',
+    'max-sockets-per-address': 'DNP_MAX_SOCKETS_PER_ADDRESS',
+    'join-timeout-ms': 'DNP_JOIN_TIMEOUT_MS',
+    admission: 'DNP_ADMISSION',
+    'admission-headroom': 'DNP_ADMISSION_HEADROOM',
+    'max-driving-hz': 'DNP_MAX_DRIVING_HZ',
+    'keyframe-interval-ms': 'DNP_KEYFRAME_INTERVAL_MS',
+    rooms: 'DNP_ROOMS',
+    'room-size': 'DNP_ROOM_SIZE',
+    'idle-timeout-ms': 'DNP_IDLE_TIMEOUT_MS',
+    'connect-timeout-ms': 'DNP_CONNECT_TIMEOUT_MS',
+    'log-level': 'LOG_LEVEL',
+  }),
   ...EGRESS_FLAGS,
-  'log-level': { type: 'string', env: 'LOG_LEVEL' },
-} satisfies Record<string, OptionSpec>;
+};
 
 /** "600k", "1.5M", "800000" → bit/s. */
 export function parseBitrate(v: string): number {
