@@ -6,7 +6,7 @@
  * ?room) stays the "try your avatar" page. window.dnpCall exposes the state and per-tile stats for tests.
  */
 import { io, type Socket } from 'socket.io-client';
-import { parseParticipantInfo, parseRoomName, type ParticipantInfo, type RoomJoinReply } from '../../shared/src/room-signaling.js';
+import { parseParticipantInfo, parseParticipantLeft, parseRoomJoinReply, parseRoomName, type ParticipantInfo } from '../../shared/src/room-signaling.js';
 import { parseSessionError, type ClientToServerEvents, type ServerToClientEvents, type VideoCodecName } from '../../shared/src/signaling.js';
 import { parseAvatarList } from './avatars.js';
 import { LipSync } from './call-lip-sync.js';
@@ -179,10 +179,7 @@ class CallPage {
     this.#peers = peers;
     socket.on('room-offer', (o: unknown) => void peers.answer(o).catch((e: unknown) => this.#fail(`cannot answer the server: ${String(e)}`)));
     socket.on('participant-joined', (v: unknown) => this.#addTile(parseParticipantInfo(v)));
-    socket.on('participant-left', (v: unknown) => {
-      const id = typeof v === 'object' && v !== null ? (v as { participant?: unknown }).participant : undefined;
-      if (typeof id === 'string') this.#removeTile(id);
-    });
+    socket.on('participant-left', (v: unknown) => this.#removeTile(parseParticipantLeft(v).participant));
     socket.on('session-error', (v: unknown) => {
       const err = parseSessionError(v);
       this.#teardown();
@@ -198,10 +195,10 @@ class CallPage {
       socket.once('connect_error', (e) => reject(new Error(`cannot reach the server: ${e.message}`)));
     });
     const codec: VideoCodecName = this.#ui.codec.value === 'h264' ? 'h264' : 'vp8';
-    const reply = (await socket.timeout(10_000).emitWithAck('room-join', { room: this.room, avatar: this.#ui.avatar.value, codec, name: this.#ui.name.value.trim() || 'guest' })) as RoomJoinReply;
+    const reply = parseRoomJoinReply(await socket.timeout(10_000).emitWithAck('room-join', { room: this.room, avatar: this.#ui.avatar.value, codec, name: this.#ui.name.value.trim() || 'guest' }));
     if (!reply.ok) throw new Error(`the server refused to join (${reply.code}): ${reply.error}`);
     this.participantId = reply.participantId;
-    for (const p of reply.participants) this.#addTile(parseParticipantInfo(p));
+    for (const p of reply.participants) this.#addTile(p);
     await Promise.race([opened, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('the connection to the server did not come up')), 20_000))]);
   }
 
