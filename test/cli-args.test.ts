@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { commaList, existingDir, existingFile, int, intList, intOneOf, num, oneOf, parseCommandLine, UsageError } from '../server/src/cli/args.js';
+import { commaList, envOptions, existingDir, existingFile, flagOptions, int, intList, intOneOf, num, oneOf, parseCommandLine, UsageError, valueOptions } from '../server/src/cli/args.js';
 
 const SPEC = {
   port: { type: 'string', env: 'PORT' },
@@ -57,6 +57,10 @@ describe('parseCommandLine', () => {
   ])('refuses %j', (argv, message) => {
     expect(() => parseCommandLine(argv, SPEC)).toThrow(UsageError);
     expect(() => parseCommandLine(argv, SPEC)).toThrow(message);
+  });
+
+  it('builds option tables', () => {
+    expect({ ...valueOptions('a', 'b'), ...flagOptions('c'), ...envOptions({ d: 'D' }) }).toEqual({ a: { type: 'string' }, b: { type: 'string' }, c: { type: 'boolean' }, d: { type: 'string', env: 'D' } });
   });
 
   it('takes what follows -- as positionals', () => {
