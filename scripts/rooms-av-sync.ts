@@ -58,7 +58,6 @@ interface Sample {
   voiceLagMs: number | null;
   faceLagMs: number | null;
   voiceTargetMs: number | null;
-  videoTargetMs: number | null;
   fps: number;
 }
 
@@ -112,7 +111,6 @@ async function run(avatarsDir: string, peer: 'chromium' | 'werift', lipsync: 'on
           voiceLagMs: tile?.voiceLagMs ?? null,
           faceLagMs: tile?.faceLagMs ?? null,
           voiceTargetMs: tile?.voiceTargetMs ?? null,
-          videoTargetMs: tile?.videoTargetMs ?? null,
           fps: tile?.fps ?? 0,
         });
       }
@@ -148,7 +146,7 @@ function report(r: RunResult, last: number): void {
   process.stdout.write(`\n${r.peer} peer, lipsync ${r.lipsync} (load average ${r.loadAverage.start} → ${r.loadAverage.end})\n`);
   for (const [i, pg] of r.pages.entries()) {
     process.stdout.write(`  page ${i}: A/V offset ms per second [${pg.samples.map((s) => fmt(s.offsetMs)).join(' ')}]\n`);
-    process.stdout.write(`          voice / video target ms [${pg.samples.map((s) => `${fmt(s.voiceTargetMs)}/${fmt(s.videoTargetMs)}`).join(' ')}]\n`);
+    process.stdout.write(`          voice target ms [${pg.samples.map((s) => fmt(s.voiceTargetMs)).join(' ')}]\n`);
     process.stdout.write(
       `          last ${last} s: offset median ${fmt(pg.offsetMedianMs)} ms (${round(pg.withinGoalShare * 100, 0)} % of samples within ±40 ms), ` +
         `mouth-to-ear ${fmt(pg.voiceLagMedianMs)} ms, capture-to-eye ${fmt(pg.faceLagMedianMs)} ms, ${fmt(median(pg.samples.slice(-last).map((s) => s.fps)))} fps\n`,

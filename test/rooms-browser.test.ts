@@ -6,7 +6,7 @@
  * receives their voice. The A/V offset of each tile (voice playout minus video playout, from getStats'
  * estimatedPlayoutTimestamp: both on the server's clock through its sender reports) is measured and printed, with
  * the voice's and the face's lag (mouth-to-ear, capture-to-eye: page and server share this machine's clock) and
- * the delays the page's lip sync set (client/src/call-lip-sync.ts). Mute, and Leave: the other page's tile goes.
+ * the voice delay the page's lip sync set (client/src/call-lip-sync.ts). Mute, and Leave: the other page's tile goes.
  * Longer windows, before/after the page's lip sync: scripts/rooms-av-sync.ts.
  *
  * DNP_CALL_SCREENSHOT=FILE.png keeps a screenshot of the first page in the call.
@@ -90,7 +90,7 @@ describe('two Chromium pages in a call', () => {
         if (k === SAMPLES - 1)
           jb.push(
             `video ${t?.videoJitterBufferMs?.toFixed(0)} ms, audio ${t?.audioJitterBufferMs?.toFixed(0)} ms; lags: voice ${t?.voiceLagMs?.toFixed(0)} ms, face ${t?.faceLagMs?.toFixed(0)} ms; ` +
-              `targets set: voice ${t?.voiceTargetMs ?? '–'} ms, video ${t?.videoTargetMs ?? '–'} ms`,
+              `voice delay set: ${t?.voiceTargetMs ?? '–'} ms`,
           );
       }
     }

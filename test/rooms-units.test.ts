@@ -1,7 +1,7 @@
 /**
  * Units of the call rooms: the tap's arrival clock (late packets keep their spacing), RTP unwrapping, the room
  * protocol's parsers, the page's per-tile stats (A/V offset from estimatedPlayoutTimestamp) and its lip sync (the
- * voice or video delay it sets from the measured offset).
+ * voice delay it sets from the measured offset).
  */
 import { describe, expect, it } from 'vitest';
 import { LipSync, MAX_TARGET_MS, type DelayableReceiver } from '../client/src/call-lip-sync.js';
@@ -93,61 +93,60 @@ describe('call tile stats', () => {
   });
 });
 
-describe('lip sync (voice or video delay from the A/V offset)', () => {
-  const sample = (avOffsetMs: number | null, audioJitterBufferRecentMs: number | null = 30, videoJitterBufferRecentMs: number | null = 20) => ({ avOffsetMs, audioJitterBufferRecentMs, videoJitterBufferRecentMs });
-  const receivers = (): { audio: DelayableReceiver; video: DelayableReceiver } => ({ audio: { jitterBufferTarget: null }, video: { jitterBufferTarget: null } });
+describe('lip sync (the voice delay from the A/V offset)', () => {
+  const sample = (avOffsetMs: number | null, audioJitterBufferRecentMs: number | null = 30) => ({ avOffsetMs, audioJitterBufferRecentMs });
 
-  it('steps on three offsets in a row on one side, by their median: the voice ahead gets the voice buffer plus the gap', () => {
-    const rx = receivers();
+  it('steps on a steady gap: three offsets in a row on one side, within 80 ms, by their median', () => {
+    const rx: DelayableReceiver = { jitterBufferTarget: null };
     const sync = new LipSync(rx);
     expect(sync.update(sample(200))).toBeNull();
     expect(sync.update(sample(900))).toBeNull(); // one late frame: not steady
     expect(sync.update(sample(180))).toBeNull();
     expect(sync.update(sample(170))).toBeNull();
-    expect(sync.update(sample(220))).toEqual({ audioMs: 210, videoMs: null }); // 180, 170, 220: median 180, + 30 ms of buffer
-    expect([rx.audio.jitterBufferTarget, rx.video.jitterBufferTarget]).toEqual([210, null]);
+    expect(sync.update(sample(220))).toBe(210); // 180, 170, 220: median 180, + 30 ms of voice buffer
+    expect(rx.jitterBufferTarget).toBe(210);
     // the next step only after three new samples, all outside ±40 ms on one side
     for (const o of [60, -20, 80, 30, 90]) expect(sync.update(sample(o, 210))).toBeNull();
-    expect(sync.steps).toBe(1);
-    // a stall: big offsets on one side, but not steady (more than 80 ms apart)
+    // a stall: big offsets on one side, but not steady
     for (const o of [300, 900, 500, 1200]) expect(sync.update(sample(o, 210))).toBeNull();
     expect(sync.steps).toBe(1);
   });
 
-  it('the voice behind: takes back the voice delay it added, then delays the video', () => {
-    const rx = receivers();
+  it('the voice behind: takes back only the voice delay it added, never below 0', () => {
+    const rx: DelayableReceiver = { jitterBufferTarget: null };
     const sync = new LipSync(rx);
+    for (const o of [-150, -150, -150]) expect(sync.update(sample(o, 30))).toBeNull(); // nothing added: Chrome's
     for (const o of [100, 100, 100]) sync.update(sample(o, 20));
-    expect(sync.targets).toEqual({ audioMs: 120, videoMs: null });
-    for (const o of [-150, -150]) expect(sync.update(sample(o, 125))).toBeNull();
-    expect(sync.update(sample(-150, 125, 40))).toEqual({ audioMs: 0, videoMs: 70 }); // 120 back from the voice, 30 to the video
-    expect(rx.video.jitterBufferTarget).toBe(70);
-    for (const o of [60, 60]) sync.update(sample(o, 25, 70));
-    expect(sync.update(sample(60, 25, 70))).toEqual({ audioMs: 0, videoMs: 10 }); // ahead again: the video's delay first
+    expect(sync.targetMs).toBe(120);
+    for (const o of [-50, -60]) expect(sync.update(sample(o, 125))).toBeNull();
+    expect(sync.update(sample(-55, 125))).toBe(65);
+    for (const o of [-150, -150]) sync.update(sample(o, 70));
+    expect(sync.update(sample(-150, 70))).toBe(0);
+    expect(rx.jitterBufferTarget).toBe(0);
   });
 
-  it('does not count voice delay the browser holds for its own reasons', () => {
-    const sync = new LipSync(receivers());
+  it('drops a target under a voice buffer the browser holds for its own reasons', () => {
+    const sync = new LipSync({ jitterBufferTarget: null });
     for (const o of [100, 100, 100]) sync.update(sample(o, 20));
-    // the voice buffer at 300 ms (jitter), far above the 120 ms set: the target goes (it does nothing), the video waits
-    for (const o of [-80, -80]) sync.update(sample(o, 300, 40));
-    expect(sync.update(sample(-80, 300, 40))).toEqual({ audioMs: 0, videoMs: 120 });
+    // the voice buffer at 300 ms (jitter), far above the 120 ms set: the target does nothing, it goes
+    for (const o of [-80, -80]) sync.update(sample(o, 300));
+    expect(sync.update(sample(-80, 300))).toBe(0);
   });
 
-  it('ignores missing, non-finite and absurd offsets and clamps the targets', () => {
-    const rx = receivers();
+  it('ignores missing, non-finite and absurd offsets and clamps the target', () => {
+    const rx: DelayableReceiver = { jitterBufferTarget: null };
     const sync = new LipSync(rx);
     for (const o of [null, Number.NaN, Number.POSITIVE_INFINITY, 60_000, -9_000]) expect(sync.update(sample(o))).toBeNull();
-    expect(rx.audio.jitterBufferTarget).toBeNull();
+    expect(rx.jitterBufferTarget).toBeNull();
     for (const o of [4_500, 4_500]) sync.update(sample(o, Number.NaN));
-    expect(sync.update(sample(4_500, Number.NaN))?.audioMs).toBe(MAX_TARGET_MS);
+    expect(sync.update(sample(4_500, Number.NaN))).toBe(MAX_TARGET_MS);
   });
 
   it('falls back to playoutDelayHint (seconds) and survives a refusing or missing receiver', () => {
     const old: DelayableReceiver = {};
-    const a = new LipSync({ audio: old, video: null });
+    const a = new LipSync(old);
     for (const o of [100, 100]) a.update(sample(o, 20));
-    expect(a.update(sample(100, 20))?.audioMs).toBe(120);
+    expect(a.update(sample(100, 20))).toBe(120);
     expect(old.playoutDelayHint).toBe(0.12);
     const refusing = {
       get jitterBufferTarget(): number | null {
@@ -157,11 +156,11 @@ describe('lip sync (voice or video delay from the A/V offset)', () => {
         throw new RangeError('refused');
       },
     };
-    const b = new LipSync({ audio: refusing, video: null });
+    const b = new LipSync(refusing);
     for (const o of [100, 100]) b.update(sample(o));
     expect(b.update(sample(100))).toBeNull();
-    expect(b.targets).toEqual({ audioMs: null, videoMs: null });
-    const c = new LipSync({ audio: null, video: null });
+    expect(b.targetMs).toBeNull();
+    const c = new LipSync(null);
     for (const o of [100, 100]) c.update(sample(o));
     expect(c.update(sample(100))).toBeNull();
   });

@@ -1,6 +1,6 @@
 /**
- * Lip-sync start for one remote tile: brings the voice close to the avatar's lips in one or two steps instead of
- * leaving it all to the browser's own A/V sync.
+ * Lip sync for one remote tile: brings the voice back to the avatar's lips in one step instead of leaving it all
+ * to the browser's own A/V sync.
  *
  * Why: the server sends a participant's voice as it arrives but their avatar only after the render and encode, so
  * a tile starts with the voice ahead of the lips by the server's face delay (plus the video's own receive path).
@@ -9,28 +9,28 @@
  * 200 ms it needs ~10 s to get within 40 ms, from a second ~25 s.
  *
  * What: from the tile's measured A/V offset (voice playout minus video playout, both on the sender reports' clock)
- * it sets the receivers' `jitterBufferTarget` (Chrome ≥ 114; `playoutDelayHint`, in seconds, before): the voice
- * ahead by g ms first takes back video delay it added, then sets the voice's target to its recent jitter-buffer
- * delay plus the rest; the voice behind first takes back voice delay, then delays the video the same way. So at
- * most one of the two carries a target above 0: delay on both sides would only add latency. Delay it added only
- * counts as removed while that receiver's buffer sits at the target (within HOLD_MS): a buffer above it is held by
- * the browser for its own reasons (jitter: a busy server relays in bursts), so the target goes to 0 (it does
- * nothing then) and the whole gap goes to the other side. Targets
- * are clamped to 0..MAX_TARGET_MS. It acts only on SAMPLES offsets in a row (one a second from the page's stats)
- * taken since its last step, all on the same side, outside ±MIN_STEP_MS and within SPREAD_MS of each other, by
- * their median: a steady gap, measured after the estimates caught up with the last step. A frozen or late frame,
- * a stalled machine or a low frame rate (the video's playout time moves in steps of a frame) make the offsets
- * jump: chasing those would only add delay, so it leaves them, and whatever is inside the band, to Chrome's sync. Non-finite or absurd offsets (beyond ±MAX_OFFSET_MS: a clock
- * error, not a delay) are ignored.
+ * it sets the voice receiver's `jitterBufferTarget` (Chrome ≥ 114; `playoutDelayHint`, in seconds, before). The
+ * voice ahead by g ms: the target becomes the voice's recent jitter-buffer delay plus g. The voice behind: it only
+ * takes back voice delay it added (the target goes down by g, to 0 at least); when the voice's buffer sits above
+ * the target (by more than HOLD_MS: the browser holds it for jitter, e.g. a busy server relaying in bursts) the
+ * target goes to 0 at once, as it does nothing then. Delaying the video is left to Chrome: a voice behind the lips
+ * on this path comes from jitter, which passes, and chasing it with video delay added up to a second of latency on
+ * a loaded machine. Targets are clamped to 0..MAX_TARGET_MS.
+ *
+ * When: only on SAMPLES offsets in a row (one a second from the page's stats) taken since its last step, all on
+ * the same side, outside ±MIN_STEP_MS and within SPREAD_MS of each other, by their median: a steady gap, measured
+ * after the estimates caught up with the last step. A late frame, a stalled machine or a low frame rate (the
+ * video's playout time moves in steps of a frame) make the offsets jump; those, and whatever is inside the band,
+ * are Chrome's. Non-finite or absurd offsets (beyond ±MAX_OFFSET_MS: a clock error, not a delay) are ignored.
  */
 
 export const MIN_STEP_MS = 40;
 export const SAMPLES = 3;
+export const SPREAD_MS = 80;
+export const HOLD_MS = 30;
 /** The spec's upper bound of jitterBufferTarget. */
 export const MAX_TARGET_MS = 4_000;
 export const MAX_OFFSET_MS = 5_000;
-export const HOLD_MS = 30;
-export const SPREAD_MS = 80;
 
 /** The part of RTCRtpReceiver this sets (absent members: an older browser). */
 export interface DelayableReceiver {
@@ -41,15 +41,8 @@ export interface DelayableReceiver {
 export interface LipSyncInput {
   /** voice playout minus video playout, ms (+: the voice is ahead) */
   avOffsetMs: number | null;
-  /** the voice's and the video's mean jitter-buffer delay since the last sample, ms */
+  /** the voice's mean jitter-buffer delay since the last sample, ms */
   audioJitterBufferRecentMs: number | null;
-  videoJitterBufferRecentMs: number | null;
-}
-
-export interface LipSyncTargets {
-  /** the delay set on the voice / the video receiver (ms), null: never set */
-  audioMs: number | null;
-  videoMs: number | null;
 }
 
 function median(xs: readonly number[]): number {
@@ -58,37 +51,26 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-const clampTarget = (ms: number): number => Math.round(Math.min(MAX_TARGET_MS, Math.max(0, ms)));
 const usable = (ms: number | null): ms is number => ms !== null && Number.isFinite(ms) && ms >= 0;
 
-/** Sets one receiver's delay (ms); false when the browser refused it. */
-function setDelay(rx: DelayableReceiver, ms: number): boolean {
-  try {
-    if ('jitterBufferTarget' in rx) rx.jitterBufferTarget = ms;
-    else rx.playoutDelayHint = ms / 1000;
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export class LipSync {
-  readonly #targets: LipSyncTargets = { audioMs: null, videoMs: null };
+  #targetMs: number | null = null;
   #steps = 0;
   readonly #offsets: number[] = [];
 
-  constructor(private readonly receivers: { audio: DelayableReceiver | null; video: DelayableReceiver | null }) {}
+  constructor(private readonly voice: DelayableReceiver | null) {}
 
-  get targets(): Readonly<LipSyncTargets> {
-    return this.#targets;
+  /** The voice delay set (ms), null before the first step. */
+  get targetMs(): number | null {
+    return this.#targetMs;
   }
 
   get steps(): number {
     return this.#steps;
   }
 
-  /** Takes one sample; sets the receivers' delays when a step is due. Returns the targets after a step, else null. */
-  update(s: LipSyncInput): Readonly<LipSyncTargets> | null {
+  /** Takes one sample; sets the voice receiver's delay when a step is due. Returns the target set, or null. */
+  update(s: LipSyncInput): number | null {
     const off = s.avOffsetMs;
     if (off === null || !Number.isFinite(off) || Math.abs(off) > MAX_OFFSET_MS) return null;
     this.#offsets.push(off);
@@ -97,33 +79,24 @@ export class LipSync {
     const ahead = this.#offsets.every((o) => o >= MIN_STEP_MS);
     if (!ahead && !this.#offsets.every((o) => o <= -MIN_STEP_MS)) return null;
     if (Math.max(...this.#offsets) - Math.min(...this.#offsets) > SPREAD_MS) return null;
-    let rest = Math.abs(median(this.#offsets));
+    const gap = median(this.#offsets);
     this.#offsets.length = 0; // the next step waits for SAMPLES offsets measured after this one
-    // the voice ahead: less video delay, then more voice delay; behind: the other way round
-    const [undo, add] = ahead ? (['video', 'audio'] as const) : (['audio', 'video'] as const);
-    const next: LipSyncTargets = { ...this.#targets };
-    const added = next[`${undo}Ms`] ?? 0;
-    const held = undo === 'audio' ? s.audioJitterBufferRecentMs : s.videoJitterBufferRecentMs;
-    if (added > 0 && usable(held) && held > added + HOLD_MS) next[`${undo}Ms`] = 0;
-    else if (added > 0) {
-      const cut = Math.min(added, rest);
-      next[`${undo}Ms`] = clampTarget(added - cut);
-      rest -= cut;
+    const jb = s.audioJitterBufferRecentMs;
+    const set = this.#targetMs ?? 0;
+    let target: number;
+    if (ahead) target = (usable(jb) ? jb : set) + gap;
+    else if (usable(jb) && jb > set + HOLD_MS) target = 0;
+    else target = set + gap;
+    target = Math.round(Math.min(MAX_TARGET_MS, Math.max(0, target)));
+    if (!this.voice || target === set) return null;
+    try {
+      if ('jitterBufferTarget' in this.voice) this.voice.jitterBufferTarget = target;
+      else this.voice.playoutDelayHint = target / 1000;
+    } catch {
+      return null; // the browser refused the value: leave the sync to it
     }
-    if (rest > 0) {
-      const jb = add === 'audio' ? s.audioJitterBufferRecentMs : s.videoJitterBufferRecentMs;
-      next[`${add}Ms`] = clampTarget((usable(jb) ? jb : (next[`${add}Ms`] ?? 0)) + rest);
-    }
-    let changed = false;
-    for (const kind of ['audio', 'video'] as const) {
-      const ms = next[`${kind}Ms`];
-      const rx = this.receivers[kind];
-      if (ms === null || ms === this.#targets[`${kind}Ms`] || !rx || !setDelay(rx, ms)) continue;
-      this.#targets[`${kind}Ms`] = ms;
-      changed = true;
-    }
-    if (!changed) return null;
+    this.#targetMs = target;
     this.#steps++;
-    return this.#targets;
+    return target;
   }
 }

@@ -31,7 +31,7 @@ interface Tile {
   video: HTMLVideoElement;
   statsEl: HTMLElement;
   sample: TileSample | null;
-  /** sets the voice's or the video's delay from the measured A/V offset (call-lip-sync.ts); null with ?lipsync=off */
+  /** sets the voice's delay from the measured A/V offset (call-lip-sync.ts); null with ?lipsync=off */
   lipSync: LipSync | null;
 }
 
@@ -280,8 +280,7 @@ class CallPage {
         t.sample = readTileStats(report, t.sample, performance.timeOrigin + performance.now());
         t.statsEl.textContent = tileStatsLine(t.sample.stats);
         if (this.#lipSyncStart) {
-          const rx = (kind: string): RTCRtpReceiver | null => r.pc.getReceivers().find((x) => x.track.kind === kind) ?? null;
-          t.lipSync ??= new LipSync({ audio: rx('audio'), video: rx('video') });
+          t.lipSync ??= new LipSync(r.pc.getReceivers().find((x) => x.track.kind === 'audio') ?? null);
           t.lipSync.update(t.sample.stats);
         }
       } catch {
@@ -316,7 +315,7 @@ class CallPage {
       uplinkKbps: this.#uplink.kbps,
       tiles: [...this.#tiles.values()]
         .filter((t) => t.sample)
-        .map((t) => ({ participant: t.info.id, name: t.info.name, voiceTargetMs: t.lipSync?.targets.audioMs ?? null, videoTargetMs: t.lipSync?.targets.videoMs ?? null, ...(t.sample as TileSample).stats })),
+        .map((t) => ({ participant: t.info.id, name: t.info.name, voiceTargetMs: t.lipSync?.targetMs ?? null, ...(t.sample as TileSample).stats })),
     };
   }
 

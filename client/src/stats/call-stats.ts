@@ -37,9 +37,8 @@ export type CallState = 'loading' | 'idle' | 'joining' | 'in-call' | 'error';
 export interface CallTileStats extends TileStats {
   participant: string;
   name: string;
-  /** the voice's / the video's delay the page set (jitterBufferTarget, ms; client/src/call-lip-sync.ts), null: none */
+  /** the voice delay the page set (jitterBufferTarget, ms; client/src/call-lip-sync.ts), null when none */
   voiceTargetMs: number | null;
-  videoTargetMs: number | null;
 }
 
 /** What window.dnpCall.stats() returns (client/src/call-page.ts). */
