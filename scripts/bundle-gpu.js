@@ -128,7 +128,7 @@ function vulkanLoader(cache) {
   return files.length ? { lib, files, deb: readFileSync(join(dir, 'done'), 'utf8') } : null;
 }
 
-/** runtime.tar.xz: bin/node, node_modules/onnxruntime-{node,common} (linux-x64 only), lib/libvulkan.so.1. */
+/** runtime.tar.xz: bin/node, node_modules/onnxruntime-{node,common} (linux-x64 only), lib/libvulkan.so.1. @param {string} cache @param {boolean} withVulkan */
 function runtimeArchive(cache, withVulkan) {
   const ort = ortNativeDir();
   const vk = withVulkan ? vulkanLoader(cache) : null;
@@ -165,7 +165,7 @@ function readJson(p) {
   return JSON.parse(readFileSync(p, 'utf8'));
 }
 
-/** An untrained paper avatar (python3 -m train export), cached by the training code's contents. */
+/** An untrained paper avatar (python3 -m train export), cached by the training code's contents. @param {string} cache @param {number} size @param {string} format */
 function paperAvatar(cache, size, format) {
   const py = process.env.DNP_PYTHON ?? '/usr/bin/python3';
   // what an untrained `paper` (variant F) export depends on: not the trainer, the bench or variant W's model_warp.py
@@ -181,7 +181,9 @@ function paperAvatar(cache, size, format) {
   return dir;
 }
 
-/** app.tar.xz: bench.mjs, render-worker.mjs, package.json, avatars/. */
+/** @typedef {{ name: string, size: number, format: string, dir: string }} BundledAvatar */
+
+/** app.tar.xz: bench.mjs, render-worker.mjs, package.json, avatars/. @param {string} cache @param {string} out @param {BundledAvatar[]} avatars */
 async function appArchive(cache, out, avatars) {
   const stage = join(tmpdir(), `dnp-gpu-app-${process.pid}`);
   rmSync(stage, { recursive: true, force: true });
@@ -213,7 +215,7 @@ async function appArchive(cache, out, avatars) {
   }
 }
 
-/** Removes cached archives and avatars that this build did not use (older keys). */
+/** Removes cached archives and avatars that this build did not use (older keys). @param {string} cache @param {string[]} used */
 function prune(cache, used) {
   const keep = new Set(used);
   for (const f of readdirSync(cache)) if (/^(app|runtime)-[0-9a-f]+\.tar\.xz$/.test(f) && !keep.has(join(cache, f))) rmSync(join(cache, f), { force: true });
@@ -221,6 +223,7 @@ function prune(cache, used) {
   for (const d of readdirSync(avatarsDir)) if (!keep.has(join(avatarsDir, d))) rmSync(join(avatarsDir, d), { recursive: true, force: true });
 }
 
+/** @param {string} dir */
 function dirBytes(dir) {
   return readdirSync(dir).reduce((s, f) => s + statSync(join(dir, f)).size, 0);
 }
@@ -230,6 +233,7 @@ async function main() {
   const cache = join(ROOT, 'node_modules', '.cache', 'dnp-gpu-bundle');
   mkdirSync(cache, { recursive: true });
   const out = a.out;
+  /** @type {BundledAvatar[]} */
   const avatars = [];
   for (const size of a.sizes) {
     for (const format of a.formats) avatars.push({ name: `paper-${size}-${format}`, size, format, dir: paperAvatar(cache, size, format) });
@@ -255,7 +259,7 @@ async function main() {
         const m = readJson(join(x.dir, 'avatar.json'));
         return { name: x.name, size: x.size, outputFormat: m.model.outputFormat, precision: m.model.precision, gflopsPerFrame: m.training.flopsPerFrame / 1e9, onnxBytes: statSync(join(x.dir, 'avatar.onnx')).size };
       }),
-      files: {},
+      files: /** @type {Record<string, number>} */ ({}),
     };
     for (const f of readdirSync(staging)) info.files[f] = statSync(join(staging, f)).size;
     writeFileSync(join(staging, 'bundle.json'), `${JSON.stringify(info, null, 1)}\n`);

@@ -11,15 +11,22 @@ if (!model || !inputName || !inPath || !dimsArg || !outPath) {
   process.exit(2);
 }
 const dims = dimsArg.split(',').map(Number);
+if (!dims.every((d) => Number.isInteger(d) && d > 0)) {
+  process.stderr.write(`ort_run: D0,D1,... must be positive whole numbers (got ${dimsArg})\n`);
+  process.exit(2);
+}
 const buf = readFileSync(inPath);
 const data = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
 const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
 try {
   const result = await session.run({ [inputName]: new ort.Tensor('float32', data, dims) });
-  const out = result[session.outputNames[0]];
+  const name = session.outputNames[0];
+  const out = name === undefined ? undefined : result[name];
+  if (name === undefined || out === undefined) throw new Error(`${model}: the model has no output`);
   const arr = out.data;
+  if (!ArrayBuffer.isView(arr)) throw new Error(`${model}: output ${name} is a ${out.type} tensor, not a numeric one`);
   writeFileSync(outPath, Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength));
-  process.stdout.write(JSON.stringify({ name: session.outputNames[0], dims: out.dims, type: out.type }) + '\n');
+  process.stdout.write(JSON.stringify({ name, dims: out.dims, type: out.type }) + '\n');
 } finally {
   await session.release();
 }

@@ -20,15 +20,24 @@ if (!Number.isInteger(bitrate) || bitrate < 6000 || bitrate > 510000) {
 }
 Log.setLevel(AV_LOG_ERROR);
 // node-av's async generators use Promise.withResolvers, which Node 20 lacks (see server/src/prepare/video.ts).
-if (typeof Promise.withResolvers !== 'function') {
-  Promise.withResolvers = function withResolvers() {
-    let resolve, reject;
+// (lib ES2022 here: the polyfill's target is typed by hand rather than by lib ES2024, which Node 20 lacks.)
+const PromiseCtor = /** @type {PromiseConstructor & { withResolvers?: unknown }} */ (Promise);
+if (typeof PromiseCtor.withResolvers !== 'function') {
+  PromiseCtor.withResolvers = function withResolvers() {
+    /** @type {(value: unknown) => void} */
+    let resolve = () => {};
+    /** @type {(reason?: unknown) => void} */
+    let reject = () => {};
     const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
     return { promise, resolve, reject };
   };
 }
 
-/** Decodes `src`'s audio through `filter` and encodes it with `encoder` into `dst`. */
+/**
+ * Decodes `src`'s audio through `filterSpec` and encodes it with `codec` into `dst`.
+ * @param {string} src @param {string} dst @param {string} filterSpec
+ * @param {Parameters<typeof Encoder.create>[0]} codec @param {Parameters<typeof Encoder.create>[1]} encoderOptions
+ */
 async function transcode(src, dst, filterSpec, codec, encoderOptions) {
   const input = await Demuxer.open(src);
   const owned = [];

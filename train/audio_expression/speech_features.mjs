@@ -15,7 +15,10 @@ const { decodeAudio16k } = await import('../../server/src/audio/decode-audio.ts'
 const { extractSpeechFeatures } = await import('../../server/src/audio/speech-features/index.ts');
 const { encodeNpy } = await import('../../server/src/prepare/npy.ts');
 for (let i = 0; i < args.length; i += 2) {
-  const pcm = await decodeAudio16k(args[i]);
+  const wav = args[i];
+  const npy = args[i + 1];
+  if (wav === undefined || npy === undefined) throw new Error('arguments come in IN.wav OUT.npy pairs'); // checked above
+  const pcm = await decodeAudio16k(wav);
   const f = extractSpeechFeatures(pcm);
-  writeFileSync(args[i + 1], encodeNpy(f.data, [f.frames, f.dim]));
+  writeFileSync(npy, encodeNpy(f.data, [f.frames, f.dim]));
 }
