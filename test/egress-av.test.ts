@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../server/src/log.js';
+import { EncodePool } from '../server/src/media/encode-pool.js';
 import { Mp4Recorder } from '../server/src/egress/mp4-recorder.js';
 import { AV_ENCODE_DEFAULTS, checkRtmpUrl, RtmpEgress } from '../server/src/egress/rtmp-egress.js';
 import { decodeMedia } from './support/media-file.js';
@@ -43,9 +44,13 @@ describe('RTMP and MP4 egress', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('records a valid MP4: H.264 + AAC, the duration of what was written, speech in the audio', async () => {
-    const path = join(dir, 'rec.mp4');
-    const rec = new Mp4Recorder('rec', tap, { ...ENC, path }, log);
+  it.each([
+    ['on this thread', 0],
+    ['in an encode worker', 1],
+  ])('records a valid MP4 (video encoded %s): H.264 + AAC, the duration of what was written, speech in the audio', async (_where, workers) => {
+    const path = join(dir, `rec-${workers}.mp4`);
+    const pool = workers > 0 ? new EncodePool({ workers, log }) : null;
+    const rec = new Mp4Recorder('rec', tap, { ...ENC, path, encodePool: pool }, log);
     await rec.start();
     expect(rec.state).toBe('live');
     await until(() => (rec.writerStats?.pictures ?? 0) >= 75, 20_000, '3 s of pictures');
@@ -59,6 +64,7 @@ describe('RTMP and MP4 egress', () => {
     expect(m.audioCodec).toBe('aac');
     expect([m.width, m.height]).toEqual([320, 240]);
     expect(m.videoFrames).toBe(w.pictures);
+    expect(w.picturesDropped).toBeLessThanOrEqual(w.pictures / 10); // a picture is dropped only while the last one still encodes
     const frameS = 1 / tap.video.fps;
     // the pictures' time span as written, within a frame
     expect(Math.abs(m.lastVideoS - m.firstVideoS - (w.lastVideoMs - w.firstVideoMs) / 1000)).toBeLessThanOrEqual(frameS + 1e-3);
@@ -67,6 +73,10 @@ describe('RTMP and MP4 egress', () => {
     expect(Math.abs(m.audioSamples / m.audioRate - videoS)).toBeLessThan(0.35);
     expect(m.audioPeak).toBeGreaterThan(0.05); // speech, not the silence filler (digital zero)
     await rec.stop(); // idempotent
+    if (pool) {
+      expect(pool.live).toMatchObject({ workers: 1, streams: 0, failures: 0 }); // the recorder's encoder went with it
+      await pool.close();
+    }
   }, 60_000);
 
   it('a recording into a folder that does not exist stops with the error (no retry for files)', async () => {

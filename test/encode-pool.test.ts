@@ -139,6 +139,28 @@ describe('encode pool', () => {
     }
   }, 60_000);
 
+  it('without RTP and with a global header (egress): the same extradata and packets as inline, no RTP', async () => {
+    const o = opts({ codec: 'h264', rgbInput: false, packetize: false, globalHeader: true });
+    const inline = new InlineFrameEncoder(o);
+    const pooled = pool(1).open(o);
+    try {
+      const [a, b] = await Promise.all([inline.opened(), pooled.opened()]);
+      expect(a.extradata?.length).toBeGreaterThan(8); // SPS + PPS
+      expect(b.extradata?.toString('hex')).toBe(a.extradata?.toString('hex'));
+      for (let t = 0; t < 3; t++) {
+        const x = await encodeFrame(inline, t, true);
+        const y = await encodeFrame(pooled, t, true);
+        expect(y.rtp).toEqual([]);
+        expect(y.packets.map((p) => p.data.toString('hex'))).toEqual(x.packets.map((p) => p.data.toString('hex')));
+      }
+      expect((await pool(1).open(opts()).opened()).extradata).toBeNull(); // RTP streams carry parameter sets in-band
+    } finally {
+      inline.close();
+      pooled.close();
+    }
+    await expect(pooled.opened()).resolves.toBeTruthy(); // settled once, stays settled
+  }, 30_000);
+
   it('workers: 0 encodes inline on the calling thread', async () => {
     const p = pool(0);
     const e = p.open(opts());
@@ -155,6 +177,7 @@ describe('encode pool', () => {
     await expect(yuvOnly.encode('rgb', 0, true)).rejects.toThrow(/takes yuv420p/);
     expect((await encodeFrame(yuvOnly, 0, true)).key).toBe(true);
     const odd = p.open(opts({ codec: 'h264', width: 63, height: 47, rgbInput: false })); // libx264 refuses odd sizes
+    await expect(odd.opened()).rejects.toThrow(/cannot open the h264 encoder/);
     await expect(odd.encode('yuv420p', 0, true)).rejects.toThrow(/cannot open the h264 encoder/);
     expect(p.live.failures).toBe(0); // the worker itself is fine
     expect((await encodeFrame(yuvOnly, 1, true)).key).toBe(false);

@@ -280,6 +280,7 @@ export class DnpServer {
     server.bandwidth = new TapBandwidth(metrics);
     whep.bandwidth = server.bandwidth;
     const egress = new EgressManager(options.egress ?? EGRESS_CONFIG_DEFAULTS, server.taps, options.ice, () => access.iceServersForSession(), metrics, log);
+    egress.encodePool = encodePool;
     server.egress = egress;
     const rooms = new Rooms(
       {

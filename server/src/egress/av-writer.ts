@@ -2,16 +2,20 @@
  * AvWriter: one MediaTap → H.264 + AAC in an FFmpeg container (FLV to an rtmp:// URL, MP4 to a file), node-av.
  *
  * Video: the tap's raw pictures re-encoded with libx264 (the shared encode may be VP8, and RTMP / MP4 need H.264
- * with parameter sets in extradata), a keyframe every `keyframeIntervalMs`. Audio: the tap's Opus decoded to
+ * with parameter sets in extradata), a keyframe every `keyframeIntervalMs`, in an encode worker of the server's
+ * pool when one is given (media/encode-pool.ts; a picture that arrives while the last is still encoding is
+ * dropped and counted), else on this thread. Audio: the tap's Opus decoded to
  * 48 kHz and encoded to AAC; silence is written where the voice has a gap (muted, or no voice at all) so the
  * audio track never stalls the interleaver. Both tracks are timed on the tap's ms clock from the first picture.
  *
  * Packets go to the muxer through one serial queue of async writes (a slow network never blocks the event
  * loop); a queue longer than `maxQueue` means the output stalled: `onError` fires.
  */
-import { AV_PKT_FLAG_KEY, Dictionary, FFmpegError, FormatContext, Packet, Rational, type Stream } from 'node-av';
+import { AV_CODEC_ID_H264, AV_PIX_FMT_YUV420P, AV_PKT_FLAG_KEY, AVMEDIA_TYPE_VIDEO, Dictionary, FFmpegError, FormatContext, Packet, Rational, type Stream } from 'node-av';
 import { OpusDecoder } from '../audio/opus-decoder.js';
-import { VideoEncoder, type EncodedPacket } from '../media/video-encoder.js';
+import type { EncodePool } from '../media/encode-pool.js';
+import { InlineFrameEncoder, type FrameEncoder, type FrameEncoderOptions } from '../media/frame-encoder.js';
+import type { EncodedPacket } from '../media/video-encoder.js';
 import type { MediaTap, TapOpus, TapPicture, Unsubscribe } from '../stream/media-tap.js';
 import { AAC_RATE, AacEncoder, type AacPacket } from './aac-encoder.js';
 
@@ -27,6 +31,8 @@ export interface AvWriterOptions {
   muxerOptions?: Record<string, string>;
   /** Most packets waiting for the muxer before the output counts as stalled. */
   maxQueue?: number;
+  /** Where the video is re-encoded (a worker); absent: on this thread. */
+  encodePool?: EncodePool | null;
 }
 
 /**
@@ -37,7 +43,9 @@ const AUDIO_SLACK_MS = 1000;
 
 export class AvWriter {
   private fmt: FormatContext | null = null;
-  private video: VideoEncoder | null = null;
+  private video: FrameEncoder | null = null;
+  /** The picture being encoded (settles either way), or null. */
+  private encoding: Promise<void> | null = null;
   private audio: AacEncoder | null = null;
   private opus: OpusDecoder | null = null;
   private packet: Packet | null = null;
@@ -51,7 +59,7 @@ export class AvWriter {
   private lastVideoMs = -1;
   private failed = false;
   private closing: Promise<void> | null = null;
-  readonly stats = { pictures: 0, videoPackets: 0, audioPackets: 0, opusPackets: 0, opusLate: 0, silenceSamples: 0, bytes: 0, firstVideoMs: -1, lastVideoMs: -1 };
+  readonly stats = { pictures: 0, picturesDropped: 0, videoPackets: 0, audioPackets: 0, opusPackets: 0, opusLate: 0, silenceSamples: 0, bytes: 0, firstVideoMs: -1, lastVideoMs: -1 };
   onError: ((err: Error) => void) | null = null;
   onBytes: ((n: number) => void) | null = null;
 
@@ -66,11 +74,20 @@ export class AvWriter {
     const fmt = new FormatContext();
     this.fmt = fmt;
     FFmpegError.throwIfError(fmt.allocOutputContext2(null, this.opts.format, this.opts.url), `allocate ${this.opts.format} muxer`);
-    this.video = new VideoEncoder({ codec: 'h264', width, height, fps, bitrate: this.opts.videoBitrate, globalHeader: true });
+    const videoOptions: FrameEncoderOptions = { codec: 'h264', width, height, fps, bitrate: this.opts.videoBitrate, maxPacketSize: 1200, rgbInput: false, packetize: false, globalHeader: true };
+    this.video = this.opts.encodePool ? this.opts.encodePool.open(videoOptions) : new InlineFrameEncoder(videoOptions);
+    const { extradata } = await this.video.opened();
     this.audio = new AacEncoder(this.opts.audioBitrate);
     this.opus = new OpusDecoder(AAC_RATE);
     this.vStream = fmt.newStream(null);
-    FFmpegError.throwIfError(this.vStream.codecpar.fromContext(this.video.codecContext), 'video stream parameters');
+    const par = this.vStream.codecpar; // what fromContext() of the encoder would copy, the encoder being in a worker
+    par.codecType = AVMEDIA_TYPE_VIDEO;
+    par.codecId = AV_CODEC_ID_H264;
+    par.width = width;
+    par.height = height;
+    par.format = AV_PIX_FMT_YUV420P;
+    par.bitRate = BigInt(this.opts.videoBitrate);
+    par.extradata = extradata;
     this.vStream.timeBase = new Rational(1, 90_000);
     this.aStream = fmt.newStream(null);
     FFmpegError.throwIfError(this.aStream.codecpar.fromContext(this.audio.codecContext), 'audio stream parameters');
@@ -109,13 +126,29 @@ export class AvWriter {
   private onPicture(p: TapPicture): void {
     const video = this.video;
     if (!video) return;
+    if (this.encoding) {
+      this.stats.picturesDropped++; // the encoder still has the last picture (its buffer is in use)
+      return;
+    }
     if (this.t0 < 0) this.t0 = p.ptsMs;
     const ms = p.ptsMs - this.t0;
     if (ms <= this.lastVideoMs) return; // the same or an older picture
     this.lastVideoMs = ms;
     const key = ms - this.lastKeyMs >= this.opts.keyframeIntervalMs;
     if (key) this.lastKeyMs = ms;
-    for (const pkt of video.encode(p.yuv, Math.round(ms * 90), key)) this.enqueueVideo(pkt);
+    video.picture.yuv.set(p.yuv);
+    const encoding: Promise<void> = video
+      .encode('yuv420p', Math.round(ms * 90), key)
+      .then(
+        (f) => {
+          for (const pkt of f.packets) this.enqueueVideo(pkt);
+        },
+        (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
+      )
+      .finally(() => {
+        if (this.encoding === encoding) this.encoding = null;
+      });
+    this.encoding = encoding;
     this.stats.pictures++;
     if (this.stats.firstVideoMs < 0) this.stats.firstVideoMs = ms;
     this.stats.lastVideoMs = ms;
@@ -197,6 +230,7 @@ export class AvWriter {
 
   private async doClose(finish: boolean): Promise<void> {
     for (const u of this.unsubs.splice(0)) u();
+    await this.encoding; // the last picture's packets join the queue first
     const wasOpen = this.packet !== null;
     if (finish && wasOpen && !this.failed) {
       try {

@@ -6,6 +6,7 @@
  * can also start and stop egress of their own stream with a control message (egress-control.ts), to URLs under
  * an `--egress-allow` prefix or into the --record folder only. stop/close are idempotent.
  */
+import type { EncodePool } from '../media/encode-pool.js';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -65,6 +66,9 @@ export class EgressManager {
   private seq = 0;
   private closed = false;
 
+  /** Where RTMP / MP4 re-encode their video (set by the Server; null: on the main thread). */
+  encodePool: EncodePool | null = null;
+
   constructor(
     readonly config: EgressConfig,
     private readonly taps: TapDirectory,
@@ -109,9 +113,9 @@ export class EgressManager {
     let egress: Egress;
     if (target.kind === 'mp4') {
       if (!this.config.recordDir) throw new Error('recording is off (dnp serve --record DIR)');
-      egress = new Mp4Recorder(id, e.tap, { ...this.config.encode, path: join(this.config.recordDir, `${e.room}-${e.participant}-${stamp()}.mp4`) }, this.log);
+      egress = new Mp4Recorder(id, e.tap, { ...this.config.encode, encodePool: this.encodePool, path: join(this.config.recordDir, `${e.room}-${e.participant}-${stamp()}.mp4`) }, this.log);
     } else if (target.kind === 'rtmp') {
-      egress = new RtmpEgress(id, e.tap, { ...this.config.encode, url: target.url ?? '', backoff: this.config.backoff }, this.log);
+      egress = new RtmpEgress(id, e.tap, { ...this.config.encode, encodePool: this.encodePool, url: target.url ?? '', backoff: this.config.backoff }, this.log);
     } else {
       egress = new WhipEgress(id, e.tap, { url: target.url ?? '', token: configured ? this.config.whipToken : null, ice: this.ice, iceServers: this.iceServers, backoff: this.config.backoff, timeoutMs: 15_000 }, this.log);
     }

@@ -38,6 +38,7 @@ export class Mp4Recorder extends Egress {
       audioBitrate: this.opts.audioBitrate,
       keyframeIntervalMs: this.opts.keyframeIntervalMs,
       muxerOptions: { movflags: '+frag_keyframe+empty_moov+default_base_moof' },
+      encodePool: this.opts.encodePool ?? null,
     });
     this.writer = w;
     w.onBytes = (n) => this.addBytes(n);

@@ -3,6 +3,7 @@
  * or dropped connection, or a stalled output, is retried with back-off; each attempt starts a fresh FLV stream
  * with a keyframe.
  */
+import type { EncodePool } from '../media/encode-pool.js';
 import type { Logger } from '../log.js';
 import type { MediaTap } from '../stream/media-tap.js';
 import { AvWriter } from './av-writer.js';
@@ -12,6 +13,8 @@ export interface AvEncodeOptions {
   videoBitrate: number;
   audioBitrate: number;
   keyframeIntervalMs: number;
+  /** Where the video is re-encoded (the server's encode workers); absent: on the main thread. */
+  encodePool?: EncodePool | null;
 }
 
 export const AV_ENCODE_DEFAULTS: AvEncodeOptions = { videoBitrate: 1_500_000, audioBitrate: 96_000, keyframeIntervalMs: 2000 };
@@ -43,7 +46,7 @@ export class RtmpEgress extends Egress {
   }
 
   protected async connect(): Promise<void> {
-    const w = new AvWriter(this.tap, { format: 'flv', url: this.opts.url, videoBitrate: this.opts.videoBitrate, audioBitrate: this.opts.audioBitrate, keyframeIntervalMs: this.opts.keyframeIntervalMs });
+    const w = new AvWriter(this.tap, { format: 'flv', url: this.opts.url, videoBitrate: this.opts.videoBitrate, audioBitrate: this.opts.audioBitrate, keyframeIntervalMs: this.opts.keyframeIntervalMs, encodePool: this.opts.encodePool ?? null });
     this.writer = w;
     w.onBytes = (n) => this.addBytes(n);
     w.onError = (err) => this.lost(err);

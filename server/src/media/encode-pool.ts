@@ -114,6 +114,8 @@ class PooledFrameEncoder implements FrameEncoder {
   private closed = false;
   private bitrateNow: number;
   private readonly counts = new EncodeCounts();
+  private readonly openedPromise: Promise<{ extradata: Buffer | null }>;
+  private settleOpened: ((r: { extradata: Buffer | null } | Error) => void) | null = null;
 
   constructor(
     private readonly host: EncodeWorker,
@@ -123,9 +125,22 @@ class PooledFrameEncoder implements FrameEncoder {
   ) {
     this.picture = allocatePicture(options, true);
     this.bitrateNow = options.bitrate;
+    this.openedPromise = new Promise<{ extradata: Buffer | null }>((resolve, reject) => {
+      this.settleOpened = (r) => (r instanceof Error ? reject(r) : resolve(r));
+    });
+    this.openedPromise.catch(() => undefined); // also reported by encode(); nobody may be waiting here
     host.streams.set(id, this);
     const { rgb, yuv } = this.picture;
     host.post({ type: 'open', id, options, rgb: rgb ? (rgb.buffer as SharedArrayBuffer) : null, yuv: yuv.buffer as SharedArrayBuffer });
+  }
+
+  opened(): Promise<{ extradata: Buffer | null }> {
+    return this.openedPromise;
+  }
+
+  private settle(r: { extradata: Buffer | null } | Error): void {
+    this.settleOpened?.(r);
+    this.settleOpened = null;
   }
 
   encode(source: PictureSource, pts90k: number, keyframe: boolean): Promise<EncodedFrame> {
@@ -147,7 +162,10 @@ class PooledFrameEncoder implements FrameEncoder {
 
   /** A message for this stream from its worker. */
   handle(m: Exclude<FromWorker, { type: 'ready' }>): void {
-    if (m.type === 'opened') return;
+    if (m.type === 'opened') {
+      this.settle({ extradata: m.extradata ? Buffer.from(m.extradata) : null });
+      return;
+    }
     if (m.type === 'open-error') {
       this.fail(`cannot open the ${this.options.codec} encoder: ${m.message}`);
       return;
@@ -182,6 +200,7 @@ class PooledFrameEncoder implements FrameEncoder {
   fail(reason: string): void {
     if (this.failed) return;
     this.failed = reason;
+    this.settle(new Error(reason));
     this.rejectPending(reason);
   }
 
@@ -211,6 +230,7 @@ class PooledFrameEncoder implements FrameEncoder {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.settle(new Error('encoder is closed'));
     this.rejectPending('encoder is closed');
     if (this.host.streams.get(this.id) === this) {
       this.host.streams.delete(this.id);

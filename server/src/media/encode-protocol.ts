@@ -11,7 +11,8 @@
  *   test-fault { mode }                            tests only: the next encode throws, hangs, or kills the thread
  * worker → main
  *   ready    {}                                    the worker has loaded (sent once, first)
- *   opened | open-error { id, message }
+ *   opened   { id, extradata }                     the encoder is open (extradata: its parameter sets, or null)
+ *   open-error { id, message }
  *   encoded  { id, seq, encodeMs, key, data, rtp, packets }  `data` (transferred) holds the RTP packets (lengths
  *            in `rtp`) followed by the encoder's packets (`packets`: length, pts90k, key), back to back
  *   encode-error { id, seq, message }
@@ -37,7 +38,7 @@ export interface EncodedPacketInfo {
 
 export type FromWorker =
   | { type: 'ready' }
-  | { type: 'opened'; id: number }
+  | { type: 'opened'; id: number; extradata: ArrayBuffer | null }
   | { type: 'open-error'; id: number; message: string }
   | { type: 'encoded'; id: number; seq: number; encodeMs: number; key: boolean; data: ArrayBuffer; rtp: number[]; packets: EncodedPacketInfo[] }
   | { type: 'encode-error'; id: number; seq: number; message: string };
@@ -61,7 +62,7 @@ export function parseFromWorker(v: unknown): FromWorker | null {
   const id = v.id;
   switch (v.type) {
     case 'opened':
-      return { type: 'opened', id };
+      return v.extradata === null || v.extradata instanceof ArrayBuffer ? { type: 'opened', id, extradata: v.extradata } : null;
     case 'open-error':
       return typeof v.message === 'string' ? { type: 'open-error', id, message: v.message } : null;
     case 'encode-error':

@@ -82,7 +82,9 @@ port.on('message', (m: ToWorker) => {
       try {
         const enc = new RtpEncoder(m.options);
         streams.set(m.id, { enc, picture: { rgb: m.rgb ? new Float32Array(m.rgb) : null, yuv: new Uint8Array(m.yuv) } });
-        send({ type: 'opened', id: m.id });
+        const x = enc.extradata;
+        const extradata = x ? new Uint8Array(x).buffer : null; // a copy of its own, transferred
+        send({ type: 'opened', id: m.id, extradata }, extradata ? [extradata] : []);
       } catch (err) {
         send({ type: 'open-error', id: m.id, message: message(err) });
       }

@@ -56,6 +56,8 @@ export interface FrameEncoderStats {
 export interface FrameEncoder {
   readonly picture: Picture;
   readonly options: FrameEncoderOptions;
+  /** Resolves once the encoder is open, with its extradata (parameter sets, with globalHeader); rejects when it cannot open. */
+  opened(): Promise<{ extradata: Buffer | null }>;
   /** Encodes the picture now in `picture` (`source` says which buffer), at `pts90k`; a keyframe when asked. */
   encode(source: PictureSource, pts90k: number, keyframe: boolean): Promise<EncodedFrame>;
   /** The target bitrate now (bit/s). */
@@ -125,6 +127,10 @@ export class InlineFrameEncoder implements FrameEncoder {
   constructor(readonly options: FrameEncoderOptions) {
     this.enc = new RtpEncoder(options);
     this.picture = allocatePicture(options, false);
+  }
+
+  opened(): Promise<{ extradata: Buffer | null }> {
+    return this.enc ? Promise.resolve({ extradata: this.enc.extradata }) : Promise.reject(new Error('encoder is closed'));
   }
 
   encode(source: PictureSource, pts90k: number, keyframe: boolean): Promise<EncodedFrame> {

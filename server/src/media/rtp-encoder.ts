@@ -1,7 +1,9 @@
 /**
  * RtpEncoder: one stream's encoder and RTP packetiser together (VideoEncoder → RtpMuxer), synchronous. This is
  * what an encode worker (media/encode-worker-main.ts) runs for each stream, and what the inline FrameEncoder
- * runs on the main thread. Construction either succeeds whole or frees every native context it made.
+ * runs on the main thread. With `packetize: false` it only encodes (egress: the muxer is a file or RTMP, and
+ * `globalHeader` puts the parameter sets in `extradata`). Construction either succeeds whole or frees every
+ * native context it made.
  */
 import type { VideoCodecName } from '../../../shared/src/signaling.js';
 import { RtpMuxer } from './rtp-muxer.js';
@@ -16,6 +18,10 @@ export interface RtpEncoderOptions {
   bitrate: number;
   /** Largest RTP packet in bytes. */
   maxPacketSize: number;
+  /** Packetise as RTP (default); false: the encoder's packets only. */
+  packetize?: boolean;
+  /** Parameter sets in the codec's extradata instead of in-band (FLV / MP4 muxers need it); default false. */
+  globalHeader?: boolean;
 }
 
 export interface RtpEncodeResult {
@@ -27,17 +33,19 @@ export interface RtpEncodeResult {
 
 export class RtpEncoder {
   private encoder: VideoEncoder | null;
-  private muxer: RtpMuxer | null;
+  private muxer: RtpMuxer | null = null;
   private collected: Buffer[] = [];
 
   constructor(readonly options: RtpEncoderOptions) {
     const { codec, width, height, fps, bitrate } = options;
-    const encoder = new VideoEncoder({ codec, width, height, fps, bitrate });
-    try {
-      this.muxer = new RtpMuxer(encoder, { maxPacketSize: options.maxPacketSize, onPacket: (rtp) => this.collected.push(rtp) });
-    } catch (err) {
-      encoder.close(); // the muxer failed half-way: the encoder's native context must not leak
-      throw err;
+    const encoder = new VideoEncoder({ codec, width, height, fps, bitrate, globalHeader: options.globalHeader ?? false });
+    if (options.packetize !== false) {
+      try {
+        this.muxer = new RtpMuxer(encoder, { maxPacketSize: options.maxPacketSize, onPacket: (rtp) => this.collected.push(rtp) });
+      } catch (err) {
+        encoder.close(); // the muxer failed half-way: the encoder's native context must not leak
+        throw err;
+      }
     }
     this.encoder = encoder;
   }
@@ -46,6 +54,12 @@ export class RtpEncoder {
   get yuvBytes(): number {
     if (!this.encoder) throw new Error('encoder is closed');
     return this.encoder.yuvBytes;
+  }
+
+  /** The codec's extradata (parameter sets, with globalHeader), or null. */
+  get extradata(): Buffer | null {
+    const d = this.encoder?.codecContext.extraData ?? null;
+    return d && d.length > 0 ? Buffer.from(d) : null;
   }
 
   /** The target bitrate now (bit/s). */
@@ -66,10 +80,10 @@ export class RtpEncoder {
   /** Encodes one packed yuv420p picture at `pts90k` and packetises it. */
   encode(yuv: Buffer, pts90k: number, keyframe: boolean): RtpEncodeResult {
     const { encoder, muxer } = this;
-    if (!encoder || !muxer) throw new Error('encoder is closed');
+    if (!encoder) throw new Error('encoder is closed');
     this.collected = [];
     const packets = encoder.encode(yuv, pts90k, keyframe);
-    for (const p of packets) muxer.write(p);
+    if (muxer) for (const p of packets) muxer.write(p);
     const rtp = this.collected;
     this.collected = [];
     return { rtp, packets };
