@@ -1,23 +1,37 @@
 /** HTTP routes of the live server: the page, /config.json, the local tracker model, errors. No avatar needed. */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricTotal, metricValue, startTestServer, type TestServer } from './support/server.js';
 
-/** GET with the path sent as is (fetch would normalise "/../"). */
-function rawGet(url: string, path: string): Promise<number> {
+interface RawReply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** A request with the path sent as is (fetch would normalise "/../"); HEAD too. */
+function raw(url: string, path: string, method = 'GET', headers: Record<string, string> = {}): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const req = request({ host: u.hostname, port: u.port, path, method: 'GET' }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
+    const req = request({ host: u.hostname, port: u.port, path, method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
     });
     req.on('error', reject);
     req.end();
   });
 }
+
+async function rawGet(url: string, path: string): Promise<number> {
+  return (await raw(url, path)).status;
+}
+
+const TRACKER_PATH = '/models/face_landmarker.task';
 
 describe('HTTP routes', () => {
   let tmp: string;
@@ -63,6 +77,51 @@ describe('HTTP routes', () => {
     expect(await rawGet(withPage.url, '/../secret.txt')).toBe(404);
     expect(await rawGet(withPage.url, '/%2e%2e/secret.txt')).toBe(404);
     expect((await fetch(`${withPage.url}/`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('refuses paths that climb out of the page folder, encoded or not, and does not list folders', async () => {
+    for (const path of ['/..%2fsecret.txt', '/wasm/..%2f..%2fsecret.txt', '/%2e%2e%2fsecret.txt', '/wasm/%2e%2e/%2e%2e/secret.txt']) {
+      const r = await raw(withPage.url, path);
+      expect([403, 404], path).toContain(r.status);
+      expect(r.body.toString(), path).not.toContain('outside the page folder');
+    }
+    expect((await raw(withPage.url, '/..%2fsecret.txt')).status).toBe(403); // send's check, after decoding
+    expect((await raw(withPage.url, '/wasm')).status).toBe(404);
+    expect((await raw(withPage.url, '/wasm/')).status).toBe(404);
+    expect((await raw(withPage.url, '/main.js%00.html')).status).toBe(400);
+  });
+
+  it('revalidates with ETag and Last-Modified (304), serves ranges (206, 416) and HEAD without a body', async () => {
+    const first = await raw(withPage.url, '/main.js');
+    expect(first.status).toBe(200);
+    const etag = first.headers.etag;
+    expect(etag).toBeTruthy();
+    expect(first.headers['last-modified']).toBeTruthy();
+    const again = await raw(withPage.url, '/main.js', 'GET', { 'if-none-match': etag ?? '' });
+    expect(again.status).toBe(304);
+    expect(again.body.length).toBe(0);
+    expect((await raw(withPage.url, '/main.js', 'GET', { 'if-none-match': '"other"' })).status).toBe(200);
+    expect((await raw(withPage.url, '/main.js', 'GET', { 'if-modified-since': first.headers['last-modified'] ?? '' })).status).toBe(304);
+
+    const part = await raw(withPage.url, TRACKER_PATH, 'GET', { range: 'bytes=4-9' });
+    expect(part.status).toBe(206);
+    expect(part.headers['content-range']).toBe(`bytes 4-9/${model.length}`);
+    expect(part.body).toEqual(model.subarray(4, 10));
+    const tail = await raw(withPage.url, TRACKER_PATH, 'GET', { range: 'bytes=-5' });
+    expect(tail.body).toEqual(model.subarray(model.length - 5));
+    const beyond = await raw(withPage.url, TRACKER_PATH, 'GET', { range: `bytes=${model.length + 10}-` });
+    expect(beyond.status).toBe(416);
+    expect(beyond.headers['content-range']).toBe(`bytes */${model.length}`);
+
+    const head = await raw(withPage.url, '/', 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toMatch(/text\/html/);
+    expect(Number(head.headers['content-length'])).toBe('<!doctype html><title>dnp</title>'.length);
+    expect(head.headers['referrer-policy']).toBe('same-origin');
+    expect(head.body.length).toBe(0);
+    const missing = await raw(withPage.url, '/nope.js', 'HEAD');
+    expect(missing.status).toBe(404);
+    expect(missing.body.length).toBe(0);
   });
 
   it('says to run `npm run build` when the page is missing', async () => {

@@ -3,31 +3,18 @@
  * the tracker model at /models/face_landmarker.task (from DNP_TRACKER_MODEL; 404 when not configured, and
  * /config.json then points the page at the official model URL).
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { AccessPolicy } from '../access/access-policy.js';
 import type { AvatarRegistry } from '../avatars/registry.js';
 import { OFFICIAL_TRACKER_MODEL_URL } from '../../../shared/src/tracker-model.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { serveStatic, type StaticRoot } from './static-files.js';
 
 export const TRACKER_MODEL_PATH = '/models/face_landmarker.task';
 export { OFFICIAL_TRACKER_MODEL_URL } from '../../../shared/src/tracker-model.js';
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.map': 'application/json',
-  '.wasm': 'application/wasm',
-  '.png': 'image/png',
-  '.svg': 'image/svg+xml',
-  '.ico': 'image/x-icon',
-  '.task': 'application/octet-stream',
-};
 
 export interface HttpOptions {
   clientDir: string;
@@ -53,30 +40,13 @@ function sendJson(res: ServerResponse, status: number, v: unknown, headOnly = fa
   send(res, status, 'application/json', JSON.stringify(v), headOnly);
 }
 
-function sendFile(res: ServerResponse, file: string, headOnly: boolean, log: Logger): void {
-  const size = statSync(file).size;
-  res.writeHead(200, {
-    'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
-    'content-length': size,
-    // the page URL may carry a join token (?token=): never send it to other sites as a Referer
-    'referrer-policy': 'same-origin',
-    'x-content-type-options': 'nosniff',
-  });
-  if (headOnly) {
-    res.end();
-    return;
-  }
-  const stream = createReadStream(file);
-  stream.on('error', (err) => {
-    log.warn({ file, err: err.message }, 'static file read failed');
-    res.destroy();
-  });
-  stream.pipe(res);
-}
-
 export function createHttpHandler(opts: HttpOptions, ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   const clientDir = resolve(opts.clientDir);
   const trackerModelUrl = opts.trackerModelPath ? TRACKER_MODEL_PATH : OFFICIAL_TRACKER_MODEL_URL;
+  const page: StaticRoot = { root: clientDir, index: ['index.html'], dotfiles: 'ignore' };
+  // the model is served as the one file of its folder, under its own (encoded) name
+  const model: StaticRoot | null = opts.trackerModelPath ? { root: dirname(resolve(opts.trackerModelPath)), index: [], dotfiles: 'allow' } : null;
+  const modelUrlPath = opts.trackerModelPath ? `/${encodeURIComponent(basename(opts.trackerModelPath))}` : '';
 
   return (req, res) => {
     const method = req.method ?? 'GET';
@@ -95,10 +65,12 @@ export function createHttpHandler(opts: HttpOptions, ctx: HttpContext): (req: In
     }
     const head = method === 'HEAD';
     let path: string;
+    let urlPath: string;
     let query: URLSearchParams;
     try {
       const u = new URL(req.url ?? '/', 'http://x');
-      path = decodeURIComponent(u.pathname);
+      urlPath = u.pathname;
+      path = decodeURIComponent(urlPath);
       query = u.searchParams;
     } catch {
       send(res, 400, 'text/plain; charset=utf-8', 'bad URL\n');
@@ -123,10 +95,10 @@ export function createHttpHandler(opts: HttpOptions, ctx: HttpContext): (req: In
         sendJson(res, 200, { trackerModelUrl, iceServers: ctx.access.iceServersForPage(query.get('token') ?? undefined) }, head);
         return;
       case TRACKER_MODEL_PATH:
-        if (!opts.trackerModelPath) {
+        if (!model) {
           send(res, 404, 'text/plain; charset=utf-8', 'no local tracker model (set DNP_TRACKER_MODEL); the page uses the official URL from /config.json\n', head);
         } else {
-          sendFile(res, opts.trackerModelPath, head, ctx.log);
+          serveStatic(req, res, modelUrlPath, model, ctx.log);
         }
         return;
       default:
@@ -137,17 +109,7 @@ export function createHttpHandler(opts: HttpOptions, ctx: HttpContext): (req: In
       send(res, 503, 'text/plain; charset=utf-8', `The web page is not built (no ${join(clientDir, 'index.html')}). Run \`npm run build\` and reload.\n`, head);
       return;
     }
-    const rel = path === '/' ? 'index.html' : path.replace(/^\/+/, '');
-    const file = normalize(join(clientDir, rel));
-    if (file !== clientDir && !file.startsWith(clientDir + sep)) {
-      send(res, 404, 'text/plain; charset=utf-8', 'not found\n', head);
-      return;
-    }
-    if (!existsSync(file) || !statSync(file).isFile()) {
-      send(res, 404, 'text/plain; charset=utf-8', 'not found\n', head);
-      return;
-    }
-    sendFile(res, file, head, ctx.log);
+    serveStatic(req, res, urlPath, page, ctx.log);
   };
 }
 
