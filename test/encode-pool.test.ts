@@ -9,6 +9,7 @@ import { InlineFrameEncoder, type FrameEncoder, type FrameEncoderOptions } from 
 import { rgbPlanarToYuv420p, yuv420pBytes } from '../server/src/media/rgb-to-yuv.js';
 import { VideoDecoder } from '../server/src/media/video-decoder.js';
 import { createLogger } from '../server/src/log.js';
+import { eventLoopTurnsDuring } from './support/wait.js';
 
 const log = createLogger('silent');
 const W = 64;
@@ -109,21 +110,13 @@ describe('encode pool', () => {
     const big = { width: 512, height: 512 };
     const turnsDuring = async (enc: FrameEncoder): Promise<number> => {
       const rgb = new Float32Array(3 * 512 * 512).map((_, i) => (i % 509) / 509);
-      let turns = 0;
-      let done = false;
-      const spin = (): void => {
-        if (done) return;
-        turns++;
-        setImmediate(spin);
-      };
       await enc.encode('yuv420p', 0, true); // started (a worker's first start is not what is measured)
-      setImmediate(spin);
-      for (let t = 1; t <= 10; t++) {
-        enc.picture.rgb?.set(rgb.map((x) => (x + t / 10) % 1));
-        await enc.encode('rgb', t * 3600, false);
-      }
-      done = true;
-      return turns;
+      return eventLoopTurnsDuring(async () => {
+        for (let t = 1; t <= 10; t++) {
+          enc.picture.rgb?.set(rgb.map((x) => (x + t / 10) % 1));
+          await enc.encode('rgb', t * 3600, false);
+        }
+      });
     };
     const inline = new InlineFrameEncoder(opts(big));
     const pooled = pool(1).open(opts(big));

@@ -21,6 +21,7 @@ import { Renderer } from '../server/src/render/renderer.js';
 import { DrivingChannel } from '../server/src/session/driving-channel.js';
 import { addPublicIpCandidates } from '../server/src/session/peer.js';
 import { makeUntrainedAvatar, type TestAvatar } from './support/test-avatar.js';
+import { eventLoopTurnsDuring } from './support/wait.js';
 import { swsConvert } from './support/video-compare.js';
 
 const W = 64;
@@ -213,6 +214,16 @@ describe('DrivingChannel', () => {
   });
 });
 
+/** n different conditioning vectors (head turn and jaw opening growing with k). */
+function testVectors(n: number): Float32Array[] {
+  return Array.from({ length: n }, (_, k) => {
+    const v = emptyDrivingValues();
+    v.pose[1] = 0.1 * k;
+    v.blendshapes[25] = k / (n - 1);
+    return flattenDrivingValues(v, new Float32Array(60));
+  });
+}
+
 describe('Renderer batching (untrained avatar)', () => {
   let tmp: string;
   let avatar: TestAvatar;
@@ -231,12 +242,7 @@ describe('Renderer batching (untrained avatar)', () => {
   });
 
   it('renders requests that arrive together in shared model runs, each with its own result', async () => {
-    const vectors = [0, 1, 2, 3, 4, 5].map((k) => {
-      const v = emptyDrivingValues();
-      v.pose[1] = 0.1 * k;
-      v.blendshapes[25] = k / 5;
-      return flattenDrivingValues(v, new Float32Array(60));
-    });
+    const vectors = testVectors(6);
     const alone: Float32Array[] = [];
     for (const v of vectors) alone.push(await renderer.render(v, (rgb) => rgb.slice()));
     const runsBefore = renderer.toJSON().runs;
@@ -261,17 +267,10 @@ describe('Renderer batching (untrained avatar)', () => {
   });
 
   it('keeps the main thread free while the model runs (the model runs in a worker thread)', async () => {
-    let turns = 0;
-    let done = false;
-    const spin = (): void => {
-      if (done) return;
-      turns++;
-      setImmediate(spin);
-    };
-    setImmediate(spin);
     const v = new Float32Array(60);
-    for (let i = 0; i < 8; i++) await renderer.render(v, () => undefined);
-    done = true;
+    const turns = await eventLoopTurnsDuring(async () => {
+      for (let i = 0; i < 8; i++) await renderer.render(v, () => undefined);
+    });
     if (process.env.DNP_TEST_VERBOSE) process.stderr.write(`event-loop turns during 8 renders: ${turns}\n`);
     // onnxruntime-node's run() holds its calling thread for the whole model run: on the main thread the event
     // loop would turn only a few times per render. In the worker it keeps turning (thousands of times).
@@ -304,12 +303,7 @@ describe('RenderPool (several render workers for one avatar)', () => {
     try {
       expect([one.size, two.size]).toEqual([1, 2]);
       expect(two.live).toEqual({ workers: 2, runsInFlight: 0, queued: 0 });
-      const vectors = [0, 1, 2, 3].map((k) => {
-        const v = emptyDrivingValues();
-        v.pose[1] = 0.1 * k;
-        v.blendshapes[25] = k / 3;
-        return flattenDrivingValues(v, new Float32Array(60));
-      });
+      const vectors = testVectors(4);
       two.testSlowRuns(200); // long enough to see where the frames went
       const pending = vectors.slice(0, 2).map((v) => two.render(v, (rgb) => rgb.slice()));
       expect(two.live).toEqual({ workers: 2, runsInFlight: 2, queued: 0 }); // one run on each worker at once

@@ -58,16 +58,6 @@ export class RenderPool {
     return this.members.length;
   }
 
-  get width(): number {
-    return this.manifest.width;
-  }
-  get height(): number {
-    return this.manifest.height;
-  }
-  get fps(): number {
-    return this.manifest.fps;
-  }
-
   /** The member with the least work waiting (queued frames + runs in flight); the first on a tie. */
   private pick(): Renderer {
     let best = this.members[0] as Renderer;
