@@ -214,6 +214,17 @@ describe('DrivingChannel', () => {
   });
 });
 
+/** The largest absolute difference between corresponding values of two lists of pictures. */
+function worstDifference(a: Float32Array[], b: Float32Array[]): number {
+  expect(b.length).toBe(a.length);
+  let worst = 0;
+  a.forEach((x, k) => {
+    const y = b[k] as Float32Array;
+    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs((x[i] as number) - (y[i] as number)));
+  });
+  return worst;
+}
+
 /** n different conditioning vectors (head turn and jaw opening growing with k). */
 function testVectors(n: number): Float32Array[] {
   return Array.from({ length: n }, (_, k) => {
@@ -251,13 +262,7 @@ describe('Renderer batching (untrained avatar)', () => {
     expect(runs).toBeLessThan(vectors.length); // batched (the first runs alone, the rest in batches of ≤ 4)
     expect(renderer.toJSON().maxBatchSeen).toBeGreaterThan(1);
     expect(renderer.toJSON().maxBatchSeen).toBeLessThanOrEqual(4);
-    for (let k = 0; k < vectors.length; k++) {
-      const a = alone[k] as Float32Array;
-      const b = together[k] as Float32Array;
-      let worst = 0;
-      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
-      expect(worst).toBeLessThan(1e-4);
-    }
+    expect(worstDifference(alone, together)).toBeLessThan(1e-4);
     // different vectors → different pictures
     let diff = 0;
     const a0 = together[0] as Float32Array;
@@ -311,13 +316,7 @@ describe('RenderPool (several render workers for one avatar)', () => {
       two.testSlowRuns(0);
       const a = await Promise.all(vectors.map((v) => one.render(v, (rgb) => rgb.slice())));
       const b = await Promise.all(vectors.map((v) => two.render(v, (rgb) => rgb.slice())));
-      for (let k = 0; k < vectors.length; k++) {
-        const x = a[k] as Float32Array;
-        const y = b[k] as Float32Array;
-        let worst = 0;
-        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs((x[i] as number) - (y[i] as number)));
-        expect(worst).toBeLessThan(1e-4);
-      }
+      expect(worstDifference(a, b)).toBeLessThan(1e-4);
       expect(two.toJSON()).toMatchObject({ workers: 2, frames: 6, failed: 0 });
     } finally {
       await Promise.all([one.close(), two.close()]);
