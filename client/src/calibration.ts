@@ -19,7 +19,7 @@ export type CalibrationStep =
   | { done: true; ok: true; neutral: DrivingValues; frames: number; missed: number }
   | { done: true; ok: false; error: string; frames: number; missed: number };
 
-export const DEFAULT_CALIBRATION: CalibrationOptions = { durationMs: 1000, minFrames: 5 };
+const DEFAULT_CALIBRATION: CalibrationOptions = { durationMs: 1000, minFrames: 5 };
 
 export class NeutralCalibrator {
   readonly #opts: CalibrationOptions;

@@ -5,7 +5,7 @@
 import type { App } from './app.js';
 import type { LiveStats } from './stats/live-stats.js';
 
-export interface DnpDebug {
+interface DnpDebug {
   readonly state: string;
   stats(): LiveStats;
 }

@@ -2,7 +2,7 @@
  * The user-facing messages for the things that commonly go wrong, from the error objects the browser
  * gives. Pure, so the wording is tested in Node.
  */
-export interface ErrorLike {
+interface ErrorLike {
   name?: unknown;
   message?: unknown;
 }

@@ -3,7 +3,7 @@ import type { AvatarSummary, DriveMode } from '../../shared/src/signaling.js';
 import { formatFps, formatKbps, formatMs, type LiveStats } from './stats/live-stats.js';
 
 /** The folder name of the avatar that ships with the project (avatars/default). */
-export const DEFAULT_AVATAR_ID = 'default';
+const DEFAULT_AVATAR_ID = 'default';
 
 function el<T extends HTMLElement>(id: string, type: new () => T): T {
   const e = document.getElementById(id);

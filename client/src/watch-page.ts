@@ -18,7 +18,7 @@ declare global {
 }
 
 /** Parses ROOM/PARTICIPANT; null when it is not two valid names. */
-export function parseWatchTarget(v: string): { room: string; participant: string } | null {
+function parseWatchTarget(v: string): { room: string; participant: string } | null {
   const parts = v.split('/');
   if (parts.length !== 2 || !parts.every((p) => NAME.test(p))) return null;
   return { room: parts[0] as string, participant: parts[1] as string };

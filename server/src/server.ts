@@ -110,8 +110,6 @@ export interface ServerOptions {
   idleMotion?: 'avatar' | 'still';
 }
 
-export { LIMIT_DEFAULTS } from './server-limits.js';
-
 function listen(http: HttpServer, port: number, host: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     http.once('error', reject);

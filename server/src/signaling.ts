@@ -30,7 +30,7 @@ import type { Session, SessionEndReason } from './session/session.js';
 import { JoinRefused, type Sessions } from './session/sessions.js';
 
 /** Largest socket.io message accepted (an SDP is at most 64 KiB by the protocol); a larger one drops the socket. */
-export const MAX_SIGNALING_BYTES = 80 * 1024;
+const MAX_SIGNALING_BYTES = 80 * 1024;
 
 /** Per-socket state kept by socket.io (socket.data). */
 interface SocketData {

@@ -33,8 +33,8 @@ import { BLENDSHAPE_COUNT } from './blendshapes.js';
 import { CONDITIONING_SIZE } from './driving-values.js';
 import { arr, fail, num, numArray, obj, oneOf, str, type Json } from './json-check.js';
 
-export const AVATAR_FORMAT = 'dnp-avatar';
-export const AVATAR_VERSION = 1;
+const AVATAR_FORMAT = 'dnp-avatar';
+const AVATAR_VERSION = 1;
 
 export interface TensorSpec {
   name: string;
@@ -42,9 +42,9 @@ export interface TensorSpec {
   shape: Array<number | 'batch'>;
 }
 
-export const AVATAR_OUTPUT_FORMATS = ['rgb', 'yuv420p'] as const;
+const AVATAR_OUTPUT_FORMATS = ['rgb', 'yuv420p'] as const;
 export type AvatarOutputFormat = (typeof AVATAR_OUTPUT_FORMATS)[number];
-export const AVATAR_PRECISIONS = ['fp32', 'fp16'] as const;
+const AVATAR_PRECISIONS = ['fp32', 'fp16'] as const;
 export type AvatarPrecision = (typeof AVATAR_PRECISIONS)[number];
 
 export interface AvatarManifest {

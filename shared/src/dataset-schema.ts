@@ -48,7 +48,7 @@ export const DATASET_FORMAT = 'dnp-dataset';
 /** The version `dnp prepare` writes. */
 export const DATASET_VERSION = 2;
 /** The versions readers accept. */
-export const DATASET_VERSIONS = [1, 2] as const;
+const DATASET_VERSIONS = [1, 2] as const;
 /** The minor version `dnp prepare` writes (1: speech features). */
 export const DATASET_MINOR_VERSION = 1;
 export type DatasetVersion = (typeof DATASET_VERSIONS)[number];

@@ -11,7 +11,7 @@
 import { arr, bool, num, obj, oneOf, str } from './json-check.js';
 import { parseRefusal, type ErrorCode } from './signaling.js';
 
-export const EGRESS_KINDS = ['rtmp', 'whip', 'mp4'] as const;
+const EGRESS_KINDS = ['rtmp', 'whip', 'mp4'] as const;
 export type EgressKindName = (typeof EGRESS_KINDS)[number];
 
 export type RoomEgressRequest = { action: 'start'; kind: EgressKindName; url: string | null } | { action: 'stop'; id: string } | { action: 'list' };

@@ -13,8 +13,6 @@
  */
 export const POSE_SIZE = 6;
 export const GAZE_SIZE = 2;
-export const POSE_NAMES = ['pitch', 'yaw', 'roll', 'tx', 'ty', 'tz'] as const;
-export const GAZE_NAMES = ['gazeYaw', 'gazePitch'] as const;
 
 /** Largest eye rotation (radians) that a full eyeLookOut/In (=1) blendshape stands for. */
 export const GAZE_MAX_YAW = (30 * Math.PI) / 180;

@@ -17,8 +17,8 @@
  * Note: werift rewrites RTP timestamps with a per-track random offset, so the server reports the
  * timestamp as it will appear on the wire (what the receiver sees).
  */
-export const RENDER_REPORT_VERSION = 1;
-export const RENDER_REPORT_KIND = 0x52;
+const RENDER_REPORT_VERSION = 1;
+const RENDER_REPORT_KIND = 0x52;
 export const RENDER_REPORT_BYTES = 16;
 
 export interface RenderReport {

@@ -26,7 +26,7 @@ import { parseIceCandidate, parseRefusal, VIDEO_CODECS, type ErrorCode, type Ice
 
 /** Room and participant names: URL path segments (also /whep/ROOM/PARTICIPANT). */
 export const ROOM_NAME_RE = /^[A-Za-z0-9_.~-]{1,64}$/;
-export const MAX_DISPLAY_NAME = 40;
+const MAX_DISPLAY_NAME = 40;
 
 export interface RoomJoinRequest {
   room: string;

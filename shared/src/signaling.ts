@@ -108,7 +108,7 @@ export interface SessionError {
  * and their voice comes back next to the avatar's video (same stream), delayed to match the lips.
  */
 export type DriveMode = 'camera' | 'microphone' | 'both';
-export const DRIVE_MODES: readonly DriveMode[] = ['camera', 'microphone', 'both'];
+const DRIVE_MODES: readonly DriveMode[] = ['camera', 'microphone', 'both'];
 
 export interface JoinRequest {
   avatar: string;

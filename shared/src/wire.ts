@@ -26,9 +26,9 @@
 import { BLENDSHAPE_COUNT } from './blendshapes.js';
 import type { DrivingValues } from './driving-values.js';
 
-export const WIRE_VERSION = 1;
+const WIRE_VERSION = 1;
 export const DRIVING_FRAME_BYTES = 78;
-export const FLAG_FACE_FOUND = 1;
+const FLAG_FACE_FOUND = 1;
 
 const ANGLE_SCALE = 1e4;
 const TRANSLATION_SCALE = 100;

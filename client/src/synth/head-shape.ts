@@ -37,7 +37,7 @@ export function restSeamY(x: number): number {
 }
 
 /** Face feature relief (cm, along +z) at (x, y); multiplied by the front weight on the surface. */
-export function featureRelief(x: number, y: number): number {
+function featureRelief(x: number, y: number): number {
   const ax = Math.abs(x);
   let d = 0;
   d -= 0.62 * gauss(ax - EYE.x, y - EYE.y + 0.05, 1.45, 1.0); // eye sockets
@@ -59,7 +59,7 @@ export function featureRelief(x: number, y: number): number {
   return d;
 }
 
-export function frontWeight(sz: number): number {
+function frontWeight(sz: number): number {
   return smoothstep(0.15, 0.55, sz);
 }
 

@@ -9,7 +9,7 @@ import { MOUTH, restSeamY, skinZ } from './head-shape.js';
 
 export const JAW_PIVOT: Vec3 = [0, -1.3, -1.0];
 /** Jaw rotation (rad) at jawOpen = 1. */
-export const JAW_MAX = 0.24;
+const JAW_MAX = 0.24;
 
 export interface MouthState {
   /** Corner positions (x, y) and their forward shift (cm): index 0 = subject's right (−x), 1 = left (+x). */

@@ -68,7 +68,7 @@ export const DEFAULT_FRAMING: Framing = { tx: 0, ty: -1.8, tz: -26 };
  * Pitch added to the driving pitch when rendering, so that MediaPipe FaceLandmarker run on a rendered frame
  * reads back the driving pitch (measured: the unrotated head reads as +0.17 rad; `dnp synth` logs the check).
  */
-export const PITCH_CALIBRATION = -0.17;
+const PITCH_CALIBRATION = -0.17;
 /** Depth moves are exaggerated so that a lean toward the camera scales the head as much as in a real close-up. */
 const DEPTH_GAIN = 2.4;
 

@@ -5,8 +5,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-export const TOKEN_VERSION = 1;
-export const TOKEN_ROLES = ['caller'] as const;
+const TOKEN_VERSION = 1;
+const TOKEN_ROLES = ['caller'] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
 /** Shortest accepted secret (characters). */
 export const MIN_SECRET_LENGTH = 32;

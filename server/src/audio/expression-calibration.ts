@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { arr, num, numArray, obj, oneOf, SchemaError } from '../../../shared/src/json-check.js';
 import type { AudioExpressionModel } from './expression-model.js';
 
-export const AUDIO_CALIBRATION_FILE = 'audio-calibration.json';
+const AUDIO_CALIBRATION_FILE = 'audio-calibration.json';
 const MAX_LEVELS = 101;
 
 /** Levels in [0, 1] (strictly increasing) and, per blendshape name, non-decreasing values at those levels. */

@@ -15,7 +15,7 @@ import { BLENDSHAPE_NAMES, type BlendshapeName } from '../../../shared/src/blend
 import { arr, num, numArray, obj, oneOf, SchemaError, str } from '../../../shared/src/json-check.js';
 import { parseQuantileCurves, type QuantileCurves } from './expression-calibration.js';
 
-export const AUDIO_EXPRESSION_FORMAT = 'dnp-audio-expression';
+const AUDIO_EXPRESSION_FORMAT = 'dnp-audio-expression';
 export const DEFAULT_AUDIO_EXPRESSION_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../assets/audio-expression');
 const MAX_WINDOW = 1000;
 const MAX_FEATURE_DIM = 4096;

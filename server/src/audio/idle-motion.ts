@@ -19,7 +19,7 @@ import { encodeMotionLibrary, parseMotionLibrary, type MotionClip } from '../syn
 export const IDLE_MOTION_FILE = 'idle-motion.json';
 
 /** The blendshapes idle motion drives: everything of the eyes (the rest stays as the caller or the voice sets it). */
-export const IDLE_BLENDSHAPES: readonly number[] = BLENDSHAPE_NAMES.map((n, i) => (n.startsWith('eye') ? i : -1)).filter((i) => i >= 0);
+const IDLE_BLENDSHAPES: readonly number[] = BLENDSHAPE_NAMES.map((n, i) => (n.startsWith('eye') ? i : -1)).filter((i) => i >= 0);
 
 export interface IdleMotionSource {
   /** Writes the pose, the gaze and the eye blendshapes at time `tMs` into `out`. */

@@ -6,7 +6,7 @@
  */
 import { PCM_RATE } from './opus-decoder.js';
 
-export const GATE_FRAME_SAMPLES = PCM_RATE / 100; // 10 ms
+const GATE_FRAME_SAMPLES = PCM_RATE / 100; // 10 ms
 
 export interface VoiceGateOptions {
   /** dB over the noise floor for a frame to count as speech (default 15). */

@@ -10,7 +10,7 @@ import type { AvatarSummary } from '../../../shared/src/signaling.js';
 import type { Logger } from '../log.js';
 import { RenderPool, type RenderPoolOptions } from '../render/render-pool.js';
 
-export const MANIFEST_FILE = 'avatar.json';
+const MANIFEST_FILE = 'avatar.json';
 
 export interface AvatarEntry {
   id: string;

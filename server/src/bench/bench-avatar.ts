@@ -21,7 +21,7 @@ export interface BenchAvatar {
 
 export type BenchAvatarSource = { kind: 'folder'; dir: string } | { kind: 'untrained'; preset: UntrainedPreset; size: number; fps: number };
 
-export function flopsPerFrameOf(m: AvatarManifest): number | null {
+function flopsPerFrameOf(m: AvatarManifest): number | null {
   const f = m.training.flopsPerFrame;
   return typeof f === 'number' && Number.isFinite(f) && f > 0 ? f : null;
 }

@@ -18,7 +18,7 @@ import { Renderer } from '../render/renderer.js';
 import { commaList, oneOf, parseCommandLine, usageError, valueOptions } from '../cli/args.js';
 import { formatRenderTable, runRenderBench, type RenderBenchResult } from './render-bench.js';
 
-export const GPU_BENCH_USAGE = `usage: node bench.mjs --avatars DIR [options]
+const GPU_BENCH_USAGE = `usage: node bench.mjs --avatars DIR [options]
   --avatars DIR          folder of avatar folders (each with avatar.json)
   --devices LIST         webgpu,cuda,cpu   devices to try, in order (${RENDER_DEVICES.join(', ')})
   --batches LIST         1,8,32            batch sizes
@@ -42,13 +42,13 @@ export interface GpuBenchArgs {
   out: string;
 }
 
-export interface DeviceProbe {
+interface DeviceProbe {
   device: RenderDevice;
   starts: boolean;
   reason: string | null;
 }
 
-export interface GpuBenchReport {
+interface GpuBenchReport {
   kind: 'gpu-bundle-bench';
   startedAt: string;
   probes: DeviceProbe[];
@@ -91,7 +91,7 @@ async function probe(device: RenderDevice, avatarDir: string, threads: number, l
   }
 }
 
-export async function runGpuBundleBench(a: GpuBenchArgs, say: (line: string) => void): Promise<GpuBenchReport> {
+async function runGpuBundleBench(a: GpuBenchArgs, say: (line: string) => void): Promise<GpuBenchReport> {
   const quiet = new Writable({ write: (_c, _e, done) => done() });
   const log = createLogger('error', quiet);
   const dirs = readdirSync(a.avatars)
@@ -126,7 +126,7 @@ export async function runGpuBundleBench(a: GpuBenchArgs, say: (line: string) => 
   return report;
 }
 
-export function formatGpuBundleReport(r: GpuBenchReport): string {
+function formatGpuBundleReport(r: GpuBenchReport): string {
   const lines = r.probes.map((p) => `${p.device}: ${p.starts ? 'starts' : `not usable (${p.reason ?? '?'})`}`);
   for (const s of r.skipped) lines.push(`skipped ${s.device} ${s.avatar} batches ${s.batches.join(',')}: ${s.why}`);
   return `${lines.join('\n')}\n\n${r.runs.map(formatRenderTable).join('\n')}`;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
-export const DEFAULT_CHROMIUM_PATH = '/usr/bin/chromium';
+const DEFAULT_CHROMIUM_PATH = '/usr/bin/chromium';
 
 // Profile folders of browsers not yet closed: removed at process exit too, should an owner crash first.
 const liveProfiles = new Set<string>();
@@ -27,7 +27,7 @@ function trackProfile(dir: string): void {
 }
 
 /** Flags every launch gets: headless, no sandbox (containers), software rendering, no network chatter. */
-export const BASE_CHROMIUM_ARGS: readonly string[] = [
+const BASE_CHROMIUM_ARGS: readonly string[] = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',

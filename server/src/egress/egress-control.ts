@@ -12,7 +12,7 @@ import type { Metrics } from '../metrics.js';
 import type { TapDirectory } from '../stream/tap-directory.js';
 import type { EgressManager } from './egress-manager.js';
 
-export const MAX_PER_PARTICIPANT = 3;
+const MAX_PER_PARTICIPANT = 3;
 
 export interface EgressControlDeps {
   manager: EgressManager;

@@ -13,7 +13,7 @@ import { PROJECT_ROOT } from '../project-paths.js';
 import { fmt } from './report-markdown.js';
 import { parseEvalReport, type EvalReport } from './report-schema.js';
 
-export const ABLATION_HELP = `Usage: npm run eval:ablation -- --data DATASET_DIR --budget MINUTES [options]
+const ABLATION_HELP = `Usage: npm run eval:ablation -- --data DATASET_DIR --budget MINUTES [options]
 
 Trains each variant for the same wall-clock budget ('dnp train --variant X --max-minutes MINUTES'), evaluates
 each with 'dnp eval', and writes OUT/ablation.md (variant, iterations, PSNR, SSIM, L1, mouth PSNR, jawOpen r)
@@ -69,7 +69,7 @@ export function parseAblationArgs(argv: string[]): AblationOptions {
 }
 
 /** The preset a variant is trained with unless --preset says otherwise: the paper's model (cpu) for A-F. */
-export function defaultPreset(variant: string): string {
+function defaultPreset(variant: string): string {
   return variant === 'W' ? 'warp' : 'cpu';
 }
 
@@ -112,7 +112,7 @@ export function ablationMarkdown(rows: readonly AblationRow[], o: { data: string
   return `${lines.join('\n')}\n`;
 }
 
-export async function runAblation(o: AblationOptions): Promise<{ rows: AblationRow[]; markdown: string }> {
+async function runAblation(o: AblationOptions): Promise<{ rows: AblationRow[]; markdown: string }> {
   if (!existsSync(join(o.data, 'dataset.json'))) usageError(`--data ${o.data}: no dataset.json`);
   await mkdir(o.out, { recursive: true });
   const rows: AblationRow[] = [];

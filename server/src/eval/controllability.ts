@@ -42,7 +42,7 @@ export interface ControlStats {
 const DEG = 180 / Math.PI;
 
 /** Rotation matrix of [pitch, yaw, roll] (R = Rz(roll) · Ry(yaw) · Rx(pitch), the inverse of pose.ts). */
-export function rotationMatrix(pitch: number, yaw: number, roll: number): number[] {
+function rotationMatrix(pitch: number, yaw: number, roll: number): number[] {
   const [cx, sx, cy, sy, cz, sz] = [Math.cos(pitch), Math.sin(pitch), Math.cos(yaw), Math.sin(yaw), Math.cos(roll), Math.sin(roll)];
   return [
     cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx,

@@ -42,7 +42,7 @@ function valuesOf(flat: ArrayLike<number>): DrivingValues {
 }
 
 /** Per-value median of the given frames' driving vectors. */
-export function medianVector(ds: EvalDataset, idx: readonly number[]): Float32Array {
+function medianVector(ds: EvalDataset, idx: readonly number[]): Float32Array {
   const out = new Float32Array(CONDITIONING_SIZE);
   const col = new Float64Array(idx.length);
   for (let j = 0; j < CONDITIONING_SIZE; j++) {

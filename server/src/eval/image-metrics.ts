@@ -141,7 +141,7 @@ export function ssimMap(a: RgbImage | SsimStats, b: RgbImage | SsimStats): Float
 }
 
 /** Mean of a per-pixel map over a box. */
-export function meanOver(map: Float32Array, width: number, box: Box): number {
+function meanOver(map: Float32Array, width: number, box: Box): number {
   let s = 0, n = 0;
   for (let y = box.y0; y < box.y1; y++) for (let x = box.x0; x < box.x1; x++, n++) s += map[y * width + x] as number;
   return n === 0 ? NaN : s / n;

@@ -7,7 +7,7 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-export function blankImage(width: number, height: number, rgb: readonly [number, number, number] = [255, 255, 255]): RgbImage {
+function blankImage(width: number, height: number, rgb: readonly [number, number, number] = [255, 255, 255]): RgbImage {
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) data.set(rgb, 3 * i);
   return { width, height, data };
@@ -39,7 +39,7 @@ export function rgbaFromRgb(img: RgbImage): Buffer {
 }
 
 /** Copies `src` into `dst` with its top-left corner at (x, y) (clipped). */
-export function blit(dst: RgbImage, src: RgbImage, x: number, y: number): void {
+function blit(dst: RgbImage, src: RgbImage, x: number, y: number): void {
   for (let r = 0; r < src.height; r++) {
     const dy = y + r;
     if (dy < 0 || dy >= dst.height) continue;

@@ -45,7 +45,7 @@ export interface EvalOptions {
   chromium: string | null;
 }
 
-export function defaultTrackerModel(): string {
+function defaultTrackerModel(): string {
   const env = process.env.DNP_TRACKER_MODEL;
   return env && env.length > 0 ? env : join(PROJECT_ROOT, 'models', 'face_landmarker.task');
 }

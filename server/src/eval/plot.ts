@@ -88,8 +88,8 @@ export function svgLinePlot(series: readonly PlotSeries[], o: PlotOptions): stri
   return parts.join('\n');
 }
 
-export const PLOT_WIDTH = 960;
-export const PLOT_HEIGHT = 360;
+const PLOT_WIDTH = 960;
+const PLOT_HEIGHT = 360;
 
 /** A jawOpen-style plot over frame numbers as SVG (PLOT_WIDTH × PLOT_HEIGHT); the y range follows the data. */
 export function framePlotSvg(frames: readonly number[], series: readonly PlotSeries[], title: string, yLabel = 'jawOpen'): string {

@@ -28,8 +28,8 @@ import { CONDITIONING_SIZE } from '../../../shared/src/driving-values.js';
 import { arr, bool, fail, num, numArray, obj, oneOf, str } from '../../../shared/src/json-check.js';
 import type { BlendshapeAgreement, ControlStats } from './controllability.js';
 
-export const REPORT_FORMAT = 'dnp-eval-report';
-export const REPORT_VERSION = 1;
+const REPORT_FORMAT = 'dnp-eval-report';
+const REPORT_VERSION = 1;
 export const METHODS = ['avatar', 'meanFrame', 'nearestNeighbour'] as const;
 export type Method = (typeof METHODS)[number];
 

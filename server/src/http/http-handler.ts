@@ -13,8 +13,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { serveStatic, type StaticRoot } from './static-files.js';
 
-export const TRACKER_MODEL_PATH = '/models/face_landmarker.task';
-export { OFFICIAL_TRACKER_MODEL_URL } from '../../../shared/src/tracker-model.js';
+const TRACKER_MODEL_PATH = '/models/face_landmarker.task';
 
 export interface HttpOptions {
   clientDir: string;

@@ -25,7 +25,7 @@ export interface CropBox {
   limited: boolean;
 }
 
-export const CROP_PARAMS = { HEAD_TOP: 0.45, HEAD_SIDE: 0.18, NECK: 0.75, MARGIN: 0.12 } as const;
+const CROP_PARAMS = { HEAD_TOP: 0.45, HEAD_SIDE: 0.18, NECK: 0.75, MARGIN: 0.12 } as const;
 
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);

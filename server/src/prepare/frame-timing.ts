@@ -4,7 +4,7 @@
  * timestamp is <= that time, with EPS tolerance); output times before the first source frame show the
  * first frame. A constant-rate source at the same rate maps one to one.
  */
-export const TIME_EPS = 1e-3;
+const TIME_EPS = 1e-3;
 
 export class CfrResampler {
   readonly fps: number;

@@ -32,10 +32,10 @@ import { AUDIO_RATE, InputError, decodeVideo, probeVideo, type VideoInfo } from 
 import { encodeWav16 } from './wav.js';
 
 /** Longest side of the frames handed to the tracker; larger videos are downscaled for tracking only. */
-export const TRACK_MAX_SIDE = 960;
+const TRACK_MAX_SIDE = 960;
 /** A clip needs at least this many seconds of usable frames. */
-export const MIN_VALID_SECONDS = 2;
-export const TRACKER_NAME = 'mediapipe-face-landmarker';
+const MIN_VALID_SECONDS = 2;
+const TRACKER_NAME = 'mediapipe-face-landmarker';
 
 export interface PrepareTimings {
   totalMs: number;
@@ -60,7 +60,7 @@ export interface PrepareResult {
   interpolatedFrames: number;
 }
 
-export async function sha256File(path: string): Promise<string> {
+async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
@@ -76,7 +76,7 @@ export function trackingSize(w: number, h: number, maxSide = TRACK_MAX_SIDE): { 
   return { width: Math.max(2, Math.round(w * s)), height: Math.max(2, Math.round(h * s)) };
 }
 
-export function defaultFps(info: VideoInfo): number {
+function defaultFps(info: VideoInfo): number {
   const f = info.nominalRateDiffers ? Math.round(info.avgFps) : Math.round(info.avgFps * 1000) / 1000;
   return Math.min(120, Math.max(1, f || 30));
 }

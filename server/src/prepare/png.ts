@@ -35,7 +35,7 @@ function chunk(type: string, data: Uint8Array): Buffer {
 }
 
 /** Filtered scanlines (filter byte + row) for RGB data with the given row stride in bytes. */
-export function pngScanlines(rgb: Uint8Array, width: number, height: number, stride = width * 3): Buffer {
+function pngScanlines(rgb: Uint8Array, width: number, height: number, stride = width * 3): Buffer {
   const row = width * 3;
   if (rgb.length < stride * (height - 1) + row) throw new RangeError(`RGB buffer too small for ${width}x${height}`);
   const out = Buffer.alloc((row + 1) * height);
@@ -54,7 +54,7 @@ export function pngScanlines(rgb: Uint8Array, width: number, height: number, str
   return out;
 }
 
-export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** Encodes 8-bit RGB pixels as a PNG file. `level` is the zlib level (1 = fastest). */
 export async function encodePngRgb(rgb: Uint8Array, width: number, height: number, opts: { stride?: number; level?: number } = {}): Promise<Buffer> {

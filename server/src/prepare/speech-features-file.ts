@@ -16,7 +16,7 @@ import {
 import { encodeNpy } from './npy.js';
 
 /** 16-bit samples as the float PCM the extractor takes (v / 32768, exactly what reading audio.wav gives). */
-export function int16ToFloat(samples: Int16Array): Float32Array {
+function int16ToFloat(samples: Int16Array): Float32Array {
   return Float32Array.from(samples, (v) => v / 32768);
 }
 

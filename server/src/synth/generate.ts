@@ -28,7 +28,7 @@ import type { SynthOptions } from './options.js';
 import { SynthRenderer } from './renderer.js';
 import { VECTOR_SIZE, generateTrajectory } from './trajectory.js';
 
-export const SYNTH_TRACKER_NAME = 'dnp-synth';
+const SYNTH_TRACKER_NAME = 'dnp-synth';
 const BATCH = 8;
 
 export class SynthInputError extends Error {
@@ -69,7 +69,7 @@ export interface SynthResult {
 }
 
 /** Loads driving vectors from a .npy file: float32 [N, 60], finite. */
-export function loadVectors(path: string): Float32Array {
+function loadVectors(path: string): Float32Array {
   const a = readNpyFile(path);
   if (!(a.data instanceof Float32Array) || a.shape.length !== 2 || a.shape[1] !== VECTOR_SIZE || (a.shape[0] ?? 0) < 1) {
     throw new SynthInputError(`${path}: expected float32 [N, ${VECTOR_SIZE}] (pose 6, gaze 2, blendshapes 52), got ${a.data instanceof Float32Array ? 'float32' : 'uint8'} [${a.shape.join(', ')}]`);
@@ -104,7 +104,7 @@ function correlation(a: number[], b: number[]): number {
 }
 
 /** How well the tracker, run on the rendered frames, recovers the driving head angles. */
-export function poseAgreement(tracked: readonly TrackedFrame[], vectors: Float32Array): PoseAgreement {
+function poseAgreement(tracked: readonly TrackedFrame[], vectors: Float32Array): PoseAgreement {
   const t: number[][] = [[], [], []], d: number[][] = [[], [], []];
   tracked.forEach((f, i) => {
     if (!f.found || !f.pose) return;

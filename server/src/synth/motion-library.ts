@@ -16,8 +16,8 @@ import { BLENDSHAPE_COUNT } from '../../../shared/src/blendshapes.js';
 import { arr, num, obj, str } from '../../../shared/src/json-check.js';
 import { GAZE_SIZE, POSE_SIZE } from '../../../shared/src/pose.js';
 
-export const MOTION_FORMAT = 'dnp-synth-motion';
-export const MOTION_VERSION = 1;
+const MOTION_FORMAT = 'dnp-synth-motion';
+const MOTION_VERSION = 1;
 export const DEFAULT_MOTION_LIBRARY = join(dirname(fileURLToPath(import.meta.url)), 'motion', 'library.json');
 
 export interface MotionClip {

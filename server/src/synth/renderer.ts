@@ -13,7 +13,7 @@ import { VECTOR_SIZE } from '../../../client/src/synth/controls.js';
 import { DEFAULT_FRAMING, type Framing } from '../../../client/src/synth/presenter.js';
 
 export { VECTOR_SIZE };
-export const SYNTH_PAGE = join(PROJECT_ROOT, 'client', 'dist', 'synth-page.js');
+const SYNTH_PAGE = join(PROJECT_ROOT, 'client', 'dist', 'synth-page.js');
 
 export interface SynthRendererOptions {
   size: number;

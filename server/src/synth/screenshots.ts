@@ -32,7 +32,7 @@ function vector(values: Controls): Float32Array {
   return v;
 }
 
-export const CONTROL_GRID: Array<[string, Controls]> = [
+const CONTROL_GRID: Array<[string, Controls]> = [
   ['neutral', {}],
   ['jawOpen 1', { jawOpen: 1 }],
   ['jawOpen .6 + mouthClose .6', { jawOpen: 0.6, mouthClose: 0.6 }],
@@ -55,7 +55,7 @@ export const CONTROL_GRID: Array<[string, Controls]> = [
   ['roll +0.25', { roll: 0.25 }],
 ];
 
-export const SPEECH_GRID: Array<[string, Controls]> = [
+const SPEECH_GRID: Array<[string, Controls]> = [
   ['closed (m, b, p)', { mouthClose: 0.1, mouthPressLeft: 0.4, mouthPressRight: 0.4 }],
   ['open (a)', { jawOpen: 0.75, mouthLowerDownLeft: 0.3, mouthLowerDownRight: 0.3 }],
   ['rounded (o)', { jawOpen: 0.3, mouthFunnel: 0.8, mouthPucker: 0.3 }],

@@ -148,7 +148,7 @@ const gazeKind: Kind = (rng) => {
 };
 
 /** The excursion kinds: name, maker, weight, and the duration range in seconds (default 0.5-1.6). */
-export const EXCURSIONS: ReadonlyArray<[string, Kind, number, number?, number?]> = [
+const EXCURSIONS: ReadonlyArray<[string, Kind, number, number?, number?]> = [
   ['yaw', pose(1, 0.15, 0.55), 2, 1.4, 3.2],
   ['pitch', pose(0, 0.08, 0.3), 1.5, 1.2, 2.8],
   ['roll', pose(2, 0.06, 0.25), 1, 1.2, 2.8],

@@ -22,7 +22,7 @@ import { checkWhepOffer, MAX_OFFER_BYTES, WhepError } from './whep-sdp.js';
 import { WhepViewer } from './whep-viewer.js';
 import type { TapBandwidth } from '../stream/tap-bandwidth.js';
 
-export const WHEP_PREFIX = '/whep/';
+const WHEP_PREFIX = '/whep/';
 
 export interface WhepOptions {
   ice: IceOptions;

@@ -41,7 +41,7 @@ export class SpeechModelMissingError extends Error {
 }
 
 /** The model directory to use: the argument, else $DNP_SPEECH_MODEL_DIR, else Debian's path. */
-export function speechModelDir(dir?: string): string {
+function speechModelDir(dir?: string): string {
   return dir ?? process.env[SPEECH_MODEL_ENV] ?? DEFAULT_SPEECH_MODEL_DIR;
 }
 

@@ -7,7 +7,7 @@
  */
 import { Fft } from './fft.js';
 import { applyMelFilterbank, buildMelFilterbank, type MelFilter } from './mel-filterbank.js';
-import { CEPSTRA, FFT_SIZE, FRAME_SIZE, LIFTER, LOG_FLOOR, LOWER_HZ, MEL_FILTERS, PRE_EMPHASIS, SAMPLE_RATE, UPPER_HZ } from './front-end-params.js';
+import { CEPSTRA, FFT_SIZE, FRAME_SIZE, LIFTER, LOG_FLOOR, LOWER_HZ, MEL_FILTERS, SAMPLE_RATE, UPPER_HZ } from './front-end-params.js';
 
 const f32 = Math.fround;
 

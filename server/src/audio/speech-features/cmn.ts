@@ -9,9 +9,9 @@
  */
 import { CEPSTRA, CMN_INIT } from './front-end-params.js';
 
-export const CMN_PRIOR_FRAMES = 100;
-export const CMN_WINDOW = 500;
-export const CMN_WINDOW_HIGH = 800;
+const CMN_PRIOR_FRAMES = 100;
+const CMN_WINDOW = 500;
+const CMN_WINDOW_HIGH = 800;
 
 export class LiveCmn {
   readonly #sum = new Float64Array(CEPSTRA);

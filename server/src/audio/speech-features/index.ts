@@ -8,6 +8,5 @@ export {
   SPEECH_FEATURE_LOOKAHEAD_MS,
   SPEECH_FEATURE_FIRST_CENTRE_MS,
 } from './stream.js';
-export { DEFAULT_SPEECH_MODEL_DIR, SPEECH_MODEL_ENV, SpeechModelMissingError, loadAcousticModel, type AcousticModel } from './acoustic-model.js';
-export { EN_US_PHONES } from './phone-posteriors.js';
+export { SPEECH_MODEL_ENV, SpeechModelMissingError } from './acoustic-model.js';
 export type { SpeechFeatureOptions } from './stream.js';

@@ -17,7 +17,7 @@ export const PHONE_DIM = EN_US_PHONES.length;
 /** Scale on the log-likelihoods (nats) before the softmax. 1: the posterior under a flat phone prior. On
  * 6 s of speech (vr-1) the best phone then holds 0.60 of the mass on average (entropy 1.3 nats); 0.5 and
  * 0.1 give 0.30 and 0.05 (nearly uniform): context-independent states of neighbouring phones score close. */
-export const PHONE_ACOUSTIC_SCALE = 1;
+const PHONE_ACOUSTIC_SCALE = 1;
 
 export class PhonePosteriors {
   readonly #scorer: SenoneScorer;

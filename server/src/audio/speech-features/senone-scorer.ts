@@ -13,7 +13,7 @@ import type { AcousticModel } from './acoustic-model.js';
 export const SPHINX_SCORE_UNIT = 1024 * Math.log(1.0001);
 const MAX_NEG_ASCR = 96;
 const MIN_CODEWORD = -MAX_NEG_ASCR * SPHINX_SCORE_UNIT;
-export const TOP_N = 4;
+const TOP_N = 4;
 
 export class SenoneScorer {
   readonly model: AcousticModel;
