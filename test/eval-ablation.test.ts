@@ -50,6 +50,6 @@ describe('npm run eval:ablation', () => {
   it('refuses bad arguments with exit 2', () => {
     const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'eval-ablation.js'), '--data', data, '--budget', 'soon'], { cwd: REPO_ROOT, encoding: 'utf8' });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--budget expects a positive number/);
+    expect(r.stderr).toMatch(/--budget: 'soon' is not a number/);
   });
 });

@@ -19,7 +19,7 @@ import type { EncodedPacket } from './video-encoder.js';
 const WORKER_URL = new URL('./encode-worker.mjs', import.meta.url);
 
 /** An encode not answered within this long abandons its worker (ms). */
-export const DEFAULT_ENCODE_TIMEOUT_MS = 5_000;
+const DEFAULT_ENCODE_TIMEOUT_MS = 5_000;
 /** A worker's first start (loading its code and FFmpeg) may take this much longer than an encode (ms). */
 const WORKER_START_MS = 30_000;
 /** close(): how long a worker may take to exit before it is terminated (ms). */

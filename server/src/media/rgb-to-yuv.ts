@@ -50,27 +50,3 @@ export function rgbPlanarToYuv420p(rgb: Float32Array, width: number, height: num
   }
   return out;
 }
-
-/** The inverse (for tests and the bench client): packed yuv420p → interleaved RGB bytes (BT.601 limited). */
-export function yuv420pToRgb(yuv: Uint8Array, width: number, height: number, out = new Uint8Array(width * height * 3)): Uint8Array {
-  const n = width * height;
-  const cw = width >> 1;
-  const vOff = n + cw * (height >> 1);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const c = (y >> 1) * cw + (x >> 1);
-      const Y = 1.164383 * ((yuv[y * width + x] as number) - 16);
-      const U = (yuv[n + c] as number) - 128;
-      const V = (yuv[vOff + c] as number) - 128;
-      const o = 3 * (y * width + x);
-      out[o] = clampByte(Y + 1.596027 * V);
-      out[o + 1] = clampByte(Y - 0.391762 * U - 0.812968 * V);
-      out[o + 2] = clampByte(Y + 2.017232 * U);
-    }
-  }
-  return out;
-}
-
-function clampByte(v: number): number {
-  return v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
-}

@@ -100,7 +100,7 @@ export class Publisher implements MediaTap {
   readonly stats = { encodes: 0, keyframes: 0, rtpPackets: 0, rtpBytes: 0, opusPackets: 0, keyframeRequests: 0 };
 
   constructor(
-    private readonly opts: PublisherOptions,
+    opts: PublisherOptions,
     private readonly metrics: Metrics,
     log: Logger,
   ) {
