@@ -5,8 +5,8 @@
  * --seconds: per tile the A/V offset (voice playout minus video playout from getStats' estimatedPlayoutTimestamp,
  * both on the server's clock through its sender reports), the voice's lag (mouth-to-ear: this page's clock minus
  * the capture time of the voice now playing; page and server share one clock here), the face's lag, and the voice
- * delay the page set (client/src/call-lip-sync.ts). Prints each run's samples and the medians of the last --last
- * seconds, with the load average. `--lipsync off` opens the pages with ?lipsync=off (the browser's own sync only),
+ * delay the page set (client/src/call-lip-sync.ts). Prints each run's samples, the medians of the last --last
+ * seconds and from which second the offset was within ±40 ms three seconds in a row, with the load average. `--lipsync off` opens the pages with ?lipsync=off (the browser's own sync only),
  * `both` runs off then on, each with a fresh server and browsers. `--peer werift`: one Chromium page, and a werift
  * caller (test/support/room-feeder.ts: recorded driving frames, the speech as Opus in real time) as the other
  * participant — half the load of a second browser tracking its camera on a small machine; its voice's capture
@@ -64,8 +64,23 @@ interface Sample {
 interface RunResult {
   peer: 'chromium' | 'werift';
   lipsync: 'on' | 'off';
-  pages: { samples: Sample[]; offsetMedianMs: number | null; voiceLagMedianMs: number | null; faceLagMedianMs: number | null; withinGoalShare: number }[];
+  pages: {
+    samples: Sample[];
+    offsetMedianMs: number | null;
+    voiceLagMedianMs: number | null;
+    faceLagMedianMs: number | null;
+    withinGoalShare: number;
+    /** the first second of the window that starts three samples in a row within ±40 ms (null: none) */
+    inGoalFromS: number | null;
+  }[];
   loadAverage: { start: number; end: number };
+}
+
+const inGoal = (s: Sample | undefined): boolean => s?.offsetMs != null && Math.abs(s.offsetMs) <= 40;
+
+function inGoalFrom(xs: Sample[]): number | null {
+  const i = xs.findIndex((_, k) => inGoal(xs[k]) && inGoal(xs[k + 1]) && inGoal(xs[k + 2]));
+  return i < 0 ? null : (xs[i] as Sample).t;
 }
 
 function median(xs: number[]): number | null {
@@ -129,6 +144,7 @@ async function run(avatarsDir: string, peer: 'chromium' | 'werift', lipsync: 'on
           voiceLagMedianMs: median(tail(xs, (s) => s.voiceLagMs)),
           faceLagMedianMs: median(tail(xs, (s) => s.faceLagMs)),
           withinGoalShare: offsets.length ? offsets.filter((o) => Math.abs(o) <= 40).length / offsets.length : 0,
+          inGoalFromS: inGoalFrom(xs),
         };
       }),
     };
@@ -149,7 +165,7 @@ function report(r: RunResult, last: number): void {
     process.stdout.write(`          voice target ms [${pg.samples.map((s) => fmt(s.voiceTargetMs)).join(' ')}]\n`);
     process.stdout.write(
       `          last ${last} s: offset median ${fmt(pg.offsetMedianMs)} ms (${round(pg.withinGoalShare * 100, 0)} % of samples within ±40 ms), ` +
-        `mouth-to-ear ${fmt(pg.voiceLagMedianMs)} ms, capture-to-eye ${fmt(pg.faceLagMedianMs)} ms, ${fmt(median(pg.samples.slice(-last).map((s) => s.fps)))} fps\n`,
+        `mouth-to-ear ${fmt(pg.voiceLagMedianMs)} ms, within ±40 ms 3 s in a row from ${pg.inGoalFromS === null ? 'never' : `${pg.inGoalFromS} s`}, capture-to-eye ${fmt(pg.faceLagMedianMs)} ms, ${fmt(median(pg.samples.slice(-last).map((s) => s.fps)))} fps\n`,
     );
   }
 }
