@@ -101,7 +101,8 @@ describe('dnp serve (command line)', () => {
     const d = resolveServeOptions([], {}, '/srv');
     expect([d.port, d.device, d.defaultCodec, d.threads, d.trackerModelPath, d.ice.iceServers, d.ice.publicIp]).toEqual([8080, 'cpu', 'vp8', 1, null, [], null]);
     expect(d.encodeWorkers).toBeUndefined(); // auto: half the cores
-    expect(d.renderWorkers).toBe(1);
+    expect(d.renderWorkers).toBeUndefined(); // auto: one per core, at most 4
+    expect(resolveServeOptions(['--render-workers', 'auto'], {}, '/srv').renderWorkers).toBeUndefined();
     expect(resolveServeOptions([], { DNP_RENDER_WORKERS: '2' }, '/srv').renderWorkers).toBe(2);
     expect(resolveServeOptions(['--encode-workers', 'auto'], {}, '/srv').encodeWorkers).toBeUndefined();
     expect(resolveServeOptions([], { DNP_ENCODE_WORKERS: '0' }, '/srv').encodeWorkers).toBe(0);

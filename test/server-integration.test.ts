@@ -275,13 +275,18 @@ describe('live server (untrained avatar: transport test)', () => {
     }
   });
 
-  it('serves several callers at once from one renderer', async () => {
-    const a = await RtcClient.connect({ url: srv.url, avatar: AVATAR_ID });
-    const b = await RtcClient.connect({ url: srv.url, avatar: AVATAR_ID });
+  it.each([
+    ['one render worker', 1],
+    ['two render workers (frames of the two callers render in parallel)', 2],
+  ])('serves several callers at once from %s', async (_what, renderWorkers) => {
+    const server = renderWorkers === 1 ? srv : await startTestServer(join(tmp, 'avatars'), { renderWorkers });
+    const a = await RtcClient.connect({ url: server.url, avatar: AVATAR_ID });
+    const b = await RtcClient.connect({ url: server.url, avatar: AVATAR_ID });
     try {
+      expect(await metricValue(server.url, `dnp_render_workers{avatar="${AVATAR_ID}"}`)).toBe(renderWorkers);
       const ra = new Receiver(a);
       const rb = new Receiver(b);
-      expect(await metricValue(srv.url, 'dnp_sessions')).toBe(2);
+      expect(await metricValue(server.url, 'dnp_sessions')).toBe(2);
       const va = recorded[30] as DrivingValues;
       const vb = recorded[250] as DrivingValues;
       let fa = drivingFrame(va);
@@ -298,6 +303,7 @@ describe('live server (untrained avatar: transport test)', () => {
     } finally {
       await a.close();
       await b.close();
+      if (server !== srv) await server.close();
     }
   });
 });

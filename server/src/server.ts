@@ -25,6 +25,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { defaultEncodeWorkers, EncodePool } from './media/encode-pool.js';
 import type { RenderDevice } from './render/ort-session.js';
+import { defaultRenderWorkers } from './render/render-pool.js';
 import { DEFAULT_RUN_TIMEOUT_MS } from './render/renderer.js';
 import { Admission } from './session/admission.js';
 import type { IceOptions } from './session/peer.js';
@@ -48,7 +49,7 @@ export interface ServerOptions {
   device: RenderDevice;
   /** ORT intra-op threads per avatar (0 = ORT default: one per core). */
   threads: number;
-  /** Render worker threads per avatar (each its own model session, `threads` threads a run); default 1. */
+  /** Render worker threads per avatar (each its own model session, `threads` threads a run); default one per core, at most 4. */
   renderWorkers?: number;
   /** Encode worker threads (0 = encode on the main thread); default half the cores, at least one. */
   encodeWorkers?: number;
@@ -166,6 +167,7 @@ export class DnpServer {
   static async start(options: ServerOptions, log: Logger): Promise<DnpServer> {
     const metrics = new Metrics();
     const encodeWorkers = options.encodeWorkers ?? defaultEncodeWorkers(availableParallelism());
+    const renderWorkers = options.renderWorkers ?? defaultRenderWorkers(availableParallelism());
     const encodePool = new EncodePool({ workers: encodeWorkers, log });
     encodePool.onWorkerFailed = () => metrics.encodeWorkerFailures.inc();
     metrics.liveEncodePool = () => encodePool.live;
@@ -174,10 +176,10 @@ export class DnpServer {
       headroom: options.admissionHeadroom ?? LIMIT_DEFAULTS.admissionHeadroom,
       cores: availableParallelism(),
       renderThreads: options.threads,
-      renderWorkers: options.renderWorkers ?? 1,
+      renderWorkers,
       encodeWorkers,
     });
-    const avatars = await AvatarRegistry.load(options.avatarsDir, { device: options.device, threads: options.threads, workers: options.renderWorkers ?? 1, maxBatch: options.maxBatch, runTimeoutMs: options.renderTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS }, log);
+    const avatars = await AvatarRegistry.load(options.avatarsDir, { device: options.device, threads: options.threads, workers: renderWorkers, maxBatch: options.maxBatch, runTimeoutMs: options.renderTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS }, log);
     metrics.avatars.set(avatars.size);
     metrics.avatarLoadErrors.inc(avatars.errors.length);
     for (const a of avatars.list()) {

@@ -28,6 +28,9 @@ export function testServerOptions(avatarsDir: string, overrides: Partial<ServerO
     avatarsDir,
     device: 'cpu',
     threads: 1,
+    // one render worker per avatar (as on a 1-core machine): the tests count workers and model runs; the pool of
+    // several is tested on its own (server-stages, server-integration)
+    renderWorkers: 1,
     maxBatch: 8,
     ice: { additionalHostAddresses: ['127.0.0.1'], publicIp: null, iceServers: [], portRange: null },
     clientDir: join(REPO_ROOT, 'client', 'dist'),

@@ -190,7 +190,7 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
     defaultCodec: cl.oneOf('codec', VIDEO_CODECS, 'vp8'),
     threads: cl.int('threads', 0, 64, 1),
     maxBatch: cl.int('max-batch', 1, 64, 8),
-    renderWorkers: cl.int('render-workers', 1, 64, 1),
+    renderWorkers: get('render-workers') === undefined || get('render-workers') === 'auto' ? undefined : cl.int('render-workers', 1, 64, 1),
     encodeWorkers: get('encode-workers') === undefined || get('encode-workers') === 'auto' ? undefined : cl.int('encode-workers', 0, 64, 0),
     ice: {
       additionalHostAddresses: iceHosts === undefined ? ['127.0.0.1'] : ipList('ice-host', iceHosts),

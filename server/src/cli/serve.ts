@@ -21,8 +21,8 @@ Options (flag, environment variable, default):
                                           the device cannot be used)
   --threads N          DNP_THREADS        1: ONNX Runtime intra-op threads per avatar (0 = one per core)
   --max-batch N        DNP_MAX_BATCH      8: most frames (from different sessions) rendered in one model run
-  --render-workers N   DNP_RENDER_WORKERS 1: render worker threads per avatar, each with its own model session
-                                          (frames of different callers render in parallel)
+  --render-workers N   DNP_RENDER_WORKERS auto (one per core, at most 4): render worker threads per avatar, each
+                                          with its own model session (callers' frames render in parallel)
   --encode-workers N   DNP_ENCODE_WORKERS auto (half the cores, at least 1): worker threads that convert, encode
                                           and packetise the video (0 = on the main thread, as before)
   --codec C            DNP_CODEC          vp8 | h264: codec when the page does not ask for one (vp8)

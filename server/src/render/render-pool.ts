@@ -14,6 +14,11 @@ import type { Picture, PictureSource } from '../media/frame-encoder.js';
 import type { RenderDevice } from './ort-session.js';
 import { Renderer, type FrameConsumer, type RendererOptions, type RendererStats } from './renderer.js';
 
+/** The default render workers per avatar for `cores` cores: one per core, at most 4 (each holds a copy of the model). */
+export function defaultRenderWorkers(cores: number): number {
+  return Math.max(1, Math.min(4, cores));
+}
+
 export interface RenderPoolOptions extends RendererOptions {
   /** Render worker threads for this avatar (each with its own model session); default 1. */
   workers?: number;
