@@ -94,7 +94,7 @@ describe('dnp prepare refuses bad inputs', () => {
     expect(r.stderr).toMatch(/no FaceLandmarker model configured: pass --tracker-model PATH or set DNP_TRACKER_MODEL/);
     const s = await runPrepareCli([join(DATA, 'portrait-man-talking.mp4'), '--out', join(tmp, 'x'), '--size', '300', '--tracker-model', MODEL]);
     expect(s.code).toBe(2);
-    expect(s.stderr).toMatch(/--size must be one of 256, 512, 1024/);
+    expect(s.stderr).toMatch(/--size: 300 is not one of 256, 512, 1024/);
     expect(readdirSync(tmp)).not.toContain('x');
   });
 });
