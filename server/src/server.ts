@@ -309,6 +309,8 @@ export class DnpServer {
         url: server.url,
         avatars: avatars.list().map((a) => a.id),
         device: options.device,
+        renderWorkers,
+        encodeWorkers,
         allowedOrigins: access.origins.list(),
         tokens: access.tokensRequired,
         turn: options.turn ? options.turn.urls : null,
