@@ -17,6 +17,7 @@ import { encodeOpusClip } from './support/opus-clip.js';
 import { RoomClient } from './support/room-client.js';
 import { metricTotal, startTestServer, type TestServer } from './support/server.js';
 import { makeUntrainedAvatar } from './support/test-avatar.js';
+import { waitFor } from './support/wait.js';
 import { until, WhepClient } from './support/whep-client.js';
 
 const DATA = join(import.meta.dirname, '..', '..', 'shared', 'data');
@@ -86,4 +87,29 @@ describe('WHEP viewers and recording of a room presenter', () => {
     expect(m.videoFrames).toBeGreaterThan(20);
     expect(m.audioPeak).toBeGreaterThan(0.05); // the presenter's voice (the gap filler is digital silence)
   }, 180_000);
+
+  it("an encode worker that crashes does not end a room stream: the publisher takes a fresh encoder and the viewer's video goes on", async () => {
+    const pool = srv.server.encodePool;
+    if (!pool) throw new Error('the server has no encode pool');
+    const p = await RoomClient.join({ url: srv.url, room: 'green', avatar: AVATAR_ID, name: 'solo' });
+    presenter = p;
+    let seq = 1;
+    talking = setInterval(() => p.sendDriving(encodeDrivingFrame({ seq: seq++, captureMs: Math.floor(performance.now()), faceFound: true, pose: new Float32Array(6), gaze: new Float32Array(2), blendshapes: new Float32Array(52).fill((seq % 20) / 20) })), 40);
+    const viewer = await WhepClient.connect({ url: `${srv.url}/whep/green/${p.participantId}` });
+    try {
+      await viewer.until(() => viewer.framesDecoded >= 5, 60_000, 'the first frames');
+      const failures0 = await metricTotal(srv.url, 'dnp_encode_worker_failures_total');
+      pool.testFault('crash'); // the worker dies at its next encode
+      await waitFor('the worker to fail', async () => (await metricTotal(srv.url, 'dnp_encode_worker_failures_total')) > failures0, 30_000);
+      const n = viewer.framesDecoded;
+      await viewer.until(() => viewer.framesDecoded >= n + 10, 60_000, '10 frames after the crash');
+      expect(await metricTotal(srv.url, 'dnp_encoders')).toBe(1); // replaced, not added
+    } finally {
+      await viewer.stop();
+      clearInterval(talking);
+      talking = null;
+      await p.close();
+      presenter = null;
+    }
+  }, 120_000);
 });

@@ -216,6 +216,10 @@ class PooledFrameEncoder implements FrameEncoder {
     return this.bitrateNow;
   }
 
+  get failure(): string | null {
+    return this.failed;
+  }
+
   setBitrate(bps: number): void {
     const b = Math.round(bps);
     if (this.closed || b === this.bitrateNow) return;

@@ -64,6 +64,8 @@ export interface FrameEncoder {
   readonly bitrate: number;
   /** A new target bitrate; the encoder re-opens before the next picture (a keyframe). */
   setBitrate(bps: number): void;
+  /** Why this encoder cannot encode any more (its worker died, or it did not open), or null while it can. */
+  readonly failure: string | null;
   toJSON(): FrameEncoderStats;
   /** Frees the encoder (in its worker, or here). Idempotent; a pending encode rejects. */
   close(): void;
@@ -152,6 +154,11 @@ export class InlineFrameEncoder implements FrameEncoder {
 
   setBitrate(bps: number): void {
     this.enc?.setBitrate(bps);
+  }
+
+  /** An inline encoder fails frame by frame, never for good. */
+  get failure(): string | null {
+    return null;
   }
 
   toJSON(): FrameEncoderStats {

@@ -15,7 +15,8 @@
  * plays face and voice that arrived together, together.
  *
  * Keyframes: at start, for every new subscriber (requestKeyframe) and after a PLI, at most once per
- * keyframeMinIntervalMs (requests in between share one deferred keyframe). Nothing is rendered while nobody
+ * keyframeMinIntervalMs (requests in between share one deferred keyframe). An encoder whose worker died is
+ * replaced by a fresh one from the pool (the next picture is a keyframe); the stream goes on. Nothing is rendered while nobody
  * subscribes to video. close() is idempotent.
  */
 import { CONDITIONING_SIZE, flattenDrivingValues } from '../../../shared/src/driving-values.js';
@@ -97,7 +98,9 @@ export class Publisher implements MediaTap {
   private readonly audioClock = new ArrivalClock();
   private readonly audioTicks = new RtpUnwrapper();
   private readonly videoClock = new ArrivalClock();
-  readonly stats = { encodes: 0, keyframes: 0, rtpPackets: 0, rtpBytes: 0, opusPackets: 0, keyframeRequests: 0 };
+  readonly stats = { encodes: 0, keyframes: 0, rtpPackets: 0, rtpBytes: 0, opusPackets: 0, keyframeRequests: 0, encoderReplacements: 0 };
+
+  private readonly encodePool: EncodePool;
 
   constructor(
     opts: PublisherOptions,
@@ -110,6 +113,7 @@ export class Publisher implements MediaTap {
     const m = opts.avatar.manifest;
     this.video = { codec: opts.codec, width: m.width, height: m.height, fps: m.fps };
     this.neutralCond = flattenDrivingValues(avatarNeutral(m.neutral), new Float32Array(CONDITIONING_SIZE));
+    this.encodePool = opts.encodePool;
     this.encoder = opts.encodePool.open({
       codec: opts.codec,
       width: m.width,
@@ -129,11 +133,30 @@ export class Publisher implements MediaTap {
           this.metrics.keyframeRequests.inc({ outcome: 'honoured' });
           this.keyframeWanted = true;
         },
-        failed: (what, err) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, what === 'frame' ? 'render or encode failed; the next frame tries again' : 'encode failed'),
+        failed: (what, err) => {
+          this.log.warn({ err: err instanceof Error ? err.message : String(err) }, what === 'frame' ? 'render or encode failed; the next frame tries again' : 'encode failed');
+          this.replaceDeadEncoder();
+        },
         wanted: () => this.wantsVideo,
       },
     );
     this.loop.start(); // renders once somebody subscribes to video
+  }
+
+  /** The encoder cannot encode any more (its worker died): a fresh one (a new worker), at the same bitrate, starting with a keyframe. */
+  private replaceDeadEncoder(): void {
+    const dead = this.encoder;
+    if (this.isClosed || !dead || dead.failure === null) return;
+    dead.close();
+    this.encoder = null;
+    try {
+      this.encoder = this.encodePool.open({ ...dead.options, bitrate: dead.bitrate });
+      this.keyframeWanted = true;
+      this.stats.encoderReplacements++;
+      this.log.warn({ reason: dead.failure }, 'encoder replaced');
+    } catch (err) {
+      this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'no encoder to replace the failed one: this stream sends no more video');
+    }
   }
 
   /** Bandwidth policy (stream/tap-bandwidth.ts): a new target bitrate; the encoder re-opens before the next picture. */
