@@ -326,6 +326,20 @@ describe('RenderPool (several render workers for one avatar)', () => {
     await expect(two.render(Float32Array.from(avatar.manifest.conditioning.mean), () => 0)).rejects.toThrow(/closed/);
   }, 60_000);
 
+  it('a member whose worker crashed gets no more frames: the others render them', async () => {
+    const pool = await RenderPool.create('a', avatar.modelPath, avatar.manifest, { device: 'cpu', threads: 1, maxBatch: 4, workers: 2 }, createLogger('silent'));
+    try {
+      const cond = Float32Array.from(avatar.manifest.conditioning.mean);
+      pool.testFaultNextRun('crash', 0);
+      await expect(pool.render(cond, () => 0)).rejects.toThrow(/render worker (exited|crashed)/); // member 0 gets it (a tie) and dies
+      expect(pool.live.workers).toBe(1);
+      for (let i = 0; i < 4; i++) await expect(pool.render(cond, () => i)).resolves.toBe(i);
+      expect(pool.toJSON().frames).toBe(4);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
   it('refuses a worker count outside 1..64', async () => {
     await expect(RenderPool.create('a', avatar.modelPath, avatar.manifest, { device: 'cpu', threads: 1, maxBatch: 4, workers: 0 }, createLogger('silent'))).rejects.toThrow(/1\.\.64/);
   });

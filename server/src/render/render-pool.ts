@@ -6,7 +6,8 @@
  * frames plus its runs in flight); a renderer still batches the frames that wait for it.
  *
  * Same surface as one Renderer (what an AvatarEntry holds); with one worker it is exactly that Renderer. The
- * members fail and recover on their own (a hung run replaces that member's worker only). close() is idempotent.
+ * members fail and recover on their own (a hung run replaces that member's worker only); a member whose worker
+ * crashed gets no more frames while another can render. close() is idempotent.
  */
 import type { AvatarManifest, AvatarOutputFormat } from '../../../shared/src/avatar-manifest.js';
 import type { Logger } from '../log.js';
@@ -63,11 +64,12 @@ export class RenderPool {
     return this.members.length;
   }
 
-  /** The member with the least work waiting (queued frames + runs in flight); the first on a tie. */
+  /** The working member with the least work waiting (queued frames + runs in flight); the first on a tie (all failed: the first, which rejects with its reason). */
   private pick(): Renderer {
     let best = this.members[0] as Renderer;
     let bestLoad = Infinity;
     for (const r of this.members) {
+      if (r.failure !== null) continue;
       const l = r.live;
       const load = l.queued + l.runsInFlight;
       if (load < bestLoad) {
@@ -118,9 +120,9 @@ export class RenderPool {
     for (const r of this.members) r.testSlowRuns(msPerFrame, exact);
   }
 
-  /** Test-only: every member's next model run never answers, blocks its thread, or fails. */
-  testFaultNextRun(mode: 'silent' | 'spin' | 'throw'): void {
-    for (const r of this.members) r.testFaultNextRun(mode);
+  /** Test-only: the next model run of every member (or of member `index`) never answers, blocks its thread, fails, or ends the thread. */
+  testFaultNextRun(mode: 'silent' | 'spin' | 'throw' | 'crash', index?: number): void {
+    for (const [i, r] of this.members.entries()) if (index === undefined || i === index) r.testFaultNextRun(mode);
   }
 
   toJSON(): RendererStats & { workers: number } {

@@ -23,9 +23,9 @@
  * ← { type: 'close' } → the session is released and the worker exits.
  * ← { type: 'test-slow', msPerFrame, exact } (tests only) from now on every run takes at least msPerFrame × batch ms
  *                                              (exact: and reports exactly that as its time)
- * ← { type: 'test-fault', mode: 'silent' | 'spin' | 'throw' } (tests only) the next run never answers ('silent'),
+ * ← { type: 'test-fault', mode: 'silent' | 'spin' | 'throw' | 'crash' } (tests only) the next run never answers ('silent'),
  *   blocks this thread forever ('spin'), as a stuck GPU driver or a pathological model would (the main side must
- *   abandon it after its run timeout), or fails ('throw', a run-error).
+ *   abandon it after its run timeout), fails ('throw', a run-error), or ends the thread ('crash').
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -64,7 +64,7 @@ let sharedOutput = new Uint8Array(workerData.output);
 
 /** @type {import('onnxruntime-node').InferenceSession | null} */
 let session = null;
-/** @type {'silent' | 'spin' | 'throw' | null} */
+/** @type {'silent' | 'spin' | 'throw' | 'crash' | null} */
 let faultNext = null;
 /** Tests only: every model run takes at least this many ms per frame (it waits out the rest; 0 = off). */
 let testMinMsPerFrame = 0;
@@ -104,7 +104,7 @@ port.on('message', async (/** @type {{ type: string, id?: number, batch?: number
   }
   if (msg.type === 'test-fault') {
     const mode = /** @type {{ mode?: unknown }} */ (msg).mode;
-    faultNext = mode === 'spin' || mode === 'throw' ? mode : 'silent';
+    faultNext = mode === 'spin' || mode === 'throw' || mode === 'crash' ? mode : 'silent';
     return;
   }
   if (msg.type === 'test-slow') {
@@ -118,6 +118,7 @@ port.on('message', async (/** @type {{ type: string, id?: number, batch?: number
   faultNext = null;
   if (fault === 'silent') return;
   if (fault === 'spin') for (;;);
+  if (fault === 'crash') process.exit(3); // the thread dies, as after a native crash in a provider
   const { id, batch, size, inputName, outputName } = msg;
   try {
     if (fault === 'throw') throw new Error('injected model failure (test-fault)');

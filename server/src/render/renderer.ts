@@ -510,8 +510,13 @@ export class Renderer {
     this.worker?.postMessage({ type: 'test-slow', msPerFrame, exact });
   }
 
-  /** Test-only: the worker's next model run never answers ('silent'), blocks its thread ('spin') or fails ('throw'). */
-  testFaultNextRun(mode: 'silent' | 'spin' | 'throw'): void {
+  /** Why this renderer cannot render any more (its worker crashed or exited), or null while it can. */
+  get failure(): string | null {
+    return this.workerError;
+  }
+
+  /** Test-only: the worker's next model run never answers ('silent'), blocks its thread ('spin'), fails ('throw') or ends the thread ('crash'). */
+  testFaultNextRun(mode: 'silent' | 'spin' | 'throw' | 'crash'): void {
     this.worker?.postMessage({ type: 'test-fault', mode });
   }
 
