@@ -21,7 +21,7 @@ import { Renderer } from '../server/src/render/renderer.js';
 import { DrivingChannel } from '../server/src/session/driving-channel.js';
 import { addPublicIpCandidates } from '../server/src/session/peer.js';
 import { makeUntrainedAvatar, type TestAvatar } from './support/test-avatar.js';
-import { eventLoopTurnsDuring } from './support/wait.js';
+import { eventLoopTurnsDuring, waitFor } from './support/wait.js';
 import { swsConvert } from './support/video-compare.js';
 
 const W = 64;
@@ -338,6 +338,22 @@ describe('RenderPool (several render workers for one avatar)', () => {
     } finally {
       await pool.close();
     }
+  }, 60_000);
+
+  it('a crashed worker is replaced: a pool of one renders again after its worker died', async () => {
+    const pool = await RenderPool.create('a', avatar.modelPath, avatar.manifest, { device: 'cpu', threads: 1, maxBatch: 4 }, createLogger('silent'));
+    try {
+      const cond = Float32Array.from(avatar.manifest.conditioning.mean);
+      pool.testFaultNextRun('crash');
+      await expect(pool.render(cond, () => 0)).rejects.toThrow(/render worker (exited|crashed)/);
+      await expect(pool.render(cond, () => 0)).rejects.toThrow(/render worker (exited|crashed)/); // starts the replacement
+      await waitFor('the replacement to render', async () => (await pool.render(cond, () => 1).catch(() => 0)) === 1, 30_000, 100);
+      expect(pool.toJSON()).toMatchObject({ restarts: 1, workers: 1 });
+      expect(pool.live.workers).toBe(1);
+    } finally {
+      await pool.close();
+    }
+    expect(pool.live.workers).toBe(0);
   }, 60_000);
 
   it('refuses a worker count outside 1..64', async () => {

@@ -7,7 +7,9 @@
  *
  * Same surface as one Renderer (what an AvatarEntry holds); with one worker it is exactly that Renderer. The
  * members fail and recover on their own (a hung run replaces that member's worker only); a member whose worker
- * crashed gets no more frames while another can render. close() is idempotent.
+ * crashed gets no more frames while another can render, and is replaced by a fresh renderer (the model loaded
+ * again; at most one attempt per member every RESTART_MIN_MS, so a model that always crashes does not spin).
+ * close() is idempotent.
  */
 import type { AvatarManifest, AvatarOutputFormat } from '../../../shared/src/avatar-manifest.js';
 import type { Logger } from '../log.js';
@@ -25,6 +27,9 @@ export interface RenderPoolOptions extends RendererOptions {
   workers?: number;
 }
 
+/** A crashed member is started again at most this often (ms). */
+const RESTART_MIN_MS = 5_000;
+
 export class RenderPool {
   readonly id: string;
   readonly manifest: AvatarManifest;
@@ -33,8 +38,20 @@ export class RenderPool {
   readonly outputFormat: AvatarOutputFormat;
   private readonly members: Renderer[];
   private closing: Promise<void> | null = null;
+  private readonly restarting = new Map<number, Promise<void>>();
+  private readonly lastRestart = new Map<number, number>();
+  /** Crashed members started again. */
+  private restarts = 0;
+  private runCb: ((ms: number, batch: number) => void) | null = null;
+  private behindCb: (() => void) | null = null;
+  private hungCb: (() => void) | null = null;
 
-  private constructor(members: Renderer[]) {
+  private constructor(
+    members: Renderer[],
+    private readonly modelPath: string,
+    private readonly opts: RenderPoolOptions,
+    private readonly log: Logger,
+  ) {
     const first = members[0];
     if (!first) throw new Error('a render pool needs at least one renderer');
     this.members = members;
@@ -56,7 +73,36 @@ export class RenderPool {
       await Promise.all(ok.map((r) => r.close()));
       throw failed.reason;
     }
-    return new RenderPool(ok);
+    return new RenderPool(ok, modelPath, opts, log);
+  }
+
+  /** Starts a fresh renderer in place of crashed member `i` (in the background; bounded in rate). */
+  private restart(i: number): void {
+    if (this.closing || this.restarting.has(i)) return;
+    const now = Date.now();
+    if (now - (this.lastRestart.get(i) ?? -Infinity) < RESTART_MIN_MS) return;
+    this.lastRestart.set(i, now);
+    const dead = this.members[i];
+    this.log.warn({ avatar: this.id, member: i, reason: dead?.failure }, 'render worker crashed; starting a new one');
+    const p = Renderer.create(this.id, this.modelPath, this.manifest, this.opts, this.log)
+      .then(
+        async (r) => {
+          if (this.closing) {
+            await r.close();
+            return;
+          }
+          r.onRun = this.runCb;
+          r.onBehind = this.behindCb;
+          r.onHung = this.hungCb;
+          this.members[i] = r;
+          this.restarts++;
+          this.log.info({ avatar: this.id, member: i }, 'render worker replaced');
+          await dead?.close();
+        },
+        (err: unknown) => this.log.error({ avatar: this.id, member: i, err: err instanceof Error ? err.message : String(err) }, 'could not start a new render worker'),
+      )
+      .finally(() => this.restarting.delete(i));
+    this.restarting.set(i, p);
   }
 
   /** Renderers (worker threads) in the pool. */
@@ -68,8 +114,11 @@ export class RenderPool {
   private pick(): Renderer {
     let best = this.members[0] as Renderer;
     let bestLoad = Infinity;
-    for (const r of this.members) {
-      if (r.failure !== null) continue;
+    for (const [i, r] of this.members.entries()) {
+      if (r.failure !== null) {
+        this.restart(i);
+        continue;
+      }
       const l = r.live;
       const load = l.queued + l.runsInFlight;
       if (load < bestLoad) {
@@ -94,12 +143,15 @@ export class RenderPool {
 
   /** Observers for metrics, set on every member: a model run (ms, frames), a run over one frame interval, a hung run. */
   set onRun(cb: ((ms: number, batch: number) => void) | null) {
+    this.runCb = cb;
     for (const r of this.members) r.onRun = cb;
   }
   set onBehind(cb: (() => void) | null) {
+    this.behindCb = cb;
     for (const r of this.members) r.onBehind = cb;
   }
   set onHung(cb: (() => void) | null) {
+    this.hungCb = cb;
     for (const r of this.members) r.onHung = cb;
   }
 
@@ -125,13 +177,14 @@ export class RenderPool {
     for (const [i, r] of this.members.entries()) if (index === undefined || i === index) r.testFaultNextRun(mode);
   }
 
-  toJSON(): RendererStats & { workers: number } {
+  toJSON(): RendererStats & { workers: number; restarts: number } {
     const all = this.members.map((r) => r.toJSON());
     const sum = (k: 'runs' | 'frames' | 'behind' | 'failed' | 'hung'): number => all.reduce((a, s) => a + s[k], 0);
     return {
       avatar: this.id,
       device: this.device,
       workers: this.members.length,
+      restarts: this.restarts,
       runs: sum('runs'),
       frames: sum('frames'),
       maxBatchSeen: Math.max(...all.map((s) => s.maxBatchSeen)),
@@ -144,7 +197,10 @@ export class RenderPool {
 
   /** Closes every member (each bounded). Idempotent. */
   close(): Promise<void> {
-    this.closing ??= Promise.all(this.members.map((r) => r.close())).then(() => undefined);
+    this.closing ??= (async () => {
+      await Promise.all(this.members.map((r) => r.close()));
+      await Promise.all([...this.restarting.values()]); // a renderer started meanwhile closes itself
+    })();
     return this.closing;
   }
 }
