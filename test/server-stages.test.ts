@@ -342,6 +342,8 @@ describe('RenderPool (several render workers for one avatar)', () => {
 
   it('a crashed worker is replaced: a pool of one renders again after its worker died', async () => {
     const pool = await RenderPool.create('a', avatar.modelPath, avatar.manifest, { device: 'cpu', threads: 1, maxBatch: 4 }, createLogger('silent'));
+    let restarts = 0;
+    pool.onRestart = () => restarts++;
     try {
       const cond = Float32Array.from(avatar.manifest.conditioning.mean);
       pool.testFaultNextRun('crash');
@@ -349,6 +351,7 @@ describe('RenderPool (several render workers for one avatar)', () => {
       await expect(pool.render(cond, () => 0)).rejects.toThrow(/render worker (exited|crashed)/); // starts the replacement
       await waitFor('the replacement to render', async () => (await pool.render(cond, () => 1).catch(() => 0)) === 1, 30_000, 100);
       expect(pool.toJSON()).toMatchObject({ restarts: 1, workers: 1 });
+      expect(restarts).toBe(1);
       expect(pool.live.workers).toBe(1);
     } finally {
       await pool.close();

@@ -23,6 +23,7 @@ export class Metrics {
   readonly bytesUp = new Counter({ name: 'dnp_bytes_up_total', help: 'data-channel payload bytes received from callers', registers: [this.registry] });
   readonly bytesDown = new Counter({ name: 'dnp_bytes_down_total', help: 'RTP + render-report bytes sent to callers', registers: [this.registry] });
   readonly renderBehind = new Counter({ name: 'dnp_render_behind_total', help: 'model runs slower than one frame interval', labelNames: ['avatar'], registers: [this.registry] });
+  readonly renderRestarts = new Counter({ name: 'dnp_render_worker_restarts_total', help: 'render workers started again after their thread crashed or exited (--render-workers; the others took the frames meanwhile)', labelNames: ['avatar'], registers: [this.registry] });
   readonly renderHung = new Counter({ name: 'dnp_render_hung_total', help: 'model runs abandoned after the render timeout (worker terminated and replaced)', labelNames: ['avatar'], registers: [this.registry] });
   readonly accessRefused = new Counter({ name: 'dnp_access_refused_total', help: 'connections and requests refused: origin (not on the allow-list), token (missing, bad, expired), scope (token for another avatar)', labelNames: ['reason'], registers: [this.registry] });
   readonly joinsRateLimited = new Counter({ name: 'dnp_joins_rate_limited_total', help: 'joins refused by the per-address join rate (--join-rate)', registers: [this.registry] });

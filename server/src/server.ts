@@ -190,6 +190,7 @@ export class DnpServer {
       };
       a.renderer.onBehind = () => metrics.renderBehind.inc({ avatar: a.id });
       a.renderer.onHung = () => metrics.renderHung.inc({ avatar: a.id });
+      a.renderer.onRestart = () => metrics.renderRestarts.inc({ avatar: a.id });
     }
     metrics.liveRenderers = () => avatars.list().map((a) => ({ avatar: a.id, ...a.renderer.live }));
     if (avatars.size === 0 && !options.allowNoAvatars) {

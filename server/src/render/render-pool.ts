@@ -45,6 +45,8 @@ export class RenderPool {
   private runCb: ((ms: number, batch: number) => void) | null = null;
   private behindCb: (() => void) | null = null;
   private hungCb: (() => void) | null = null;
+  /** A crashed member was replaced by a fresh renderer. */
+  onRestart: (() => void) | null = null;
 
   private constructor(
     members: Renderer[],
@@ -96,6 +98,7 @@ export class RenderPool {
           r.onHung = this.hungCb;
           this.members[i] = r;
           this.restarts++;
+          this.onRestart?.();
           this.log.info({ avatar: this.id, member: i }, 'render worker replaced');
           await dead?.close();
         },
