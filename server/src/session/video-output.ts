@@ -5,7 +5,8 @@
  * frame on the data channel carrying the RTP timestamp the receiver sees. Keyframe at start and whenever asked (PLI / FIR).
  */
 import { encodeRenderReport, RENDER_REPORT_BYTES } from '../../../shared/src/render-report.js';
-import type { EncodedFrame, FrameEncoder, FrameEncoderStats, Picture, PictureSource } from '../media/frame-encoder.js';
+import type { FrameEncoder, FrameEncoderStats, Picture, PictureSource } from '../media/frame-encoder.js';
+import { FrameStamper } from '../media/frame-stamper.js';
 import type { Peer } from './peer.js';
 
 /** Where a VideoOutput's packets and render reports go (a caller's werift peer, or a fake in tests). */
@@ -60,8 +61,7 @@ export class VideoOutput {
   private encoder: FrameEncoder | null;
   private readonly sink: VideoSink;
   private readonly t0 = performance.now();
-  private lastPts = -1;
-  private keyframeWanted = true;
+  private readonly stamper = new FrameStamper();
   private failNext = false;
   private readonly stats = { frames: 0, keyframes: 0, keyframeRequests: 0, reports: 0, bytes: 0 };
 
@@ -84,11 +84,11 @@ export class VideoOutput {
 
   requestKeyframe(): void {
     this.stats.keyframeRequests++;
-    this.keyframeWanted = true;
+    this.stamper.requestKeyframe();
   }
 
   get wantsKeyframe(): boolean {
-    return this.keyframeWanted;
+    return this.stamper.wantsKeyframe;
   }
 
   /**
@@ -102,18 +102,7 @@ export class VideoOutput {
       this.failNext = false;
       throw new Error('injected encoder failure (test)');
     }
-    let pts = Math.round((performance.now() - this.t0) * 90);
-    if (pts <= this.lastPts) pts = this.lastPts + 1;
-    this.lastPts = pts;
-    const key = this.keyframeWanted;
-    this.keyframeWanted = false;
-    let f: EncodedFrame;
-    try {
-      f = await encoder.encode(source, pts, key);
-    } catch (err) {
-      if (key) this.keyframeWanted = true;
-      throw err;
-    }
+    const { frame: f } = await this.stamper.encode(encoder, source, performance.now() - this.t0);
     if (this.encoder !== encoder) throw new Error('video output is closed');
     for (const rtp of f.rtp) this.sink.writeRtp(rtp);
     const rtpTimestamp = this.sink.lastWireTimestamp;

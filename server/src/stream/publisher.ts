@@ -24,7 +24,8 @@ import type { VideoCodecName } from '../../../shared/src/signaling.js';
 import type { AvatarEntry } from '../avatars/registry.js';
 import type { Logger } from '../log.js';
 import type { EncodePool } from '../media/encode-pool.js';
-import type { EncodedFrame, FrameEncoder, PictureSource } from '../media/frame-encoder.js';
+import type { FrameEncoder, PictureSource } from '../media/frame-encoder.js';
+import { FrameStamper } from '../media/frame-stamper.js';
 import { yuv420pBytes } from '../media/rgb-to-yuv.js';
 import type { Metrics } from '../metrics.js';
 import { avatarNeutral, type DrivingChannel } from '../session/driving-channel.js';
@@ -93,8 +94,7 @@ export class Publisher implements MediaTap {
   private isClosed = false;
   /** Pacing, latest wins, keepalive re-sends and keyframe throttling (session/frame-loop.ts). */
   private readonly loop: FrameLoop;
-  private lastPts90 = -1;
-  private keyframeWanted = true;
+  private readonly stamper = new FrameStamper();
   private readonly audioClock = new ArrivalClock();
   private readonly audioTicks = new RtpUnwrapper();
   private readonly videoClock = new ArrivalClock();
@@ -131,7 +131,7 @@ export class Publisher implements MediaTap {
         resendFrame: () => this.resendFrame(),
         requestKeyframe: () => {
           this.metrics.keyframeRequests.inc({ outcome: 'honoured' });
-          this.keyframeWanted = true;
+          this.stamper.requestKeyframe();
         },
         failed: (what, err) => {
           this.log.warn({ err: err instanceof Error ? err.message : String(err) }, what === 'frame' ? 'render or encode failed; the next frame tries again' : 'encode failed');
@@ -151,7 +151,7 @@ export class Publisher implements MediaTap {
     this.encoder = null;
     try {
       this.encoder = this.encodePool.open({ ...dead.options, bitrate: dead.bitrate });
-      this.keyframeWanted = true;
+      this.stamper.requestKeyframe();
       this.stats.encoderReplacements++;
       this.log.warn({ reason: dead.failure }, 'encoder replaced');
     } catch (err) {
@@ -256,19 +256,8 @@ export class Publisher implements MediaTap {
 
   /** Encodes the picture once (pts on the tap clock, ms) and hands it to every subscriber. */
   private async send(encoder: FrameEncoder, source: PictureSource, ptsMs: number): Promise<void> {
-    let pts90 = Math.round(ptsMs * 90);
-    if (pts90 <= this.lastPts90) pts90 = this.lastPts90 + 1;
-    this.lastPts90 = pts90;
-    const key = this.keyframeWanted;
-    this.keyframeWanted = false;
+    const { frame: f, pts90, keyRequested: key } = await this.stamper.encode(encoder, source, ptsMs);
     const pts = pts90 / 90;
-    let f: EncodedFrame;
-    try {
-      f = await encoder.encode(source, pts90, key);
-    } catch (err) {
-      if (key) this.keyframeWanted = true;
-      throw err;
-    }
     if (this.isClosed) return;
     this.stats.encodes++;
     if (f.key) this.stats.keyframes++;
