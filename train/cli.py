@@ -56,6 +56,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--no-geometry", action="store_true",
                    help="variant W: learn the rigid head motion from the pose alone instead of a camera and face "
                         "points fitted to the dataset's landmarks (the default when the dataset has landmarks)")
+    t.add_argument("--aligned", action="store_true",
+                   help="variant W, one reference: lay the expression maps out in the reference's head-aligned frame "
+                        "and carry them with the rigid head motion (expressions then move with the head)")
     t.add_argument("--iterations", type=_positive_int, default=None, help="total training iterations (preset default 20000)")
     t.add_argument("--batch", type=_positive_int, default=None, help="frames per iteration (preset default)")
     t.add_argument("--lr", type=float, default=None, help="initial learning rate (decays exponentially to lr/10)")

@@ -74,6 +74,10 @@ class ModelConfig:
     refine_layers: int = 3
     warp_geometry: bool = False  # variant W: rigid head motion from a fitted camera + face points (landmarks needed)
     warp_refs: int = 1  # reference frames (K): the neutral one, then the widest-open mouth, the closed eyes, ...
+    # variant W, one reference: the expression maps (flow, rigidity correction, synthesis features) are laid out in
+    # the reference's head-aligned frame and carried to the output by the rigid head motion, so an expression's
+    # motion moves with the head instead of having to be learned at every head position
+    warp_aligned: bool = False
 
     def switches(self) -> VariantSwitches:
         return variant_switches(self.variant)
@@ -114,6 +118,8 @@ class ModelConfig:
                                  "refine_layers >= 1")
             if not 1 <= self.warp_refs <= 8:
                 raise ValueError("warp_refs (reference frames of variant W) must be 1..8")
+            if self.warp_aligned and self.warp_refs != 1:
+                raise ValueError("warp_aligned (head-aligned expression maps) needs warp_refs = 1")
         self.stages()
         return self
 

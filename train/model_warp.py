@@ -13,6 +13,11 @@ output pixel p the model computes where to read it in the reference:
   CNN from expression, gaze and the out-of-plane angles only (not from the translation or roll, which are rigid:
   this keeps pose and expression apart).
 
+With `warp_aligned` (`--aligned`), the CNN's maps (flow, rigidity correction, synthesis features) are laid out in
+the reference's frame, on the head, and each flow-grid cell reads them where the rigid head motion puts it in the
+reference (one GridSample at the flow grid's resolution): an expression's motion then moves with the head instead
+of having to be learned again at every head position and roll.
+
 The reference is sampled bilinearly at s (one Gather from a table of each source pixel's 4 neighbours: exact,
 cheaper than GridSample in onnxruntime). A small refinement CNN at half resolution sees the warped image and the
 motion features and predicts a synthesised colour and a blend mask for what a warp cannot show (mouth interior,
@@ -119,6 +124,17 @@ class WarpModel(nn.Module):
         # normalised coordinates u = (p + 0.5) / S * 2 - 1 and a row of ones: the affine is one MatMul per axis
         self.register_buffer("u1", torch.cat([(self.px + 0.5) * (2.0 / s) - 1.0, (self.py + 0.5) * (2.0 / s) - 1.0,
                                               torch.ones_like(self.px)], 0), persistent=False)
+        self.aligned = cfg.warp_aligned
+        if self.aligned:
+            # the centres of the flow grid's cells in output pixels and normalised coordinates, for carrying the
+            # head-aligned maps to the output (one GridSample at the flow grid's resolution, cheap)
+            g = cfg.warp_grid
+            c = (torch.arange(g, dtype=torch.float32) + 0.5) * (s / g) - 0.5
+            cy, cx = torch.meshgrid(c, c, indexing="ij")
+            cx, cy = cx.reshape(1, -1), cy.reshape(1, -1)
+            self.register_buffer("grid_p1", torch.cat([cx, cy, torch.ones_like(cx)], 0), persistent=False)
+            self.register_buffer("grid_u1", torch.cat([(cx + 0.5) * (2.0 / s) - 1.0, (cy + 0.5) * (2.0 / s) - 1.0,
+                                                       torch.ones_like(cx)], 0), persistent=False)
         self.geometry = cfg.warp_geometry
         if self.geometry:
             # exact head geometry (train/face_geometry.py), set from data by set_geometry(); the learned affine
@@ -202,9 +218,9 @@ class WarpModel(nn.Module):
         self.ref_u.copy_(u)
         self.ref_v.copy_(v)
 
-    def geometric_motion(self, pose: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
-        """pose [B, 6] normalised -> where each output pixel of the rigid head lies in each reference, as
-        displacements dx, dy [K, B, P] (pixels)."""
+    def geometric_motion(self, pose: torch.Tensor, p1: Optional[torch.Tensor] = None) -> "tuple[torch.Tensor, torch.Tensor]":
+        """pose [B, 6] normalised -> where each output pixel (or each point of `p1` [3, P]: x, y, 1) of the rigid
+        head lies in each reference, as displacements dx, dy [K, B, P] (pixels)."""
         # in float64 up to the per-pixel step: the projection and the solve are tiny, and float32 there costs the
         # exported graph its parity with PyTorch (different op implementations, amplified by the solve)
         d = torch.float64
@@ -216,7 +232,7 @@ class WarpModel(nn.Module):
         cx = torch.stack([a[..., 0, 0] - 1.0, a[..., 0, 1], a[..., 0, 2] + 0.5 * (a[..., 0, 0] + a[..., 0, 1]) - 0.5], -1)
         cy = torch.stack([a[..., 1, 0], a[..., 1, 1] - 1.0, a[..., 1, 2] + 0.5 * (a[..., 1, 0] + a[..., 1, 1]) - 0.5], -1)
         coef = torch.stack([cx, cy], 2).to(torch.float32)  # [K, B, 2, 3]
-        g = torch.matmul(coef, self.p1)  # [K, B, 2, P]
+        g = torch.matmul(coef, self.p1 if p1 is None else p1)  # [K, B, 2, P]
         gx, gy = g[:, :, 0], g[:, :, 1]
         return gx, gy
 
@@ -237,13 +253,15 @@ class WarpModel(nn.Module):
             x = torch.relu(conv(Fn.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)))
         head = self.head(x)  # [B, 3 + nf (+ 3K - 2), G, G]
         k, nf = self.refs, cfg.n_f
+        a = self.rigid(pose) * (cfg.rigid_scale * s / 2.0)  # [B, 6]: a11-1, a12, a21, a22-1, tx, ty (x S/2: pixels)
+        if self.aligned:
+            head = self.align(head, pose, a)
         feats = head[:, 3:3 + nf]
         motion = Fn.interpolate(head[:, :3], size=(s, s), mode="bilinear", align_corners=False)
         flow = motion[:, :2] * (cfg.flow_scale * s)  # pixels
         rig_logit = motion[:, 2:3] + Fn.interpolate(self.rigid_map, size=(s, s), mode="bilinear", align_corners=False)
         rig = torch.sigmoid(rig_logit).reshape(b, -1)
-        # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1
-        a = self.rigid(pose) * (cfg.rigid_scale * s / 2.0)  # [B, 6]: a11-1, a12, a21, a22-1, tx, ty (x S/2: pixels)
+        # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1: `a` above
         weights = None
         if self.geometry:
             gx, gy = self.geometric_motion(pose)
@@ -291,6 +309,22 @@ class WarpModel(nn.Module):
             if weights is not None:
                 out["weights"] = weights
         return out
+
+    def align(self, maps: torch.Tensor, pose: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """maps [B, C, G, G] laid out in the reference's frame -> the same maps in the output frame: each flow-grid
+        cell reads the maps where the rigid head motion (geometry + learned affine, as a fully rigid pixel) puts
+        it in the reference."""
+        b = maps.shape[0]
+        s, g = self.size, self.flow_grid
+        dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.grid_u1)  # [B, G*G] pixels
+        dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.grid_u1)
+        if self.geometry:
+            gx, gy = self.geometric_motion(pose, self.grid_p1)
+            dx, dy = dx + gx[0], dy + gy[0]
+        qx = (self.grid_p1[0:1] + dx + 0.5) * (2.0 / s) - 1.0  # normalised, align_corners=False
+        qy = (self.grid_p1[1:2] + dy + 0.5) * (2.0 / s) - 1.0
+        grid = torch.stack([qx, qy], -1).reshape(b, g, g, 2)
+        return Fn.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     def mean_latent(self) -> Optional[torch.Tensor]:
         return None

@@ -402,6 +402,11 @@ def run_training(args: argparse.Namespace) -> int:
             if not mcfg.switches().warp:
                 raise ValueError("--refs is for variant W (preset warp)")
             mcfg.warp_refs = args.refs
+        if getattr(args, "aligned", False):
+            if not mcfg.switches().warp:
+                raise ValueError("--aligned is for variant W (preset warp)")
+            mcfg.warp_aligned = True
+            mcfg.validate()
     if args.iterations is not None:
         tcfg.iterations = args.iterations
     if args.batch is not None:

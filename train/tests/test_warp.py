@@ -145,3 +145,49 @@ def test_several_references_are_chosen_for_what_the_first_cannot_show(synth_data
     for _ in range(2):
         terms = tr.step()
     assert np.isfinite(terms["loss"]) and terms["coarse_warp"] > 0
+
+
+def test_head_aligned_maps_start_on_the_reference_and_export_with_parity(tmp_path):
+    cfg = tiny_warp_config()
+    cfg.warp_aligned = True
+    m = WarpModel(cfg.validate()).eval()
+    ref = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(6))
+    m.set_reference(ref)
+    with torch.no_grad():
+        out = m(torch.randn(2, 60))
+    # (the last row and column are read 1e-3 px inside the border, as without alignment)
+    assert torch.allclose(out["warp"], ref[None].expand(2, -1, -1, -1), atol=2e-3)
+    # with the geometry on too: non-zero motion everywhere, the export still matches PyTorch
+    cfg2 = tiny_warp_config()
+    cfg2.warp_aligned = True
+    cfg2.warp_geometry = True
+    m2 = WarpModel(cfg2.validate()).eval()
+    m2.set_reference(ref)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for p in m2.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    c = untrained_conditioning()
+    man = export_avatar(m2, None, tmp_path, "wa", 25, c["mean"], c["std"], c["neutral"], {"provenance": "test"})
+    assert man["training"]["parityMaxAbsDiff"] < 1e-4
+    assert man["training"]["model"]["warp_aligned"] is True
+
+
+def test_head_aligned_maps_move_with_the_head():
+    # the same expression map, carried by a rigid shift of the head, lands shifted by the same amount
+    cfg = tiny_warp_config()
+    cfg.warp_aligned = True
+    m = WarpModel(cfg.validate()).eval()
+    g = cfg.warp_grid
+    maps = torch.zeros(1, 1, g, g)
+    maps[0, 0, 6:10, 6:10] = 1.0
+    px_per_cell = 32 // g
+    a = torch.zeros(1, 6)
+    a[0, 4] = -2 * px_per_cell  # output pixel p reads the reference at p - 2 cells: the head moved right
+    moved = m.align(maps, torch.zeros(1, 6), a)
+    assert torch.allclose(moved[0, 0, 6:10, 8:12], torch.ones(4, 4), atol=1e-5)
+    assert moved[0, 0, :, :8].abs().max() < 1e-5
+    with pytest.raises(ValueError, match="warp_refs"):
+        bad = tiny_warp_config()
+        bad.warp_aligned, bad.warp_refs = True, 2
+        bad.validate()

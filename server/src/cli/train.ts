@@ -30,6 +30,8 @@ Options:
                           open mouth, the closed eyes, the head turned either way, the wide mouth)  (default 1)
   --no-geometry           variant W: learn the rigid head motion from the pose alone instead of a camera
                           and face points fitted to the dataset's landmarks (default: fitted)
+  --aligned               variant W, one reference: expression maps laid out on the reference's head and
+                          carried by the rigid head motion, so expressions move with the head
   --iterations N          total training iterations                                   (default 20000)
   --max-minutes M         stop training after M minutes of wall-clock time, then checkpoint and
                           export as usual (equal-time comparisons, e.g. npm run eval:ablation)
@@ -62,6 +64,7 @@ export interface TrainOptions {
   variant?: 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'W';
   refs?: number;
   noGeometry?: boolean;
+  aligned?: boolean;
   iterations?: number;
   maxMinutes?: number;
   resume: boolean;
@@ -82,7 +85,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'aligned', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -111,6 +114,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     variant: optional('variant', ['A', 'B', 'C', 'D', 'E', 'F', 'W'] as const),
     refs: cl.int('refs', 1, 8),
     noGeometry: cl.flag('no-geometry'),
+    aligned: cl.flag('aligned'),
     iterations: cl.int('iterations', 1, Infinity),
     maxMinutes: positive('max-minutes'),
     resume: cl.flag('resume'),
@@ -144,6 +148,7 @@ export function pythonArgs(o: TrainOptions): string[] {
   opt('--variant', o.variant);
   opt('--refs', o.refs);
   if (o.noGeometry) a.push('--no-geometry');
+  if (o.aligned) a.push('--aligned');
   opt('--iterations', o.iterations);
   opt('--max-minutes', o.maxMinutes);
   opt('--batch', o.batch);
