@@ -16,8 +16,8 @@ import { ensureSynthPageBuilt } from './support/synth-helpers.js';
 import { REPO_ROOT } from './support/test-avatar.js';
 
 const DIR = join(REPO_ROOT, 'avatars', 'default');
-/** Measured on the committed avatar (see avatars/default/PROVENANCE.md); the issue's goal of 30 dB is not reached. */
-const MIN_PSNR_DB = 20;
+/** Measured on the committed avatar: 24.46 dB on these 8 vectors (avatars/default/PROVENANCE.md); the issue's goal of 30 dB is not reached. */
+const MIN_PSNR_DB = 24;
 
 function readManifest(): AvatarManifest {
   return parseAvatarManifest(JSON.parse(readFileSync(join(DIR, 'avatar.json'), 'utf8')), 'avatars/default/avatar.json');
@@ -46,7 +46,7 @@ describe('the shipped default avatar', () => {
     expect(m.neutral.blendshapes.every((b) => b === 0)).toBe(true);
     const prov = readFileSync(join(DIR, 'PROVENANCE.md'), 'utf8');
     expect(prov).toMatch(/dnp synth/);
-    expect(prov).toMatch(/--seed 1/);
+    expect(prov).toMatch(/--seed 11\b/);
   });
 
   describe('against the generator on held-out driving vectors', () => {
@@ -65,7 +65,7 @@ describe('the shipped default avatar', () => {
     it(`renders them within ${MIN_PSNR_DB} dB PSNR of the generator on average`, async () => {
       if (!synth || !session) throw new Error('not started');
       const m = readManifest();
-      // seed 7 is not the training dataset's seed (1): a different trajectory of the same recipe
+      // seed 7 is not the training dataset's seed (11): a different trajectory of the same recipe
       const traj = generateTrajectory(loadMotionLibrary(), { frames: 400, fps: 25, seed: 7, framing: DEFAULT_FRAMING });
       const picks = [25, 75, 125, 175, 225, 275, 325, 375];
       const vectors = new Float32Array(picks.length * VECTOR_SIZE);

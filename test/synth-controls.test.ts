@@ -1,22 +1,11 @@
 // Each control of the synthetic presenter moves its own region and nothing else: frames rendered with one
 // control set are compared with the neutral frame inside fixed boxes placed from the presenter's geometry.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EYE, MOUTH } from '../client/src/synth/head-shape.js';
-import { EYE_CENTRES } from '../client/src/synth/presenter.js';
 import { SynthRenderer, VECTOR_SIZE } from '../server/src/synth/renderer.js';
-import { boxDiff, drivingVector, ensureSynthPageBuilt, headBox, type Box } from './support/synth-helpers.js';
+import { boxDiff, darkPixels, drivingVector, ensureSynthPageBuilt, presenterRegions, type Box } from './support/synth-helpers.js';
 
 const SIZE = 192;
-const eyeZ = EYE_CENTRES[1][2] + EYE.radius;
-const REGIONS: Record<string, Box> = {
-  eyeRight: headBox(SIZE, -EYE.x - 1.6, -EYE.x + 1.6, EYE.y - 1.1, EYE.y + 1.0, eyeZ),
-  eyeLeft: headBox(SIZE, EYE.x - 1.6, EYE.x + 1.6, EYE.y - 1.1, EYE.y + 1.0, eyeZ),
-  browRight: headBox(SIZE, -5.0, -0.9, 2.6, 4.5, eyeZ),
-  browLeft: headBox(SIZE, 0.9, 5.0, 2.6, 4.5, eyeZ),
-  mouth: headBox(SIZE, -3.6, 3.6, MOUTH.seamY - 3.0, MOUTH.seamY + 1.3, 10),
-  cheekLeft: headBox(SIZE, 3.4, 6.8, MOUTH.seamY - 1.5, MOUTH.seamY + 1.5, 8),
-  face: headBox(SIZE, -6, 6, -8, 5, 8),
-};
+const REGIONS: Record<string, Box> = presenterRegions(SIZE);
 
 type Case = [name: string, values: Record<string, number>, moved: string[], still: string[], base?: Record<string, number>];
 const EYES = ['eyeLeft', 'eyeRight'];
@@ -103,38 +92,13 @@ describe('synthetic presenter controls', () => {
   });
 
   it('gaze moves the pupils toward image right for positive gaze yaw', () => {
-    const box = REGIONS.eyeLeft!;
-    const pupilX = (img: Buffer): number => {
-      let s = 0, n = 0;
-      for (let y = box.y0; y < box.y1; y++) {
-        for (let x = box.x0; x < box.x1; x++) {
-          const i = (y * SIZE + x) * 3;
-          if ((img[i] as number) + (img[i + 1] as number) + (img[i + 2] as number) < 120) {
-            s += x;
-            n++;
-          }
-        }
-      }
-      return s / Math.max(1, n);
-    };
+    const pupilX = (img: Buffer): number => darkPixels(img, SIZE, REGIONS.eyeLeft!, 120).meanX;
     expect(pupilX(frames.get('gaze')!) - pupilX(frames.get('neutral')!)).toBeGreaterThan(1.5);
   });
 
   it('yaw turns the head toward image right: the eyes move right', () => {
     const band: Box = { x0: REGIONS.eyeRight!.x0 - 20, x1: REGIONS.eyeLeft!.x1 + 20, y0: REGIONS.eyeLeft!.y0, y1: REGIONS.eyeLeft!.y1 };
-    const darkX = (img: Buffer): number => {
-      let s = 0, n = 0;
-      for (let y = band.y0; y < band.y1; y++) {
-        for (let x = Math.max(0, band.x0); x < Math.min(SIZE, band.x1); x++) {
-          const i = (y * SIZE + x) * 3;
-          if ((img[i] as number) + (img[i + 1] as number) + (img[i + 2] as number) < 150) {
-            s += x;
-            n++;
-          }
-        }
-      }
-      return s / Math.max(1, n);
-    };
+    const darkX = (img: Buffer): number => darkPixels(img, SIZE, band, 150).meanX;
     expect(darkX(frames.get('yaw')!) - darkX(frames.get('neutral')!)).toBeGreaterThan(8);
   });
 });

@@ -9,6 +9,9 @@ import { DEFAULT_FRAMING, Presenter } from '../../client/src/synth/presenter.js'
 import { transformPoint, type Vec3 } from '../../client/src/synth/mat4.js';
 import { controlsFromVector } from '../../client/src/synth/controls.js';
 import { BLENDSHAPE_NAMES } from '../../shared/src/blendshapes.js';
+import { EYE, MOUTH } from '../../client/src/synth/head-shape.js';
+import { lookTargets } from '../../server/src/synth/trajectory.js';
+import { EYE_CENTRES } from '../../client/src/synth/presenter.js';
 
 export const ROOT = PROJECT_ROOT;
 export const TRACKER_MODEL = join(ROOT, '..', 'shared', 'data', 'face_landmarker.task');
@@ -45,7 +48,8 @@ export function runSynthCli(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   });
 }
 
-/** A neutral driving vector at the framing's reference translation, with named values set. */
+/** A neutral driving vector at the framing's reference translation, with named values set; a gaze also sets the
+ * eyeLook* blendshapes that agree with it, as the tracker's and the dataset's vectors do (the generator reads gaze). */
 export function drivingVector(values: Record<string, number> = {}): Float32Array {
   const v = new Float32Array(VECTOR_SIZE);
   v[3] = DEFAULT_FRAMING.tx;
@@ -61,6 +65,7 @@ export function drivingVector(values: Record<string, number> = {}): Float32Array
       v[8 + b] = x;
     }
   }
+  if ('gazeYaw' in values || 'gazePitch' in values) for (const [i, x] of lookTargets(v[6] as number, v[7] as number)) v[i] = x;
   return v;
 }
 
@@ -93,4 +98,35 @@ export function boxDiff(a: Buffer, b: Buffer, size: number, box: Box): number {
     }
   }
   return n ? s / n : 0;
+}
+
+export type PresenterRegion = 'eyeRight' | 'eyeLeft' | 'browRight' | 'browLeft' | 'mouth' | 'cheekLeft' | 'face';
+
+/** Fixed boxes of the presenter's face regions at the neutral pose, in a `size`² frame. */
+export function presenterRegions(size: number): Record<PresenterRegion, Box> {
+  const eyeZ = (EYE_CENTRES[1][2] as number) + EYE.radius;
+  return {
+    eyeRight: headBox(size, -EYE.x - 1.6, -EYE.x + 1.6, EYE.y - 1.1, EYE.y + 1.0, eyeZ),
+    eyeLeft: headBox(size, EYE.x - 1.6, EYE.x + 1.6, EYE.y - 1.1, EYE.y + 1.0, eyeZ),
+    browRight: headBox(size, -5.0, -0.9, 2.6, 4.5, eyeZ),
+    browLeft: headBox(size, 0.9, 5.0, 2.6, 4.5, eyeZ),
+    mouth: headBox(size, -3.6, 3.6, MOUTH.seamY - 3.0, MOUTH.seamY + 1.3, 10),
+    cheekLeft: headBox(size, 3.4, 6.8, MOUTH.seamY - 1.5, MOUTH.seamY + 1.5, 8),
+    face: headBox(size, -6, 6, -8, 5, 8),
+  };
+}
+
+/** Pixels of an RGB24 image inside a box whose R+G+B is below `sumBelow`: how many, and their mean x. */
+export function darkPixels(img: Buffer, size: number, box: Box, sumBelow: number): { count: number; meanX: number } {
+  let s = 0, n = 0;
+  for (let y = Math.max(0, box.y0); y < Math.min(size, box.y1); y++) {
+    for (let x = Math.max(0, box.x0); x < Math.min(size, box.x1); x++) {
+      const i = (y * size + x) * 3;
+      if ((img[i] as number) + (img[i + 1] as number) + (img[i + 2] as number) < sumBelow) {
+        s += x;
+        n++;
+      }
+    }
+  }
+  return { count: n, meanX: s / Math.max(1, n) };
 }

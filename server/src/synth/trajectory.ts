@@ -132,8 +132,9 @@ const LOOK = {
   outL: bi('eyeLookOutLeft'), inL: bi('eyeLookInLeft'), outR: bi('eyeLookOutRight'), inR: bi('eyeLookInRight'),
   upL: bi('eyeLookUpLeft'), upR: bi('eyeLookUpRight'), downL: bi('eyeLookDownLeft'), downR: bi('eyeLookDownRight'),
 };
-/** Sets the eyeLook* blendshapes for a gaze direction (the inverse of gazeFromBlendshapes for one-sided values). */
-function lookTargets(yaw: number, pitch: number): Array<[number, number]> {
+/** The eyeLook* blendshapes of a gaze direction, as [index in the driving vector, value] pairs (the inverse of
+ * gazeFromBlendshapes for one-sided values): in the dataset, as from the tracker, gaze and eyeLook* agree. */
+export function lookTargets(yaw: number, pitch: number): Array<[number, number]> {
   const h = Math.max(-1, Math.min(1, yaw / GAZE_MAX_YAW)), p = Math.max(-1, Math.min(1, pitch / GAZE_MAX_PITCH));
   return [
     [LOOK.outL, Math.max(0, h)], [LOOK.inR, Math.max(0, h)], [LOOK.inL, Math.max(0, -h)], [LOOK.outR, Math.max(0, -h)],
