@@ -218,9 +218,9 @@ class WarpModel(nn.Module):
         self.ref_u.copy_(u)
         self.ref_v.copy_(v)
 
-    def geometric_motion(self, pose: torch.Tensor, p1: Optional[torch.Tensor] = None) -> "tuple[torch.Tensor, torch.Tensor]":
-        """pose [B, 6] normalised -> where each output pixel (or each point of `p1` [3, P]: x, y, 1) of the rigid
-        head lies in each reference, as displacements dx, dy [K, B, P] (pixels)."""
+    def geometric_affine(self, pose: torch.Tensor) -> torch.Tensor:
+        """pose [B, 6] normalised -> the rigid head's motion into each reference as the coefficients [K, B, 2, 3]
+        of displacements in pixels: (dx, dy) = coef @ (x, y, 1) for an output pixel (x, y)."""
         # in float64 up to the per-pixel step: the projection and the solve are tiny, and float32 there costs the
         # exported graph its parity with PyTorch (different op implementations, amplified by the solve)
         d = torch.float64
@@ -231,10 +231,13 @@ class WarpModel(nn.Module):
         # that no large coordinate is subtracted from another in float32
         cx = torch.stack([a[..., 0, 0] - 1.0, a[..., 0, 1], a[..., 0, 2] + 0.5 * (a[..., 0, 0] + a[..., 0, 1]) - 0.5], -1)
         cy = torch.stack([a[..., 1, 0], a[..., 1, 1] - 1.0, a[..., 1, 2] + 0.5 * (a[..., 1, 0] + a[..., 1, 1]) - 0.5], -1)
-        coef = torch.stack([cx, cy], 2).to(torch.float32)  # [K, B, 2, 3]
-        g = torch.matmul(coef, self.p1 if p1 is None else p1)  # [K, B, 2, P]
-        gx, gy = g[:, :, 0], g[:, :, 1]
-        return gx, gy
+        return torch.stack([cx, cy], 2).to(torch.float32)  # [K, B, 2, 3]
+
+    @staticmethod
+    def displacements(coef: torch.Tensor, p1: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
+        """coef [K, B, 2, 3] (geometric_affine) at the points p1 [3, P] (x, y, 1) -> dx, dy [K, B, P] (pixels)."""
+        g = torch.matmul(coef, p1)  # [K, B, 2, P]
+        return g[:, :, 0], g[:, :, 1]
 
     # -- forward ---------------------------------------------------------------------------------------------
     def forward(self, cond: torch.Tensor, frame_idx: Optional[torch.Tensor] = None,
@@ -254,8 +257,9 @@ class WarpModel(nn.Module):
         head = self.head(x)  # [B, 3 + nf (+ 3K - 2), G, G]
         k, nf = self.refs, cfg.n_f
         a = self.rigid(pose) * (cfg.rigid_scale * s / 2.0)  # [B, 6]: a11-1, a12, a21, a22-1, tx, ty (x S/2: pixels)
+        coef = self.geometric_affine(pose) if self.geometry else None  # solved once, used at both resolutions
         if self.aligned:
-            head = self.align(head, pose, a)
+            head = self.align(head, a, coef)
         feats = head[:, 3:3 + nf]
         motion = Fn.interpolate(head[:, :3], size=(s, s), mode="bilinear", align_corners=False)
         flow = motion[:, :2] * (cfg.flow_scale * s)  # pixels
@@ -263,8 +267,8 @@ class WarpModel(nn.Module):
         rig = torch.sigmoid(rig_logit).reshape(b, -1)
         # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1: `a` above
         weights = None
-        if self.geometry:
-            gx, gy = self.geometric_motion(pose)
+        if coef is not None:
+            gx, gy = self.displacements(coef, self.p1)
         if k == 1:
             dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.u1)  # [B, P]
             dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.u1)
@@ -310,16 +314,16 @@ class WarpModel(nn.Module):
                 out["weights"] = weights
         return out
 
-    def align(self, maps: torch.Tensor, pose: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    def align(self, maps: torch.Tensor, a: torch.Tensor, coef: Optional[torch.Tensor]) -> torch.Tensor:
         """maps [B, C, G, G] laid out in the reference's frame -> the same maps in the output frame: each flow-grid
-        cell reads the maps where the rigid head motion (geometry + learned affine, as a fully rigid pixel) puts
-        it in the reference."""
+        cell reads the maps where the rigid head motion (the learned affine `a` [B, 6] plus, with the geometry,
+        `coef` from geometric_affine, as a fully rigid pixel) puts it in the reference."""
         b = maps.shape[0]
         s, g = self.size, self.flow_grid
         dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.grid_u1)  # [B, G*G] pixels
         dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.grid_u1)
-        if self.geometry:
-            gx, gy = self.geometric_motion(pose, self.grid_p1)
+        if coef is not None:
+            gx, gy = self.displacements(coef, self.grid_p1)
             dx, dy = dx + gx[0], dy + gy[0]
         qx = (self.grid_p1[0:1] + dx + 0.5) * (2.0 / s) - 1.0  # normalised, align_corners=False
         qy = (self.grid_p1[1:2] + dy + 0.5) * (2.0 / s) - 1.0

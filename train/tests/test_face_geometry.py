@@ -63,7 +63,7 @@ def _geometry_model(size=32, refs=1):
 def test_geometric_motion_is_zero_at_the_reference_pose_and_moves_the_head_elsewhere():
     m, pose = _geometry_model()
     z = (pose[:2].float() - m.pose_mean) / m.pose_std
-    gx, gy = m.geometric_motion(z)
+    gx, gy = m.displacements(m.geometric_affine(z), m.p1)
     assert float(gx[0, 0].abs().max()) < 0.05 and float(gy[0, 0].abs().max()) < 0.05
     assert float((gx[0, 1].abs() + gy[0, 1].abs()).mean()) > 0.5
 
@@ -90,6 +90,6 @@ def test_a_model_whose_geometry_was_never_fitted_is_well_defined():
     m = WarpModel(cfg).eval()
     with torch.no_grad():
         out = m(torch.randn(3, 60))
-        gx, gy = m.geometric_motion(torch.zeros(1, 6))
+        gx, gy = m.displacements(m.geometric_affine(torch.zeros(1, 6)), m.p1)
     assert torch.isfinite(out["rgb"]).all() and torch.isfinite(out["sx"]).all()
     assert float(gx.abs().max()) < 0.05 and float(gy.abs().max()) < 0.05  # at the mean pose: no motion
