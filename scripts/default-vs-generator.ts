@@ -17,7 +17,8 @@ import { DEFAULT_FRAMING } from '../client/src/synth/presenter.js';
 import { parseAvatarManifest } from '../shared/src/avatar-manifest.js';
 import { formatMachine, loadAverage, machineInfo } from '../server/src/bench/machine.js';
 import { parseCommandLine } from '../server/src/cli/args.js';
-import { errorMap, hstack, rgbFromPlanes, type RgbImage } from '../server/src/eval/image.js';
+import { errorMap, hstack, rgbFromPlanes, vstack, type RgbImage } from '../server/src/eval/image.js';
+import { l1AndMse, psnrFromMse } from '../server/src/eval/image-metrics.js';
 import { encodePngRgb } from '../server/src/prepare/png.js';
 import { PROJECT_ROOT } from '../server/src/project-paths.js';
 import { loadMotionLibrary } from '../server/src/synth/motion-library.js';
@@ -45,27 +46,6 @@ const HELP = `default-vs-generator: PSNR of an avatar trained on the synthetic p
                  right, blink, browInnerUp, yaw): the generator's row above the avatar's
   --help         this text
 `;
-
-function psnr(a: Uint8Array, b: Uint8Array): number {
-  let se = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    se += d * d;
-  }
-  return 10 * Math.log10((255 * 255) / Math.max(se / a.length, 1e-10));
-}
-
-function vstack(images: readonly RgbImage[], gap = 4): RgbImage {
-  const w = Math.max(...images.map((i) => i.width));
-  const h = images.reduce((s, i) => s + i.height, 0) + gap * Math.max(0, images.length - 1);
-  const data = new Uint8Array(w * h * 3).fill(255);
-  let y = 0;
-  for (const im of images) {
-    for (let r = 0; r < im.height; r++) data.set(im.data.subarray(r * im.width * 3, (r + 1) * im.width * 3), ((y + r) * w) * 3);
-    y += im.height + gap;
-  }
-  return { width: w, height: h, data };
-}
 
 async function main(): Promise<void> {
   const cl = parseCommandLine(process.argv.slice(2), { avatar: { type: 'string' }, frames: { type: 'string' }, seed: { type: 'string' }, png: { type: 'string' }, rows: { type: 'string' }, 'controls-png': { type: 'string' } });
@@ -112,7 +92,7 @@ async function main(): Promise<void> {
       batch.forEach((_, i) => {
         const mine = rgbFromPlanes(rgb, i * 3 * plane, 256, 256);
         const gt: RgbImage = { width: 256, height: 256, data: new Uint8Array(truth[i] as Buffer) };
-        scores.push(psnr(mine.data, gt.data));
+        scores.push(psnrFromMse(l1AndMse(gt, mine).mse));
         const k = start + i;
         if (pictures.length < rows && k % showEvery === 0) pictures.push(hstack([gt, mine, errorMap(gt, mine, 4)]));
       });

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAvatarManifest } from '../shared/src/avatar-manifest.js';
 import { VECTOR_SIZE } from '../server/src/synth/renderer.js';
-import { boxDiff, darkPixels, drivingVector, presenterRegions, type Box, type PresenterRegion } from './support/synth-helpers.js';
+import { boxDiff, drivingVector, pixelsWhere, presenterRegions, type Box, type PresenterRegion } from './support/synth-helpers.js';
 import { REPO_ROOT } from './support/test-avatar.js';
 
 const DIR = join(REPO_ROOT, 'avatars', 'default');
@@ -41,17 +41,7 @@ const NOT_YET: Record<string, Record<string, number>> = {
 
 /** Iris pixels (blue minus red above IRIS_BLUE) in a box of an RGB24 picture: how many, and their mean x. */
 function iris(img: Buffer, box: Box): { count: number; meanX: number } {
-  let s = 0, n = 0;
-  for (let y = Math.max(0, box.y0); y < Math.min(SIZE, box.y1); y++) {
-    for (let x = Math.max(0, box.x0); x < Math.min(SIZE, box.x1); x++) {
-      const i = (y * SIZE + x) * 3;
-      if ((img[i + 2] as number) - (img[i] as number) > IRIS_BLUE) {
-        s += x;
-        n++;
-      }
-    }
-  }
-  return { count: n, meanX: s / Math.max(1, n) };
+  return pixelsWhere(img, SIZE, box, (r, _g, b) => b - r > IRIS_BLUE);
 }
 
 describe('the default avatar\'s controls', () => {
@@ -109,20 +99,7 @@ describe('the default avatar\'s controls', () => {
     // green above LIPS_RED: skin is about 40)
     const m = REGIONS.mouth;
     const band: Box = { x0: m.x0 - 40, x1: m.x1 + 40, y0: m.y0, y1: m.y1 };
-    const at = (name: string): number => {
-      const img = frames.get(name)!;
-      let s = 0, n = 0;
-      for (let y = band.y0; y < band.y1; y++) {
-        for (let x = Math.max(0, band.x0); x < Math.min(SIZE, band.x1); x++) {
-          const i = (y * SIZE + x) * 3;
-          if ((img[i] as number) - (img[i + 1] as number) > LIPS_RED) {
-            s += x;
-            n++;
-          }
-        }
-      }
-      return s / Math.max(1, n);
-    };
+    const at = (name: string): number => pixelsWhere(frames.get(name)!, SIZE, band, (r, g) => r - g > LIPS_RED).meanX;
     if (process.env['DNP_TEST_VERBOSE']) console.log('lips x, neutral / yaw', at('neutral'), at('yaw'));
     expect(at('yaw') - at('neutral')).toBeGreaterThan(8);
   });

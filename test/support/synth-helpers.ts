@@ -116,17 +116,22 @@ export function presenterRegions(size: number): Record<PresenterRegion, Box> {
   };
 }
 
-/** Pixels of an RGB24 image inside a box whose R+G+B is below `sumBelow`: how many, and their mean x. */
-export function darkPixels(img: Buffer, size: number, box: Box, sumBelow: number): { count: number; meanX: number } {
+/** Pixels of an RGB24 image inside a box that `keep` accepts: how many, and their mean x. */
+export function pixelsWhere(img: Buffer, size: number, box: Box, keep: (r: number, g: number, b: number) => boolean): { count: number; meanX: number } {
   let s = 0, n = 0;
   for (let y = Math.max(0, box.y0); y < Math.min(size, box.y1); y++) {
     for (let x = Math.max(0, box.x0); x < Math.min(size, box.x1); x++) {
       const i = (y * size + x) * 3;
-      if ((img[i] as number) + (img[i + 1] as number) + (img[i + 2] as number) < sumBelow) {
+      if (keep(img[i] as number, img[i + 1] as number, img[i + 2] as number)) {
         s += x;
         n++;
       }
     }
   }
   return { count: n, meanX: s / Math.max(1, n) };
+}
+
+/** Pixels of an RGB24 image inside a box whose R+G+B is below `sumBelow`: how many, and their mean x. */
+export function darkPixels(img: Buffer, size: number, box: Box, sumBelow: number): { count: number; meanX: number } {
+  return pixelsWhere(img, size, box, (r, g, b) => r + g + b < sumBelow);
 }

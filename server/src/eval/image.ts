@@ -63,6 +63,19 @@ export function hstack(images: readonly RgbImage[], gap = 4): RgbImage {
   return out;
 }
 
+/** Images one above the other with a `gap`-pixel white gutter (narrower ones left-aligned). */
+export function vstack(images: readonly RgbImage[], gap = 4): RgbImage {
+  const w = Math.max(...images.map((i) => i.width));
+  const h = images.reduce((s, i) => s + i.height, 0) + gap * Math.max(0, images.length - 1);
+  const out = blankImage(w, h);
+  let y = 0;
+  for (const im of images) {
+    blit(out, im, 0, y);
+    y += im.height + gap;
+  }
+  return out;
+}
+
 /** Draws an unfilled rectangle (1 px) — region boxes on strips. */
 export function strokeRect(img: RgbImage, box: { x0: number; y0: number; x1: number; y1: number }, rgb: readonly [number, number, number]): void {
   const put = (x: number, y: number): void => {
