@@ -41,12 +41,18 @@ describe('dnp train arguments', () => {
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--output', 'nv12'])).toThrow("--output: 'nv12' is not one of rgb, yuv420p");
   });
 
-  it('passes the variant W options (--refs, --no-geometry, --aligned) and bounds --refs', () => {
+  it('passes the variant W options (--refs, --no-geometry, --aligned, --eyes) and bounds --refs', () => {
     const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--refs', '3', '--no-geometry']));
     expect(a.slice(a.indexOf('--refs'), a.indexOf('--refs') + 2)).toEqual(['--refs', '3']);
     expect(a).toContain('--no-geometry');
     expect(a).not.toContain('--aligned');
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--aligned']))).toContain('--aligned');
+    expect(a).not.toContain('--eyes');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--eyes']))).toContain('--eyes');
+    const off = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-aligned', '--no-eyes']));
+    expect(off).toContain('--no-aligned');
+    expect(off).toContain('--no-eyes');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--eyes', '--no-eyes'])).toThrow('--eyes and --no-eyes contradict each other');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--aligned=yes'])).toThrow('--aligned takes no value');
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain('--refs');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refs', '9'])).toThrow('--refs: 9 is outside 1..8');

@@ -58,7 +58,13 @@ def parser() -> argparse.ArgumentParser:
                         "points fitted to the dataset's landmarks (the default when the dataset has landmarks)")
     t.add_argument("--aligned", action="store_true",
                    help="variant W, one reference: lay the expression maps out in the reference's head-aligned frame "
-                        "and carry them with the rigid head motion (expressions then move with the head)")
+                        "and carry them with the rigid head motion (expressions then move with the head); the default")
+    t.add_argument("--eyes", action="store_true",
+                   help="variant W, one reference: an eye layer (a full-resolution change of colour over both eyes drawn "
+                        "from the eye and brow controls and gaze, carried by the head motion): lids that close, sharp "
+                        "irises; needs landmarks (dataset v2); the default at sizes 128, 256, 512, 1024")
+    t.add_argument("--no-aligned", action="store_true", help="variant W: expression maps in the output's frame (no --aligned)")
+    t.add_argument("--no-eyes", action="store_true", help="variant W: no eye layer (no --eyes)")
     t.add_argument("--iterations", type=_positive_int, default=None, help="total training iterations (preset default 20000)")
     t.add_argument("--batch", type=_positive_int, default=None, help="frames per iteration (preset default)")
     t.add_argument("--lr", type=float, default=None, help="initial learning rate (decays exponentially to lr/10)")

@@ -48,6 +48,12 @@ def variant_switches(variant: str) -> VariantSwitches:
     return VariantSwitches(mlp=True, decoder=True, latents=i >= 3, lowres_loss=i >= 4, gaze=i >= 5)
 
 
+def eye_layer_fits(size: int) -> bool:
+    """Variant W's eye layer (S/2 x 3S/16, doubled up from 8 x 3) needs S = 16 x a power of two, at least 128."""
+    q = size // 16
+    return size % 16 == 0 and q >= 8 and q & (q - 1) == 0
+
+
 @dataclass
 class ModelConfig:
     size: int = 256  # output frame size (square)
@@ -78,6 +84,11 @@ class ModelConfig:
     # the reference's head-aligned frame and carried to the output by the rigid head motion, so an expression's
     # motion moves with the head instead of having to be learned at every head position
     warp_aligned: bool = False
+    # variant W, one reference: an eye layer, a full-resolution change of colour over both eyes (a patch of size/2 x
+    # 3*size/16 in the reference's frame, placed from the reference's landmarks) drawn from the eye and brow controls,
+    # gaze and pitch/yaw by its own small decoder and carried by the rigid head motion: lids and irises drawn sharply
+    # instead of warped or blurred by the half-resolution synthesis
+    warp_eyes: bool = False
 
     def switches(self) -> VariantSwitches:
         return variant_switches(self.variant)
@@ -120,6 +131,8 @@ class ModelConfig:
                 raise ValueError("warp_refs (reference frames of variant W) must be 1..8")
             if self.warp_aligned and self.warp_refs != 1:
                 raise ValueError("warp_aligned (head-aligned expression maps) needs warp_refs = 1")
+            if self.warp_eyes and (self.warp_refs != 1 or not eye_layer_fits(self.size)):
+                raise ValueError("warp_eyes (the eye layer) needs warp_refs = 1 and a size of 128, 256, 512 or 1024")
         self.stages()
         return self
 
@@ -160,7 +173,7 @@ PRESETS = {
     # Variant W (deformation model): sharp and cheap on a CPU; the default. See docs/evaluation.md.
     "warp": dict(
         model=dict(variant="W", mlp_layers=3, mlp_width=128, n_f=8, warp_grid=64, warp_channels=[64, 64, 32, 24],
-                   refine_channels=16, refine_layers=3, warp_geometry=True),
+                   refine_channels=16, refine_layers=3, warp_geometry=True, warp_aligned=True, warp_eyes=True),
         train=dict(batch=4, lr=1e-3, lr_final=5e-5, latent_lr=1e-3),
     ),
     # Renders 256^2 in real time on one CPU thread in onnxruntime-node (see docs/training.md for measurements).
@@ -190,5 +203,7 @@ def preset_configs(preset: str, size: int, variant: Optional[str] = None) -> "tu
     elif model["variant"] != "W" and p["model"].get("variant") == "W":  # A-F under `warp`: the cpu preset's sizes
         model = dict(PRESETS["cpu"]["model"], variant=model["variant"])
     m = ModelConfig(size=size, **model)  # type: ignore[arg-type]
+    if m.warp_eyes and not eye_layer_fits(size):  # the preset's eye layer, at a size it cannot take: without it
+        m.warp_eyes = False
     t = TrainConfig(**p["train"])  # type: ignore[arg-type]
     return m.validate(), t

@@ -23,6 +23,11 @@ cheaper than GridSample in onnxruntime). A small refinement CNN at half resoluti
 motion features and predicts a synthesised colour and a blend mask for what a warp cannot show (mouth interior,
 teeth, eyelids):  rgb = m * warp + (1 - m) * synth.
 
+With `warp_eyes` (`--eyes`), an eye layer goes on top: a full-resolution change of colour over both eyes (a patch
+of S/2 x 3S/16 placed on the reference's eyes) drawn by its own small decoder from the eye and brow controls, gaze
+and pitch/yaw only, and carried to the output by the rigid head motion (one GridSample): rgb = rgb + eyes. A warp
+cannot close a lid over an eye or move an iris under a lid, and the half-resolution synthesis draws them soft.
+
 The same code runs in training and in the exported ONNX graph (cond [B, 60] -> rgb [B, 3, S, S]).
 """
 from __future__ import annotations
@@ -34,6 +39,12 @@ from torch import nn
 import torch.nn.functional as Fn
 
 from .config import POSE_SIZE, GAZE_SIZE, ModelConfig
+
+# the eye layer's controls: brows (1-5), cheek squints (7, 8), blinks, looks, squints and wides (9-22)
+EYE_BLENDSHAPES = [1, 2, 3, 4, 5] + list(range(7, 23))
+EYE_COARSE = (3, 8)  # the eye decoder's first map (rows, columns); doubled up to (3S/16, S/2)
+EYE_CHANNELS = [32, 32, 16, 16]  # per doubling stage (further stages keep the last)
+EYE_TAPER = 4.0  # pixels over which the eye layer's alpha fades to zero at the patch's border
 from .face_geometry import RIGID_LANDMARKS, affine_to, project
 
 
@@ -192,6 +203,62 @@ class WarpModel(nn.Module):
         self.refine_out = nn.Conv2d(rc, 4, 3, padding=1)
         with torch.no_grad():
             self.refine_out.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 3.0]))  # start: the warp everywhere
+        self.eyes = cfg.warp_eyes
+        if self.eyes:
+            self.init_eye_layer()
+
+    def init_eye_layer(self) -> None:
+        s = self.size
+        self.eye_h, self.eye_w = 3 * s // 16, s // 2
+        # top-left corner of the patch in the reference's pixels, set from its landmarks by set_eye_origin()
+        self.register_buffer("eye_origin", torch.tensor([float(s // 4), float(round(s * 0.38 - self.eye_h / 2.0))]))
+        self.register_buffer("eye_select", torch.tensor([POSE_SIZE + GAZE_SIZE + i for i in EYE_BLENDSHAPES]
+                                                        + [POSE_SIZE, POSE_SIZE + 1, 0, 1]), persistent=False)
+        w = 64
+        self.eye_mlp = nn.Sequential(nn.Linear(len(EYE_BLENDSHAPES) + GAZE_SIZE + 2, w), nn.ReLU(), nn.Linear(w, w),
+                                     nn.ReLU(), nn.Linear(w, EYE_CHANNELS[0] * EYE_COARSE[0] * EYE_COARSE[1]))
+        self.eye_up = nn.ModuleList()
+        c_in, r = EYE_CHANNELS[0], EYE_COARSE[1]
+        chans = list(EYE_CHANNELS)
+        while r < self.eye_w:
+            c_out = chans.pop(0) if chans else c_in
+            self.eye_up.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+            c_in, r = c_out, r * 2
+        # a change of colour added to the picture beneath, starting at zero: a layer with its own opacity was switched
+        # off by the first steps of training (a wrong patch costs more at first than a closed lid gains) and never
+        # came back; a change can only be learned
+        self.eye_head = nn.Conv2d(c_in, 3, 3, padding=1)
+        nn.init.zeros_(self.eye_head.weight)
+        nn.init.zeros_(self.eye_head.bias)
+        ty = torch.arange(self.eye_h, dtype=torch.float32) + 0.5
+        tx = torch.arange(self.eye_w, dtype=torch.float32) + 0.5
+        fy = (torch.minimum(ty, self.eye_h - ty) / EYE_TAPER).clamp(0, 1)
+        fx = (torch.minimum(tx, self.eye_w - tx) / EYE_TAPER).clamp(0, 1)
+        self.register_buffer("eye_window", (fy[:, None] * fx[None, :])[None, None], persistent=False)
+
+    @torch.no_grad()
+    def set_eye_origin(self, centre_x: float, centre_y: float) -> None:
+        """Centres the eye layer's patch on the reference's eyes (pixels of the reference; the corner is rounded to
+        whole pixels and kept inside the frame)."""
+        s = self.size
+        x0 = int(round(min(max(centre_x - self.eye_w / 2.0, 0.0), s - self.eye_w)))
+        y0 = int(round(min(max(centre_y - self.eye_h / 2.0, 0.0), s - self.eye_h)))
+        self.eye_origin.copy_(torch.tensor([x0, y0], dtype=torch.float32))
+
+    def eye_layer(self, z: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+        """z [B, 60] clipped normalised conditioning, dx/dy [B, P] the rigid head motion (pixels) -> the eye layer's
+        change of colour [B, 3, S, S] in the output frame (zero outside the patch)."""
+        b, s = z.shape[0], self.size
+        x = torch.index_select(z, 1, self.eye_select).clamp(-3.0, 3.0)
+        x = self.eye_mlp(x).reshape(b, EYE_CHANNELS[0], EYE_COARSE[0], EYE_COARSE[1])
+        for conv in self.eye_up:
+            x = torch.relu(conv(Fn.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)))
+        patch = self.eye_head(x) * self.eye_window  # [B, 3, h, w], fading to zero at the border
+        # where each output pixel lies on the reference, in the patch's normalised coordinates (align_corners=False)
+        qx = (self.px + dx - self.eye_origin[0] + 0.5) * (2.0 / self.eye_w) - 1.0
+        qy = (self.py + dy - self.eye_origin[1] + 0.5) * (2.0 / self.eye_h) - 1.0
+        grid = torch.stack([qx, qy], -1).reshape(b, s, s, 2)
+        return Fn.grid_sample(patch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     # -- the reference frame ---------------------------------------------------------------------------------
     @torch.no_grad()
@@ -307,6 +374,8 @@ class WarpModel(nn.Module):
         mask = torch.sigmoid(r[:, 3:4])
         m3 = torch.cat([mask, mask, mask], 1)  # same shapes in the blend (fast in onnxruntime)
         rgb = m3 * warp + (1 - m3) * synth
+        if self.eyes:
+            rgb = (rgb + self.eye_layer(z, dx, dy)).clamp(0.0, 1.0)
         out = {"rgb": rgb}
         if want_low:  # what the training losses need
             out.update(warp=warp, flow=flow, mask=mask, sx=sx, sy=sy)
@@ -382,6 +451,18 @@ def warp_flops(cfg: ModelConfig) -> Dict[str, int]:
     h = s // 2
     rc = cfg.refine_channels
     macs["refine"] = h * h * 9 * ((3 + cfg.n_f) * rc + (cfg.refine_layers - 1) * rc * rc + rc * 4)
+    if cfg.warp_eyes:
+        h, w = 3 * s // 16, s // 2
+        n_in = len(EYE_BLENDSHAPES) + GAZE_SIZE + 2
+        m = n_in * 64 + 64 * 64 + 64 * EYE_CHANNELS[0] * EYE_COARSE[0] * EYE_COARSE[1]
+        r, c_in, chans = EYE_COARSE[1], EYE_CHANNELS[0], list(EYE_CHANNELS)
+        while r < w:
+            c_out = chans.pop(0) if chans else c_in
+            r *= 2
+            m += (h * r // w) * r * 9 * c_in * c_out
+            c_in = c_out
+        m += h * w * 9 * c_in * 3 + s * s * 3 * 4  # head, the grid sample and the sum
+        macs["eyes"] = m
     flops = {k: 2 * v for k, v in macs.items()}
     flops["total"] = sum(flops.values())
     return flops

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as Fn
 
 from .checkpoint import export_from_checkpoint, load_checkpoint, save_checkpoint
-from .config import GAZE_SIZE, POSE_SIZE, ModelConfig, TrainConfig, preset_configs
+from .config import GAZE_SIZE, POSE_SIZE, ModelConfig, TrainConfig, eye_layer_fits, preset_configs
 from .dataset import Dataset, conditioning_stats
 from .build import AnyModel, build_model, model_flops
-from .losses import blurred_tables, motion_weight_map, region_boxes, region_weight, warp_loss
+from .losses import LEFT_EYE, RIGHT_EYE, blurred_tables, motion_weight_map, region_boxes, region_weight, warp_loss
 from .model import PortraitModel, parameter_count
 from .face_geometry import RIGID_LANDMARKS, fit_face_geometry
 from .model_warp import WarpModel
@@ -67,6 +67,10 @@ class Trainer:
             sys.stderr.write("train: this dataset has no landmarks (version 1): variant W learns the head motion "
                              "from the pose alone (no fitted face geometry); prepare it again for better results\n")
             mcfg.warp_geometry = False
+        if mcfg.switches().warp and mcfg.warp_eyes and ds.landmarks is None:
+            sys.stderr.write("train: this dataset has no landmarks (version 1): no eye layer (it is placed on the "
+                             "reference's eyes); prepare it again for better results\n")
+            mcfg.warp_eyes = False
         self.model: AnyModel = build_model(mcfg).to(device)
         latent_params = [p for n, p in self.model.named_parameters() if n.startswith("latents.")]
         other = [p for n, p in self.model.named_parameters() if not n.startswith("latents.")]
@@ -111,6 +115,8 @@ class Trainer:
             self.weight_map = motion_weight_map(frames[:: max(1, len(frames) // 256)].to(device))
             if self.model.geometry:
                 self.init_geometry()
+            if self.model.eyes:
+                self.init_eye_layer()
             self.blur_tables = blurred_tables(self.model.reference)
             # dataset v2: per-frame mouth and eye boxes from the landmarks weight those regions up
             self.boxes: Optional[torch.Tensor] = None
@@ -154,6 +160,15 @@ class Trainer:
         r0 = Fn.adaptive_avg_pool2d(r0, g).clamp(0.1, 0.9)
         with torch.no_grad():
             self.model.rigid_map.copy_(torch.log(r0 / (1 - r0)).to(dev))
+
+    def init_eye_layer(self) -> None:
+        """Centres the eye layer on the reference frame's eyes (the mean of its two eye contours' landmarks)."""
+        assert isinstance(self.model, WarpModel) and self.ds.landmarks is not None
+        p = self.ds.landmarks[self.reference_index][LEFT_EYE + RIGHT_EYE] * (self.mcfg.size / self.ds.size)
+        if not np.isfinite(p).all():
+            raise ValueError(f"the reference frame {self.reference_index} has no eye landmarks for the eye layer")
+        cx, cy = p.mean(0)
+        self.model.set_eye_origin(float(cx), float(cy))
 
     def reference_measures(self) -> "list[tuple[str, np.ndarray, str]]":
         """Per training frame, in the order references are added: (name, how much of it the frame shows, the space
@@ -369,6 +384,37 @@ def _pick_device(name: Optional[str]) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]:
+    """A new run's variant-W options on the preset's model configuration: --no-geometry, --refs K, --aligned /
+    --no-aligned, --eyes / --no-eyes. The head-aligned maps and the eye layer need one reference: --refs K > 1 turns
+    the preset's off (a note is returned) and refuses them when asked for explicitly."""
+    opt = lambda name: getattr(args, name, None)  # noqa: E731
+    given = [f for f in ("refs", "no_geometry", "aligned", "no_aligned", "eyes", "no_eyes") if opt(f) not in (None, False)]
+    if given and not mcfg.switches().warp:
+        raise ValueError(f"--{given[0].replace('_', '-')} is for variant W (preset warp)")
+    notes: List[str] = []
+    for on, off, key in (("aligned", "no_aligned", "warp_aligned"), ("eyes", "no_eyes", "warp_eyes")):
+        if opt(on) and opt(off):
+            raise ValueError(f"--{on} and --no-{on} contradict each other")
+        if opt(on) or opt(off):
+            setattr(mcfg, key, bool(opt(on)))
+    if opt("no_geometry"):
+        mcfg.warp_geometry = False
+    if opt("refs") is not None:
+        mcfg.warp_refs = opt("refs")
+        for flag, key, what in (("aligned", "warp_aligned", "head-aligned expression maps"),
+                                ("eyes", "warp_eyes", "eye layer")):
+            if mcfg.warp_refs > 1 and getattr(mcfg, key):
+                if opt(flag):
+                    raise ValueError(f"--{flag} needs one reference frame (--refs 1), got --refs {mcfg.warp_refs}")
+                setattr(mcfg, key, False)
+                notes.append(f"--refs {mcfg.warp_refs}: without the {what} (they need one reference frame)")
+    if mcfg.warp_eyes and not eye_layer_fits(mcfg.size):
+        raise ValueError(f"--eyes needs an output size of 128, 256, 512 or 1024, got {mcfg.size}")
+    mcfg.validate()
+    return notes
+
+
 def run_training(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -396,17 +442,8 @@ def run_training(args: argparse.Namespace) -> int:
         mcfg, tcfg = preset_configs(preset, args.size or ds.size, args.variant)
         mcfg.n_latents = len(ds.train_idx)
         tcfg.seed = args.seed
-        if getattr(args, "no_geometry", False):
-            mcfg.warp_geometry = False
-        if getattr(args, "refs", None) is not None:
-            if not mcfg.switches().warp:
-                raise ValueError("--refs is for variant W (preset warp)")
-            mcfg.warp_refs = args.refs
-        if getattr(args, "aligned", False):
-            if not mcfg.switches().warp:
-                raise ValueError("--aligned is for variant W (preset warp)")
-            mcfg.warp_aligned = True
-            mcfg.validate()
+        for note in apply_warp_options(mcfg, args):
+            sys.stderr.write(f"train: {note}\n")
     if args.iterations is not None:
         tcfg.iterations = args.iterations
     if args.batch is not None:

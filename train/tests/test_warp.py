@@ -191,3 +191,114 @@ def test_head_aligned_maps_move_with_the_head():
         bad = tiny_warp_config()
         bad.warp_aligned, bad.warp_refs = True, 2
         bad.validate()
+
+
+def eye_config(size: int = 128) -> ModelConfig:
+    cfg = tiny_warp_config(size)
+    cfg.warp_eyes = True
+    return cfg.validate()
+
+
+def test_eye_layer_config_is_checked():
+    assert eye_config().warp_eyes
+    for size, refs in ((96, 1), (64, 1), (128, 2)):
+        bad = tiny_warp_config(size)
+        bad.warp_eyes, bad.warp_refs = True, refs
+        with pytest.raises(ValueError, match="warp_eyes"):
+            bad.validate()
+
+
+def test_eye_layer_paints_its_patch_where_the_head_carries_it():
+    m = WarpModel(eye_config()).eval()
+    m.set_reference(torch.zeros(3, 128, 128))
+    m.set_eye_origin(64.0, 40.0)  # patch 64 x 24: x 32..96, y 28..52 of the reference
+    assert m.eye_origin.tolist() == [32.0, 28.0]
+    with torch.no_grad():
+        m.eye_head.weight.zero_()
+        base = m(torch.zeros(1, 60), want_low=False)["rgb"][0]  # the layer starts as no change
+        m.eye_head.bias.copy_(torch.tensor([10.0, -10.0, -10.0]))  # everything under it red
+        still = m(torch.zeros(1, 60), want_low=False)["rgb"][0]
+        # a head moved 6 px right: output pixel p reads the reference at p - 6
+        m.rigid.bias.zero_()
+        m.rigid.bias[4] = -6.0 / (m.cfg.rigid_scale * 64.0)
+        moved = m(torch.zeros(1, 60), want_low=False)["rgb"][0]
+    red = lambda img: (img[0] > 0.9) & (img[1] < 0.1)  # noqa: E731
+    ys, xs = torch.nonzero(red(still), as_tuple=True)
+    assert torch.equal(red(base), torch.zeros_like(red(base)))
+    # red over the whole patch (even its tapered border saturates), nothing changed outside it
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (28, 51, 32, 95)
+    assert torch.allclose(still[:, :28], base[:, :28], atol=1e-6) and torch.allclose(still[:, :, 96:], base[:, :, 96:], atol=1e-6)
+    ys2, xs2 = torch.nonzero(red(moved), as_tuple=True)
+    assert (ys2.min(), ys2.max(), xs2.min(), xs2.max()) == (28, 51, 38, 101)
+
+
+def test_eye_layer_exports_with_parity(tmp_path):
+    torch.manual_seed(8)
+    cfg = eye_config()
+    cfg.warp_aligned = True
+    m = WarpModel(cfg.validate()).eval()
+    m.set_reference(torch.rand(3, 128, 128))
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    c = untrained_conditioning()
+    man = export_avatar(m, None, tmp_path, "we", 25, c["mean"], c["std"], c["neutral"], {"provenance": "test"})
+    assert man["training"]["parityMaxAbsDiff"] < 1e-4
+    assert man["training"]["model"]["warp_eyes"] is True
+
+
+def test_trainer_centres_the_eye_layer_on_the_reference_eyes(tmp_path):
+    from train.losses import LEFT_EYE, RIGHT_EYE
+    root = write_synthetic_dataset(tmp_path / "face", n=24, size=128, n_test=4, seed=3, kind="face")
+    lm = np.random.default_rng(1).uniform(0, 128, (24, 478, 2)).astype(np.float32)
+    lm[:, LEFT_EYE] = (80.0, 50.0)
+    lm[:, RIGHT_EYE] = (50.0, 54.0)
+    np.save(root / "landmarks.npy", lm)
+    import json
+    man = json.loads((root / "dataset.json").read_text())
+    man["version"] = 2
+    man["arrays"]["landmarks"] = {"file": "landmarks.npy", "dtype": "float32", "shape": [24, 478, 2]}
+    (root / "dataset.json").write_text(json.dumps(man))
+    tr = Trainer(Dataset(root), eye_config(), tiny_train_config(iterations=2), torch.device("cpu"), "tiny", "t", 25,
+                 tmp_path / "out", progress=False)
+    assert tr.model.eye_origin.tolist() == [65.0 - 32.0, 52.0 - 12.0]
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    for _ in range(2):
+        assert np.isfinite(tr.step()["loss"])
+    assert any(k.startswith("eye_") and not torch.equal(v, before[k]) for k, v in tr.model.state_dict().items())
+    # a dataset without landmarks (version 1) trains without the layer, and says so
+    cfg = eye_config(128)
+    v1 = write_synthetic_dataset(tmp_path / "v1", n=12, size=128, n_test=2, seed=4, kind="face")
+    tr1 = Trainer(Dataset(v1), cfg, tiny_train_config(iterations=1), torch.device("cpu"), "tiny", "t", 25,
+                  tmp_path / "out1", progress=False)
+    assert not tr1.model.eyes and not cfg.warp_eyes
+
+
+def _train_args(**kw):
+    import argparse
+    base = dict(refs=None, no_geometry=False, aligned=False, no_aligned=False, eyes=False, no_eyes=False)
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_warp_preset_options_aligned_maps_and_eye_layer():
+    from train.trainer import apply_warp_options
+    m, _ = preset_configs("warp", 256)
+    assert m.warp_aligned and m.warp_eyes  # the preset's defaults
+    assert not preset_configs("warp", 64)[0].warp_eyes  # too small for the eye layer: without it
+    m, _ = preset_configs("warp", 256)
+    assert apply_warp_options(m, _train_args(no_aligned=True, no_eyes=True)) == []
+    assert not m.warp_aligned and not m.warp_eyes
+    # several references: the preset's aligned maps and eye layer are dropped, with a note
+    m, _ = preset_configs("warp", 256)
+    notes = apply_warp_options(m, _train_args(refs=3))
+    assert m.warp_refs == 3 and not m.warp_aligned and not m.warp_eyes and len(notes) == 2
+    for kw, msg in ((dict(refs=3, eyes=True), "--eyes needs one reference frame"),
+                    (dict(refs=2, aligned=True), "--aligned needs one reference frame"),
+                    (dict(eyes=True, no_eyes=True), "contradict")):
+        with pytest.raises(ValueError, match=msg):
+            apply_warp_options(preset_configs("warp", 256)[0], _train_args(**kw))
+    with pytest.raises(ValueError, match="--eyes needs an output size"):
+        apply_warp_options(preset_configs("warp", 64)[0], _train_args(eyes=True))
+    with pytest.raises(ValueError, match="--eyes is for variant W"):
+        apply_warp_options(preset_configs("cpu", 256)[0], _train_args(eyes=True))

@@ -31,7 +31,13 @@ Options:
   --no-geometry           variant W: learn the rigid head motion from the pose alone instead of a camera
                           and face points fitted to the dataset's landmarks (default: fitted)
   --aligned               variant W, one reference: expression maps laid out on the reference's head and
-                          carried by the rigid head motion, so expressions move with the head
+                          carried by the rigid head motion, so expressions move with the head  (default)
+  --eyes                  variant W, one reference: an eye layer, a full-resolution change of colour
+                          over both eyes drawn from the eye and brow controls and gaze and carried by
+                          the head motion (lids that close, sharp irises); needs landmarks (dataset v2)
+                          and a size of 128, 256, 512 or 1024                           (default)
+  --no-aligned, --no-eyes variant W: without the head-aligned maps / without the eye layer (both are
+                          also left out with --refs above 1)
   --iterations N          total training iterations                                   (default 20000)
   --max-minutes M         stop training after M minutes of wall-clock time, then checkpoint and
                           export as usual (equal-time comparisons, e.g. npm run eval:ablation)
@@ -65,6 +71,9 @@ export interface TrainOptions {
   refs?: number;
   noGeometry?: boolean;
   aligned?: boolean;
+  eyes?: boolean;
+  noAligned?: boolean;
+  noEyes?: boolean;
   iterations?: number;
   maxMinutes?: number;
   resume: boolean;
@@ -85,7 +94,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'aligned', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'no-aligned', 'no-eyes', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -103,6 +112,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   };
   const name = cl.str('name');
   if (name !== undefined && name.trim() === '') usageError('--name must not be empty');
+  for (const f of ['aligned', 'eyes'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
   const optional = <T extends string>(n: 'preset' | 'variant' | 'device' | 'output', allowed: readonly T[]): T | undefined => {
     const v = cl.str(n);
     return v === undefined ? undefined : oneOf(n, v, allowed);
@@ -115,6 +125,9 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     refs: cl.int('refs', 1, 8),
     noGeometry: cl.flag('no-geometry'),
     aligned: cl.flag('aligned'),
+    eyes: cl.flag('eyes'),
+    noAligned: cl.flag('no-aligned'),
+    noEyes: cl.flag('no-eyes'),
     iterations: cl.int('iterations', 1, Infinity),
     maxMinutes: positive('max-minutes'),
     resume: cl.flag('resume'),
@@ -149,6 +162,9 @@ export function pythonArgs(o: TrainOptions): string[] {
   opt('--refs', o.refs);
   if (o.noGeometry) a.push('--no-geometry');
   if (o.aligned) a.push('--aligned');
+  if (o.eyes) a.push('--eyes');
+  if (o.noAligned) a.push('--no-aligned');
+  if (o.noEyes) a.push('--no-eyes');
   opt('--iterations', o.iterations);
   opt('--max-minutes', o.maxMinutes);
   opt('--batch', o.batch);
