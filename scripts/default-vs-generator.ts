@@ -14,7 +14,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DEFAULT_FRAMING } from '../client/src/synth/presenter.js';
-import { parseAvatarManifest } from '../shared/src/avatar-manifest.js';
+import { normaliseConditioning, parseAvatarManifest } from '../shared/src/avatar-manifest.js';
 import { formatMachine, loadAverage, machineInfo } from '../server/src/bench/machine.js';
 import { parseCommandLine } from '../server/src/cli/args.js';
 import { errorMap, hstack, rgbFromPlanes, vstack, type RgbImage } from '../server/src/eval/image.js';
@@ -69,14 +69,7 @@ async function main(): Promise<void> {
   const synth = await SynthRenderer.start({ size: 256, handleSignals: false });
   const session = await ort.InferenceSession.create(join(dir, 'avatar.onnx'), { intraOpNumThreads: 1, interOpNumThreads: 1 });
   const plane = 256 * 256;
-  const normalise = (vectors: Float32Array): Float32Array => {
-    const cond = new Float32Array(vectors.length);
-    for (let i = 0; i < vectors.length; i++) {
-      const k = i % VECTOR_SIZE;
-      cond[i] = ((vectors[i] as number) - (m.conditioning.mean[k] as number)) / (m.conditioning.std[k] as number);
-    }
-    return cond;
-  };
+  const normalise = (vectors: Float32Array): Float32Array => normaliseConditioning(m.conditioning, vectors);
   const scores: number[] = [];
   let controls: RgbImage | null = null;
   const pictures: RgbImage[] = [];

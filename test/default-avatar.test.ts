@@ -5,7 +5,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAvatarManifest, type AvatarManifest } from '../shared/src/avatar-manifest.js';
+import { normaliseConditioning, parseAvatarManifest, type AvatarManifest } from '../shared/src/avatar-manifest.js';
 import { DEFAULT_FRAMING } from '../client/src/synth/presenter.js';
 import { RtcClient } from '../server/src/bench/rtc-client.js';
 import { loadMotionLibrary } from '../server/src/synth/motion-library.js';
@@ -71,11 +71,7 @@ describe('the shipped default avatar', () => {
       const vectors = new Float32Array(picks.length * VECTOR_SIZE);
       picks.forEach((f, i) => vectors.set(traj.subarray(f * VECTOR_SIZE, (f + 1) * VECTOR_SIZE), i * VECTOR_SIZE));
       const truth = await synth.render(vectors, picks.length);
-      const cond = new Float32Array(vectors.length);
-      for (let i = 0; i < vectors.length; i++) {
-        const k = i % VECTOR_SIZE;
-        cond[i] = ((vectors[i] as number) - (m.conditioning.mean[k] as number)) / (m.conditioning.std[k] as number);
-      }
+      const cond = normaliseConditioning(m.conditioning, vectors);
       const out = await session.run({ cond: new ort.Tensor('float32', cond, [picks.length, VECTOR_SIZE]) });
       const rgb = out['rgb']?.data as Float32Array;
       const plane = 256 * 256;

@@ -1,6 +1,6 @@
 /** Avatar manifest v1 (shared/src/avatar-manifest.ts): a good one parses; each kind of bad one is rejected naming the field. */
 import { describe, expect, it } from 'vitest';
-import { avatarOutputFormat, parseAvatarManifest } from '../shared/src/avatar-manifest.js';
+import { avatarOutputFormat, normaliseConditioning, parseAvatarManifest } from '../shared/src/avatar-manifest.js';
 import { SchemaError } from '../shared/src/json-check.js';
 
 type J = Record<string, unknown>;
@@ -111,4 +111,14 @@ describe('parseAvatarManifest', () => {
       expect(msg).toContain(field);
     });
   }
+});
+
+describe('normaliseConditioning', () => {
+  const c = { layout: [{ name: 'x', size: 2 }], mean: [1, -2], std: [2, 0.5] };
+  it('normalises each vector of a batch by its position in the layout', () => {
+    expect(Array.from(normaliseConditioning(c, Float32Array.from([3, -2, 1, -1])))).toEqual([1, 0, 0, 2]);
+  });
+  it('refuses a batch that is not whole vectors', () => {
+    expect(() => normaliseConditioning(c, new Float32Array(3))).toThrow('3 values are not whole vectors of 2');
+  });
 });

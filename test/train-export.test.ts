@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseAvatarManifest } from '../shared/src/avatar-manifest.js';
+import { normaliseConditioning, parseAvatarManifest } from '../shared/src/avatar-manifest.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PYTHON = '/usr/bin/python3';
@@ -44,15 +44,12 @@ describe('train export (untrained avatar)', () => {
       expect(session.inputNames).toEqual(['cond']);
       expect(session.outputNames).toEqual(['rgb']);
       // batch 2: the neutral face and a changed expression, both normalised as the server does
-      const cond = new Float32Array(2 * 60);
       const raw = [...manifest.neutral.pose, ...manifest.neutral.gaze, ...manifest.neutral.blendshapes];
+      const vectors = new Float32Array(2 * 60);
       for (let b = 0; b < 2; b++) {
-        for (let i = 0; i < 60; i++) {
-          let v = raw[i]!;
-          if (b === 1 && i >= 8) v = i % 3 === 0 ? 0.8 : 0.1; // blendshapes only
-          cond[b * 60 + i] = (v - manifest.conditioning.mean[i]!) / manifest.conditioning.std[i]!;
-        }
+        for (let i = 0; i < 60; i++) vectors[b * 60 + i] = b === 1 && i >= 8 ? (i % 3 === 0 ? 0.8 : 0.1) : raw[i]!; // blendshapes only
       }
+      const cond = normaliseConditioning(manifest.conditioning, vectors);
       const out = await session.run({ cond: new ort.Tensor('float32', cond, [2, 60]) });
       const rgb = out.rgb!;
       expect(rgb.dims).toEqual([2, 3, 256, 256]);

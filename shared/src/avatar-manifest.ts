@@ -157,3 +157,16 @@ export function parseAvatarManifest(v: unknown, where = 'avatar.json'): AvatarMa
     training,
   };
 }
+
+/**
+ * The model's input "cond" for raw conditioning vectors laid end to end: (value − mean) / std, per position of the
+ * manifest's layout (what the server's renderer computes for each frame, for scripts and tests that run the model
+ * themselves).
+ */
+export function normaliseConditioning(c: AvatarManifest['conditioning'], vectors: Float32Array): Float32Array {
+  const n = c.mean.length;
+  if (vectors.length % n) throw new Error(`conditioning: ${vectors.length} values are not whole vectors of ${n}`);
+  const out = new Float32Array(vectors.length);
+  for (let i = 0; i < vectors.length; i++) out[i] = ((vectors[i] as number) - (c.mean[i % n] as number)) / (c.std[i % n] as number);
+  return out;
+}
