@@ -22,6 +22,17 @@ def tiny_warp_config(size: int = 32) -> ModelConfig:
                        warp_channels=[16, 8], refine_channels=8, refine_layers=2).validate()
 
 
+def export_jittered(m: WarpModel, out, name: str, seed: int) -> dict:
+    """Exports `m` with every weight moved a little (non-zero motion everywhere, so that the parity check exercises
+    the warp) and returns the manifest."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    c = untrained_conditioning()
+    return export_avatar(m, None, out, name, 25, c["mean"], c["std"], c["neutral"], {"provenance": "test"})
+
+
 def test_bilinear_gather_matches_grid_sample():
     g = torch.Generator().manual_seed(0)
     ref = torch.rand(3, 16, 16, generator=g)
@@ -69,11 +80,7 @@ def test_variant_w_export_parity(tmp_path):
     torch.manual_seed(3)
     m = WarpModel(tiny_warp_config()).eval()
     m.set_reference(torch.rand(3, 32, 32))
-    with torch.no_grad():  # non-zero motion so the parity check exercises the warp
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    c = untrained_conditioning()
-    man = export_avatar(m, None, tmp_path, "w", 25, c["mean"], c["std"], c["neutral"], {"provenance": "test"})
+    man = export_jittered(m, tmp_path, "w", 3)
     assert man["training"]["parityMaxAbsDiff"] < 1e-4
     assert man["training"]["model"]["variant"] == "W"
     x = np.random.default_rng(0).normal(size=(4, 60)).astype(np.float32)
@@ -163,12 +170,7 @@ def test_head_aligned_maps_start_on_the_reference_and_export_with_parity(tmp_pat
     cfg2.warp_geometry = True
     m2 = WarpModel(cfg2.validate()).eval()
     m2.set_reference(ref)
-    torch.manual_seed(7)
-    with torch.no_grad():
-        for p in m2.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    c = untrained_conditioning()
-    man = export_avatar(m2, None, tmp_path, "wa", 25, c["mean"], c["std"], c["neutral"], {"provenance": "test"})
+    man = export_jittered(m2, tmp_path, "wa", 7)
     assert man["training"]["parityMaxAbsDiff"] < 1e-4
     assert man["training"]["model"]["warp_aligned"] is True
 
@@ -238,11 +240,7 @@ def test_eye_layer_exports_with_parity(tmp_path):
     cfg.warp_aligned = True
     m = WarpModel(cfg.validate()).eval()
     m.set_reference(torch.rand(3, 128, 128))
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    c = untrained_conditioning()
-    man = export_avatar(m, None, tmp_path, "we", 25, c["mean"], c["std"], c["neutral"], {"provenance": "test"})
+    man = export_jittered(m, tmp_path, "we", 8)
     assert man["training"]["parityMaxAbsDiff"] < 1e-4
     assert man["training"]["model"]["warp_eyes"] is True
 
