@@ -39,13 +39,13 @@ from torch import nn
 import torch.nn.functional as Fn
 
 from .config import POSE_SIZE, GAZE_SIZE, ModelConfig
+from .face_geometry import RIGID_LANDMARKS, affine_to, project
 
 # the eye layer's controls: brows (1-5), cheek squints (7, 8), blinks, looks, squints and wides (9-22)
 EYE_BLENDSHAPES = [1, 2, 3, 4, 5] + list(range(7, 23))
 EYE_COARSE = (3, 8)  # the eye decoder's first map (rows, columns); doubled up to (3S/16, S/2)
 EYE_CHANNELS = [32, 32, 16, 16]  # per doubling stage (further stages keep the last)
-EYE_TAPER = 4.0  # pixels over which the eye layer's alpha fades to zero at the patch's border
-from .face_geometry import RIGID_LANDMARKS, affine_to, project
+EYE_TAPER = 4.0  # pixels over which the eye layer's change of colour fades to zero at the patch's border
 
 
 def neighbour_table(ref: torch.Tensor) -> torch.Tensor:
