@@ -72,6 +72,11 @@ describe('dnp eval', () => {
     const gt = full.controllability?.groundTruth;
     expect(gt?.tracked).toBe(15);
     expect(gt?.pose?.meanDeg).toBeLessThan(3);
+    // the truth turns as far as it is driven (it is where the driving values came from): gains near 1 where the
+    // angle moves, null where it hardly does (loosely: 15 frames of small motion, tracked again from a cold start)
+    const gains = Object.values(gt?.pose?.gain ?? {});
+    expect(gains).toHaveLength(3);
+    for (const v of gains) if (v !== null) expect(Math.abs(v - 1)).toBeLessThan(0.5);
     expect(gt?.gaze?.meanDeg).toBeLessThan(5);
     expect(gt?.blendshapes.jawOpen?.mae).toBeLessThan(0.05);
     expect(full.controllability?.render.frames).toBe(15);

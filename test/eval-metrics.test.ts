@@ -126,6 +126,26 @@ describe('controllability maths', () => {
     expect(s.pose?.yawMaeDeg).toBeCloseTo(2, 4);
     expect(controlStats(driving, tracked, new Uint8Array(n)).pose).toBeNull();
   });
+
+  it('controlStats measures how far the head turns against how far it is driven (gain per axis)', () => {
+    const n = 20;
+    const driving = new Float32Array(n * 60);
+    const tracked = new Float32Array(n * 60);
+    const rad = Math.PI / 180;
+    for (let k = 0; k < n; k++) {
+      const roll = (k - 10) * rad; // -10..9°
+      driving[k * 60 + 2] = roll;
+      tracked[k * 60 + 2] = 0.5 * roll + 1 * rad; // half the roll, and 1° off
+      driving[k * 60 + 1] = (k % 2 ? 3 : -3) * rad; // yaw turned exactly
+      tracked[k * 60 + 1] = driving[k * 60 + 1] as number;
+      driving[k * 60 + 0] = 0.1 * rad * (k % 2); // pitch hardly moves: no gain
+      tracked[k * 60 + 0] = 2 * rad;
+    }
+    const g = controlStats(driving, tracked, new Uint8Array(n).fill(1)).pose?.gain;
+    expect(g?.roll).toBeCloseTo(0.5, 5);
+    expect(g?.yaw).toBeCloseTo(1, 5);
+    expect(g?.pitch).toBeNull();
+  });
 });
 
 describe('landmark regions', () => {

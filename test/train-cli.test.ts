@@ -41,7 +41,7 @@ describe('dnp train arguments', () => {
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--output', 'nv12'])).toThrow("--output: 'nv12' is not one of rgb, yuv420p");
   });
 
-  it('passes the variant W options (--refs, --no-geometry, --aligned, --eyes) and bounds --refs', () => {
+  it('passes the variant W options (--refs, --no-geometry, --aligned, --eyes, --learned-rotation) and bounds --refs', () => {
     const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--refs', '3', '--no-geometry']));
     expect(a.slice(a.indexOf('--refs'), a.indexOf('--refs') + 2)).toEqual(['--refs', '3']);
     expect(a).toContain('--no-geometry');
@@ -53,10 +53,23 @@ describe('dnp train arguments', () => {
     expect(off).toContain('--no-aligned');
     expect(off).toContain('--no-eyes');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--eyes', '--no-eyes'])).toThrow('--eyes and --no-eyes contradict each other');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--learned-rotation']))).toContain('--learned-rotation');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-learned-rotation']))).toContain('--no-learned-rotation');
+    expect(a).not.toContain('--learned-rotation');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--learned-rotation', '--no-learned-rotation'])).toThrow('contradict each other');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--aligned=yes'])).toThrow('--aligned takes no value');
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain('--refs');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refs', '9'])).toThrow('--refs: 9 is outside 1..8');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refs', '0'])).toThrow(UsageError);
+  });
+
+  it('passes --landmark-weight (a number >= 0) and leaves the default to the trainer', () => {
+    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--landmark-weight', '0.01']));
+    expect(a.slice(a.indexOf('--landmark-weight'), a.indexOf('--landmark-weight') + 2)).toEqual(['--landmark-weight', '0.01']);
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--landmark-weight', '0']))).toContain('--landmark-weight');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain('--landmark-weight');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--landmark-weight', '-1'])).toThrow(UsageError);
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--landmark-weight', 'lots'])).toThrow(UsageError);
   });
 
   it.each([

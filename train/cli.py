@@ -31,6 +31,16 @@ def _fps(v: str) -> float:
     return f
 
 
+def _non_negative_float(v: str) -> float:
+    try:
+        f = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {v!r}") from None
+    if not (f >= 0) or f == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {v!r}")
+    return f
+
+
 def _minutes(v: str) -> float:
     f = float(v)
     if not (f > 0) or f != f or f == float("inf"):
@@ -65,6 +75,14 @@ def parser() -> argparse.ArgumentParser:
                         "irises; needs landmarks (dataset v2); the default at sizes 128, 256, 512, 1024")
     t.add_argument("--no-aligned", action="store_true", help="variant W: expression maps in the output's frame (no --aligned)")
     t.add_argument("--no-eyes", action="store_true", help="variant W: no eye layer (no --eyes)")
+    t.add_argument("--learned-rotation", action="store_true",
+                   help="variant W with the fitted geometry: the learned correction of the head motion may rotate it "
+                        "too (otherwise it only shifts and scales it)")
+    t.add_argument("--no-learned-rotation", action="store_true",
+                   help="variant W: the learned correction only shifts and scales the head (no --learned-rotation)")
+    t.add_argument("--landmark-weight", type=_non_negative_float, default=None,
+                   help="variant W: weight of the landmark term (where the model reads each face landmark of a frame "
+                        "should be that landmark in the reference; per pixel of mean distance; default 0.05, 0 = off)")
     t.add_argument("--iterations", type=_positive_int, default=None, help="total training iterations (preset default 20000)")
     t.add_argument("--batch", type=_positive_int, default=None, help="frames per iteration (preset default)")
     t.add_argument("--lr", type=float, default=None, help="initial learning rate (decays exponentially to lr/10)")

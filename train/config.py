@@ -89,6 +89,10 @@ class ModelConfig:
     # gaze and pitch/yaw by its own small decoder and carried by the rigid head motion: lids and irises drawn sharply
     # instead of warped or blurred by the half-resolution synthesis
     warp_eyes: bool = False
+    # variant W with the fitted geometry: whether the learned pose-linear affine on top of it may rotate (and shear)
+    # the head too, or only shift and scale it. On lp-d6 a free one learned to undo two thirds of the head's roll,
+    # which the geometry gets right (docs/training.md)
+    warp_learned_rotation: bool = True
 
     def switches(self) -> VariantSwitches:
         return variant_switches(self.variant)
@@ -160,12 +164,15 @@ class TrainConfig:
     checkpoint_every: int = 1000
     amp: bool = True  # mixed precision when on CUDA (ignored on CPU)
     seed: int = 0
+    # variant W on a dataset with landmarks: weight of the landmark term (train/losses.py), per pixel; 0 = off
+    landmark_weight: float = 0.05
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
     @staticmethod
     def from_dict(d: Dict[str, Any]) -> "TrainConfig":
+        d = {"landmark_weight": 0.0, **d}  # a configuration from before the landmark term trained without it
         return TrainConfig(**{k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}})
 
 
@@ -173,7 +180,8 @@ PRESETS = {
     # Variant W (deformation model): sharp and cheap on a CPU; the default. See docs/evaluation.md.
     "warp": dict(
         model=dict(variant="W", mlp_layers=3, mlp_width=128, n_f=8, warp_grid=64, warp_channels=[64, 64, 32, 24],
-                   refine_channels=16, refine_layers=3, warp_geometry=True, warp_aligned=True, warp_eyes=True),
+                   refine_channels=16, refine_layers=3, warp_geometry=True, warp_aligned=True, warp_eyes=True,
+                   warp_learned_rotation=False),
         train=dict(batch=4, lr=1e-3, lr_final=5e-5, latent_lr=1e-3),
     ),
     # Renders 256^2 in real time on one CPU thread in onnxruntime-node (see docs/training.md for measurements).

@@ -9,7 +9,11 @@ Every term is an L1 weighted by a per-pixel map that up-weights what moves (face
 - coarse_warp: blurred copies of the reference sampled at the same coordinates against the blurred frame (a wide
   basin for the flow: large head motions are found, not only one-pixel corrections);
 - smoothness of the flow (total variation, in pixels) and a small cost for using the synthesis instead of the warp
-  (the warp is sharp real texture; the synthesis is for what the reference does not show).
+  (the warp is sharp real texture; the synthesis is for what the reference does not show);
+- landmarks (datasets with landmarks, one reference): where the model reads each of the frame's 478 face landmarks
+  in the reference should be that landmark in the reference (mean distance in pixels). A geometric hint that the
+  colour terms give only where the texture has edges: it places the chin, the silhouette of a turned head, the
+  lids and the lips where the tracker saw them.
 """
 from __future__ import annotations
 
@@ -83,6 +87,21 @@ def region_weight(boxes: torch.Tensor, size: int) -> torch.Tensor:
         iny = (t[None] >= bx[:, 1:2]) & (t[None] < bx[:, 3:4])
         w = w + gain * (iny[:, :, None] & inx[:, None, :]).float()
     return w[:, None]
+
+
+def landmark_loss(out: Dict[str, torch.Tensor], frame_lm: torch.Tensor, ref_lm: torch.Tensor) -> torch.Tensor:
+    """Mean distance (pixels) between where the model reads the frame's landmarks in the reference and the
+    reference's own landmarks. frame_lm [B, L, 2] and ref_lm [L, 2] in continuous pixel coordinates (a pixel's
+    centre at i + 0.5, as the tracker gives them); NaN where the tracker found nothing (left out). One reference."""
+    b, s = frame_lm.shape[0], int(round(out["sx"].shape[1] ** 0.5))
+    field = torch.stack([out["sx"], out["sy"]], 1).reshape(b, 2, s, s).float()  # pixel indices in the reference
+    ok = torch.isfinite(frame_lm).all(-1) & torch.isfinite(ref_lm).all(-1)[None]  # [B, L]
+    grid = torch.where(ok[..., None], frame_lm, torch.zeros_like(frame_lm)) * (2.0 / s) - 1.0
+    got = Fn.grid_sample(field, grid[:, None], mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]
+    want = torch.nan_to_num(ref_lm - 0.5).t()[None]  # [1, 2, L] as pixel indices
+    dist = ((got - want) ** 2).sum(1).add(1e-6).sqrt()  # [B, L]
+    okf = ok.float()
+    return (dist * okf).sum() / okf.sum().clamp_min(1.0)
 
 
 def _wl1(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,9 @@ output pixel p the model computes where to read it in the reference:
     s(p) = p + r(p) * (A(pose) p - p) + f(p)
 
 - A(pose): a 2D affine transform that is a LINEAR function of the normalised head pose (6 numbers -> 6 affine
-  parameters). Linear in pose, so it extrapolates to head positions the training clip never showed.
+  parameters). Linear in pose, so it extrapolates to head positions the training clip never showed. With the fitted
+  head geometry (`warp_geometry`) A is the geometry's affine plus this learned one as a correction, which without
+  `warp_learned_rotation` (the preset's choice) only shifts and scales.
 - r(p) in [0, 1]: how rigidly pixel p follows the head (head ~1, static background ~0), a learned static map plus
   a per-frame correction.
 - f(p): a residual flow for the non-rigid motion (jaw, lips, cheeks, brows, lids), predicted by a small MLP and
@@ -168,6 +170,10 @@ class WarpModel(nn.Module):
         self.rigid = nn.Linear(POSE_SIZE, 6)
         nn.init.zeros_(self.rigid.weight)
         nn.init.zeros_(self.rigid.bias)
+        # with the geometry and without warp_learned_rotation, the correction keeps only its diagonal (scale) and shift
+        self.rigid_free = not (self.geometry and not cfg.warp_learned_rotation)
+        if not self.rigid_free:
+            self.register_buffer("rigid_keep", torch.tensor([[1.0, 0.0, 0.0, 1.0, 1.0, 1.0]]), persistent=False)
         # non-rigid part: expression, gaze and pitch/yaw -> coarse map -> CNN up to the flow grid
         d_in = 52 + GAZE_SIZE + 2
         w = cfg.mlp_width
@@ -324,6 +330,8 @@ class WarpModel(nn.Module):
         head = self.head(x)  # [B, 3 + nf (+ 3K - 2), G, G]
         k, nf = self.refs, cfg.n_f
         a = self.rigid(pose) * (cfg.rigid_scale * s / 2.0)  # [B, 6]: a11-1, a12, a21, a22-1, tx, ty (x S/2: pixels)
+        if not self.rigid_free:
+            a = a * self.rigid_keep
         coef = self.geometric_affine(pose) if self.geometry else None  # solved once, used at both resolutions
         if self.aligned:
             head = self.align(head, a, coef)

@@ -19,7 +19,8 @@ from .checkpoint import export_from_checkpoint, load_checkpoint, save_checkpoint
 from .config import GAZE_SIZE, POSE_SIZE, ModelConfig, TrainConfig, eye_layer_fits, preset_configs
 from .dataset import Dataset, conditioning_stats
 from .build import AnyModel, build_model, model_flops
-from .losses import LEFT_EYE, RIGHT_EYE, blurred_tables, motion_weight_map, region_boxes, region_weight, warp_loss
+from .losses import (LEFT_EYE, RIGHT_EYE, blurred_tables, landmark_loss, motion_weight_map, region_boxes, region_weight,
+                     warp_loss)
 from .model import PortraitModel, parameter_count
 from .face_geometry import RIGID_LANDMARKS, fit_face_geometry
 from .model_warp import WarpModel
@@ -122,6 +123,14 @@ class Trainer:
             self.boxes: Optional[torch.Tensor] = None
             if ds.landmarks is not None:
                 self.boxes = region_boxes(ds.landmarks[ds.train_idx] * (s / ds.size)).to(device)
+            # the landmark term: each training frame's landmarks and the reference's (one reference)
+            self.train_lm: Optional[torch.Tensor] = None
+            if ds.landmarks is not None and self.model.refs == 1 and tcfg.landmark_weight > 0:
+                lm = torch.from_numpy(ds.landmarks * (s / ds.size)).float()
+                self.train_lm = lm[torch.from_numpy(ds.train_idx)].to(device)
+                self.ref_lm = lm[self.reference_index].to(device)
+            elif ds.landmarks is not None and tcfg.landmark_weight > 0 and progress:
+                sys.stderr.write(f"train: no landmark term with {self.model.refs} reference frames (it needs one)\n")
         self.init_output_bias()
 
     def choose_reference(self) -> int:
@@ -309,6 +318,10 @@ class Trainer:
             if self.boxes is not None:
                 w = w + region_weight(self.boxes[pos.to(self.boxes.device)], gt.shape[-1])
             terms = warp_loss(out, gt, w, self.blur_tables)
+            if self.train_lm is not None:
+                lm = landmark_loss(out, self.train_lm[pos.to(self.train_lm.device)], self.ref_lm)
+                terms["loss"] = terms["loss"] + self.tcfg.landmark_weight * lm
+                terms["landmarks"] = lm.detach()
         else:
             terms = eq4_loss(self.model, out, gt)
         self.scaler.scale(terms["loss"]).backward()
@@ -386,14 +399,16 @@ def _pick_device(name: Optional[str]) -> torch.device:
 
 def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]:
     """A new run's variant-W options on the preset's model configuration: --no-geometry, --refs K, --aligned /
-    --no-aligned, --eyes / --no-eyes. The head-aligned maps and the eye layer need one reference: --refs K > 1 turns
+    --no-aligned, --eyes / --no-eyes, --learned-rotation / --no-learned-rotation. The head-aligned maps and the eye layer need one reference: --refs K > 1 turns
     the preset's off (a note is returned) and refuses them when asked for explicitly."""
     opt = lambda name: getattr(args, name, None)  # noqa: E731
-    given = [f for f in ("refs", "no_geometry", "aligned", "no_aligned", "eyes", "no_eyes") if opt(f) not in (None, False)]
+    given = [f for f in ("refs", "no_geometry", "aligned", "no_aligned", "eyes", "no_eyes", "learned_rotation",
+                         "no_learned_rotation") if opt(f) not in (None, False)]
     if given and not mcfg.switches().warp:
         raise ValueError(f"--{given[0].replace('_', '-')} is for variant W (preset warp)")
     notes: List[str] = []
-    for on, off, key in (("aligned", "no_aligned", "warp_aligned"), ("eyes", "no_eyes", "warp_eyes")):
+    for on, off, key in (("aligned", "no_aligned", "warp_aligned"), ("eyes", "no_eyes", "warp_eyes"),
+                         ("learned_rotation", "no_learned_rotation", "warp_learned_rotation")):
         if opt(on) and opt(off):
             raise ValueError(f"--{on} and --no-{on} contradict each other")
         if opt(on) or opt(off):
@@ -456,6 +471,10 @@ def run_training(args: argparse.Namespace) -> int:
         tcfg.checkpoint_every = args.checkpoint_every
     if args.no_amp:
         tcfg.amp = False
+    if getattr(args, "landmark_weight", None) is not None:
+        if not mcfg.switches().warp:
+            raise ValueError("--landmark-weight is for variant W (preset warp)")
+        tcfg.landmark_weight = args.landmark_weight
     mcfg.validate()
     name = args.name or (ck.get("name") if ck else None) or Path(ds.manifest["source"]["file"]).stem or "avatar"
     trainer = Trainer(ds, mcfg, tcfg, device, preset, name, ds.fps, out, progress=True, bar=not args.no_progress)

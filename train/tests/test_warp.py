@@ -175,6 +175,39 @@ def test_head_aligned_maps_start_on_the_reference_and_export_with_parity(tmp_pat
     assert man["training"]["model"]["warp_aligned"] is True
 
 
+def test_without_learned_rotation_the_correction_only_shifts_and_scales(tmp_path):
+    cfg = tiny_warp_config()
+    cfg.warp_geometry = True
+    cfg.warp_learned_rotation = False
+    m = WarpModel(cfg.validate()).eval()
+    m.set_reference(torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(8)))
+    cond = torch.randn(2, 60, generator=torch.Generator().manual_seed(9))
+
+    def warp_after(row: int) -> torch.Tensor:
+        with torch.no_grad():
+            m.rigid.weight.zero_()
+            m.rigid.weight[row] = 1.0
+            return m(cond)["warp"]
+
+    with torch.no_grad():
+        m.rigid.weight.zero_()
+        still = m(cond)["warp"]
+    # rows 1 and 2 (a12, a21: rotation and shear) change nothing; the scale (0) and the shift (4) do
+    assert torch.equal(warp_after(1), still) and torch.equal(warp_after(2), still)
+    assert not torch.allclose(warp_after(0), still) and not torch.allclose(warp_after(4), still)
+    free = tiny_warp_config()
+    free.warp_geometry = True  # the default: a free correction
+    mf = WarpModel(free.validate()).eval()
+    mf.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        mf.rigid.weight.zero_()
+        mf.rigid.weight[1] = 1.0  # the same rotation row does turn the head there
+        assert not torch.allclose(mf(cond)["warp"], still)
+    man = export_jittered(m, tmp_path, "nr", 10)
+    assert man["training"]["parityMaxAbsDiff"] < 1e-4
+    assert man["training"]["model"]["warp_learned_rotation"] is False
+
+
 def test_head_aligned_maps_move_with_the_head():
     # the same expression map, carried by a rigid shift of the head, lands shifted by the same amount
     cfg = tiny_warp_config()
@@ -251,12 +284,7 @@ def test_trainer_centres_the_eye_layer_on_the_reference_eyes(tmp_path):
     lm = np.random.default_rng(1).uniform(0, 128, (24, 478, 2)).astype(np.float32)
     lm[:, LEFT_EYE] = (80.0, 50.0)
     lm[:, RIGHT_EYE] = (50.0, 54.0)
-    np.save(root / "landmarks.npy", lm)
-    import json
-    man = json.loads((root / "dataset.json").read_text())
-    man["version"] = 2
-    man["arrays"]["landmarks"] = {"file": "landmarks.npy", "dtype": "float32", "shape": [24, 478, 2]}
-    (root / "dataset.json").write_text(json.dumps(man))
+    with_landmarks(root, lm)
     tr = Trainer(Dataset(root), eye_config(), tiny_train_config(iterations=2), torch.device("cpu"), "tiny", "t", 25,
                  tmp_path / "out", progress=False)
     assert tr.model.eye_origin.tolist() == [65.0 - 32.0, 52.0 - 12.0]
@@ -272,6 +300,62 @@ def test_trainer_centres_the_eye_layer_on_the_reference_eyes(tmp_path):
     assert not tr1.model.eyes and not cfg.warp_eyes
 
 
+def with_landmarks(root, lm: np.ndarray) -> None:
+    """Makes the synthetic dataset at `root` a version 2 one with the landmarks `lm` [N, 478, 2]."""
+    import json
+    np.save(root / "landmarks.npy", lm.astype(np.float32))
+    man = json.loads((root / "dataset.json").read_text())
+    man["version"] = 2
+    man["arrays"]["landmarks"] = {"file": "landmarks.npy", "dtype": "float32", "shape": list(lm.shape)}
+    (root / "dataset.json").write_text(json.dumps(man))
+
+
+def test_landmark_loss_measures_where_the_model_reads_the_landmarks():
+    from train.losses import landmark_loss
+    s = 32
+    yy, xx = torch.meshgrid(torch.arange(s, dtype=torch.float32), torch.arange(s, dtype=torch.float32), indexing="ij")
+    ref_lm = torch.rand(478, 2, generator=torch.Generator().manual_seed(0)) * 20 + 6
+    frame_lm = (ref_lm + torch.tensor([3.0, -1.0]))[None].repeat(2, 1, 1)  # the head moved 3 px right, 1 px up
+    # a model that reads each pixel where the head's motion puts it in the reference: distance 0
+    sx = (xx - 3.0).reshape(1, -1).repeat(2, 1).requires_grad_(True)
+    sy = (yy + 1.0).reshape(1, -1).repeat(2, 1)
+    assert float(landmark_loss({"sx": sx, "sy": sy}, frame_lm, ref_lm)) < 1e-2
+    # one that does not follow the head (identity): the whole motion, sqrt(3² + 1²) px
+    ident = {"sx": xx.reshape(1, -1).repeat(2, 1).requires_grad_(True), "sy": yy.reshape(1, -1).repeat(2, 1)}
+    loss = landmark_loss(ident, frame_lm, ref_lm)
+    assert abs(float(loss) - 10 ** 0.5) < 1e-3
+    loss.backward()
+    assert float(ident["sx"].grad.abs().sum()) > 0  # it trains the coordinates
+    # landmarks the tracker did not find (NaN, a whole frame or the reference's) are left out, not NaN
+    frame_lm[1] = float("nan")
+    ref_nan = ref_lm.clone()
+    ref_nan[:10] = float("nan")
+    got = landmark_loss({"sx": ident["sx"].detach(), "sy": ident["sy"]}, frame_lm, ref_nan)
+    assert abs(float(got) - 10 ** 0.5) < 1e-3
+
+
+def test_trainer_uses_the_landmark_term_on_datasets_with_landmarks(tmp_path):
+    root = write_synthetic_dataset(tmp_path / "face", n=16, size=32, n_test=4, seed=5, kind="face")
+    with_landmarks(root, np.random.default_rng(2).uniform(4, 28, (16, 478, 2)))
+    cfg = tiny_warp_config()
+    tr = Trainer(Dataset(root), cfg, tiny_train_config(iterations=2), torch.device("cpu"), "tiny", "t", 25,
+                 tmp_path / "a", progress=False)
+    terms = tr.step()
+    assert np.isfinite(terms["landmarks"]) and terms["landmarks"] > 0
+    # weight 0, several references, or a dataset without landmarks: no landmark term
+    t0 = tiny_train_config(iterations=2)
+    t0.landmark_weight = 0.0
+    for c, t, r in ((tiny_warp_config(), t0, root), (tiny_warp_config(), tiny_train_config(iterations=2),
+                                                      write_synthetic_dataset(tmp_path / "v1", n=8, size=32, n_test=2,
+                                                                              seed=6, kind="face"))):
+        assert "landmarks" not in Trainer(Dataset(r), c, t, torch.device("cpu"), "tiny", "t", 25, tmp_path / "b",
+                                          progress=False).step()
+    k3 = tiny_warp_config()
+    k3.warp_refs = 3
+    assert "landmarks" not in Trainer(Dataset(root), k3.validate(), tiny_train_config(iterations=2),
+                                      torch.device("cpu"), "tiny", "t", 25, tmp_path / "c", progress=False).step()
+
+
 def _train_args(**kw):
     import argparse
     base = dict(refs=None, no_geometry=False, aligned=False, no_aligned=False, eyes=False, no_eyes=False)
@@ -282,7 +366,8 @@ def _train_args(**kw):
 def test_warp_preset_options_aligned_maps_and_eye_layer():
     from train.trainer import apply_warp_options
     m, _ = preset_configs("warp", 256)
-    assert m.warp_aligned and m.warp_eyes  # the preset's defaults
+    assert m.warp_aligned and m.warp_eyes and not m.warp_learned_rotation  # the preset's defaults
+    assert apply_warp_options(m, _train_args(learned_rotation=True)) == [] and m.warp_learned_rotation
     assert not preset_configs("warp", 64)[0].warp_eyes  # too small for the eye layer: without it
     m, _ = preset_configs("warp", 256)
     assert apply_warp_options(m, _train_args(no_aligned=True, no_eyes=True)) == []
@@ -293,7 +378,8 @@ def test_warp_preset_options_aligned_maps_and_eye_layer():
     assert m.warp_refs == 3 and not m.warp_aligned and not m.warp_eyes and len(notes) == 2
     for kw, msg in ((dict(refs=3, eyes=True), "--eyes needs one reference frame"),
                     (dict(refs=2, aligned=True), "--aligned needs one reference frame"),
-                    (dict(eyes=True, no_eyes=True), "contradict")):
+                    (dict(eyes=True, no_eyes=True), "contradict"),
+                    (dict(learned_rotation=True, no_learned_rotation=True), "contradict")):
         with pytest.raises(ValueError, match=msg):
             apply_warp_options(preset_configs("warp", 256)[0], _train_args(**kw))
     with pytest.raises(ValueError, match="--eyes needs an output size"):

@@ -38,6 +38,12 @@ Options:
                           and a size of 128, 256, 512 or 1024                           (default)
   --no-aligned, --no-eyes variant W: without the head-aligned maps / without the eye layer (both are
                           also left out with --refs above 1)
+  --learned-rotation      variant W with the fitted geometry: the learned correction of the head motion
+                          may rotate and shear it too, not only shift and scale it
+  --no-learned-rotation   variant W: the learned correction only shifts and scales the head  (default)
+  --landmark-weight X     variant W: weight of the landmark term: where the model reads each face landmark
+                          of a frame should be that landmark in the reference (per pixel of mean
+                          distance; needs landmarks, one reference; 0 = off)          (default 0.05)
   --iterations N          total training iterations                                   (default 20000)
   --max-minutes M         stop training after M minutes of wall-clock time, then checkpoint and
                           export as usual (equal-time comparisons, e.g. npm run eval:ablation)
@@ -74,6 +80,9 @@ export interface TrainOptions {
   eyes?: boolean;
   noAligned?: boolean;
   noEyes?: boolean;
+  learnedRotation?: boolean;
+  noLearnedRotation?: boolean;
+  landmarkWeight?: number;
   iterations?: number;
   maxMinutes?: number;
   resume: boolean;
@@ -94,7 +103,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'no-aligned', 'no-eyes', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'landmark-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'no-aligned', 'no-eyes', 'learned-rotation', 'no-learned-rotation', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -112,7 +121,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   };
   const name = cl.str('name');
   if (name !== undefined && name.trim() === '') usageError('--name must not be empty');
-  for (const f of ['aligned', 'eyes'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
+  for (const f of ['aligned', 'eyes', 'learned-rotation'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
   const optional = <T extends string>(n: 'preset' | 'variant' | 'device' | 'output', allowed: readonly T[]): T | undefined => {
     const v = cl.str(n);
     return v === undefined ? undefined : oneOf(n, v, allowed);
@@ -128,6 +137,9 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     eyes: cl.flag('eyes'),
     noAligned: cl.flag('no-aligned'),
     noEyes: cl.flag('no-eyes'),
+    learnedRotation: cl.flag('learned-rotation'),
+    noLearnedRotation: cl.flag('no-learned-rotation'),
+    landmarkWeight: cl.num('landmark-weight', 0, Infinity),
     iterations: cl.int('iterations', 1, Infinity),
     maxMinutes: positive('max-minutes'),
     resume: cl.flag('resume'),
@@ -165,6 +177,9 @@ export function pythonArgs(o: TrainOptions): string[] {
   if (o.eyes) a.push('--eyes');
   if (o.noAligned) a.push('--no-aligned');
   if (o.noEyes) a.push('--no-eyes');
+  if (o.learnedRotation) a.push('--learned-rotation');
+  if (o.noLearnedRotation) a.push('--no-learned-rotation');
+  opt('--landmark-weight', o.landmarkWeight);
   opt('--iterations', o.iterations);
   opt('--max-minutes', o.maxMinutes);
   opt('--batch', o.batch);

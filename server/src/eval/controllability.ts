@@ -34,12 +34,26 @@ export interface ControlStats {
   frames: number;
   /** Frames where the tracker found a face (the statistics use only those). */
   tracked: number;
-  pose: { meanDeg: number; medianDeg: number; pitchMaeDeg: number; yawMaeDeg: number; rollMaeDeg: number } | null;
+  pose: {
+    meanDeg: number;
+    medianDeg: number;
+    pitchMaeDeg: number;
+    yawMaeDeg: number;
+    rollMaeDeg: number;
+    /**
+     * Per axis, the slope of the re-tracked angle against the driving one (least squares): 1 = the head turns as
+     * far as it is asked, below 1 = less (a render that regresses to the reference's pose). Null where the driving
+     * angle hardly moves (standard deviation under 0.5°). Absent in reports written before it existed.
+     */
+    gain?: { pitch: number | null; yaw: number | null; roll: number | null };
+  } | null;
   gaze: { meanDeg: number; medianDeg: number } | null;
   blendshapes: Record<string, BlendshapeAgreement>;
 }
 
 const DEG = 180 / Math.PI;
+/** Below this standard deviation of a driving angle (degrees) its gain is not computed. */
+const MIN_GAIN_STD_DEG = 0.5;
 
 /** Rotation matrix of [pitch, yaw, roll] (R = Rz(roll) · Ry(yaw) · Rx(pitch), the inverse of pose.ts). */
 function rotationMatrix(pitch: number, yaw: number, roll: number): number[] {
@@ -103,11 +117,27 @@ export function controlStats(driving: Float32Array, tracked: Float32Array, found
   if (rows.length === 0) return { frames: count, tracked: 0, pose: null, gaze: null, blendshapes };
   const rot = rows.map((k) => rotationErrorDeg(slice(driving, k, 0, 3), slice(tracked, k, 0, 3)));
   const axis = (j: number): number => mean(rows.map((k) => Math.abs(at(driving, k, j) - at(tracked, k, j)) * DEG));
+  const gain = (j: number): number | null => {
+    const d = rows.map((k) => at(driving, k, j));
+    const t = rows.map((k) => at(tracked, k, j));
+    const md = mean(d);
+    const mt = mean(t);
+    const vd = mean(d.map((x) => (x - md) ** 2));
+    if (Math.sqrt(vd) * DEG < MIN_GAIN_STD_DEG) return null;
+    return mean(d.map((x, i) => (x - md) * ((t[i] as number) - mt))) / vd;
+  };
   const gz = rows.map((k) => gazeErrorDeg(slice(driving, k, POSE_SIZE, 2), slice(tracked, k, POSE_SIZE, 2)));
   return {
     frames: count,
     tracked: rows.length,
-    pose: { meanDeg: mean(rot), medianDeg: median(rot), pitchMaeDeg: axis(0), yawMaeDeg: axis(1), rollMaeDeg: axis(2) },
+    pose: {
+      meanDeg: mean(rot),
+      medianDeg: median(rot),
+      pitchMaeDeg: axis(0),
+      yawMaeDeg: axis(1),
+      rollMaeDeg: axis(2),
+      gain: { pitch: gain(0), yaw: gain(1), roll: gain(2) },
+    },
     gaze: { meanDeg: mean(gz), medianDeg: median(gz) },
     blendshapes,
   };

@@ -28,6 +28,10 @@ function controlTable(cols: Array<{ name: string; s: ControlStats | null }>): st
     row('head rotation error, mean (°)', (s) => fmt(s.pose?.meanDeg)),
     row('head rotation error, median (°)', (s) => fmt(s.pose?.medianDeg)),
     row('pitch / yaw / roll MAE (°)', (s) => (s.pose ? `${fmt(s.pose.pitchMaeDeg)} / ${fmt(s.pose.yawMaeDeg)} / ${fmt(s.pose.rollMaeDeg)}` : '–')),
+    row('pitch / yaw / roll gain (1 = turns as far as driven)', (s) => {
+      const g = s.pose?.gain;
+      return g ? `${fmt(g.pitch)} / ${fmt(g.yaw)} / ${fmt(g.roll)}` : '–';
+    }),
     row('gaze error, mean (°)', (s) => fmt(s.gaze?.meanDeg)),
   ];
   return table(head, rows);

@@ -139,6 +139,11 @@ function control(v: unknown, p: string): ControlStats {
     const q = obj(o.pose, `${p}.pose`);
     const deg = (k: string): number => num(q[k], `${p}.pose.${k}`, { min: 0, max: 360 });
     pose = { meanDeg: deg('meanDeg'), medianDeg: deg('medianDeg'), pitchMaeDeg: deg('pitchMaeDeg'), yawMaeDeg: deg('yawMaeDeg'), rollMaeDeg: deg('rollMaeDeg') };
+    if (q.gain !== undefined) {
+      const g = obj(q.gain, `${p}.pose.gain`);
+      const slope = (k: string): number | null => numOrNull(g[k], `${p}.pose.gain.${k}`, { min: -100, max: 100 });
+      pose.gain = { pitch: slope('pitch'), yaw: slope('yaw'), roll: slope('roll') };
+    }
   }
   let gaze: ControlStats['gaze'] = null;
   if (o.gaze !== null) {
