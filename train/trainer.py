@@ -119,18 +119,18 @@ class Trainer:
             if self.model.eyes:
                 self.init_eye_layer()
             self.blur_tables = blurred_tables(self.model.reference)
-            # dataset v2: per-frame mouth and eye boxes from the landmarks weight those regions up
+            # dataset v2: per-frame mouth and eye boxes from the landmarks weight those regions up, and the landmark
+            # term compares each training frame's landmarks with the reference's (one reference)
             self.boxes: Optional[torch.Tensor] = None
-            if ds.landmarks is not None:
-                self.boxes = region_boxes(ds.landmarks[ds.train_idx] * (s / ds.size)).to(device)
-            # the landmark term: each training frame's landmarks and the reference's (one reference)
             self.train_lm: Optional[torch.Tensor] = None
-            if ds.landmarks is not None and self.model.refs == 1 and tcfg.landmark_weight > 0:
-                lm = torch.from_numpy(ds.landmarks * (s / ds.size)).float()
-                self.train_lm = lm[torch.from_numpy(ds.train_idx)].to(device)
-                self.ref_lm = lm[self.reference_index].to(device)
-            elif ds.landmarks is not None and tcfg.landmark_weight > 0 and progress:
-                sys.stderr.write(f"train: no landmark term with {self.model.refs} reference frames (it needs one)\n")
+            if ds.landmarks is not None:
+                lm_px = ds.landmarks * (s / ds.size)  # in the model's pixels
+                self.boxes = region_boxes(lm_px[ds.train_idx]).to(device)
+                if self.model.refs == 1 and tcfg.landmark_weight > 0:
+                    self.train_lm = torch.from_numpy(lm_px[ds.train_idx]).float().to(device)
+                    self.ref_lm = torch.from_numpy(lm_px[self.reference_index]).float().to(device)
+                elif tcfg.landmark_weight > 0 and progress:
+                    sys.stderr.write(f"train: no landmark term with {self.model.refs} reference frames (it needs one)\n")
         self.init_output_bias()
 
     def choose_reference(self) -> int:

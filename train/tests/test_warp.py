@@ -337,23 +337,21 @@ def test_landmark_loss_measures_where_the_model_reads_the_landmarks():
 def test_trainer_uses_the_landmark_term_on_datasets_with_landmarks(tmp_path):
     root = write_synthetic_dataset(tmp_path / "face", n=16, size=32, n_test=4, seed=5, kind="face")
     with_landmarks(root, np.random.default_rng(2).uniform(4, 28, (16, 478, 2)))
-    cfg = tiny_warp_config()
-    tr = Trainer(Dataset(root), cfg, tiny_train_config(iterations=2), torch.device("cpu"), "tiny", "t", 25,
-                 tmp_path / "a", progress=False)
-    terms = tr.step()
+
+    def first_step(data, refs: int = 1, weight: float = 0.05) -> dict:
+        cfg = tiny_warp_config()
+        cfg.warp_refs = refs
+        tcfg = tiny_train_config(iterations=2, landmark_weight=weight)
+        return Trainer(Dataset(data), cfg.validate(), tcfg, torch.device("cpu"), "tiny", "t", 25, tmp_path / "out",
+                       progress=False).step()
+
+    terms = first_step(root)
     assert np.isfinite(terms["landmarks"]) and terms["landmarks"] > 0
     # weight 0, several references, or a dataset without landmarks: no landmark term
-    t0 = tiny_train_config(iterations=2)
-    t0.landmark_weight = 0.0
-    for c, t, r in ((tiny_warp_config(), t0, root), (tiny_warp_config(), tiny_train_config(iterations=2),
-                                                      write_synthetic_dataset(tmp_path / "v1", n=8, size=32, n_test=2,
-                                                                              seed=6, kind="face"))):
-        assert "landmarks" not in Trainer(Dataset(r), c, t, torch.device("cpu"), "tiny", "t", 25, tmp_path / "b",
-                                          progress=False).step()
-    k3 = tiny_warp_config()
-    k3.warp_refs = 3
-    assert "landmarks" not in Trainer(Dataset(root), k3.validate(), tiny_train_config(iterations=2),
-                                      torch.device("cpu"), "tiny", "t", 25, tmp_path / "c", progress=False).step()
+    assert "landmarks" not in first_step(root, weight=0.0)
+    assert "landmarks" not in first_step(root, refs=3)
+    v1 = write_synthetic_dataset(tmp_path / "v1", n=8, size=32, n_test=2, seed=6, kind="face")
+    assert "landmarks" not in first_step(v1)
 
 
 def _train_args(**kw):
