@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .config import preset_configs
-from .export import ExportFormat, default_export_format, export_avatar, untrained_conditioning
+from .export import ExportFormat, default_export_format, export_avatar, parity_summary, untrained_conditioning
 from .build import build_model
 from .model import smooth_untrained_init
 from .model_warp import WarpModel, untrained_warp_init
@@ -54,8 +54,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         neutral = read_neutral(args.neutral) if args.neutral else None
         manifest = export_from_checkpoint(ck, args.out, name=args.name, fps=args.fps, int8=args.int8, neutral=neutral)
     t = manifest["training"]
-    parity = (f"{t['parityMaxAbsDiff']:.1e}" if "parityMaxAbsDiff" in t else
-              f"bytes within {t.get('parityMaxByteDiff')}, {100 * float(t.get('parityByteMismatch', 0)):.3f}% differ")
+    parity = parity_summary(t)
     sys.stderr.write(f"train: wrote {args.out / 'avatar.onnx'} and avatar.json ({manifest['width']}x{manifest['height']}, "
                      f"{manifest['model']['outputFormat']} {manifest['model']['precision']}, "
                      f"{t['flopsPerFrame'] / 1e9:.2f} GFLOP/frame, parity {parity}) in {time.time() - t0:.1f} s\n")

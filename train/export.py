@@ -179,6 +179,25 @@ def _check_parity(path: Path, wrapper: torch.nn.Module, cfg: ModelConfig, fmt: E
     return facts
 
 
+def exporter_options(export_fn: Any = None) -> Dict[str, Any]:
+    """Keyword arguments for torch.onnx.export that keep one self-contained file at our opset: PyTorch 2.x's
+    dynamo exporter (the default since 2.9) moves the opset to 18 and writes the weights to a second file beside
+    the model (seen on torch 2.11: avatar.onnx.tmp.data), which an avatar folder must not need."""
+    import inspect
+    params = inspect.signature(export_fn or torch.onnx.export).parameters
+    return {"dynamo": False} if "dynamo" in params else {}
+
+
+def parity_summary(training: Dict[str, Any]) -> str:
+    """One line on the export's parity check, for either output format."""
+    if "parityMaxAbsDiff" in training:
+        return f"{training['parityMaxAbsDiff']:.1e}"
+    if "parityMaxByteDiff" in training:
+        return (f"bytes within {training['parityMaxByteDiff']}, "
+                f"{100 * float(training.get('parityByteMismatch', 0)):.3f}% differ")
+    return "not checked"
+
+
 def export_onnx(model: AnyModel, latent: Optional[torch.Tensor], path: Path, seed: int = 0,
                 check: bool = True, fmt: Optional[ExportFormat] = None) -> Dict[str, float]:
     """Writes the inference graph to `path` after checking it in onnxruntime-node. Returns parity facts.
@@ -193,7 +212,7 @@ def export_onnx(model: AnyModel, latent: Optional[torch.Tensor], path: Path, see
         warnings.simplefilter("ignore")
         torch.onnx.export(wrapper, (example,), str(tmp), opset_version=OPSET, input_names=["cond"],
                           output_names=["rgb"], dynamic_axes={"cond": {0: "batch"}, "rgb": {0: "batch"}},
-                          do_constant_folding=True)
+                          do_constant_folding=True, **exporter_options())
     facts: Dict[str, float] = {}
     try:
         if fmt != ExportFormat():

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as Fn
 
 from .checkpoint import export_from_checkpoint, load_checkpoint, save_checkpoint
+from .export import parity_summary
 from .config import GAZE_SIZE, POSE_SIZE, ModelConfig, TrainConfig, eye_layer_fits, preset_configs
 from .dataset import Dataset, conditioning_stats
 from .build import AnyModel, build_model, model_flops
@@ -510,5 +511,5 @@ def run_training(args: argparse.Namespace) -> int:
     if not args.no_export:
         m = export_from_checkpoint(load_checkpoint(path), out, name=name, fps=ds.fps, int8=args.int8)
         sys.stderr.write(f"train: exported {out / 'avatar.onnx'} ({m['width']}x{m['height']}, parity "
-                         f"{m['training'].get('parityMaxAbsDiff', float('nan')):.1e}) and avatar.json\n")
+                         f"{parity_summary(m['training'])}) and avatar.json\n")
     return 0

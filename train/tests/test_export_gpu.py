@@ -107,6 +107,40 @@ def test_numpy_formula_is_the_servers(tmp_path):
     assert white == [235] * 4 + [128, 128] and black == [16] * 4 + [128, 128]
 
 
+def test_exporter_options_ask_for_the_single_file_exporter():
+    # PyTorch 2.x's dynamo exporter (seen on a GPU host, torch 2.11) wrote opset 18 and a second weights file
+    def torch2_export(model, args, f, *, opset_version=None, dynamo=True, **kw):
+        pass
+
+    def torch1_export(model, args, f, opset_version=None, **kw):
+        pass
+
+    assert export_mod.exporter_options(torch2_export) == {"dynamo": False}
+    assert export_mod.exporter_options(torch1_export) == {}
+
+
+def test_export_passes_the_exporter_options_and_writes_one_file(tmp_path, monkeypatch):
+    seen = {}
+    real = torch.onnx.export
+
+    def export(*args, **kw):
+        seen.update(kw)
+        kw.pop("dynamo", None)  # this torch's exporter has no such argument
+        return real(*args, **kw)
+
+    monkeypatch.setattr(export_mod, "exporter_options", lambda fn=None: {"dynamo": False})
+    monkeypatch.setattr(torch.onnx, "export", export)
+    _export(tmp_path, ExportFormat("rgb", "fp32"))
+    assert seen.get("dynamo") is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["avatar.json", "avatar.onnx"]
+
+
+def test_parity_summary_names_each_format():
+    assert export_mod.parity_summary({"parityMaxAbsDiff": 3e-6}) == "3.0e-06"
+    assert export_mod.parity_summary({"parityMaxByteDiff": 1, "parityByteMismatch": 0.0269}) == "bytes within 1, 2.690% differ"
+    assert export_mod.parity_summary({}) == "not checked"
+
+
 def test_export_cli_yuv_fp16(tmp_path):
     r = _cli("export", "--untrained", "--preset", "cpu", "--size", "64", "--out", str(tmp_path), "--yuv", "--fp16")
     assert r.returncode == 0, r.stderr
