@@ -1,10 +1,14 @@
 // `npm run bundle:gpu`: a folder (at most 60 MiB) that measures the renderer on a GPU host that has no Node.js,
 // no network and no package registry. It holds:
 //   runtime.tar.xz  this machine's node binary (process.execPath), onnxruntime-node's JS and its linux-x64 native
-//                   library (WebGPU provider included), and the Vulkan loader (Debian libvulkan1) when available
+//                   library (WebGPU provider included), and the Vulkan and GL dispatch loaders (Debian libvulkan1,
+//                   libglvnd0, libglx0, libegl1, libgl1, libopengl0, libgles2: the NVIDIA driver's Vulkan ICD is
+//                   libGLX_nvidia, which needs libglvnd) when available
 //   app.tar.xz      the render bench bundled into one file (server/src/bench/gpu-bundle-bench.ts, esbuild), the
-//                   render worker, and untrained `paper` avatars at 256/512/1024, each twice: fp16 weights with
-//                   yuv420p output (for GPU providers) and fp32 with RGB output (as today's avatars)
+//                   render worker and the `torch` device's session (the PyTorch render process: train/onnx_torch.py
+//                   and train/render_process.py, run by the host's python3), untrained `paper` avatars at
+//                   256/512/1024, each twice: fp16 weights with yuv420p output (for GPU providers) and fp32 with RGB
+//                   output (as today's avatars), and any avatar folders given with --avatar
 //   run-bench.sh    unpacks both into a work folder and runs the bench: every avatar, batch 1/8/32, every
 //                   backend that starts; writes results.json and results.md
 //   bundle.json     what is inside (versions, sizes, avatar formats), README.txt
@@ -24,12 +28,13 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MAX_BYTES = 60 * 1024 * 1024;
 /** fp16 + yuv420p: what a GPU provider should run; fp32 + rgb: today's avatars, for the comparison. */
 const DEFAULT_FORMATS = ['fp16-yuv420p', 'fp32-rgb'];
-const USAGE = `usage: npm run bundle:gpu -- [--out DIR] [--sizes 256,512,1024] [--format fp16-yuv420p] [--no-vulkan]
+const USAGE = `usage: npm run bundle:gpu -- [--out DIR] [--sizes 256,512,1024] [--format fp16-yuv420p] [--avatar DIR] [--no-vulkan]
   --out DIR       output folder (default dist/gpu-bundle; replaced)
   --sizes LIST    paper avatar sizes (default 256,512,1024)
   --format F      avatar export: fp16-yuv420p, fp16-rgb, fp32-yuv420p, fp32-rgb; repeat for several
                   (default: fp16-yuv420p and fp32-rgb)
-  --no-vulkan     do not carry the Vulkan loader (libvulkan1 from apt's cache or \`apt-get download\`)
+  --avatar DIR    also bundle this avatar folder (avatar.json + avatar.onnx), e.g. avatars/default; repeatable
+  --no-vulkan     do not carry the Vulkan and GL dispatch loaders (Debian packages, \`apt-get download\`)
   --help
 Writes at most 60 MiB (fails otherwise). The python used for the avatars is $DNP_PYTHON or /usr/bin/python3.`;
 
@@ -38,7 +43,7 @@ async function parseArgs(argv) {
   register(); // the shared option parser is TypeScript (as bin/dnp.js runs it)
   const { commaList, intList, parseCommandLine, usageError } = await import('../server/src/cli/args.ts');
   try {
-    const cl = parseCommandLine(argv, { out: { type: 'string' }, sizes: { type: 'string' }, format: { type: 'string' }, 'no-vulkan': { type: 'boolean' } }, { joinRepeated: true });
+    const cl = parseCommandLine(argv, { out: { type: 'string' }, sizes: { type: 'string' }, format: { type: 'string' }, avatar: { type: 'string' }, 'no-vulkan': { type: 'boolean' } }, { joinRepeated: true });
     if (cl.help) {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -47,7 +52,9 @@ async function parseArgs(argv) {
     if (sizes.some((n) => n % 64)) usageError('--sizes: multiples of 64 in 64..2048');
     const formats = commaList(cl.str('format') ?? DEFAULT_FORMATS.join(','));
     for (const f of formats) if (!/^(fp16|fp32)-(rgb|yuv420p)$/.test(f)) usageError(`--format: unknown format "${f}"`);
-    return { out: resolve(cl.str('out') ?? join(ROOT, 'dist', 'gpu-bundle')), sizes, formats, vulkan: !cl.flag('no-vulkan') };
+    const extra = commaList(cl.str('avatar') ?? '').map((d) => resolve(d));
+    for (const d of extra) if (!existsSync(join(d, 'avatar.json')) || !existsSync(join(d, 'avatar.onnx'))) usageError(`--avatar ${d}: not an avatar folder (avatar.json + avatar.onnx)`);
+    return { out: resolve(cl.str('out') ?? join(ROOT, 'dist', 'gpu-bundle')), sizes, formats, extra, vulkan: !cl.flag('no-vulkan') };
   } catch (err) {
     return usage(err instanceof Error ? err.message : String(err));
   }
@@ -106,25 +113,31 @@ function ortNativeDir() {
   return { napi, dir: join(bin, napi, 'linux', 'x64') };
 }
 
-/** The Vulkan loader's .so files (Debian libvulkan1), from apt's cache or `apt-get download`; null when unavailable. @param {string} cache */
+/**
+ * The Vulkan loader and the GL dispatch libraries the NVIDIA driver's Vulkan ICD (libGLX_nvidia.so.0) needs: on the
+ * lent GPU hosts WebGPU found no adapter without them ("vkCreateInstance: Found no drivers"; 29 Nov 2026).
+ */
+const LOADER_PACKAGES = ['libvulkan1', 'libglvnd0', 'libglx0', 'libegl1', 'libgl1', 'libopengl0', 'libgles2'];
+
+/** The loaders' .so files (Debian packages above), from `apt-get download`; null when unavailable. @param {string} cache */
 function vulkanLoader(cache) {
-  const dir = join(cache, 'vulkan');
+  const dir = join(cache, 'loaders');
   if (!existsSync(join(dir, 'done'))) {
     try {
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
-      execFileSync('apt-get', ['download', 'libvulkan1'], { cwd: dir, stdio: 'ignore', timeout: 60_000 });
-      const deb = readdirSync(dir).find((f) => f.endsWith('.deb'));
-      if (!deb) throw new Error('no .deb');
-      execFileSync('dpkg-deb', ['-x', deb, 'x'], { cwd: dir, stdio: 'ignore' });
-      writeFileSync(join(dir, 'done'), deb);
+      execFileSync('apt-get', ['download', ...LOADER_PACKAGES], { cwd: dir, stdio: 'ignore', timeout: 120_000 });
+      const debs = readdirSync(dir).filter((f) => f.endsWith('.deb')).sort();
+      if (debs.length !== LOADER_PACKAGES.length) throw new Error(`got ${debs.length} of ${LOADER_PACKAGES.length} packages`);
+      for (const deb of debs) execFileSync('dpkg-deb', ['-x', deb, 'x'], { cwd: dir, stdio: 'ignore' });
+      writeFileSync(join(dir, 'done'), debs.join(' '));
     } catch (err) {
-      say(`Vulkan loader not carried (apt-get download libvulkan1 failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}); the host must have libvulkan.so.1 for WebGPU`);
+      say(`Vulkan/GL loaders not carried (apt-get download failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}); the host must have libvulkan.so.1 and libglvnd for WebGPU`);
       return null;
     }
   }
   const lib = join(dir, 'x', 'usr', 'lib', 'x86_64-linux-gnu');
-  const files = existsSync(lib) ? readdirSync(lib).filter((f) => f.startsWith('libvulkan.so')) : [];
+  const files = existsSync(lib) ? readdirSync(lib).filter((f) => f.endsWith('.so') || /\.so\.\d/.test(f)) : [];
   return files.length ? { lib, files, deb: readFileSync(join(dir, 'done'), 'utf8') } : null;
 }
 
@@ -181,7 +194,10 @@ function paperAvatar(cache, size, format) {
   return dir;
 }
 
-/** @typedef {{ name: string, size: number, format: string, dir: string }} BundledAvatar */
+/** @typedef {{ name: string, size: number, format: string, dir: string, extra?: boolean }} BundledAvatar */
+
+/** What the `torch` device runs on the host (python3 -m train.render_process). */
+const TORCH_RENDER_FILES = ['__init__.py', 'onnx_torch.py', 'render_process.py'];
 
 /** app.tar.xz: bench.mjs, render-worker.mjs, package.json, avatars/. @param {string} cache @param {string} out @param {BundledAvatar[]} avatars */
 async function appArchive(cache, out, avatars) {
@@ -202,10 +218,13 @@ async function appArchive(cache, out, avatars) {
       logLevel: 'warning',
     });
     copyFileSync(join(ROOT, 'server', 'src', 'render', 'render-worker.mjs'), join(stage, 'render-worker.mjs'));
+    copyFileSync(join(ROOT, 'server', 'src', 'render', 'torch-session.mjs'), join(stage, 'torch-session.mjs'));
+    mkdirSync(join(stage, 'train'), { recursive: true });
+    for (const f of TORCH_RENDER_FILES) copyFileSync(join(ROOT, 'train', f), join(stage, 'train', f));
     writeFileSync(join(stage, 'package.json'), `${JSON.stringify({ name: 'dnp-gpu-bench', private: true, type: 'module' })}\n`);
     for (const a of avatars) cpSync(a.dir, join(stage, 'avatars', a.name), { recursive: true });
     // the avatar folders' names in the cache carry their own content keys
-    const key = cacheKey([join(stage, 'bench.mjs'), join(stage, 'render-worker.mjs')], avatars.map((a) => `${a.name}=${a.dir}`));
+    const key = cacheKey([join(stage, 'bench.mjs'), join(stage, 'render-worker.mjs'), join(stage, 'torch-session.mjs'), ...TORCH_RENDER_FILES.map((f) => join(stage, 'train', f)), ...avatars.filter((a) => a.extra).map((a) => join(a.dir, 'avatar.onnx'))], avatars.map((a) => `${a.name}=${a.dir}`));
     const file = join(cache, `app-${key}.tar.xz`);
     cached(file, (tmp) => tarXz(stage, tmp));
     copyFileSync(file, join(out, 'app.tar.xz'));
@@ -221,6 +240,7 @@ function prune(cache, used) {
   for (const f of readdirSync(cache)) if (/^(app|runtime)-[0-9a-f]+\.tar\.xz$/.test(f) && !keep.has(join(cache, f))) rmSync(join(cache, f), { force: true });
   const avatarsDir = join(cache, 'avatars');
   for (const d of readdirSync(avatarsDir)) if (!keep.has(join(avatarsDir, d))) rmSync(join(avatarsDir, d), { recursive: true, force: true });
+  rmSync(join(cache, 'vulkan'), { recursive: true, force: true }); // the loaders' folder before it carried libglvnd
 }
 
 /** @param {string} dir */
@@ -237,6 +257,12 @@ async function main() {
   const avatars = [];
   for (const size of a.sizes) {
     for (const format of a.formats) avatars.push({ name: `paper-${size}-${format}`, size, format, dir: paperAvatar(cache, size, format) });
+  }
+  for (const dir of a.extra) {
+    const m = readJson(join(dir, 'avatar.json'));
+    const name = basename(dir);
+    if (avatars.some((x) => x.name === name)) usage(`--avatar ${dir}: a bundled avatar is already named ${name}`);
+    avatars.push({ name, size: m.width, format: `${m.model.precision ?? 'fp32'}-${m.model.outputFormat ?? 'rgb'}`, dir, extra: true });
   }
   const runtime = runtimeArchive(cache, a.vulkan);
   const staging = `${out}.tmp-${process.pid}`;

@@ -88,7 +88,7 @@ describe('dnp speech-features and dnp idle-motion options', () => {
 
 describe('GPU bundle bench options (node bench.mjs)', () => {
   it('has defaults, reads lists and --help', () => {
-    expect(parseGpuBenchArgs(['--avatars', 'a'])).toEqual({ avatars: 'a', devices: ['webgpu', 'cuda', 'cpu'], batches: [1, 8, 32], sizes: null, runs: 10, threads: 0, cpuMaxBatch: 8, cpuMaxSize: 512, out: 'results.json' });
+    expect(parseGpuBenchArgs(['--avatars', 'a'])).toEqual({ avatars: 'a', devices: ['torch', 'webgpu', 'cuda', 'cpu'], batches: [1, 8, 32], sizes: null, runs: 10, threads: 0, cpuMaxBatch: 8, cpuMaxSize: 512, out: 'results.json' });
     expect(parseGpuBenchArgs(['--avatars=a', '--devices', 'cpu', '--batches', '1,4', '--sizes=256', '--runs', '3', '--threads', '2', '--out', 'r.json'])).toMatchObject({ devices: ['cpu'], batches: [1, 4], sizes: [256], runs: 3, threads: 2, out: 'r.json' });
     expect(parseGpuBenchArgs(['--help'])).toBe('help');
   });

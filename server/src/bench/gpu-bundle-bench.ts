@@ -2,10 +2,12 @@
  * The render bench of the GPU bundle (`npm run bundle:gpu`, scripts/bundle-gpu.js): every avatar folder under
  * AVATARS × every device that starts × the batch sizes, through the server's Renderer (render-bench.ts).
  * Bundled with esbuild into one file that needs only onnxruntime-node next to it (no tsx, no other packages),
- * for GPU hosts without Node or a registry. A device that cannot start (no WebGPU adapter, no CUDA provider) is
- * probed once, recorded with its reason and skipped: its "results" would be CPU numbers.
+ * for GPU hosts without Node or a registry. A device that cannot start (no WebGPU adapter, no CUDA provider, no
+ * PyTorch with CUDA for `torch`) is probed once, recorded with its reason and skipped: its "results" would be CPU
+ * numbers. A run that fails (a provider's kernel error at one size) is recorded with its error, its batch sizes are
+ * tried one by one, and the bench goes on.
  *
- *   node bench.mjs --avatars DIR [--devices webgpu,cuda,cpu] [--batches 1,8,32] [--runs 10] [--threads 0]
+ *   node bench.mjs --avatars DIR [--devices torch,webgpu,cuda,cpu] [--batches 1,8,32] [--runs 10] [--threads 0]
  *                  [--sizes 256,512,1024] [--cpu-max-batch 8] [--cpu-max-size 512] [--out results.json]
  */
 import { readdirSync, existsSync, writeFileSync } from 'node:fs';
@@ -20,7 +22,7 @@ import { formatRenderTable, runRenderBench, type RenderBenchResult } from './ren
 
 const GPU_BENCH_USAGE = `usage: node bench.mjs --avatars DIR [options]
   --avatars DIR          folder of avatar folders (each with avatar.json)
-  --devices LIST         webgpu,cuda,cpu   devices to try, in order (${RENDER_DEVICES.join(', ')})
+  --devices LIST         torch,webgpu,cuda,cpu  devices to try, in order (${RENDER_DEVICES.join(', ')})
   --batches LIST         1,8,32            batch sizes
   --sizes LIST           all               only avatars of these sizes
   --runs N               10                measured model runs per batch size
@@ -54,6 +56,7 @@ interface GpuBenchReport {
   probes: DeviceProbe[];
   runs: RenderBenchResult[];
   skipped: Array<{ avatar: string; device: RenderDevice; batches: number[]; why: string }>;
+  failed: Array<{ avatar: string; device: RenderDevice; batches: number[]; error: string }>;
 }
 
 const OPTIONS = valueOptions('avatars', 'devices', 'batches', 'sizes', 'runs', 'threads', 'cpu-max-batch', 'cpu-max-size', 'out');
@@ -66,7 +69,7 @@ export function parseGpuBenchArgs(argv: string[]): GpuBenchArgs | 'help' {
   const devices = cl.str('devices');
   return {
     avatars,
-    devices: devices === undefined ? ['webgpu', 'cuda', 'cpu'] : commaList(devices).map((d) => oneOf('devices', d, RENDER_DEVICES)),
+    devices: devices === undefined ? ['torch', 'webgpu', 'cuda', 'cpu'] : commaList(devices).map((d) => oneOf('devices', d, RENDER_DEVICES)),
     batches: cl.ints('batches', 1, 4096) ?? [1, 8, 32],
     sizes: cl.ints('sizes', 1, 4096) ?? null,
     runs: cl.int('runs', 1, 4096, 10),
@@ -100,7 +103,18 @@ async function runGpuBundleBench(a: GpuBenchArgs, say: (line: string) => void): 
     .filter((d) => !a.sizes || a.sizes.includes(readAvatarManifest(d).manifest.width))
     .sort((x, y) => readAvatarManifest(x).manifest.width - readAvatarManifest(y).manifest.width || x.localeCompare(y));
   if (!dirs.length) throw new Error(`no avatar folders${a.sizes ? ` of sizes ${a.sizes.join(', ')}` : ''} in ${a.avatars}`);
-  const report: GpuBenchReport = { kind: 'gpu-bundle-bench', startedAt: new Date().toISOString(), probes: [], runs: [], skipped: [] };
+  const report: GpuBenchReport = { kind: 'gpu-bundle-bench', startedAt: new Date().toISOString(), probes: [], runs: [], skipped: [], failed: [] };
+  const bench = async (dir: string, device: RenderDevice, batches: number[]): Promise<void> => {
+    try {
+      report.runs.push(await runRenderBench({ avatar: { kind: 'folder', dir }, batches, runs: a.runs, threads: a.threads, device, onProgress: say }, log));
+    } catch (err) {
+      const error = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
+      say(`${device} ${dir}: batches ${batches.join(', ')} failed: ${error}`);
+      if (batches.length > 1) for (const b of batches) await bench(dir, device, [b]);
+      else report.failed.push({ avatar: dir, device, batches, error });
+    }
+    writeFileSync(a.out, `${JSON.stringify(report, null, 1)}\n`); // partial results survive a crash or a timeout
+  };
   for (const device of a.devices) {
     const p = await probe(device, dirs[0] as string, a.threads, log);
     report.probes.push(p);
@@ -117,9 +131,7 @@ async function runGpuBundleBench(a: GpuBenchArgs, say: (line: string) => void): 
       if (skipped.length) report.skipped.push({ avatar: dir, device, batches: skipped, why: `CPU: batch > --cpu-max-batch ${a.cpuMaxBatch}` });
       if (!batches.length) continue;
       say(`${device} ${dir}: batches ${batches.join(', ')} …`);
-      const r = await runRenderBench({ avatar: { kind: 'folder', dir }, batches, runs: a.runs, threads: a.threads, device, onProgress: say }, log);
-      report.runs.push(r);
-      writeFileSync(a.out, `${JSON.stringify(report, null, 1)}\n`); // partial results survive a crash or a timeout
+      await bench(dir, device, batches);
     }
   }
   writeFileSync(a.out, `${JSON.stringify(report, null, 1)}\n`);
@@ -129,6 +141,7 @@ async function runGpuBundleBench(a: GpuBenchArgs, say: (line: string) => void): 
 function formatGpuBundleReport(r: GpuBenchReport): string {
   const lines = r.probes.map((p) => `${p.device}: ${p.starts ? 'starts' : `not usable (${p.reason ?? '?'})`}`);
   for (const s of r.skipped) lines.push(`skipped ${s.device} ${s.avatar} batches ${s.batches.join(',')}: ${s.why}`);
+  for (const f of r.failed) lines.push(`failed ${f.device} ${f.avatar} batch ${f.batches.join(',')}: ${f.error}`);
   return `${lines.join('\n')}\n\n${r.runs.map(formatRenderTable).join('\n')}`;
 }
 

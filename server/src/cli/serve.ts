@@ -17,8 +17,10 @@ Options (flag, environment variable, default):
   --port N             PORT               ${DEFAULT_PORT} (0 = any free port)
   --host ADDR          HOST               127.0.0.1 (use 0.0.0.0 to listen on every interface; browsers
                                           only give a page the camera on localhost or over HTTPS)
-  --device D           DNP_DEVICE         cpu | webgpu | cuda (falls back to cpu, with a log line, when
-                                          the device cannot be used)
+  --device D           DNP_DEVICE         cpu | webgpu | cuda | torch (falls back to cpu, with a log line,
+                                          when the device cannot be used). torch: a PyTorch process runs
+                                          the avatar's graph on a GPU (DNP_TORCH_DEVICE, DNP_TORCH_AUTOCAST,
+                                          DNP_TORCH_GRAPHS, DNP_PYTHON; docs/gpu.md)
   --threads N          DNP_THREADS        1: ONNX Runtime intra-op threads per avatar (0 = one per core)
   --max-batch N        DNP_MAX_BATCH      8: most frames (from different sessions) rendered in one model run
   --render-workers N   DNP_RENDER_WORKERS auto (one per core, at most 4): render worker threads per avatar, each

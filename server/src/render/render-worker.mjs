@@ -15,7 +15,10 @@
  * uint8 for a model with a yuv420p output; onnxruntime-node rejects tensors over shared memory, so the worker
  * keeps its own input copy). One run at a time.
  *
- * workerData: { modelPath, device: 'cpu' | 'webgpu' | 'cuda', threads, input: SharedArrayBuffer, output: SharedArrayBuffer }
+ * Device `torch`: the model runs in a PyTorch process (torch-session.mjs) instead of an onnxruntime session; the
+ * messages and buffers are the same.
+ *
+ * workerData: { modelPath, device: 'cpu' | 'webgpu' | 'cuda' | 'torch', threads, input: SharedArrayBuffer, output: SharedArrayBuffer }
  * → { type: 'ready', device, fallbackReason, inputs, outputs } | { type: 'error', message }
  * ← { type: 'output', output: SharedArrayBuffer }   a larger output buffer (for a larger batch)
  * ← { type: 'run', id, batch, size, inputName, outputName } (input = the first batch × size floats of `input`)
@@ -29,6 +32,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { TorchSession } from './torch-session.mjs';
 
 const port = parentPort;
 if (!port) throw new Error('render-worker.mjs must run in a worker thread');
@@ -47,7 +51,7 @@ function sessionOptions(providers) {
   return o;
 }
 
-/** @param {readonly import('onnxruntime-node').InferenceSession.ValueMetadata[]} list */
+/** @param {readonly (import('onnxruntime-node').InferenceSession.ValueMetadata | import('./torch-session.mjs').Meta)[]} list */
 function plainMetadata(list) {
   return list.map((m) => (m.isTensor ? { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] } : { name: m.name, isTensor: false }));
 }
@@ -62,7 +66,7 @@ const localInput = new Float32Array(sharedInput.length);
 /** The shared output buffer as bytes (results of either type are copied byte for byte). */
 let sharedOutput = new Uint8Array(workerData.output);
 
-/** @type {import('onnxruntime-node').InferenceSession | null} */
+/** @type {import('onnxruntime-node').InferenceSession | TorchSession | null} */
 let session = null;
 /** @type {'silent' | 'spin' | 'throw' | 'crash' | null} */
 let faultNext = null;
@@ -74,7 +78,14 @@ let device = 'cpu';
 /** @type {string | null} */
 let fallbackReason = null;
 try {
-  if (workerData.device !== 'cpu') {
+  if (workerData.device === 'torch') {
+    try {
+      session = await TorchSession.create(workerData.modelPath);
+      device = 'torch';
+    } catch (err) {
+      fallbackReason = firstLine(err);
+    }
+  } else if (workerData.device !== 'cpu') {
     try {
       // ORT's own error line for a missing provider would bypass our log; the reason is reported below.
       session = await ort.InferenceSession.create(workerData.modelPath, { ...sessionOptions([workerData.device]), logSeverityLevel: 4 });

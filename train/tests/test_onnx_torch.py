@@ -1,0 +1,131 @@
+"""The PyTorch renderer (train/onnx_torch.py, train/render_process.py): an exported avatar's ONNX graph, run node by
+node in PyTorch, gives what onnxruntime gives (the export's parity tolerance), for each variant and output format;
+an unknown operator is refused by name; the render process speaks its pipe protocol and fails clearly."""
+import json
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from train.export import ExportFormat, export_avatar, untrained_conditioning
+from train.model import PortraitModel
+from train.model_warp import WarpModel, untrained_warp_init
+from train.onnx_check import run_onnx
+from train.onnx_torch import OnnxTorch, OnnxTorchError, load
+
+from .conftest import ROOT, tiny_model_config
+
+X = np.random.default_rng(5).normal(size=(3, 60)).astype(np.float32)
+
+
+def _avatar(tmp_path, variant="F", fmt=ExportFormat()):
+    torch.manual_seed(2)
+    if variant == "W":
+        cfg = tiny_model_config("W", n_latents=1, size=64)
+        cfg.warp_grid, cfg.warp_channels, cfg.refine_channels = 16, [8, 8], 8
+        m = WarpModel(cfg.validate()).eval()
+        untrained_warp_init(m, 0)
+    else:
+        m = PortraitModel(tiny_model_config(variant, n_latents=4)).eval()
+        if hasattr(m, "latents"):
+            torch.nn.init.normal_(m.latents.weight)
+    c = untrained_conditioning()
+    export_avatar(m, m.mean_latent(), tmp_path, "t", 25, c["mean"], c["std"], c["neutral"], {"provenance": "test"}, fmt=fmt)
+    return tmp_path / "avatar.onnx"
+
+
+@pytest.mark.parametrize("variant", ["F", "A", "W"])
+def test_float32_graphs_match_onnxruntime(tmp_path, variant):
+    path = _avatar(tmp_path, variant)
+    y = load(str(path)).run(torch.from_numpy(X)).numpy()
+    ref, _ = run_onnx(path, "cond", X)
+    assert y.shape == ref.shape
+    assert np.abs(y - ref).max() < 1e-4
+
+
+def test_fp16_yuv420p_graph_matches_onnxruntime_bytes(tmp_path):
+    path = _avatar(tmp_path, "F", ExportFormat("yuv420p", "fp16"))
+    y = load(str(path)).run(torch.from_numpy(X)).numpy()  # the CPU computes an fp16 graph in float32
+    ref, _ = run_onnx(path, "cond", X)
+    assert y.dtype == np.uint8 and y.shape == ref.shape
+    diff = np.abs(y.astype(np.int16) - ref.astype(np.int16))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.03
+
+
+def test_unknown_operators_are_refused_by_name(tmp_path):
+    x = helper.make_tensor_value_info("cond", TensorProto.FLOAT, ["batch", 60])
+    y = helper.make_tensor_value_info("rgb", TensorProto.FLOAT, ["batch", 60])
+    g = helper.make_graph([helper.make_node("Tanh", ["cond"], ["rgb"]), ], "g", [x], [y])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    with pytest.raises(OnnxTorchError, match="not supported by the PyTorch renderer: Tanh"):
+        load(str(tmp_path / "m.onnx"))
+
+
+def _process(path, *extra):
+    return subprocess.Popen([sys.executable, "-m", "train.render_process", "--model", str(path), *extra], cwd=str(ROOT),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _read(p):
+    kind, n = struct.unpack("<II", p.stdout.read(8))
+    return kind, p.stdout.read(n)
+
+
+def test_render_process_protocol(tmp_path):
+    path = _avatar(tmp_path, "F")
+    p = _process(path, "--device", "cpu")
+    try:
+        kind, payload = _read(p)
+        ready = json.loads(payload)
+        assert kind == 1 and ready["type"] == "ready" and ready["device"] == "cpu"
+        assert ready["inputs"][0]["name"] == "cond" and ready["outputs"][0]["name"] == "rgb"
+        p.stdin.write(struct.pack("<II", 1, 3) + X.tobytes())
+        p.stdin.flush()
+        kind, payload = _read(p)
+        assert kind == 2
+        ms, code, ndim = struct.unpack("<dII", payload[:16])
+        dims = struct.unpack(f"<{ndim}I", payload[16:16 + 4 * ndim])
+        y = np.frombuffer(payload[16 + 4 * ndim:], dtype="<f4").reshape(dims)
+        assert code == 0 and ms > 0 and dims == (3, 3, 32, 32)
+        ref, _ = run_onnx(path, "cond", X)
+        assert np.abs(y - ref).max() < 1e-4
+        p.stdin.write(struct.pack("<II", 9, 1))  # a malformed request ends the process with a reason
+        p.stdin.flush()
+        kind, payload = _read(p)
+        assert kind == 1 and "malformed request" in json.loads(payload)["message"]
+        assert p.wait(timeout=30) == 2
+    finally:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the answer of a host without CUDA")
+def test_render_process_without_cuda_says_why(tmp_path):
+    path = _avatar(tmp_path, "F")
+    p = _process(path)  # --device cuda by default
+    try:
+        kind, payload = _read(p)
+        msg = json.loads(payload)
+        assert kind == 1 and msg["type"] == "error" and "sees no CUDA device" in msg["message"]
+        assert p.wait(timeout=30) == 2
+    finally:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("variant,fmt", [("F", ExportFormat()), ("W", ExportFormat()), ("W", ExportFormat("yuv420p", "fp32")),
+                                         ("F", ExportFormat("yuv420p", "fp16"))])
+def test_graphs_read_nothing_back_from_the_device(tmp_path, variant, fmt):
+    # What a CUDA graph capture needs, checked without a GPU: on PyTorch's meta device (no data) any value read
+    # back from the device (.item(), .tolist()) raises, and copies of run-time CPU values to it are counted.
+    # On the H200 the first version read Resize's scales back and every graph ran eagerly (29 Nov 2026).
+    path = _avatar(tmp_path, variant, fmt)
+    g = OnnxTorch(str(path), torch.device("meta"), half_as_float=False)
+    y = g.run(torch.zeros(2, 60, device="meta"))
+    assert y.device.type == "meta" and y.shape[0] == 2
+    assert g.device_copies == 0
