@@ -5,9 +5,9 @@
 #   1. machine.txt         nvidia-smi, torch/CUDA versions
 #   2. torch-render.jsonl  the paper model's inference graph in PyTorch: 256/512/1024, batch 1/8/32, fp32/fp16/bf16,
 #                          eager + CUDA graphs (+ torch.compile when GPU_MEASURE_COMPILE=1): the ceiling for a runtime
-#   3. bundle/             the onnxruntime-node render bench of the GPU bundle (WebGPU, CUDA EP, CPU), when a bundle
+#   3. bundle/             the render bench of the GPU bundle (torch, WebGPU, CUDA EP, CPU), when a bundle
 #                          folder is there (GPU_BUNDLE, default dist/gpu-bundle: `npm run bundle:gpu` beforehand)
-#   4. torch-train.jsonl   training it/s of the paper preset (and cpu) at 256/512 on CUDA with AMP
+#   4. torch-train.jsonl   training it/s of the paper, cpu and warp presets at 256/512 on CUDA with AMP
 #   5. train-*.log         `python3 -m train train --device cuda` for GPU_TRAIN_MINUTES (default 2) on a dataset
 #                          (GPU_DATA=path of a `dnp prepare` folder, e.g. the man's clip), paper preset: held-out PSNR;
 #                          skipped without GPU_DATA
@@ -42,7 +42,7 @@ else
   log "no GPU bundle at $BUNDLE (npm run bundle:gpu on a machine with Node.js, then bring the folder): onnxruntime-node not measured"
 fi
 
-step torch-train "$STEP" "$PY" -m train.bench train --device cuda --presets paper,cpu --sizes 256,512 --steps 30 > "$OUT/torch-train.jsonl"
+step torch-train "$STEP" "$PY" -m train.bench train --device cuda --presets paper,cpu,warp --sizes 256,512 --steps 30 > "$OUT/torch-train.jsonl"
 
 if [ -n "${GPU_DATA:-}" ]; then
   MIN=${GPU_TRAIN_MINUTES:-2}
