@@ -8,6 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseAvatarManifest } from '../shared/src/avatar-manifest.js';
 import { createLogger } from '../server/src/log.js';
@@ -88,6 +89,24 @@ describe('torch render device', () => {
       }
     }
     expect(torch.toJSON().maxBatchSeen).toBeGreaterThanOrEqual(2); // frames queued together went through the process as one batch
+  });
+
+  it('logs, through the server\'s logger, how each batch size runs (a CUDA graph, or eagerly and why)', async () => {
+    process.env.DNP_TORCH_DEVICE = 'cpu';
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done): void {
+        for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const r = await Renderer.create('t', rgbAvatar.modelPath, rgbAvatar.manifest, { device: 'torch', threads: 1, maxBatch: 2 }, createLogger('info', sink));
+    open.push(r);
+    await renderAll(r, conditions(r, 1));
+    const said = (): string[] => lines.filter((l) => l.msg === 'render process').map((l) => String(l.line));
+    // the process's stderr travels on a pipe of its own, so the line may come after the frame: wait for it (≤ 10 s)
+    for (let i = 0; i < 200 && said().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(said()).toContain('render_process: batch 1 runs eagerly (no CUDA device)');
   });
 
   it('renders the shipped default avatar (variant W: GridSample, head geometry) as onnxruntime does', async () => {

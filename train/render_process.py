@@ -96,15 +96,21 @@ class Runner:
 
     def run(self, x: Any) -> Any:
         batch = int(x.shape[0])
-        if not self.use_graphs:
-            return self.graph.run(x.to(self.graph.device))
         fn = self.captured.get(batch)
         if fn is None:
-            try:
-                fn = self._capture(batch)
-            except Exception as err:  # an operator that cannot be captured: this batch size runs eagerly
-                sys.stderr.write(f"render_process: no CUDA graph for batch {batch} ({err}); running eagerly\n")
-                fn = lambda v: self.graph.run(v.to(self.graph.device))  # noqa: E731
+            eager = lambda v: self.graph.run(v.to(self.graph.device))  # noqa: E731
+            if not self.use_graphs:
+                why = "no CUDA device" if self.graph.device.type != "cuda" else "--no-graphs"
+                sys.stderr.write(f"render_process: batch {batch} runs eagerly ({why})\n")
+                fn = eager
+            else:
+                try:
+                    fn = self._capture(batch)
+                    sys.stderr.write(f"render_process: batch {batch} runs as a CUDA graph\n")
+                except Exception as err:  # an operator that cannot be captured: this batch size runs eagerly
+                    sys.stderr.write(f"render_process: batch {batch} runs eagerly: no CUDA graph ({str(err).splitlines()[0]})\n")
+                    fn = eager
+            sys.stderr.flush()
             self.captured[batch] = fn
         return fn(x)
 

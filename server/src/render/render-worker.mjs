@@ -23,6 +23,7 @@
  * ← { type: 'output', output: SharedArrayBuffer }   a larger output buffer (for a larger batch)
  * ← { type: 'run', id, batch, size, inputName, outputName } (input = the first batch × size floats of `input`)
  * → { type: 'result', id, ms, dims, outType, length } (result = the first `length` values of `outType` in `output`) | { type: 'run-error', id, message }
+ * → { type: 'log', message } (after 'ready', device torch: a line the PyTorch process wrote to stderr)
  * ← { type: 'close' } → the session is released and the worker exits.
  * ← { type: 'test-slow', msPerFrame, exact } (tests only) from now on every run takes at least msPerFrame × batch ms
  *                                              (exact: and reports exactly that as its time)
@@ -96,6 +97,7 @@ try {
   }
   if (!session) session = await ort.InferenceSession.create(workerData.modelPath, sessionOptions(['cpu']));
   port.postMessage({ type: 'ready', device, fallbackReason, inputs: plainMetadata(session.inputMetadata), outputs: plainMetadata(session.outputMetadata) });
+  if (session instanceof TorchSession) session.onLog = (line) => port.postMessage({ type: 'log', message: line.slice(0, 2000) });
 } catch (err) {
   port.postMessage({ type: 'error', message: firstLine(err) });
   port.close();

@@ -35,7 +35,12 @@ interface ResultMessage {
   /** Values (of outType) of the result at the start of the shared output buffer. */
   length: number;
 }
-type WorkerMessage = ReadyMessage | ResultMessage | { type: 'error'; message: string } | { type: 'run-error'; id: number; message: string };
+type WorkerMessage =
+  | ReadyMessage
+  | ResultMessage
+  | { type: 'error'; message: string }
+  | { type: 'run-error'; id: number; message: string }
+  | { type: 'log'; message: string };
 
 const WORKER_URL = new URL('./render-worker.mjs', import.meta.url);
 
@@ -55,6 +60,8 @@ function parseWorkerMessage(v: unknown): WorkerMessage | null {
       return typeof v.message === 'string' ? { type: 'error', message: v.message } : null;
     case 'run-error':
       return typeof v.id === 'number' && typeof v.message === 'string' ? { type: 'run-error', id: v.id, message: v.message } : null;
+    case 'log':
+      return typeof v.message === 'string' ? { type: 'log', message: v.message } : null;
     default:
       return null;
   }
@@ -289,6 +296,10 @@ export class Renderer {
     worker.on('message', (raw: unknown) => {
       if (this.worker !== worker) return;
       const m = parseWorkerMessage(raw);
+      if (m?.type === 'log') {
+        this.log.info({ device: this.device, line: m.message }, 'render process');
+        return;
+      }
       if (!m || (m.type !== 'result' && m.type !== 'run-error')) {
         this.log.error({ message: String(raw) }, 'render worker sent an unexpected message');
         return;

@@ -43,14 +43,18 @@ export class TorchSession {
   /** @type {string[]} */ stderrTail = [];
   exited = false;
   released = false;
+  /** Called with each line the process writes to stderr (e.g. a batch size that runs without a CUDA graph). */
+  /** @type {((line: string) => void) | null} */ onLog = null;
 
   /** @param {import('node:child_process').ChildProcessWithoutNullStreams} proc */
   constructor(proc) {
     this.proc = proc;
     proc.stdout.on('data', (/** @type {Buffer} */ chunk) => this.onData(chunk));
     proc.stderr.on('data', (/** @type {Buffer} */ chunk) => {
-      this.stderrTail.push(...chunk.toString().split('\n').filter((l) => l.trim()));
+      const lines = chunk.toString().split('\n').filter((l) => l.trim());
+      this.stderrTail.push(...lines);
       this.stderrTail.splice(0, Math.max(0, this.stderrTail.length - 20));
+      if (this.onLog) for (const l of lines) this.onLog(l);
     });
     proc.stdin.on('error', () => undefined); // a dead process: reported by 'exit'
     proc.on('error', (err) => {
