@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MSG_JSON = 1;
@@ -19,7 +20,7 @@ const OP_RUN = 1;
 const OP_CLOSE = 2;
 const START_TIMEOUT_MS = 120_000;
 /** The folder that holds the `train` package (the repository root; in the GPU bundle, the app folder). */
-const PACKAGE_ROOT = fileURLToPath(new URL(process.env.DNP_TRAIN_ROOT ? `file://${process.env.DNP_TRAIN_ROOT}/` : '../../../', import.meta.url));
+const PACKAGE_ROOT = process.env.DNP_TRAIN_ROOT ? resolve(process.env.DNP_TRAIN_ROOT) : fileURLToPath(new URL('../../../', import.meta.url));
 
 export function torchPython() {
   return process.env.DNP_PYTHON || (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
