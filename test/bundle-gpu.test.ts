@@ -1,7 +1,9 @@
 /**
  * `npm run bundle:gpu` (scripts/bundle-gpu.js): the folder builds, stays within 60 MiB, and its run-bench.sh,
  * run from a copy of the folder elsewhere, unpacks node + onnxruntime-node + the bench and measures the 256²
- * avatar at batch 1 on this machine's CPU; WebGPU, which cannot start here, is probed and skipped with its reason.
+ * avatar at batch 1 on this machine's CPU, with onnxruntime and with the `torch` device (the bundled render process
+ * on this machine's python3, PyTorch on the CPU: the bundle carries what that device needs); WebGPU, which cannot
+ * start here, is probed and skipped with its reason.
  * The compressed runtime and the avatars are cached in node_modules/.cache/dnp-gpu-bundle: the first build on a
  * machine takes minutes (xz of ~150 MB, three exports), later ones seconds.
  */
@@ -45,14 +47,18 @@ describe('npm run bundle:gpu', () => {
     const copy = join(tmp, 'elsewhere');
     cpSync(out, copy, { recursive: true });
     const results = join(tmp, 'results');
-    const env = { PATH: '/usr/bin:/bin', DNP_BUNDLE_WORK: join(tmp, 'work'), OUT: results };
-    const { stdout } = await run(join(copy, 'run-bench.sh'), ['--sizes', '256', '--batches', '1', '--devices', 'webgpu,cpu', '--runs', '2', '--threads', '1'], { env, maxBuffer: 16 << 20 });
+    const env = { PATH: '/usr/bin:/bin', DNP_BUNDLE_WORK: join(tmp, 'work'), OUT: results, DNP_TORCH_DEVICE: 'cpu' };
+    const { stdout } = await run(join(copy, 'run-bench.sh'), ['--sizes', '256', '--batches', '1', '--devices', 'torch,webgpu,cpu', '--runs', '2', '--threads', '1'], { env, maxBuffer: 16 << 20 });
     expect(stdout).toContain('| batch |');
     const report = JSON.parse(readFileSync(join(results, 'results.json'), 'utf8')) as BenchReport;
     const cpu = report.probes.find((p) => p.device === 'cpu');
     expect(cpu?.starts).toBe(true);
     const webgpu = report.probes.find((p) => p.device === 'webgpu');
     if (!webgpu?.starts) expect(webgpu?.reason).toMatch(/\S/); // no adapter here: skipped, with the reason
+    expect(report.probes.find((p) => p.device === 'torch')).toEqual({ device: 'torch', starts: true, reason: null });
+    const onTorch = report.runs.filter((r) => r.device === 'torch');
+    expect(onTorch.map((r) => /yuv420p fp16|rgb fp32/.exec(r.avatar.description)?.[0]).sort()).toEqual(['rgb fp32', 'yuv420p fp16']);
+    for (const r of onTorch) expect(r.results[0]?.frameMs.median).toBeGreaterThan(0);
     const onCpu = report.runs.filter((r) => r.device === 'cpu');
     expect(onCpu.map((r) => r.avatar.size)).toEqual([256, 256]);
     expect(onCpu.map((r) => /yuv420p fp16|rgb fp32/.exec(r.avatar.description)?.[0]).sort()).toEqual(['rgb fp32', 'yuv420p fp16']);
