@@ -218,10 +218,7 @@ class OnnxTorch:
 
     def op_Gather(self, a: Dict[str, Any], x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         axis = int(a.get("axis", 0)) % x.dim()
-        if x.device.type == "cpu" and idx.device.type == "cpu":
-            i = idx.long()
-        else:
-            i = self.dev(idx).long() if idx.device != x.device else idx.long()
+        i = (idx if idx.device == x.device else self.dev(idx)).long()
         i = torch.where(i < 0, i + x.shape[axis], i)
         out = torch.index_select(x, axis, i.reshape(-1))
         return out.reshape(list(x.shape[:axis]) + list(idx.shape) + list(x.shape[axis + 1:]))

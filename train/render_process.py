@@ -28,9 +28,11 @@ MSG_JSON, MSG_RESULT = 1, 2
 MAX_BATCH = 256
 
 
-def send(out: BinaryIO, kind: int, payload: bytes) -> None:
-    out.write(struct.pack("<II", kind, len(payload)))
-    out.write(payload)
+def send(out: BinaryIO, kind: int, *parts: Any) -> None:
+    """One message: its header, then the parts (bytes or buffers, written without joining them)."""
+    out.write(struct.pack("<II", kind, sum(memoryview(p).nbytes for p in parts)))
+    for p in parts:
+        out.write(p)
     out.flush()
 
 
@@ -152,10 +154,7 @@ def serve(args: argparse.Namespace, inp: BinaryIO, out: BinaryIO) -> int:
             ms = (time.perf_counter() - t0) * 1000.0
             code = 1 if host.dtype == np.uint8 else 0
             head_out = struct.pack("<dII", ms, code, host.ndim) + struct.pack(f"<{host.ndim}I", *host.shape)
-            out.write(struct.pack("<II", MSG_RESULT, len(head_out) + host.nbytes))
-            out.write(head_out)
-            out.write(memoryview(host).cast("B"))  # no copy of the frame's bytes
-            out.flush()
+            send(out, MSG_RESULT, head_out, memoryview(host).cast("B"))  # no copy of the frame's bytes
         except Exception as err:
             send_json(out, {"type": "run-error", "message": f"{type(err).__name__}: {err}".splitlines()[0]})
 
