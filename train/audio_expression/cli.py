@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import torch
 
@@ -17,6 +17,8 @@ from .augment import VARIANTS, build_cache
 from .config import HELD_OUT, ModelConfig, TrainConfig
 from .data import load_clips
 from .features import EXTRACTOR, ROOT, extractor_id
+from .phonetic import PHONE_TABLES, PRIOR_OUTPUTS
+from .sync import estimate as estimate_sync
 
 
 def _non_negative(v: str) -> int:
@@ -51,6 +53,37 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clean-only", action="store_true", help="no augmented variants, only the clean audio")
 
 
+def _sync_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sync", choices=("auto", "off"), default="off",
+                   help="auto: find each training clip's audio/video offset with speaker-independent cues, shift its "
+                        "labels by it, and leave out a clip whose mouth does not follow its audio (sync.py); "
+                        "off (default): take the clips as they are")
+
+
+def _prior_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--phonetic-prior", choices=("on", "off"), default="on",
+                   help="on (default): the exported model takes jawOpen, mouthFunnel, mouthPucker, mouthStretch and "
+                        "mouthSmile from the phonetic prior (phone posteriors through fixed articulatory tables, "
+                        "phonetic.py) and the other outputs from the network; off: all from the network")
+    p.add_argument("--prior-outputs", default=",".join(PRIOR_OUTPUTS),
+                   help=f"comma-separated outputs taken from the phonetic prior (default {','.join(PRIOR_OUTPUTS)}; "
+                        f"those with a phone table: {','.join(PHONE_TABLES)})")
+
+
+def _with_prior(a: argparse.Namespace, net, train_clips):
+    """The network wrapped with the phonetic prior (standardised on the training clips' clean audio), or as it is."""
+    if a.phonetic_prior == "off":
+        return net
+    from .phonetic import PhoneticPrior, WithPhoneticPrior
+    prior = PhoneticPrior(net.cfg.past, net.cfg.lookahead, net.cfg.feature_dim)
+    prior.fit([c for c in train_clips if c.variant == "clean"], net.feature_mean.numpy())
+    outputs = [n for n in a.prior_outputs.split(",") if n]
+    try:
+        return WithPhoneticPrior(net, prior, outputs).eval()
+    except ValueError as e:
+        raise SystemExit(f"--prior-outputs: {e}") from None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m train.audio_expression",
                                 description="Generic audio-to-expression model: speech feature windows → mouth and jaw blendshapes.")
@@ -60,6 +93,8 @@ def parser() -> argparse.ArgumentParser:
     _common(f)
     t = sub.add_parser("train", help="train on all but the held-out speakers, score the held-out ones, export model.onnx + model.json")
     _common(t)
+    _sync_option(t)
+    _prior_option(t)
     t.add_argument("--out", required=True, type=Path, help="output folder: model.onnx, model.json, checkpoint.pt, report.json")
     t.add_argument("--held-out", default=",".join(HELD_OUT),
                    help=f"comma-separated speakers (dataset folder names) kept out of training and scored (default {','.join(HELD_OUT)})")
@@ -88,11 +123,17 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
     e = sub.add_parser("ensemble", help="average trained models (checkpoint.pt of `train` runs) into one, score it, export it")
     _common(e)
+    _sync_option(e)
+    _prior_option(e)
     e.add_argument("--checkpoints", required=True, help="comma-separated checkpoint.pt files (same configuration and data)")
     e.add_argument("--out", required=True, type=Path, help="output folder: model.onnx, model.json, parity.json, report.json")
     e.add_argument("--held-out", default=",".join(HELD_OUT), help="speakers scored (as for train)")
     e.add_argument("--exclude", default="", help="datasets left out (as for train)")
     e.add_argument("--seed", type=int, default=0)
+    y = sub.add_parser("sync", help="print each dataset's audio/video offset found by speaker-independent cues (sync.py), "
+                                    "as `--sync auto` would apply it to a training clip")
+    _common(y)
+    y.add_argument("--json", action="store_true", help="one JSON object per dataset instead of a table")
     c = sub.add_parser("calibrate", help="write AVATAR/audio-calibration.json: the avatar's own blendshape ranges from its dataset")
     c.add_argument("--data", required=True, type=Path, help="the avatar's `dnp prepare` dataset folder")
     c.add_argument("--avatar", required=True, type=Path, help="the avatar folder (avatar.json)")
@@ -121,6 +162,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if a.command == "features":
         _build(a, datasets, a.clean_only)
         return 0
+    if a.command == "sync":
+        _build(a, datasets, True)
+        for d in datasets:
+            clean = load_clips(d, a.cache / extractor_id() / d.name, ["clean"])[0]
+            s = estimate_sync(clean.features, clean.targets[:, 0], clean.mask)
+            print(json.dumps({"dataset": d.name, **s.as_dict()}) if a.json else
+                  f"{d.name}: r {s.r_zero:+.2f} at 0 ms, peak {s.r_peak:+.2f} at {s.peak_ms:+.0f} ms (mouth after sound) → "
+                  + ("left out" if not s.keep else f"shift {s.offset_ms:+.0f} ms" if s.offset_ms else "in sync"))
+        return 0
     from .export import save_checkpoint
     from .train import train
 
@@ -132,22 +182,33 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f"--held-out / --exclude names {missing} are not among the datasets {names}")
     _build(a, [d for d in datasets if d.name not in held + excluded], a.clean_only)
     _build(a, [d for d in datasets if d.name in held], True)  # scored on their clean audio only
-    train_clips, eval_clips = [], []
+    train_clips, eval_clips, sync = [], [], {}
     for d in datasets:
         cache = a.cache / extractor_id() / d.name
         if d.name in excluded:
             continue
         if d.name in held:
-            eval_clips += load_clips(d, cache, ["clean"])
-        else:
-            train_clips += load_clips(d, cache, None if not a.clean_only else ["clean"])
+            eval_clips += load_clips(d, cache, ["clean"])  # scored against its own labels, never shifted
+            continue
+        offset = 0.0
+        if a.sync == "auto":
+            clean = load_clips(d, cache, ["clean"])[0]
+            s = estimate_sync(clean.features, clean.targets[:, 0], clean.mask)
+            sync[d.name] = s.as_dict()
+            print(f"sync {d.name}: mouth vs sound cues r {s.r_zero:+.2f} at 0 ms, {s.r_peak:+.2f} at {s.peak_ms:+.0f} ms → "
+                  + (f"labels shifted {s.offset_ms:+.0f} ms" if s.keep and s.offset_ms else "kept as is" if s.keep
+                     else "left out (its mouth does not follow its audio)"), file=sys.stderr)
+            if not s.keep:
+                continue
+            offset = s.offset_ms / 1000.0
+        train_clips += load_clips(d, cache, None if not a.clean_only else ["clean"], offset)
     if not train_clips:
         raise SystemExit("every dataset is held out: nothing to train on")
     dim = train_clips[0].features.shape[1]
     if any(c.features.shape[1] != dim for c in train_clips + eval_clips):
         raise SystemExit("feature frames of different widths in the cache (delete the cache after changing the extractor)")
     if a.command == "ensemble":
-        return _ensemble(a, train_clips, eval_clips, held, excluded)
+        return _ensemble(a, train_clips, eval_clips, held, excluded, sync)
     columns = () if a.columns == "all" else tuple([0, 13, 26] + list(range(39, dim)))
     mcfg = ModelConfig(feature_dim=dim, columns=columns, head=a.head, past=a.past, lookahead=a.lookahead, channels=a.channels, hidden=a.hidden,
                        dropout=a.dropout).validate()
@@ -159,6 +220,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "trainSpeakers": sorted({c.speaker for c in train_clips}),
         "heldOutSpeakers": held,
         "excluded": excluded,
+        "sync": sync,
         "variants": sorted({c.variant for c in train_clips}),
         "trainSeconds": round(sum(len(c.features) for c in train_clips) / 100.0, 1),
         "iterations": res["iterations"],
@@ -166,15 +228,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         "train": {k: v for k, v in vars(tcfg).items()},
         "commit": _git_commit(),
         "machine": f"{platform.machine()} {platform.processor() or ''} torch {torch.__version__} threads {a.threads}".strip(),
-        "heldOut": res["report"],
+        "heldOutNetwork": res["report"],
     }
     a.out.mkdir(parents=True, exist_ok=True)
-    model = res["model"]
-    save_checkpoint(model, a.out / "checkpoint.pt", {"train": training})
-    return _export(a, model, training, res["report"], res["history"], train_clips, eval_clips)
+    net = res["model"]
+    save_checkpoint(net, a.out / "checkpoint.pt", {"train": training})  # the network alone (the prior is rebuilt)
+    from .train import evaluate
+    model = _with_prior(a, net, train_clips)
+    report = evaluate(model, eval_clips) if model is not net else res["report"]
+    training.update(phoneticPrior=_prior_manifest(model), heldOut=report)
+    return _export(a, model, training, report, res["history"], train_clips, eval_clips)
 
 
-def _ensemble(a: argparse.Namespace, train_clips, eval_clips, held: List[str], excluded: List[str]) -> int:
+def _ensemble(a: argparse.Namespace, train_clips, eval_clips, held: List[str], excluded: List[str],
+              sync: Dict[str, Dict[str, object]]) -> int:
     from .export import load_checkpoint
     from .model import Ensemble
     from .train import evaluate
@@ -182,8 +249,9 @@ def _ensemble(a: argparse.Namespace, train_clips, eval_clips, held: List[str], e
     members = []
     for p in paths:
         members.append(load_checkpoint(p))
-    model = Ensemble(members).eval()
+    net = Ensemble(members).eval()
     member_training = [torch.load(str(p), map_location="cpu").get("train", {}) for p in paths]
+    model = _with_prior(a, net, train_clips)
     report = evaluate(model, eval_clips)
     training = {
         "ensemble": [str(p) for p in paths],
@@ -191,14 +259,26 @@ def _ensemble(a: argparse.Namespace, train_clips, eval_clips, held: List[str], e
         "trainSpeakers": sorted({c.speaker for c in train_clips}),
         "heldOutSpeakers": held,
         "excluded": excluded,
+        "sync": sync,
         "variants": sorted({c.variant for c in train_clips}),
         "trainSeconds": round(sum(len(c.features) for c in train_clips) / 100.0, 1),
         "commit": _git_commit(),
         "machine": f"{platform.machine()} {platform.processor() or ''} torch {torch.__version__} threads {a.threads}".strip(),
+        "heldOutNetwork": evaluate(net, eval_clips) if model is not net else report,
+        "phoneticPrior": _prior_manifest(model),
         "heldOut": report,
     }
     a.out.mkdir(parents=True, exist_ok=True)
     return _export(a, model, training, report, [], train_clips, eval_clips)
+
+
+def _prior_manifest(model) -> Optional[Dict[str, object]]:
+    """What model.json says of the phonetic prior (None without one)."""
+    from .phonetic import PHONE_TABLES, SIGMA_FRAMES, WithPhoneticPrior
+    if not isinstance(model, WithPhoneticPrior):
+        return None
+    return {"outputs": list(model.prior_outputs), "sigmaFrames": SIGMA_FRAMES,
+            "tables": {n: PHONE_TABLES[n] for n in model.prior_outputs}}
 
 
 def _export(a: argparse.Namespace, model, training, report, history, train_clips, eval_clips) -> int:

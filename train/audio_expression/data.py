@@ -36,18 +36,20 @@ def read_dataset(dataset: Path) -> Tuple[float, np.ndarray, np.ndarray]:
     return fps, bs, valid
 
 
-def targets_on_grid(bs: np.ndarray, valid: np.ndarray, fps: float, frames: int, speed: float = 1.0
-                    ) -> Tuple[np.ndarray, np.ndarray]:
+def targets_on_grid(bs: np.ndarray, valid: np.ndarray, fps: float, frames: int, speed: float = 1.0,
+                    offset_s: float = 0.0) -> Tuple[np.ndarray, np.ndarray]:
     """Blendshapes (the model's outputs) at each feature frame's time, linearly interpolated between video
-    frames; `speed` > 1 when the audio was played faster (its time t maps to t × speed in the video)."""
-    t = (np.arange(frames) * HOP_MS / 1000.0 + FEATURE_CENTRE_S) * speed
+    frames; `speed` > 1 when the audio was played faster (its time t maps to t × speed in the video);
+    `offset_s` > 0 when the clip's picture is late on its sound (sync.py): the label of audio time t is then
+    the mouth at video time t + offset_s."""
+    t = (np.arange(frames) * HOP_MS / 1000.0 + FEATURE_CENTRE_S) * speed + offset_s
     pos = t * fps
     j0 = np.clip(np.floor(pos).astype(int), 0, len(bs) - 1)
     j1 = np.clip(j0 + 1, 0, len(bs) - 1)
     w = np.clip(pos - j0, 0.0, 1.0)[:, None]
     sub = bs[:, OUTPUT_INDEX]
     y = (1 - w) * sub[j0] + w * sub[j1]
-    mask = valid[j0] & valid[j1] & (pos <= len(bs) - 1)
+    mask = valid[j0] & valid[j1] & (pos >= 0) & (pos <= len(bs) - 1)
     return y.astype(np.float32), mask
 
 
@@ -77,8 +79,10 @@ def with_pause(y: np.ndarray, m: np.ndarray, pause_at: float, pause_s: float, fr
     return out, mask
 
 
-def load_clips(dataset: Path, cache: Path, variants: Optional[Sequence[str]] = None) -> List[Clip]:
-    """The clips of one dataset: one per cached variant (cache/<variant>.npy + .json), or only `variants`."""
+def load_clips(dataset: Path, cache: Path, variants: Optional[Sequence[str]] = None, offset_s: float = 0.0
+               ) -> List[Clip]:
+    """The clips of one dataset: one per cached variant (cache/<variant>.npy + .json), or only `variants`;
+    `offset_s`: the clip's audio/video offset (targets_on_grid)."""
     fps, bs, valid = read_dataset(dataset)
     out: List[Clip] = []
     for meta_path in sorted(cache.glob("*.json")):
@@ -91,10 +95,10 @@ def load_clips(dataset: Path, cache: Path, variants: Optional[Sequence[str]] = N
         if meta.get("pause_at") is not None:
             # the unpaused clip on the same grid (at this speed), then the pause spliced in
             n0 = len(f) - int(round(float(meta["pause_s"]) * 1000.0 / HOP_MS))
-            y0, m0 = targets_on_grid(bs, valid, fps, n0, float(meta["speed"]))
+            y0, m0 = targets_on_grid(bs, valid, fps, n0, float(meta["speed"]), offset_s)
             y, m = with_pause(y0, m0, float(meta["pause_at"]), float(meta["pause_s"]), len(f))
         else:
-            y, m = targets_on_grid(bs, valid, fps, len(f), float(meta["speed"]))
+            y, m = targets_on_grid(bs, valid, fps, len(f), float(meta["speed"]), offset_s)
         out.append(Clip(dataset.name, meta["name"], f, y, m))
     if variants is not None and len(out) != len(variants):
         raise FileNotFoundError(f"{cache}: missing variants (have {[c.variant for c in out]}, want {list(variants)})")
