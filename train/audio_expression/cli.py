@@ -71,7 +71,8 @@ def _prior_option(p: argparse.ArgumentParser) -> None:
 
 
 def _with_prior(a: argparse.Namespace, net, train_clips):
-    """The network wrapped with the phonetic prior (standardised on the training clips' clean audio), or as it is."""
+    """The network wrapped with the phonetic prior (its map onto blendshape values fitted on the training clips'
+    clean audio), or the network as it is with --phonetic-prior off."""
     if a.phonetic_prior == "off":
         return net
     from .phonetic import PhoneticPrior, WithPhoneticPrior
@@ -167,9 +168,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for d in datasets:
             clean = load_clips(d, a.cache / extractor_id() / d.name, ["clean"])[0]
             s = estimate_sync(clean.features, clean.targets[:, 0], clean.mask)
-            print(json.dumps({"dataset": d.name, **s.as_dict()}) if a.json else
-                  f"{d.name}: r {s.r_zero:+.2f} at 0 ms, peak {s.r_peak:+.2f} at {s.peak_ms:+.0f} ms (mouth after sound) → "
-                  + ("left out" if not s.keep else f"shift {s.offset_ms:+.0f} ms" if s.offset_ms else "in sync"))
+            print(json.dumps({"dataset": d.name, **s.as_dict()}) if a.json else f"{d.name}: {s.describe()}")
         return 0
     from .export import save_checkpoint
     from .train import train
@@ -195,9 +194,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             clean = load_clips(d, cache, ["clean"])[0]
             s = estimate_sync(clean.features, clean.targets[:, 0], clean.mask)
             sync[d.name] = s.as_dict()
-            print(f"sync {d.name}: mouth vs sound cues r {s.r_zero:+.2f} at 0 ms, {s.r_peak:+.2f} at {s.peak_ms:+.0f} ms → "
-                  + (f"labels shifted {s.offset_ms:+.0f} ms" if s.keep and s.offset_ms else "kept as is" if s.keep
-                     else "left out (its mouth does not follow its audio)"), file=sys.stderr)
+            print(f"sync {d.name}: {s.describe()}", file=sys.stderr)
             if not s.keep:
                 continue
             offset = s.offset_ms / 1000.0

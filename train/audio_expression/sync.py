@@ -41,6 +41,15 @@ class SyncResult:
     r_peak: float          # ... at the peak
     keep: bool
 
+    def verdict(self) -> str:
+        """What training does with the clip: 'left out', 'shift +X ms' or 'in sync'."""
+        return "left out (its mouth does not follow its audio)" if not self.keep else \
+            f"labels shifted {self.offset_ms:+.0f} ms" if self.offset_ms else "in sync"
+
+    def describe(self) -> str:
+        return (f"mouth vs sound cues r {self.r_zero:+.2f} at 0 ms, {self.r_peak:+.2f} at {self.peak_ms:+.0f} ms "
+                f"(mouth after sound) → {self.verdict()}")
+
     def as_dict(self) -> Dict[str, object]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
