@@ -53,6 +53,10 @@ describe('dnp train arguments', () => {
     expect(off).toContain('--no-aligned');
     expect(off).toContain('--no-eyes');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--eyes', '--no-eyes'])).toThrow('--eyes and --no-eyes contradict each other');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--mouth']))).toContain('--mouth');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-mouth']))).toContain('--no-mouth');
+    expect(a).not.toContain('--mouth');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--mouth', '--no-mouth'])).toThrow('--mouth and --no-mouth contradict each other');
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--learned-rotation']))).toContain('--learned-rotation');
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-learned-rotation']))).toContain('--no-learned-rotation');
     expect(a).not.toContain('--learned-rotation');

@@ -75,6 +75,11 @@ def parser() -> argparse.ArgumentParser:
                         "irises; needs landmarks (dataset v2); the default at sizes 128, 256, 512, 1024")
     t.add_argument("--no-aligned", action="store_true", help="variant W: expression maps in the output's frame (no --aligned)")
     t.add_argument("--no-eyes", action="store_true", help="variant W: no eye layer (no --eyes)")
+    t.add_argument("--mouth", action="store_true",
+                   help="variant W, one reference: a mouth layer (a full-resolution change of colour over the lips and "
+                        "below them, drawn from the jaw and mouth controls, carried by the head motion): teeth and an open "
+                        "mouth's interior; needs landmarks (dataset v2); sizes 128, 256, 512, 1024")
+    t.add_argument("--no-mouth", action="store_true", help="variant W: no mouth layer (no --mouth; the default)")
     t.add_argument("--learned-rotation", action="store_true",
                    help="variant W with the fitted geometry: the learned correction of the head motion may rotate it "
                         "too (otherwise it only shifts and scales it)")

@@ -49,7 +49,8 @@ def variant_switches(variant: str) -> VariantSwitches:
 
 
 def eye_layer_fits(size: int) -> bool:
-    """Variant W's eye layer (S/2 x 3S/16, doubled up from 8 x 3) needs S = 16 x a power of two, at least 128."""
+    """Variant W's colour layers (the eyes' S/2 x 3S/16, doubled up from 8 x 3; the mouth's 3S/8 x S/4, from 6 x 4)
+    need S = 16 x a power of two, at least 128."""
     q = size // 16
     return size % 16 == 0 and q >= 8 and q & (q - 1) == 0
 
@@ -89,6 +90,9 @@ class ModelConfig:
     # gaze and pitch/yaw by its own small decoder and carried by the rigid head motion: lids and irises drawn sharply
     # instead of warped or blurred by the half-resolution synthesis
     warp_eyes: bool = False
+    # variant W, one reference: a mouth layer of the same kind (a patch of 3*size/8 x size/4 on the reference's lips
+    # and below them) drawn from the jaw and mouth controls: teeth and an open mouth's interior
+    warp_mouth: bool = False
     # variant W with the fitted geometry: whether the learned pose-linear affine on top of it may rotate (and shear)
     # the head too, or only shift and scale it. On lp-d6 a free one learned to undo two thirds of the head's roll,
     # which the geometry gets right (docs/training.md)
@@ -137,6 +141,8 @@ class ModelConfig:
                 raise ValueError("warp_aligned (head-aligned expression maps) needs warp_refs = 1")
             if self.warp_eyes and (self.warp_refs != 1 or not eye_layer_fits(self.size)):
                 raise ValueError("warp_eyes (the eye layer) needs warp_refs = 1 and a size of 128, 256, 512 or 1024")
+            if self.warp_mouth and (self.warp_refs != 1 or not eye_layer_fits(self.size)):
+                raise ValueError("warp_mouth (the mouth layer) needs warp_refs = 1 and a size of 128, 256, 512 or 1024")
         self.stages()
         return self
 

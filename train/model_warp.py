@@ -30,6 +30,11 @@ of S/2 x 3S/16 placed on the reference's eyes) drawn by its own small decoder fr
 and pitch/yaw only, and carried to the output by the rigid head motion (one GridSample): rgb = rgb + eyes. A warp
 cannot close a lid over an eye or move an iris under a lid, and the half-resolution synthesis draws them soft.
 
+With `warp_mouth` (`--mouth`), a mouth layer of the same kind goes on top too: a patch of 3S/8 x S/4 placed on the
+reference's lips (reaching below them, where an opening jaw goes), drawn from the jaw and mouth controls,
+cheekPuff and pitch/yaw: teeth and the dark of an open mouth that the warp cannot show and the half-resolution
+synthesis draws as a pink smudge.
+
 The same code runs in training and in the exported ONNX graph (cond [B, 60] -> rgb [B, 3, S, S]).
 """
 from __future__ import annotations
@@ -47,7 +52,11 @@ from .face_geometry import RIGID_LANDMARKS, affine_to, project
 EYE_BLENDSHAPES = [1, 2, 3, 4, 5] + list(range(7, 23))
 EYE_COARSE = (3, 8)  # the eye decoder's first map (rows, columns); doubled up to (3S/16, S/2)
 EYE_CHANNELS = [32, 32, 16, 16]  # per doubling stage (further stages keep the last)
-EYE_TAPER = 4.0  # pixels over which the eye layer's change of colour fades to zero at the patch's border
+EYE_TAPER = 4.0  # pixels over which a colour layer's change of colour fades to zero at the patch's border
+# the mouth layer's controls: cheekPuff (6), the jaw and mouth blendshapes (23-49)
+MOUTH_BLENDSHAPES = [6] + list(range(23, 50))
+MOUTH_COARSE = (4, 6)  # the mouth decoder's first map; doubled up to (S/4, 3S/8)
+MOUTH_CHANNELS = [32, 32, 16, 16]
 
 
 def neighbour_table(ref: torch.Tensor) -> torch.Tensor:
@@ -106,6 +115,71 @@ def blend_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: 
     g = _gather(table, sx, sy, size, offset) * weights  # [3, B, K*P]
     out = g.reshape(3, b, refs, p).sum(2).transpose(0, 1)  # [B, 3, P]
     return out.reshape(b, 3, size, size) if p == size * size else out
+
+
+class ColourPatch(nn.Module):
+    """A colour layer: a full-resolution change of colour over one region of the face, a patch of h x w pixels in
+    the reference's frame (its top-left corner `origin`, placed from the reference's landmarks by set_origin),
+    drawn by its own small decoder (MLP -> coarse map -> up-sample+conv stages -> 3 channels, tapered to zero over
+    EYE_TAPER pixels at the border) from the conditioning values `select` (indices into the normalised
+    conditioning), and carried to the output by the rigid head motion (one GridSample). It starts at zero change:
+    a layer with its own opacity was switched off by the first steps of training (a wrong patch costs more at
+    first than a closed lid gains) and never came back; a change can only be learned."""
+
+    def __init__(self, size: int, h: int, w: int, coarse, channels, select, origin):
+        super().__init__()
+        self.size, self.h, self.w = size, h, w
+        self.coarse, self.c0 = tuple(coarse), channels[0]
+        self.register_buffer("origin", torch.tensor([float(v) for v in origin]))
+        self.register_buffer("select", torch.tensor(list(select)), persistent=False)
+        n = 64
+        self.mlp = nn.Sequential(nn.Linear(len(select), n), nn.ReLU(), nn.Linear(n, n), nn.ReLU(),
+                                 nn.Linear(n, channels[0] * coarse[0] * coarse[1]))
+        self.up = nn.ModuleList()
+        c_in, r = channels[0], coarse[1]
+        chans = list(channels)
+        while r < w:
+            c_out = chans.pop(0) if chans else c_in
+            self.up.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+            c_in, r = c_out, r * 2
+        self.head = nn.Conv2d(c_in, 3, 3, padding=1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        ty = torch.arange(h, dtype=torch.float32) + 0.5
+        tx = torch.arange(w, dtype=torch.float32) + 0.5
+        fy = (torch.minimum(ty, h - ty) / EYE_TAPER).clamp(0, 1)
+        fx = (torch.minimum(tx, w - tx) / EYE_TAPER).clamp(0, 1)
+        self.register_buffer("window", (fy[:, None] * fx[None, :])[None, None], persistent=False)
+
+    @torch.no_grad()
+    def set_origin(self, centre_x: float, centre_y: float) -> None:
+        """Centres the patch on (centre_x, centre_y) of the reference (pixels; the corner is rounded to whole
+        pixels and kept inside the frame)."""
+        s = self.size
+        x0 = int(round(min(max(centre_x - self.w / 2.0, 0.0), s - self.w)))
+        y0 = int(round(min(max(centre_y - self.h / 2.0, 0.0), s - self.h)))
+        self.origin.copy_(torch.tensor([x0, y0], dtype=torch.float32))
+
+    def forward(self, z: torch.Tensor, px: torch.Tensor, py: torch.Tensor, dx: torch.Tensor,
+                dy: torch.Tensor) -> torch.Tensor:
+        """z [B, 60] clipped normalised conditioning, px/py [P] output pixel centres, dx/dy [B, P] the rigid head
+        motion (pixels) -> the change of colour [B, 3, S, S] in the output frame (zero outside the patch)."""
+        b, s = z.shape[0], self.size
+        x = torch.index_select(z, 1, self.select).clamp(-3.0, 3.0)
+        x = self.mlp(x).reshape(b, self.c0, self.coarse[0], self.coarse[1])
+        for conv in self.up:
+            x = torch.relu(conv(Fn.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)))
+        patch = self.head(x) * self.window  # [B, 3, h, w], fading to zero at the border
+        # where each output pixel lies on the reference, in the patch's normalised coordinates (align_corners=False)
+        qx = (px + dx - self.origin[0] + 0.5) * (2.0 / self.w) - 1.0
+        qy = (py + dy - self.origin[1] + 0.5) * (2.0 / self.h) - 1.0
+        grid = torch.stack([qx, qy], -1).reshape(b, s, s, 2)
+        return Fn.grid_sample(patch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+# checkpoints from before ColourPatch named the eye layer's parts on the model itself
+_OLD_EYE_KEYS = {"eye_mlp.": "eye_patch.mlp.", "eye_up.": "eye_patch.up.", "eye_head.": "eye_patch.head.",
+                 "eye_origin": "eye_patch.origin"}
 
 
 class WarpModel(nn.Module):
@@ -209,62 +283,33 @@ class WarpModel(nn.Module):
         self.refine_out = nn.Conv2d(rc, 4, 3, padding=1)
         with torch.no_grad():
             self.refine_out.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 3.0]))  # start: the warp everywhere
-        self.eyes = cfg.warp_eyes
+        self.eyes, self.mouth = cfg.warp_eyes, cfg.warp_mouth
+        self.init_colour_layers()
+
+    def init_colour_layers(self) -> None:
+        s = self.size
+        self.eye_patch: Optional[ColourPatch] = None
+        self.mouth_patch: Optional[ColourPatch] = None
         if self.eyes:
-            self.init_eye_layer()
+            h = 3 * s // 16
+            self.eye_patch = ColourPatch(s, h, s // 2, EYE_COARSE, EYE_CHANNELS,
+                                         [POSE_SIZE + GAZE_SIZE + i for i in EYE_BLENDSHAPES] + [POSE_SIZE, POSE_SIZE + 1, 0, 1],
+                                         (s // 4, round(s * 0.38 - h / 2.0)))
+        if self.mouth:
+            h, w = s // 4, 3 * s // 8
+            self.mouth_patch = ColourPatch(s, h, w, MOUTH_COARSE, MOUTH_CHANNELS,
+                                           [POSE_SIZE + GAZE_SIZE + i for i in MOUTH_BLENDSHAPES] + [0, 1],
+                                           ((s - w) // 2, round(s * 0.72 - h / 2.0)))
+        self._register_load_state_dict_pre_hook(self._rename_old_eye_keys)
 
-    def init_eye_layer(self) -> None:
-        s = self.size
-        self.eye_h, self.eye_w = 3 * s // 16, s // 2
-        # top-left corner of the patch in the reference's pixels, set from its landmarks by set_eye_origin()
-        self.register_buffer("eye_origin", torch.tensor([float(s // 4), float(round(s * 0.38 - self.eye_h / 2.0))]))
-        self.register_buffer("eye_select", torch.tensor([POSE_SIZE + GAZE_SIZE + i for i in EYE_BLENDSHAPES]
-                                                        + [POSE_SIZE, POSE_SIZE + 1, 0, 1]), persistent=False)
-        w = 64
-        self.eye_mlp = nn.Sequential(nn.Linear(len(EYE_BLENDSHAPES) + GAZE_SIZE + 2, w), nn.ReLU(), nn.Linear(w, w),
-                                     nn.ReLU(), nn.Linear(w, EYE_CHANNELS[0] * EYE_COARSE[0] * EYE_COARSE[1]))
-        self.eye_up = nn.ModuleList()
-        c_in, r = EYE_CHANNELS[0], EYE_COARSE[1]
-        chans = list(EYE_CHANNELS)
-        while r < self.eye_w:
-            c_out = chans.pop(0) if chans else c_in
-            self.eye_up.append(nn.Conv2d(c_in, c_out, 3, padding=1))
-            c_in, r = c_out, r * 2
-        # a change of colour added to the picture beneath, starting at zero: a layer with its own opacity was switched
-        # off by the first steps of training (a wrong patch costs more at first than a closed lid gains) and never
-        # came back; a change can only be learned
-        self.eye_head = nn.Conv2d(c_in, 3, 3, padding=1)
-        nn.init.zeros_(self.eye_head.weight)
-        nn.init.zeros_(self.eye_head.bias)
-        ty = torch.arange(self.eye_h, dtype=torch.float32) + 0.5
-        tx = torch.arange(self.eye_w, dtype=torch.float32) + 0.5
-        fy = (torch.minimum(ty, self.eye_h - ty) / EYE_TAPER).clamp(0, 1)
-        fx = (torch.minimum(tx, self.eye_w - tx) / EYE_TAPER).clamp(0, 1)
-        self.register_buffer("eye_window", (fy[:, None] * fx[None, :])[None, None], persistent=False)
-
-    @torch.no_grad()
-    def set_eye_origin(self, centre_x: float, centre_y: float) -> None:
-        """Centres the eye layer's patch on the reference's eyes (pixels of the reference; the corner is rounded to
-        whole pixels and kept inside the frame)."""
-        s = self.size
-        x0 = int(round(min(max(centre_x - self.eye_w / 2.0, 0.0), s - self.eye_w)))
-        y0 = int(round(min(max(centre_y - self.eye_h / 2.0, 0.0), s - self.eye_h)))
-        self.eye_origin.copy_(torch.tensor([x0, y0], dtype=torch.float32))
-
-    def eye_layer(self, z: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
-        """z [B, 60] clipped normalised conditioning, dx/dy [B, P] the rigid head motion (pixels) -> the eye layer's
-        change of colour [B, 3, S, S] in the output frame (zero outside the patch)."""
-        b, s = z.shape[0], self.size
-        x = torch.index_select(z, 1, self.eye_select).clamp(-3.0, 3.0)
-        x = self.eye_mlp(x).reshape(b, EYE_CHANNELS[0], EYE_COARSE[0], EYE_COARSE[1])
-        for conv in self.eye_up:
-            x = torch.relu(conv(Fn.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)))
-        patch = self.eye_head(x) * self.eye_window  # [B, 3, h, w], fading to zero at the border
-        # where each output pixel lies on the reference, in the patch's normalised coordinates (align_corners=False)
-        qx = (self.px + dx - self.eye_origin[0] + 0.5) * (2.0 / self.eye_w) - 1.0
-        qy = (self.py + dy - self.eye_origin[1] + 0.5) * (2.0 / self.eye_h) - 1.0
-        grid = torch.stack([qx, qy], -1).reshape(b, s, s, 2)
-        return Fn.grid_sample(patch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    @staticmethod
+    def _rename_old_eye_keys(state_dict, prefix, *_args) -> None:
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            rest = key[len(prefix):]
+            for old, new in _OLD_EYE_KEYS.items():
+                if rest.startswith(old):
+                    state_dict[prefix + new + rest[len(old):]] = state_dict.pop(key)
+                    break
 
     # -- the reference frame ---------------------------------------------------------------------------------
     @torch.no_grad()
@@ -382,8 +427,11 @@ class WarpModel(nn.Module):
         mask = torch.sigmoid(r[:, 3:4])
         m3 = torch.cat([mask, mask, mask], 1)  # same shapes in the blend (fast in onnxruntime)
         rgb = m3 * warp + (1 - m3) * synth
-        if self.eyes:
-            rgb = (rgb + self.eye_layer(z, dx, dy)).clamp(0.0, 1.0)
+        if self.eye_patch is not None or self.mouth_patch is not None:
+            for layer in (self.eye_patch, self.mouth_patch):
+                if layer is not None:
+                    rgb = rgb + layer(z, self.px, self.py, dx, dy)
+            rgb = rgb.clamp(0.0, 1.0)
         out = {"rgb": rgb}
         if want_low:  # what the training losses need
             out.update(warp=warp, flow=flow, mask=mask, sx=sx, sy=sy)
@@ -440,6 +488,18 @@ def untrained_warp_init(model: WarpModel, seed: int) -> None:
     model.head.weight.copy_(torch.randn(model.head.weight.shape, generator=g) * 0.02)
 
 
+def _patch_macs(s: int, h: int, w: int, n_in: int, coarse, channels) -> int:
+    """Multiply-accumulates of a ColourPatch: its MLP, up-sampling convs, head, the grid sample and the sum."""
+    m = n_in * 64 + 64 * 64 + 64 * channels[0] * coarse[0] * coarse[1]
+    r, c_in, chans = coarse[1], channels[0], list(channels)
+    while r < w:
+        c_out = chans.pop(0) if chans else c_in
+        r *= 2
+        m += (h * r // w) * r * 9 * c_in * c_out
+        c_in = c_out
+    return m + h * w * 9 * c_in * 3 + s * s * 3 * 4
+
+
 def warp_flops(cfg: ModelConfig) -> Dict[str, int]:
     """2 x multiply-accumulates of the linear layers and convolutions, plus the 12-value bilinear blend."""
     s = cfg.size
@@ -460,17 +520,9 @@ def warp_flops(cfg: ModelConfig) -> Dict[str, int]:
     rc = cfg.refine_channels
     macs["refine"] = h * h * 9 * ((3 + cfg.n_f) * rc + (cfg.refine_layers - 1) * rc * rc + rc * 4)
     if cfg.warp_eyes:
-        h, w = 3 * s // 16, s // 2
-        n_in = len(EYE_BLENDSHAPES) + GAZE_SIZE + 2
-        m = n_in * 64 + 64 * 64 + 64 * EYE_CHANNELS[0] * EYE_COARSE[0] * EYE_COARSE[1]
-        r, c_in, chans = EYE_COARSE[1], EYE_CHANNELS[0], list(EYE_CHANNELS)
-        while r < w:
-            c_out = chans.pop(0) if chans else c_in
-            r *= 2
-            m += (h * r // w) * r * 9 * c_in * c_out
-            c_in = c_out
-        m += h * w * 9 * c_in * 3 + s * s * 3 * 4  # head, the grid sample and the sum
-        macs["eyes"] = m
+        macs["eyes"] = _patch_macs(s, 3 * s // 16, s // 2, len(EYE_BLENDSHAPES) + GAZE_SIZE + 2, EYE_COARSE, EYE_CHANNELS)
+    if cfg.warp_mouth:
+        macs["mouth"] = _patch_macs(s, s // 4, 3 * s // 8, len(MOUTH_BLENDSHAPES) + 2, MOUTH_COARSE, MOUTH_CHANNELS)
     flops = {k: 2 * v for k, v in macs.items()}
     flops["total"] = sum(flops.values())
     return flops

@@ -183,6 +183,9 @@ class OnnxTorch:
     def op_Neg(self, a: Dict[str, Any], x: torch.Tensor) -> torch.Tensor:
         return -x
 
+    def op_Identity(self, a: Dict[str, Any], x: torch.Tensor) -> torch.Tensor:
+        return x
+
     def op_Relu(self, a: Dict[str, Any], x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x)
 

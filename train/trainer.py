@@ -20,7 +20,7 @@ from .export import parity_summary
 from .config import GAZE_SIZE, POSE_SIZE, ModelConfig, TrainConfig, eye_layer_fits, preset_configs
 from .dataset import Dataset, conditioning_stats
 from .build import AnyModel, build_model, model_flops
-from .losses import (LEFT_EYE, RIGHT_EYE, blurred_tables, landmark_loss, motion_weight_map, region_boxes, region_weight,
+from .losses import (LEFT_EYE, MOUTH_OUTER_LIPS, RIGHT_EYE, blurred_tables, landmark_loss, motion_weight_map, region_boxes, region_weight,
                      warp_loss)
 from .model import PortraitModel, parameter_count
 from .face_geometry import RIGID_LANDMARKS, fit_face_geometry
@@ -69,10 +69,11 @@ class Trainer:
             sys.stderr.write("train: this dataset has no landmarks (version 1): variant W learns the head motion "
                              "from the pose alone (no fitted face geometry); prepare it again for better results\n")
             mcfg.warp_geometry = False
-        if mcfg.switches().warp and mcfg.warp_eyes and ds.landmarks is None:
-            sys.stderr.write("train: this dataset has no landmarks (version 1): no eye layer (it is placed on the "
-                             "reference's eyes); prepare it again for better results\n")
-            mcfg.warp_eyes = False
+        for key, what, where in (("warp_eyes", "eye layer", "eyes"), ("warp_mouth", "mouth layer", "lips")):
+            if mcfg.switches().warp and getattr(mcfg, key) and ds.landmarks is None:
+                sys.stderr.write(f"train: this dataset has no landmarks (version 1): no {what} (it is placed on the "
+                                 f"reference's {where}); prepare it again for better results\n")
+                setattr(mcfg, key, False)
         self.model: AnyModel = build_model(mcfg).to(device)
         latent_params = [p for n, p in self.model.named_parameters() if n.startswith("latents.")]
         other = [p for n, p in self.model.named_parameters() if not n.startswith("latents.")]
@@ -117,8 +118,7 @@ class Trainer:
             self.weight_map = motion_weight_map(frames[:: max(1, len(frames) // 256)].to(device))
             if self.model.geometry:
                 self.init_geometry()
-            if self.model.eyes:
-                self.init_eye_layer()
+            self.init_colour_layers()
             self.blur_tables = blurred_tables(self.model.reference)
             # dataset v2: per-frame mouth and eye boxes from the landmarks weight those regions up, and the landmark
             # term compares each training frame's landmarks with the reference's (one reference)
@@ -171,14 +171,20 @@ class Trainer:
         with torch.no_grad():
             self.model.rigid_map.copy_(torch.log(r0 / (1 - r0)).to(dev))
 
-    def init_eye_layer(self) -> None:
-        """Centres the eye layer on the reference frame's eyes (the mean of its two eye contours' landmarks)."""
-        assert isinstance(self.model, WarpModel) and self.ds.landmarks is not None
-        p = self.ds.landmarks[self.reference_index][LEFT_EYE + RIGHT_EYE] * (self.mcfg.size / self.ds.size)
-        if not np.isfinite(p).all():
-            raise ValueError(f"the reference frame {self.reference_index} has no eye landmarks for the eye layer")
-        cx, cy = p.mean(0)
-        self.model.set_eye_origin(float(cx), float(cy))
+    def init_colour_layers(self) -> None:
+        """Places the colour layers on the reference frame: the eye layer centred on its eyes (the mean of its two eye
+        contours' landmarks), the mouth layer on its lips and reaching below them (where an opening jaw goes)."""
+        assert isinstance(self.model, WarpModel)
+        lm = None if self.ds.landmarks is None else self.ds.landmarks[self.reference_index] * (self.mcfg.size / self.ds.size)
+        for layer, idx, what, down in ((self.model.eye_patch, LEFT_EYE + RIGHT_EYE, "eye", 0.0),
+                                       (self.model.mouth_patch, MOUTH_OUTER_LIPS, "lip", 0.125)):
+            if layer is None:
+                continue
+            p = lm[idx] if lm is not None else np.full((1, 2), np.nan)
+            if not np.isfinite(p).all():
+                raise ValueError(f"the reference frame {self.reference_index} has no {what} landmarks for the {what} layer")
+            cx, cy = p.mean(0)
+            layer.set_origin(float(cx), float(cy) + down * layer.h)
 
     def reference_measures(self) -> "list[tuple[str, np.ndarray, str]]":
         """Per training frame, in the order references are added: (name, how much of it the frame shows, the space
@@ -400,15 +406,16 @@ def _pick_device(name: Optional[str]) -> torch.device:
 
 def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]:
     """A new run's variant-W options on the preset's model configuration: --no-geometry, --refs K, --aligned /
-    --no-aligned, --eyes / --no-eyes, --learned-rotation / --no-learned-rotation. The head-aligned maps and the eye layer need one reference: --refs K > 1 turns
+    --no-aligned, --eyes / --no-eyes, --mouth / --no-mouth, --learned-rotation / --no-learned-rotation. The head-aligned maps and the colour layers need one reference: --refs K > 1 turns
     the preset's off (a note is returned) and refuses them when asked for explicitly."""
     opt = lambda name: getattr(args, name, None)  # noqa: E731
-    given = [f for f in ("refs", "no_geometry", "aligned", "no_aligned", "eyes", "no_eyes", "learned_rotation",
-                         "no_learned_rotation") if opt(f) not in (None, False)]
+    given = [f for f in ("refs", "no_geometry", "aligned", "no_aligned", "eyes", "no_eyes", "mouth", "no_mouth",
+                         "learned_rotation", "no_learned_rotation") if opt(f) not in (None, False)]
     if given and not mcfg.switches().warp:
         raise ValueError(f"--{given[0].replace('_', '-')} is for variant W (preset warp)")
     notes: List[str] = []
     for on, off, key in (("aligned", "no_aligned", "warp_aligned"), ("eyes", "no_eyes", "warp_eyes"),
+                         ("mouth", "no_mouth", "warp_mouth"),
                          ("learned_rotation", "no_learned_rotation", "warp_learned_rotation")):
         if opt(on) and opt(off):
             raise ValueError(f"--{on} and --no-{on} contradict each other")
@@ -419,14 +426,15 @@ def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]
     if opt("refs") is not None:
         mcfg.warp_refs = opt("refs")
         for flag, key, what in (("aligned", "warp_aligned", "head-aligned expression maps"),
-                                ("eyes", "warp_eyes", "eye layer")):
+                                ("eyes", "warp_eyes", "eye layer"), ("mouth", "warp_mouth", "mouth layer")):
             if mcfg.warp_refs > 1 and getattr(mcfg, key):
                 if opt(flag):
                     raise ValueError(f"--{flag} needs one reference frame (--refs 1), got --refs {mcfg.warp_refs}")
                 setattr(mcfg, key, False)
                 notes.append(f"--refs {mcfg.warp_refs}: without the {what} (they need one reference frame)")
-    if mcfg.warp_eyes and not eye_layer_fits(mcfg.size):
-        raise ValueError(f"--eyes needs an output size of 128, 256, 512 or 1024, got {mcfg.size}")
+    for flag, key in (("eyes", "warp_eyes"), ("mouth", "warp_mouth")):
+        if getattr(mcfg, key) and not eye_layer_fits(mcfg.size):
+            raise ValueError(f"--{flag} needs an output size of 128, 256, 512 or 1024, got {mcfg.size}")
     mcfg.validate()
     return notes
 

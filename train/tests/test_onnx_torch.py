@@ -25,11 +25,17 @@ X = np.random.default_rng(5).normal(size=(3, 60)).astype(np.float32)
 
 def _avatar(tmp_path, variant="F", fmt=ExportFormat()):
     torch.manual_seed(2)
-    if variant == "W":
-        cfg = tiny_model_config("W", n_latents=1, size=64)
+    if variant in ("W", "W+layers"):
+        layers = variant == "W+layers"  # the eye and mouth layers (sizes 128 and up), drawing something
+        cfg = tiny_model_config("W", n_latents=1, size=128 if layers else 64)
         cfg.warp_grid, cfg.warp_channels, cfg.refine_channels = 16, [8, 8], 8
+        cfg.warp_eyes = cfg.warp_mouth = layers
         m = WarpModel(cfg.validate()).eval()
         untrained_warp_init(m, 0)
+        with torch.no_grad():
+            for layer in (m.eye_patch, m.mouth_patch):
+                if layer is not None:
+                    layer.head.weight.normal_(0, 0.05)
     else:
         m = PortraitModel(tiny_model_config(variant, n_latents=4)).eval()
         if hasattr(m, "latents"):
@@ -39,7 +45,7 @@ def _avatar(tmp_path, variant="F", fmt=ExportFormat()):
     return tmp_path / "avatar.onnx"
 
 
-@pytest.mark.parametrize("variant", ["F", "A", "W"])
+@pytest.mark.parametrize("variant", ["F", "A", "W", "W+layers"])
 def test_float32_graphs_match_onnxruntime(tmp_path, variant):
     path = _avatar(tmp_path, variant)
     y = load(str(path)).run(torch.from_numpy(X)).numpy()
@@ -119,6 +125,7 @@ def test_render_process_without_cuda_says_why(tmp_path):
 
 
 @pytest.mark.parametrize("variant,fmt", [("F", ExportFormat()), ("W", ExportFormat()), ("W", ExportFormat("yuv420p", "fp32")),
+                                         ("W+layers", ExportFormat()),
                                          ("F", ExportFormat("yuv420p", "fp16"))])
 def test_graphs_read_nothing_back_from_the_device(tmp_path, variant, fmt):
     # What a CUDA graph capture needs, checked without a GPU: on PyTorch's meta device (no data) any value read

@@ -228,30 +228,37 @@ def test_head_aligned_maps_move_with_the_head():
         bad.validate()
 
 
-def eye_config(size: int = 128) -> ModelConfig:
+def eye_config(size: int = 128, mouth: bool = False) -> ModelConfig:
     cfg = tiny_warp_config(size)
-    cfg.warp_eyes = True
+    cfg.warp_eyes, cfg.warp_mouth = True, mouth
     return cfg.validate()
 
 
-def test_eye_layer_config_is_checked():
-    assert eye_config().warp_eyes
-    for size, refs in ((96, 1), (64, 1), (128, 2)):
-        bad = tiny_warp_config(size)
-        bad.warp_eyes, bad.warp_refs = True, refs
-        with pytest.raises(ValueError, match="warp_eyes"):
-            bad.validate()
+def test_colour_layer_config_is_checked():
+    assert eye_config().warp_eyes and eye_config(mouth=True).warp_mouth
+    for key in ("warp_eyes", "warp_mouth"):
+        for size, refs in ((96, 1), (64, 1), (128, 2)):
+            bad = tiny_warp_config(size)
+            bad.warp_refs = refs
+            setattr(bad, key, True)
+            with pytest.raises(ValueError, match=key):
+                bad.validate()
 
 
-def test_eye_layer_paints_its_patch_where_the_head_carries_it():
-    m = WarpModel(eye_config()).eval()
+@pytest.mark.parametrize("which,centre,box", [
+    ("eye", (64.0, 40.0), (28, 51, 32, 95)),     # patch 64 x 24: x 32..96, y 28..52 of the reference
+    ("mouth", (64.0, 90.0), (74, 105, 40, 87)),  # patch 48 x 32: x 40..88, y 74..106
+])
+def test_colour_layer_paints_its_patch_where_the_head_carries_it(which, centre, box):
+    m = WarpModel(eye_config(mouth=True)).eval()
     m.set_reference(torch.zeros(3, 128, 128))
-    m.set_eye_origin(64.0, 40.0)  # patch 64 x 24: x 32..96, y 28..52 of the reference
-    assert m.eye_origin.tolist() == [32.0, 28.0]
+    layer = m.eye_patch if which == "eye" else m.mouth_patch
+    layer.set_origin(*centre)
+    assert layer.origin.tolist() == [float(box[2]), float(box[0])]
     with torch.no_grad():
-        m.eye_head.weight.zero_()
-        base = m(torch.zeros(1, 60), want_low=False)["rgb"][0]  # the layer starts as no change
-        m.eye_head.bias.copy_(torch.tensor([10.0, -10.0, -10.0]))  # everything under it red
+        layer.head.weight.zero_()
+        base = m(torch.zeros(1, 60), want_low=False)["rgb"][0]  # the layers start as no change
+        layer.head.bias.copy_(torch.tensor([10.0, -10.0, -10.0]))  # everything under it red
         still = m(torch.zeros(1, 60), want_low=False)["rgb"][0]
         # a head moved 6 px right: output pixel p reads the reference at p - 6
         m.rigid.bias.zero_()
@@ -261,43 +268,68 @@ def test_eye_layer_paints_its_patch_where_the_head_carries_it():
     ys, xs = torch.nonzero(red(still), as_tuple=True)
     assert torch.equal(red(base), torch.zeros_like(red(base)))
     # red over the whole patch (even its tapered border saturates), nothing changed outside it
-    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (28, 51, 32, 95)
-    assert torch.allclose(still[:, :28], base[:, :28], atol=1e-6) and torch.allclose(still[:, :, 96:], base[:, :, 96:], atol=1e-6)
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == box
+    y0, y1, x0, x1 = box
+    assert torch.allclose(still[:, :y0], base[:, :y0], atol=1e-6) and torch.allclose(still[:, :, x1 + 1:], base[:, :, x1 + 1:], atol=1e-6)
     ys2, xs2 = torch.nonzero(red(moved), as_tuple=True)
-    assert (ys2.min(), ys2.max(), xs2.min(), xs2.max()) == (28, 51, 38, 101)
+    assert (ys2.min(), ys2.max(), xs2.min(), xs2.max()) == (y0, y1, x0 + 6, x1 + 6)
 
 
-def test_eye_layer_exports_with_parity(tmp_path):
+def test_checkpoints_from_before_colour_patch_load():
+    """The eye layer's parameters were once named on the model itself (eye_mlp., eye_up., eye_head., eye_origin)."""
+    torch.manual_seed(3)
+    m = WarpModel(eye_config()).eval()
+    old = {}
+    for k, v in m.state_dict().items():
+        for new, was in (("eye_patch.mlp.", "eye_mlp."), ("eye_patch.up.", "eye_up."), ("eye_patch.head.", "eye_head."),
+                         ("eye_patch.origin", "eye_origin")):
+            if k.startswith(new):
+                k = was + k[len(new):]
+        old[k] = v.clone() + (1.0 if k == "eye_origin" else 0.0)
+    assert "eye_mlp.0.weight" in old and "eye_patch.mlp.0.weight" not in old
+    again = WarpModel(eye_config())
+    again.load_state_dict(old)
+    assert torch.equal(again.eye_patch.mlp[0].weight, m.eye_patch.mlp[0].weight)
+    assert torch.equal(again.eye_patch.origin, m.eye_patch.origin + 1.0)
+
+
+def test_colour_layers_export_with_parity(tmp_path):
     torch.manual_seed(8)
-    cfg = eye_config()
+    cfg = eye_config(mouth=True)
     cfg.warp_aligned = True
     m = WarpModel(cfg.validate()).eval()
     m.set_reference(torch.rand(3, 128, 128))
+    with torch.no_grad():  # layers that draw something (they start at zero change)
+        for layer in (m.eye_patch, m.mouth_patch):
+            layer.head.weight.normal_(0, 0.05)
     man = export_jittered(m, tmp_path, "we", 8)
     assert man["training"]["parityMaxAbsDiff"] < 1e-4
-    assert man["training"]["model"]["warp_eyes"] is True
+    assert man["training"]["model"]["warp_eyes"] is True and man["training"]["model"]["warp_mouth"] is True
 
 
-def test_trainer_centres_the_eye_layer_on_the_reference_eyes(tmp_path):
-    from train.losses import LEFT_EYE, RIGHT_EYE
+def test_trainer_places_the_colour_layers_on_the_reference_eyes_and_lips(tmp_path):
+    from train.losses import LEFT_EYE, MOUTH_OUTER_LIPS, RIGHT_EYE
     root = write_synthetic_dataset(tmp_path / "face", n=24, size=128, n_test=4, seed=3, kind="face")
     lm = np.random.default_rng(1).uniform(0, 128, (24, 478, 2)).astype(np.float32)
     lm[:, LEFT_EYE] = (80.0, 50.0)
     lm[:, RIGHT_EYE] = (50.0, 54.0)
+    lm[:, MOUTH_OUTER_LIPS] = (66.0, 90.0)
     with_landmarks(root, lm)
-    tr = Trainer(Dataset(root), eye_config(), tiny_train_config(iterations=2), torch.device("cpu"), "tiny", "t", 25,
-                 tmp_path / "out", progress=False)
-    assert tr.model.eye_origin.tolist() == [65.0 - 32.0, 52.0 - 12.0]
+    tr = Trainer(Dataset(root), eye_config(mouth=True), tiny_train_config(iterations=2), torch.device("cpu"), "tiny",
+                 "t", 25, tmp_path / "out", progress=False)
+    assert tr.model.eye_patch.origin.tolist() == [65.0 - 32.0, 52.0 - 12.0]
+    assert tr.model.mouth_patch.origin.tolist() == [66.0 - 24.0, 90.0 + 4.0 - 16.0]  # reaching below the lips
     before = {k: v.clone() for k, v in tr.model.state_dict().items()}
     for _ in range(2):
         assert np.isfinite(tr.step()["loss"])
-    assert any(k.startswith("eye_") and not torch.equal(v, before[k]) for k, v in tr.model.state_dict().items())
-    # a dataset without landmarks (version 1) trains without the layer, and says so
-    cfg = eye_config(128)
+    for prefix in ("eye_patch.", "mouth_patch."):
+        assert any(k.startswith(prefix) and not torch.equal(v, before[k]) for k, v in tr.model.state_dict().items())
+    # a dataset without landmarks (version 1) trains without the layers, and says so
+    cfg = eye_config(128, mouth=True)
     v1 = write_synthetic_dataset(tmp_path / "v1", n=12, size=128, n_test=2, seed=4, kind="face")
     tr1 = Trainer(Dataset(v1), cfg, tiny_train_config(iterations=1), torch.device("cpu"), "tiny", "t", 25,
                   tmp_path / "out1", progress=False)
-    assert not tr1.model.eyes and not cfg.warp_eyes
+    assert not tr1.model.eyes and not cfg.warp_eyes and not tr1.model.mouth and not cfg.warp_mouth
 
 
 def with_landmarks(root, lm: np.ndarray) -> None:
@@ -356,7 +388,8 @@ def test_trainer_uses_the_landmark_term_on_datasets_with_landmarks(tmp_path):
 
 def _train_args(**kw):
     import argparse
-    base = dict(refs=None, no_geometry=False, aligned=False, no_aligned=False, eyes=False, no_eyes=False)
+    base = dict(refs=None, no_geometry=False, aligned=False, no_aligned=False, eyes=False, no_eyes=False, mouth=False,
+                no_mouth=False)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -382,5 +415,9 @@ def test_warp_preset_options_aligned_maps_and_eye_layer():
             apply_warp_options(preset_configs("warp", 256)[0], _train_args(**kw))
     with pytest.raises(ValueError, match="--eyes needs an output size"):
         apply_warp_options(preset_configs("warp", 64)[0], _train_args(eyes=True))
+    m, _ = preset_configs("warp", 256)
+    assert not m.warp_mouth and apply_warp_options(m, _train_args(mouth=True)) == [] and m.warp_mouth
+    with pytest.raises(ValueError, match="--mouth needs one reference frame"):
+        apply_warp_options(preset_configs("warp", 256)[0], _train_args(refs=2, mouth=True))
     with pytest.raises(ValueError, match="--eyes is for variant W"):
         apply_warp_options(preset_configs("cpu", 256)[0], _train_args(eyes=True))

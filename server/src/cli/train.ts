@@ -38,6 +38,10 @@ Options:
                           and a size of 128, 256, 512 or 1024                           (default)
   --no-aligned, --no-eyes variant W: without the head-aligned maps / without the eye layer (both are
                           also left out with --refs above 1)
+  --mouth                 variant W, one reference: a mouth layer of the same kind over the lips and below
+                          them, drawn from the jaw and mouth controls (teeth, an open mouth's interior);
+                          needs landmarks (dataset v2) and a size of 128, 256, 512 or 1024
+  --no-mouth              variant W: no mouth layer                                     (default)
   --learned-rotation      variant W with the fitted geometry: the learned correction of the head motion
                           may rotate and shear it too, not only shift and scale it
   --no-learned-rotation   variant W: the learned correction only shifts and scales the head  (default)
@@ -78,6 +82,8 @@ export interface TrainOptions {
   noGeometry?: boolean;
   aligned?: boolean;
   eyes?: boolean;
+  mouth?: boolean;
+  noMouth?: boolean;
   noAligned?: boolean;
   noEyes?: boolean;
   learnedRotation?: boolean;
@@ -103,7 +109,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'landmark-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'no-aligned', 'no-eyes', 'learned-rotation', 'no-learned-rotation', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'landmark-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -121,7 +127,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   };
   const name = cl.str('name');
   if (name !== undefined && name.trim() === '') usageError('--name must not be empty');
-  for (const f of ['aligned', 'eyes', 'learned-rotation'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
+  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
   const optional = <T extends string>(n: 'preset' | 'variant' | 'device' | 'output', allowed: readonly T[]): T | undefined => {
     const v = cl.str(n);
     return v === undefined ? undefined : oneOf(n, v, allowed);
@@ -137,6 +143,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     eyes: cl.flag('eyes'),
     noAligned: cl.flag('no-aligned'),
     noEyes: cl.flag('no-eyes'),
+    mouth: cl.flag('mouth'),
+    noMouth: cl.flag('no-mouth'),
     learnedRotation: cl.flag('learned-rotation'),
     noLearnedRotation: cl.flag('no-learned-rotation'),
     landmarkWeight: cl.num('landmark-weight', 0, Infinity),
@@ -177,6 +185,8 @@ export function pythonArgs(o: TrainOptions): string[] {
   if (o.eyes) a.push('--eyes');
   if (o.noAligned) a.push('--no-aligned');
   if (o.noEyes) a.push('--no-eyes');
+  if (o.mouth) a.push('--mouth');
+  if (o.noMouth) a.push('--no-mouth');
   if (o.learnedRotation) a.push('--learned-rotation');
   if (o.noLearnedRotation) a.push('--no-learned-rotation');
   opt('--landmark-weight', o.landmarkWeight);
