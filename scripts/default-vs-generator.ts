@@ -1,11 +1,11 @@
 /**
  * The default avatar against its own generator: drives `dnp synth`'s presenter (headless Chromium) and an avatar
  * trained on it with the same driving vectors of a trajectory the training never saw (seed 7 of the trajectory
- * recipe by default; the shipped default was trained on seed 1), and prints the PSNR of each frame and the mean.
+ * recipe by default; the shipped default was trained on seed 11), and prints the PSNR of each frame and the mean.
  * With --png, writes a picture: generator | avatar | error ×4, one row a frame (avatars/default/PROVENANCE.md);
  * with --controls-png, one control at a time (CONTROLS below) from the neutral face: the generator's row above the
  * avatar's (docs/images/default-avatar-controls.png).
- * test/default-avatar.test.ts checks the same thing on 8 of these frames.
+ * test/default-avatar.test.ts checks the same thing on the same 40 frames (server/src/synth/held-out.ts).
  *
  *   npx tsx scripts/default-vs-generator.ts [--avatar avatars/default] [--frames 40] [--seed 7] [--png FILE] [--rows 4]
  *     [--controls-png FILE]
@@ -13,7 +13,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { DEFAULT_FRAMING } from '../client/src/synth/presenter.js';
 import { normaliseConditioning, parseAvatarManifest } from '../shared/src/avatar-manifest.js';
 import { formatMachine, loadAverage, machineInfo } from '../server/src/bench/machine.js';
 import { parseCommandLine } from '../server/src/cli/args.js';
@@ -21,9 +20,8 @@ import { errorMap, hstack, rgbFromPlanes, vstack, type RgbImage } from '../serve
 import { l1AndMse, psnrFromMse } from '../server/src/eval/image-metrics.js';
 import { encodePngRgb } from '../server/src/prepare/png.js';
 import { PROJECT_ROOT } from '../server/src/project-paths.js';
-import { loadMotionLibrary } from '../server/src/synth/motion-library.js';
+import { heldOutVectors } from '../server/src/synth/held-out.js';
 import { SynthRenderer, VECTOR_SIZE } from '../server/src/synth/renderer.js';
-import { generateTrajectory } from '../server/src/synth/trajectory.js';
 import { drivingVector } from '../test/support/synth-helpers.js';
 
 /** The controls of --controls-png, each alone from the generator's neutral face. */
@@ -63,9 +61,7 @@ async function main(): Promise<void> {
   if (m.width !== 256 || m.height !== 256) throw new Error(`${dir}: the generator comparison is at 256x256, this avatar is ${m.width}x${m.height}`);
   if (m.conditioning.mean.length !== VECTOR_SIZE) throw new Error(`${dir}: expected ${VECTOR_SIZE} driving values, the avatar takes ${m.conditioning.mean.length}`);
 
-  const length = frames * 10 + 50;
-  const traj = generateTrajectory(loadMotionLibrary(), { frames: length, fps: 25, seed, framing: DEFAULT_FRAMING });
-  const picks = Array.from({ length: frames }, (_, i) => 25 + i * 10);
+  const { picks, vectors: all } = heldOutVectors(frames, seed);
   const synth = await SynthRenderer.start({ size: 256, handleSignals: false });
   const session = await ort.InferenceSession.create(join(dir, 'avatar.onnx'), { intraOpNumThreads: 1, interOpNumThreads: 1 });
   const plane = 256 * 256;
@@ -77,8 +73,7 @@ async function main(): Promise<void> {
   try {
     for (let start = 0; start < picks.length; start += 8) {
       const batch = picks.slice(start, start + 8);
-      const vectors = new Float32Array(batch.length * VECTOR_SIZE);
-      batch.forEach((f, i) => vectors.set(traj.subarray(f * VECTOR_SIZE, (f + 1) * VECTOR_SIZE), i * VECTOR_SIZE));
+      const vectors = all.subarray(start * VECTOR_SIZE, (start + batch.length) * VECTOR_SIZE);
       const truth = await synth.render(vectors, batch.length);
       const out = await session.run({ cond: new ort.Tensor('float32', normalise(vectors), [batch.length, VECTOR_SIZE]) });
       const rgb = out['rgb']?.data as Float32Array;

@@ -8,16 +8,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normaliseConditioning, parseAvatarManifest, type AvatarManifest } from '../shared/src/avatar-manifest.js';
 import { DEFAULT_FRAMING } from '../client/src/synth/presenter.js';
 import { RtcClient } from '../server/src/bench/rtc-client.js';
-import { loadMotionLibrary } from '../server/src/synth/motion-library.js';
+import { heldOutVectors } from '../server/src/synth/held-out.js';
 import { SynthRenderer, VECTOR_SIZE } from '../server/src/synth/renderer.js';
-import { generateTrajectory } from '../server/src/synth/trajectory.js';
 import { startServeChild } from './support/serve-child.js';
 import { ensureSynthPageBuilt } from './support/synth-helpers.js';
 import { REPO_ROOT } from './support/test-avatar.js';
 
 const DIR = join(REPO_ROOT, 'avatars', 'default');
-/** Measured on the committed avatar: 25.28 dB on these 8 vectors (avatars/default/PROVENANCE.md); the issue's goal of 30 dB is not reached. */
-const MIN_PSNR_DB = 25;
+/** Measured on the committed avatar: 26.64 dB on these 40 vectors (the avatar before it: 26.22; avatars/default/PROVENANCE.md); the
+ * issue's goal of 30 dB is not reached. */
+const MIN_PSNR_DB = 26;
 
 function readManifest(): AvatarManifest {
   return parseAvatarManifest(JSON.parse(readFileSync(join(DIR, 'avatar.json'), 'utf8')), 'avatars/default/avatar.json');
@@ -65,21 +65,24 @@ describe('the shipped default avatar', () => {
     it(`renders them within ${MIN_PSNR_DB} dB PSNR of the generator on average`, async () => {
       if (!synth || !session) throw new Error('not started');
       const m = readManifest();
-      // seed 7 is not the training dataset's seed (11): a different trajectory of the same recipe
-      const traj = generateTrajectory(loadMotionLibrary(), { frames: 400, fps: 25, seed: 7, framing: DEFAULT_FRAMING });
-      const picks = [25, 75, 125, 175, 225, 275, 325, 375];
-      const vectors = new Float32Array(picks.length * VECTOR_SIZE);
-      picks.forEach((f, i) => vectors.set(traj.subarray(f * VECTOR_SIZE, (f + 1) * VECTOR_SIZE), i * VECTOR_SIZE));
-      const truth = await synth.render(vectors, picks.length);
-      const cond = normaliseConditioning(m.conditioning, vectors);
-      const out = await session.run({ cond: new ort.Tensor('float32', cond, [picks.length, VECTOR_SIZE]) });
-      const rgb = out['rgb']?.data as Float32Array;
+      // a trajectory of the same recipe with another seed than the training dataset's (7, not 11): 40 vectors, the
+      // same as scripts/default-vs-generator.ts (8 were too few: one frame's head placement moved the mean by 0.3 dB)
+      const { picks, vectors: all } = heldOutVectors(40);
       const plane = 256 * 256;
-      const scores = picks.map((_, i) => {
-        const hwc = new Float32Array(plane * 3); // CHW planar → packed RGB like the generator's frames
-        for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) hwc[p * 3 + c] = rgb[(i * 3 + c) * plane + p] as number;
-        return psnr(hwc, truth[i] as Buffer);
-      });
+      const scores: number[] = [];
+      for (let start = 0; start < picks.length; start += 8) {
+        const n = Math.min(8, picks.length - start);
+        const vectors = all.subarray(start * VECTOR_SIZE, (start + n) * VECTOR_SIZE);
+        const truth = await synth.render(vectors, n);
+        const cond = normaliseConditioning(m.conditioning, vectors);
+        const out = await session.run({ cond: new ort.Tensor('float32', cond, [n, VECTOR_SIZE]) });
+        const rgb = out['rgb']?.data as Float32Array;
+        for (let i = 0; i < n; i++) {
+          const hwc = new Float32Array(plane * 3); // CHW planar → packed RGB like the generator's frames
+          for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) hwc[p * 3 + c] = rgb[(i * 3 + c) * plane + p] as number;
+          scores.push(psnr(hwc, truth[i] as Buffer));
+        }
+      }
       const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
       if (process.env['DNP_TEST_VERBOSE']) console.log('default avatar vs generator PSNR', scores.map((s) => s.toFixed(2)).join(' '), 'mean', mean.toFixed(2));
       expect(mean).toBeGreaterThan(MIN_PSNR_DB);
