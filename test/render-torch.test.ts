@@ -41,6 +41,18 @@ function conditions(r: Renderer, count: number): Float32Array[] {
   return Array.from({ length: count }, (_, k) => Float32Array.from(mean, (m, i) => m + 0.8 * (std[i] ?? 1) * Math.sin(1.3 * k + 0.7 * i)));
 }
 
+/** The largest absolute difference between two renders of the same frames, and how many values differ at all. */
+function difference(x: ArrayLike<number>, y: ArrayLike<number>): { worst: number; differ: number } {
+  let worst = 0;
+  let differ = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = Math.abs((x[i] ?? 0) - (y[i] ?? 0));
+    worst = Math.max(worst, d);
+    if (d) differ++;
+  }
+  return { worst, differ };
+}
+
 describe('torch render device', () => {
   let tmp: string;
   let rgbAvatar: TestAvatar;
@@ -83,9 +95,7 @@ describe('torch render device', () => {
         const x = a[k] as Float32Array;
         const y = b[k] as Float32Array;
         expect(x.length).toBe(3 * 64 * 64);
-        let worst = 0;
-        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs((x[i] ?? 0) - (y[i] ?? 0)));
-        expect(worst).toBeLessThan(1e-4);
+        expect(difference(x, y).worst).toBeLessThan(1e-4);
       }
     }
     expect(torch.toJSON().maxBatchSeen).toBeGreaterThanOrEqual(2); // frames queued together went through the process as one batch
@@ -116,11 +126,7 @@ describe('torch render device', () => {
     const conds = conditions(torch, 2);
     const [a, b] = [await renderAll(torch, conds), await renderAll(ort, conds)];
     for (let k = 0; k < 2; k++) {
-      const x = a[k] as Float32Array;
-      const y = b[k] as Float32Array;
-      let worst = 0;
-      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs((x[i] ?? 0) - (y[i] ?? 0)));
-      expect(worst).toBeLessThan(1e-4);
+      expect(difference(a[k] as Float32Array, b[k] as Float32Array).worst).toBeLessThan(1e-4);
     }
   });
 
@@ -133,13 +139,7 @@ describe('torch render device', () => {
       const x = a[k] as Uint8Array;
       const y = b[k] as Uint8Array;
       expect(x.length).toBe((64 * 64 * 3) / 2);
-      let worst = 0;
-      let differ = 0;
-      for (let i = 0; i < x.length; i++) {
-        const d = Math.abs((x[i] ?? 0) - (y[i] ?? 0));
-        worst = Math.max(worst, d);
-        if (d) differ++;
-      }
+      const { worst, differ } = difference(x, y);
       expect(worst).toBeLessThanOrEqual(1);
       expect(differ / x.length).toBeLessThan(0.03);
     }
