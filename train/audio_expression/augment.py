@@ -93,6 +93,15 @@ def make_variant(wav: Path, v: Variant, out_wav: Path, seed: int) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def cache_meta(v: Variant, ident: str) -> dict:
+    """The description cached beside a variant's feature frames (cache/<variant>.json); a cached entry is reused
+    only when it equals this."""
+    meta = dict(asdict(v), extractor=f"{EXTRACTOR}@{ident}")
+    if v.pause_at is None:  # the description of a variant without a pause (as cached before pauses existed)
+        del meta["pause_at"], meta["pause_s"]
+    return meta
+
+
 def build_cache(dataset: Path, cache: Path, variants: List[Variant], seed: int = 0,
                 log: Callable[[str], None] = print) -> None:
     """cache/<variant>.npy (feature frames) and .json (the variant) for one dataset; entries already there with
@@ -106,9 +115,7 @@ def build_cache(dataset: Path, cache: Path, variants: List[Variant], seed: int =
     metas = []
     for i, v in enumerate(variants):
         meta_path, npy = cache / f"{v.name}.json", cache / f"{v.name}.npy"
-        meta = dict(asdict(v), extractor=f"{EXTRACTOR}@{ident}")
-        if v.pause_at is None:  # the description of a variant without a pause (as cached before pauses existed)
-            del meta["pause_at"], meta["pause_s"]
+        meta = cache_meta(v, ident)
         if meta_path.exists() and npy.exists() and json.loads(meta_path.read_text()) == meta:
             continue
         out_wav = cache / f"{v.name}.{os.getpid()}.wav"  # private to this process

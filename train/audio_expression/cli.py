@@ -18,7 +18,7 @@ from .config import HELD_OUT, ModelConfig, TrainConfig
 from .data import load_clips
 from .features import EXTRACTOR, ROOT, extractor_id
 from .phonetic import PHONE_TABLES, PRIOR_OUTPUTS
-from .sync import estimate as estimate_sync
+from .sync import SyncResult, estimate as estimate_sync
 
 
 def _non_negative(v: str) -> int:
@@ -83,6 +83,12 @@ def _with_prior(a: argparse.Namespace, net, train_clips):
         return WithPhoneticPrior(net, prior, outputs).eval()
     except ValueError as e:
         raise SystemExit(f"--prior-outputs: {e}") from None
+
+
+def _clip_sync(dataset: Path, cache: Path) -> SyncResult:
+    """A dataset's audio/video offset, from its clean audio and its own (unshifted) tracked jawOpen."""
+    clean = load_clips(dataset, cache, ["clean"])[0]
+    return estimate_sync(clean.features, clean.targets[:, 0], clean.mask)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -166,8 +172,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if a.command == "sync":
         _build(a, datasets, True)
         for d in datasets:
-            clean = load_clips(d, a.cache / extractor_id() / d.name, ["clean"])[0]
-            s = estimate_sync(clean.features, clean.targets[:, 0], clean.mask)
+            s = _clip_sync(d, a.cache / extractor_id() / d.name)
             print(json.dumps({"dataset": d.name, **s.as_dict()}) if a.json else f"{d.name}: {s.describe()}")
         return 0
     from .export import save_checkpoint
@@ -191,8 +196,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         offset = 0.0
         if a.sync == "auto":
-            clean = load_clips(d, cache, ["clean"])[0]
-            s = estimate_sync(clean.features, clean.targets[:, 0], clean.mask)
+            s = _clip_sync(d, cache)
             sync[d.name] = s.as_dict()
             print(f"sync {d.name}: {s.describe()}", file=sys.stderr)
             if not s.keep:

@@ -2,15 +2,13 @@
 directly (the TypeScript extractor is tested elsewhere): sync finds a shifted clip, train and ensemble export a
 model with the phonetic prior inside, and bad --prior-outputs are refused."""
 import json
-from dataclasses import asdict
-
 import numpy as np
 import pytest
 
 from train.audio_expression import cli
-from train.audio_expression.augment import VARIANTS
+from train.audio_expression.augment import VARIANTS, cache_meta
 from train.audio_expression.config import BLENDSHAPE_NAMES
-from train.audio_expression.features import EXTRACTOR, extractor_id
+from train.audio_expression.features import extractor_id
 from train.onnx_check import run_onnx
 from train.tests.test_audio_sync import _speech
 
@@ -32,9 +30,7 @@ def _dataset(root, cache, name, seed, shift_frames=0):
     c = cache / extractor_id() / name
     c.mkdir(parents=True)
     np.save(c / "clean.npy", f)
-    meta = dict(asdict(VARIANTS[0]), extractor=f"{EXTRACTOR}@{extractor_id()}")
-    del meta["pause_at"], meta["pause_s"]
-    (c / "clean.json").write_text(json.dumps(meta))
+    (c / "clean.json").write_text(json.dumps(cache_meta(VARIANTS[0], extractor_id())))
     return d
 
 
