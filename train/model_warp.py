@@ -27,7 +27,8 @@ teeth, eyelids):  rgb = m * warp + (1 - m) * synth.
 
 With `warp_eyes` (`--eyes`), an eye layer goes on top: a full-resolution change of colour over both eyes (a patch
 of S/2 x 3S/16 placed on the reference's eyes) drawn by its own small decoder from the eye and brow controls, gaze
-and pitch/yaw only, and carried to the output by the rigid head motion (one GridSample): rgb = rgb + eyes. A warp
+and pitch/yaw only, and carried to the output by the rigid head motion (one GridSample, over a window of the output around the eyes):
+rgb = rgb + eyes. A warp
 cannot close a lid over an eye or move an iris under a lid, and the half-resolution synthesis draws them soft.
 
 With `warp_mouth` (`--mouth`), a mouth layer of the same kind goes on top too: a patch of 3S/8 x S/4 placed on the
@@ -57,6 +58,7 @@ EYE_TAPER = 4.0  # pixels over which a colour layer's change of colour fades to 
 MOUTH_BLENDSHAPES = [6] + list(range(23, 50))
 MOUTH_COARSE = (4, 6)  # the mouth decoder's first map; doubled up to (S/4, 3S/8)
 MOUTH_CHANNELS = [32, 32, 16, 16]
+
 
 
 def neighbour_table(ref: torch.Tensor) -> torch.Tensor:
@@ -122,7 +124,8 @@ class ColourPatch(nn.Module):
     the reference's frame (its top-left corner `origin`, placed from the reference's landmarks by set_origin),
     drawn by its own small decoder (MLP -> coarse map -> up-sample+conv stages -> 3 channels, tapered to zero over
     EYE_TAPER pixels at the border) from the conditioning values `select` (indices into the normalised
-    conditioning), and carried to the output by the rigid head motion (one GridSample). It starts at zero change:
+    conditioning), and carried to the output by the rigid head motion (one GridSample over a window of the output
+    around where the head carries it, scatter-added into the frame). It starts at zero change:
     a layer with its own opacity was switched off by the first steps of training (a wrong patch costs more at
     first than a closed lid gains) and never came back; a change can only be learned."""
 
@@ -150,6 +153,22 @@ class ColourPatch(nn.Module):
         fy = (torch.minimum(ty, h - ty) / EYE_TAPER).clamp(0, 1)
         fx = (torch.minimum(tx, w - tx) / EYE_TAPER).clamp(0, 1)
         self.register_buffer("window", (fy[:, None] * fx[None, :])[None, None], persistent=False)
+        # the output window the layer is drawn over: the patch with room for the head's scale and roll (the
+        # rigid head motion carries the patch there, so only these pixels can change; sampling the whole frame
+        # took 2.6 of 15.6 ms a frame for the default avatar's two layers). Only poses far outside any training
+        # range (a head turned 50 degrees and more) push a patch past it.
+        self.win_h, self.win_w = min(size, h * 3 // 2 + 32), min(size, w * 3 // 2 + 16)
+        wy, wx = torch.meshgrid(torch.arange(self.win_h, dtype=torch.float32),
+                                torch.arange(self.win_w, dtype=torch.float32), indexing="ij")
+        # the window's columns and rows from its centre (as rows and columns of the window, broadcast: a constant
+        # per window pixel would add 1.5 MB to the ONNX file), and their offsets in the flat frame from its corner
+        self.register_buffer("win_j", (torch.arange(self.win_w, dtype=torch.float32) - (self.win_w - 1) / 2.0)
+                             .reshape(1, 1, -1), persistent=False)
+        self.register_buffer("win_i", (torch.arange(self.win_h, dtype=torch.float32) - (self.win_h - 1) / 2.0)
+                             .reshape(1, -1, 1), persistent=False)
+        self.register_buffer("win_cols", torch.arange(self.win_w).reshape(1, 1, -1), persistent=False)
+        self.register_buffer("win_rows", (torch.arange(self.win_h) * size).reshape(1, -1, 1), persistent=False)
+        self.register_buffer("rgb_planes", torch.zeros(1, 3, 1, dtype=torch.int64), persistent=False)
 
     @torch.no_grad()
     def set_origin(self, centre_x: float, centre_y: float) -> None:
@@ -160,21 +179,53 @@ class ColourPatch(nn.Module):
         y0 = int(round(min(max(centre_y - self.h / 2.0, 0.0), s - self.h)))
         self.origin.copy_(torch.tensor([x0, y0], dtype=torch.float32))
 
-    def forward(self, z: torch.Tensor, px: torch.Tensor, py: torch.Tensor, dx: torch.Tensor,
-                dy: torch.Tensor) -> torch.Tensor:
-        """z [B, 60] clipped normalised conditioning, px/py [P] output pixel centres, dx/dy [B, P] the rigid head
-        motion (pixels) -> the change of colour [B, 3, S, S] in the output frame (zero outside the patch)."""
-        b, s = z.shape[0], self.size
+    def draw(self, z: torch.Tensor) -> torch.Tensor:
+        """z [B, 60] clipped normalised conditioning -> the change of colour on the reference [B, 3, h, w], fading
+        to zero at the patch's border."""
         x = torch.index_select(z, 1, self.select).clamp(-3.0, 3.0)
-        x = self.mlp(x).reshape(b, self.c0, self.coarse[0], self.coarse[1])
+        x = self.mlp(x).reshape(z.shape[0], self.c0, self.coarse[0], self.coarse[1])
         for conv in self.up:
             x = torch.relu(conv(Fn.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)))
-        patch = self.head(x) * self.window  # [B, 3, h, w], fading to zero at the border
-        # where each output pixel lies on the reference, in the patch's normalised coordinates (align_corners=False)
-        qx = (px + dx - self.origin[0] + 0.5) * (2.0 / self.w) - 1.0
-        qy = (py + dy - self.origin[1] + 0.5) * (2.0 / self.h) - 1.0
-        grid = torch.stack([qx, qy], -1).reshape(b, s, s, 2)
-        return Fn.grid_sample(patch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return self.head(x) * self.window
+
+    def forward(self, z: torch.Tensor, rigid: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
+        """z [B, 60] clipped normalised conditioning; rigid [B, 2, 3] the rigid head motion as displacements
+        (pixels) of the output pixel (x, y): (dx, dy) = rigid @ (x, y, 1) -> the change of colour over the layer's
+        window [B, 3, N] and the flat output pixel index of each of its points [B, 3, N] (for a scatter-add into
+        the frame [B, 3, S*S])."""
+        b, s = z.shape[0], self.size
+        patch = self.draw(z)
+        # output pixel p reads the reference at p + rigid @ (p, 1) = (I + L) p + t
+        l00, l01, tx = rigid[:, 0, 0:1] + 1.0, rigid[:, 0, 1:2], rigid[:, 0, 2:3]  # each [B, 1]
+        l10, l11, ty = rigid[:, 1, 0:1], rigid[:, 1, 1:2] + 1.0, rigid[:, 1, 2:3]
+        # where the patch's centre lands in the output: solve (I + L) p = c - t
+        rx = self.origin[0] + (self.w - 1) / 2.0 - tx
+        ry = self.origin[1] + (self.h - 1) / 2.0 - ty
+        det = l00 * l11 - l01 * l10
+        ox = (l11 * rx - l01 * ry) / det
+        oy = (l00 * ry - l10 * rx) / det
+        # the window: whole output pixels around it, kept inside the frame
+        x0 = torch.floor(ox - (self.win_w - 1) / 2.0 + 0.5).clamp(0.0, float(s - self.win_w)).detach()
+        y0 = torch.floor(oy - (self.win_h - 1) / 2.0 + 0.5).clamp(0.0, float(s - self.win_h)).detach()
+        # window pixel (j, i), as (j', i') = (j, i) - the window's centre e, in the patch's normalised coordinates
+        # (align_corners=False): an affine map q = M (j', i') + m, M = diag(2/w, 2/h) (I + L),
+        # m = diag(2/w, 2/h) ((I + L) ((x0, y0) + e) + t - origin + 1/2) - 1, near 0 (small terms: exact enough
+        # in the fp16 export)
+        fx, fy = 2.0 / self.w, 2.0 / self.h
+        ex, ey = x0 + (self.win_w - 1) / 2.0, y0 + (self.win_h - 1) / 2.0
+        mx = (l00 * ex + l01 * ey + tx - self.origin[0] + 0.5) * fx - 1.0
+        my = (l10 * ex + l11 * ey + ty - self.origin[1] + 0.5) * fy - 1.0
+        b11 = (b, 1, 1)
+        qx = (l00 * fx).reshape(b11) * self.win_j + (l01 * fx).reshape(b11) * self.win_i + mx.reshape(b11)
+        qy = (l10 * fy).reshape(b11) * self.win_j + (l11 * fy).reshape(b11) * self.win_i + my.reshape(b11)
+        grid = torch.stack([qx, qy], -1)  # [B, h', w', 2]
+        out = Fn.grid_sample(patch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        out = out.reshape(b, 3, self.win_h * self.win_w)
+        # in integers: a flat index above 2048 is not exact in the fp16 export
+        corner = (y0.to(torch.int64) * s + x0.to(torch.int64)).reshape(b11)
+        index = ((corner + self.win_rows) + self.win_cols).reshape(b, 1, -1) + self.rgb_planes
+        index = index.reshape(b, 3, self.win_h * self.win_w)  # (the same static shape as `out`, for the exporter)
+        return out, index
 
 
 # checkpoints from before ColourPatch named the eye layer's parts on the model itself
@@ -428,16 +479,30 @@ class WarpModel(nn.Module):
         m3 = torch.cat([mask, mask, mask], 1)  # same shapes in the blend (fast in onnxruntime)
         rgb = m3 * warp + (1 - m3) * synth
         if self.eye_patch is not None or self.mouth_patch is not None:
-            for layer in (self.eye_patch, self.mouth_patch):
-                if layer is not None:
-                    rgb = rgb + layer(z, self.px, self.py, dx, dy)
-            rgb = rgb.clamp(0.0, 1.0)
+            rigid = self.rigid_pixels(a, coef)
+            drawn = [layer(z, rigid) for layer in (self.eye_patch, self.mouth_patch) if layer is not None]
+            # one scatter-add for both layers (each scatter copies the whole frame first); where their windows
+            # overlap, the changes add up
+            change = torch.cat([d[0] for d in drawn], 2) if len(drawn) > 1 else drawn[0][0]
+            index = torch.cat([d[1] for d in drawn], 2) if len(drawn) > 1 else drawn[0][1]
+            rgb = rgb.reshape(b, 3, -1).scatter_add(2, index, change).reshape(b, 3, s, s).clamp(0.0, 1.0)
         out = {"rgb": rgb}
         if want_low:  # what the training losses need
             out.update(warp=warp, flow=flow, mask=mask, sx=sx, sy=sy)
             if weights is not None:
                 out["weights"] = weights
         return out
+
+    def rigid_pixels(self, a: torch.Tensor, coef: Optional[torch.Tensor]) -> torch.Tensor:
+        """The rigid head motion into reference 0 (the learned affine `a` [B, 6] plus, with the geometry, `coef`
+        from geometric_affine) as displacements in pixels of the output pixel (x, y): [B, 2, 3] with
+        (dx, dy) = it @ (x, y, 1), the displacement the warp gives a fully rigid pixel there."""
+        s = self.size
+        # a acts on u = (p + 1/2) 2/S - 1
+        k, c = 2.0 / s, 1.0 / s - 1.0
+        d = torch.stack([torch.stack([a[:, 0] * k, a[:, 1] * k, a[:, 4] + (a[:, 0] + a[:, 1]) * c], 1),
+                         torch.stack([a[:, 2] * k, a[:, 3] * k, a[:, 5] + (a[:, 2] + a[:, 3]) * c], 1)], 1)
+        return d if coef is None else d + coef[0]
 
     def align(self, maps: torch.Tensor, a: torch.Tensor, coef: Optional[torch.Tensor]) -> torch.Tensor:
         """maps [B, C, G, G] laid out in the reference's frame -> the same maps in the output frame: each flow-grid

@@ -4,7 +4,7 @@ conversion is appended afterwards, which then runs in float32 on the float32 RGB
 
 Rule: a node computes in fp16 when it is a heavy op (MatMul, Gemm, Conv, ConvTranspose) or when any of its float
 inputs is already fp16; everything before the first heavy op (normalisation, clipping, the sin/cos encoding of the
-conditioning, whose large arguments fp16 would blur) stays float32. Casts are inserted where the two regions
+conditioning, whose large arguments fp16 would blur) stays float32, and so do the FP32_OPS and what follows them. Casts are inserted where the two regions
 meet; float constants are stored in the precision of the nodes that read them; Resize's roi/scales stay float32.
 onnxruntime's CPU provider runs such a graph too: it wraps ops without an fp16 kernel in Casts itself (slowly)."""
 from __future__ import annotations
@@ -18,6 +18,9 @@ from onnx import TensorProto, helper, numpy_helper
 HEAVY_OPS = {"MatMul", "Gemm", "Conv", "ConvTranspose"}
 # (op, input index) that must stay float32 whatever the data precision
 FP32_ONLY_INPUTS = {("Resize", 1), ("Resize", 2)}
+# ops that compute in float32 whatever their inputs: onnxruntime's CPU provider refuses an fp16 ScatterElements
+# with reduction "add" (variant W's colour layers, added into the frame), and the frame after it is cheap
+FP32_OPS = {"ScatterElements"}
 FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16
 
 
@@ -63,7 +66,7 @@ def convert_to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
             continue
         data_inputs = [(i, x) for i, x in enumerate(node.input)
                        if x and x in floats and (node.op_type, i) not in FP32_ONLY_INPUTS]
-        is_half = node.op_type in HEAVY_OPS or any(x in half for _, x in data_inputs)
+        is_half = node.op_type not in FP32_OPS and (node.op_type in HEAVY_OPS or any(x in half for _, x in data_inputs))
         if is_half:
             for i, x in data_inputs:
                 if x in half:

@@ -314,6 +314,17 @@ class OnnxTorch:
             ax = list(range(x.dim()))
         return torch.sum(x, dim=ax, keepdim=bool(a.get("keepdims", 1)))
 
+    def op_ScatterElements(self, a: Dict[str, Any], x: torch.Tensor, index: torch.Tensor,
+                           updates: torch.Tensor) -> torch.Tensor:
+        axis, reduction = int(a.get("axis", 0)), a.get("reduction", "none")
+        x, updates = self._same(x, updates)
+        index = index.to(x.device)
+        if reduction == "add":
+            return x.scatter_add(axis, index, updates)
+        if reduction == "none":
+            return x.scatter(axis, index, updates)
+        raise OnnxTorchError(f"ScatterElements reduction {reduction} is not supported")
+
     def op_GridSample(self, a: Dict[str, Any], x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
         mode = {"bilinear": "bilinear", "linear": "bilinear", "nearest": "nearest", "bicubic": "bicubic",
                 "cubic": "bicubic"}[a.get("mode", "bilinear")]

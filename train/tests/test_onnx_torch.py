@@ -63,6 +63,20 @@ def test_fp16_yuv420p_graph_matches_onnxruntime_bytes(tmp_path):
     assert diff.max() <= 1 and (diff > 0).mean() < 0.03
 
 
+def test_fp16_graph_with_colour_layers_runs_in_onnxruntime_and_pytorch(tmp_path):
+    """Variant W's colour layers are scatter-added into the frame; onnxruntime's CPU provider has no fp16
+    ScatterElements with reduction "add", so the fp16 export keeps that step in float32 (the export's own parity
+    check runs the graph in onnxruntime-node)."""
+    path = _avatar(tmp_path, "W+layers", ExportFormat("rgb", "fp16"))
+    y = load(str(path)).run(torch.from_numpy(X)).numpy()
+    ref, _ = run_onnx(path, "cond", X)
+    assert y.shape == ref.shape and np.abs(y - ref).max() < 0.02
+    nodes = onnx.load(str(path)).graph.node
+    scatter = next(n for n in nodes if n.op_type == "ScatterElements")
+    producers = {o: n for n in nodes for o in n.output}
+    assert producers[scatter.input[2]].op_type == "Cast"  # the layers' change of colour, widened to float32
+
+
 def test_unknown_operators_are_refused_by_name(tmp_path):
     x = helper.make_tensor_value_info("cond", TensorProto.FLOAT, ["batch", 60])
     y = helper.make_tensor_value_info("rgb", TensorProto.FLOAT, ["batch", 60])

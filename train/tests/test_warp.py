@@ -421,3 +421,44 @@ def test_warp_preset_options_aligned_maps_and_eye_layer():
         apply_warp_options(preset_configs("warp", 256)[0], _train_args(refs=2, mouth=True))
     with pytest.raises(ValueError, match="--eyes is for variant W"):
         apply_warp_options(preset_configs("cpu", 256)[0], _train_args(eyes=True))
+
+
+def test_colour_layer_window_matches_sampling_the_whole_frame():
+    """A colour layer is sampled over a window of the output around where the head carries its patch, not over
+    the whole frame: for head motions within the window's room (shifts, the patch against the frame's edge, roll,
+    a head closer to the camera), one batch of them at once, the frame gets the same change of colour as sampling
+    every output pixel would give."""
+    torch.manual_seed(4)
+    m = WarpModel(eye_config(mouth=True)).eval()
+    s = m.size
+    py, px = torch.meshgrid(torch.arange(s, dtype=torch.float32), torch.arange(s, dtype=torch.float32), indexing="ij")
+    p1 = torch.stack([px.reshape(-1), py.reshape(-1), torch.ones(s * s)], 0)  # [3, S*S]
+
+    def rigid(shift_x, shift_y, roll_deg=0.0, scale=1.0, centre=(64.0, 64.0)):
+        # output pixel p reads the reference at c + R (p - c) / scale - shift: displacement (R / scale - I) p + t
+        r = torch.deg2rad(torch.tensor(roll_deg))
+        lin = torch.tensor([[torch.cos(r), -torch.sin(r)], [torch.sin(r), torch.cos(r)]]) / scale
+        c = torch.tensor(centre)
+        t = c - lin @ c - torch.tensor([shift_x, shift_y])
+        return torch.cat([lin - torch.eye(2), t[:, None]], 1)
+
+    motions = torch.stack([rigid(0, 0), rigid(9.5, -6.25), rigid(-30, 20), rigid(0, 0, roll_deg=12.0),
+                           rigid(4, 3, roll_deg=-8.0, scale=1.15), rigid(0, 40)])
+    b = motions.shape[0]
+    z = torch.randn(b, 60)
+    with torch.no_grad():
+        for layer in (m.eye_patch, m.mouth_patch):
+            layer.head.weight.normal_(0, 0.3)
+            change, index = layer(z, motions)
+            got = torch.zeros(b, 3, s * s).scatter_add(2, index, change).reshape(b, 3, s, s)
+            # the whole frame: every output pixel's place on the reference, in the patch's normalised coordinates
+            q = p1[:2] + torch.matmul(motions, p1)  # [B, 2, S*S]
+            qx = (q[:, 0] - layer.origin[0] + 0.5) * (2.0 / layer.w) - 1.0
+            qy = (q[:, 1] - layer.origin[1] + 0.5) * (2.0 / layer.h) - 1.0
+            grid = torch.stack([qx, qy], -1).reshape(b, s, s, 2)
+            want = Fn.grid_sample(layer.draw(z), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            assert want.abs().amax(dim=(1, 2, 3)).min() > 0.05  # every motion shows the patch somewhere
+            assert torch.allclose(got, want, atol=1e-5), (got - want).abs().amax(dim=(1, 2, 3))
+            # each window lies inside the frame and no window pixel is written twice
+            assert int(index.min()) >= 0 and int(index.max()) < s * s
+            assert all(len(set(index[i, 0].tolist())) == index.shape[2] for i in range(b))
