@@ -36,8 +36,9 @@ FP16_TOLERANCE = 2e-2
 FP16_MIN_PSNR_DB = 40.0
 # yuv420p graph vs the float32 RGB converted by the server's formula: bytes may differ by one where a value sits
 # on a rounding boundary (float32 in the graph, float64 in JavaScript), and only that rarely (fp32) or somewhat
-# more often (fp16 weights).
-YUV_MAX_BYTE_DIFF = 1
+# more often (fp16 weights). An fp16 graph may differ as much as FP16_TOLERANCE allows its RGB (5.1 of 255, plus
+# the rounding): variant W's warp moves sharp edges by a fraction of a pixel in fp16 (the default avatar: up to 4).
+YUV_MAX_BYTE_DIFF = {"fp32": 1, "fp16": 6}
 YUV_MAX_MISMATCH = {"fp32": 1e-3, "fp16": 0.2}
 OUTPUTS = ("rgb", YUV_OUTPUT)
 PRECISIONS = ("fp32", "fp16")
@@ -158,9 +159,9 @@ def _check_parity(path: Path, wrapper: torch.nn.Module, cfg: ModelConfig, fmt: E
         expect = rgb_to_yuv420p(ref)
         diff_bytes = np.abs(y.astype(np.int16) - expect.astype(np.int16))
         worst, mismatch = int(diff_bytes.max()), float(np.mean(diff_bytes > 0))
-        if worst > YUV_MAX_BYTE_DIFF or mismatch > YUV_MAX_MISMATCH[fmt.precision]:
+        if worst > YUV_MAX_BYTE_DIFF[fmt.precision] or mismatch > YUV_MAX_MISMATCH[fmt.precision]:
             raise ParityError(f"yuv420p output differs from the converted float32 RGB by up to {worst} (tolerance "
-                              f"{YUV_MAX_BYTE_DIFF}) in {mismatch:.2%} of the bytes (tolerance "
+                              f"{YUV_MAX_BYTE_DIFF[fmt.precision]}) in {mismatch:.2%} of the bytes (tolerance "
                               f"{YUV_MAX_MISMATCH[fmt.precision]:.2%}); not written")
         return {"parityMaxByteDiff": worst, "parityByteMismatch": mismatch, "parityBatch": 3}
     diff = float(np.abs(y - ref).max())
