@@ -27,9 +27,9 @@ teeth, eyelids):  rgb = m * warp + (1 - m) * synth.
 
 With `warp_eyes` (`--eyes`), an eye layer goes on top: a full-resolution change of colour over both eyes (a patch
 of S/2 x 3S/16 placed on the reference's eyes) drawn by its own small decoder from the eye and brow controls, gaze
-and pitch/yaw only, and carried to the output by the rigid head motion (one GridSample, over a window of the output around the eyes):
-rgb = rgb + eyes. A warp
-cannot close a lid over an eye or move an iris under a lid, and the half-resolution synthesis draws them soft.
+and pitch/yaw only, and carried to the output by the rigid head motion (one GridSample over a window of the output
+around the eyes): rgb = rgb + eyes. A warp cannot close a lid over an eye or move an iris under a lid, and the
+half-resolution synthesis draws them soft.
 
 With `warp_mouth` (`--mouth`), a mouth layer of the same kind goes on top too: a patch of 3S/8 x S/4 placed on the
 reference's lips (reaching below them, where an opening jaw goes), drawn from the jaw and mouth controls,
@@ -58,7 +58,6 @@ EYE_TAPER = 4.0  # pixels over which a colour layer's change of colour fades to 
 MOUTH_BLENDSHAPES = [6] + list(range(23, 50))
 MOUTH_COARSE = (4, 6)  # the mouth decoder's first map; doubled up to (S/4, 3S/8)
 MOUTH_CHANNELS = [32, 32, 16, 16]
-
 
 
 def neighbour_table(ref: torch.Tensor) -> torch.Tensor:
@@ -158,8 +157,6 @@ class ColourPatch(nn.Module):
         # took 2.6 of 15.6 ms a frame for the default avatar's two layers). Only poses far outside any training
         # range (a head turned 50 degrees and more) push a patch past it.
         self.win_h, self.win_w = min(size, h * 3 // 2 + 32), min(size, w * 3 // 2 + 16)
-        wy, wx = torch.meshgrid(torch.arange(self.win_h, dtype=torch.float32),
-                                torch.arange(self.win_w, dtype=torch.float32), indexing="ij")
         # the window's columns and rows from its centre (as rows and columns of the window, broadcast: a constant
         # per window pixel would add 1.5 MB to the ONNX file), and their offsets in the flat frame from its corner
         self.register_buffer("win_j", (torch.arange(self.win_w, dtype=torch.float32) - (self.win_w - 1) / 2.0)
