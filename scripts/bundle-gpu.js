@@ -17,10 +17,10 @@
 // @ts-check
 import { build } from 'esbuild';
 import { register } from 'tsx/esm/api';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -84,23 +84,55 @@ function cacheKey(files, extra = []) {
   return h.digest('hex').slice(0, 16);
 }
 
-/** Writes `dest` through a temporary name with `make(tmp)`, unless it exists. @param {string} dest @param {(tmp: string) => void} make */
-function cached(dest, make) {
+/** Writes `dest` through a temporary name with `make(tmp)`, unless it exists. @param {string} dest @param {(tmp: string) => Promise<void>} make */
+async function cached(dest, make) {
   if (existsSync(dest)) return;
   mkdirSync(dirname(dest), { recursive: true });
   const tmp = `${dest}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
-    make(tmp);
+    await make(tmp);
     renameSync(tmp, dest);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-/** tar + xz of `dir`'s contents into `file` (xz -6, both cores). @param {string} dir @param {string} file */
+/** @type {Set<import('node:child_process').ChildProcess>} the commands running now (stopped when the build fails) */
+const running = new Set();
+
+/** Runs a command to its end, its stderr passed through; rejects on a non-zero exit. @param {string} cmd @param {string[]} args @param {{ cwd?: string, env?: NodeJS.ProcessEnv }} [opts] @returns {Promise<void>} */
+function run(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'ignore', 'inherit'] });
+    running.add(child);
+    child.on('error', (err) => {
+      running.delete(child);
+      reject(err);
+    });
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      if (code === 0) resolve();
+      else reject(new Error(`${cmd} ${args.join(' ')}: exit ${code ?? signal}`));
+    });
+  });
+}
+
+/** `jobs` run at most `limit` at a time; the results in the jobs' order. @template T @param {Array<() => Promise<T>>} jobs @param {number} limit @returns {Promise<T[]>} */
+async function inPool(jobs, limit) {
+  /** @type {T[]} */
+  const out = new Array(jobs.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < jobs.length; i = next++) out[i] = await /** @type {() => Promise<T>} */ (jobs[i])();
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
+  return out;
+}
+
+/** tar + xz of `dir`'s contents into `file` (xz -6, all cores). @param {string} dir @param {string} file */
 function tarXz(dir, file) {
-  execFileSync('sh', ['-c', 'tar -C "$1" -cf - . | xz -T0 -6 > "$2"', 'sh', dir, file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return run('sh', ['-c', 'tar -C "$1" -cf - . | xz -T0 -6 > "$2"', 'sh', dir, file]);
 }
 
 const ORT_DIR = join(ROOT, 'node_modules', 'onnxruntime-node');
@@ -142,13 +174,13 @@ function vulkanLoader(cache) {
 }
 
 /** runtime.tar.xz: bin/node, node_modules/onnxruntime-{node,common} (linux-x64 only), lib/libvulkan.so.1. @param {string} cache @param {boolean} withVulkan */
-function runtimeArchive(cache, withVulkan) {
+async function runtimeArchive(cache, withVulkan) {
   const ort = ortNativeDir();
   const vk = withVulkan ? vulkanLoader(cache) : null;
   const natives = readdirSync(ort.dir).map((f) => join(ort.dir, f));
   const key = cacheKey([process.execPath, ...natives, join(ORT_DIR, 'package.json'), join(ORT_COMMON, 'package.json')], [process.version, vk ? vk.deb : 'no-vulkan']);
   const file = join(cache, `runtime-${key}.tar.xz`);
-  cached(file, (tmp) => {
+  await cached(file, async (tmp) => {
     say(`compressing the runtime (node ${process.version}, onnxruntime-node ${readJson(join(ORT_DIR, 'package.json')).version}) with xz; minutes the first time …`);
     const stage = `${tmp}.d`;
     try {
@@ -165,7 +197,7 @@ function runtimeArchive(cache, withVulkan) {
         mkdirSync(join(stage, 'lib'), { recursive: true });
         for (const f of vk.files) cpSync(join(vk.lib, f), join(stage, 'lib', f), { dereference: true });
       }
-      tarXz(stage, tmp);
+      await tarXz(stage, tmp);
     } finally {
       rmSync(stage, { recursive: true, force: true });
     }
@@ -179,17 +211,17 @@ function readJson(p) {
 }
 
 /** An untrained paper avatar (python3 -m train export), cached by the training code's contents. @param {string} cache @param {number} size @param {string} format */
-function paperAvatar(cache, size, format) {
+async function paperAvatar(cache, size, format) {
   const py = process.env.DNP_PYTHON ?? '/usr/bin/python3';
   // what an untrained `paper` (variant F) export depends on: not the trainer, the bench or variant W's model_warp.py
   const trainFiles = ['build.py', 'config.py', 'export.py', 'model.py', 'onnx_fp16.py', 'onnx_yuv.py'].map((f) => join(ROOT, 'train', f));
   const dir = join(cache, 'avatars', `paper-${size}-${format}-${cacheKey(trainFiles)}`);
-  cached(dir, (tmp) => {
+  await cached(dir, async (tmp) => {
     const [precision, output] = format.split('-');
     const args = ['-m', 'train', 'export', '--untrained', '--preset', 'paper', '--size', String(size), '--output', String(output), '--name', `untrained-paper-${size}-${format}`, '--out', tmp];
     if (precision === 'fp16') args.push('--fp16');
     say(`exporting ${py} ${args.join(' ')} …`);
-    execFileSync(py, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+    await run(py, args, { cwd: ROOT, env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
   });
   return dir;
 }
@@ -226,7 +258,7 @@ async function appArchive(cache, out, avatars) {
     // the avatar folders' names in the cache carry their own content keys
     const key = cacheKey([join(stage, 'bench.mjs'), join(stage, 'render-worker.mjs'), join(stage, 'torch-session.mjs'), ...TORCH_RENDER_FILES.map((f) => join(stage, 'train', f)), ...avatars.filter((a) => a.extra).map((a) => join(a.dir, 'avatar.onnx'))], avatars.map((a) => `${a.name}=${a.dir}`));
     const file = join(cache, `app-${key}.tar.xz`);
-    cached(file, (tmp) => tarXz(stage, tmp));
+    await cached(file, (tmp) => tarXz(stage, tmp));
     copyFileSync(file, join(out, 'app.tar.xz'));
     return file;
   } finally {
@@ -255,16 +287,20 @@ async function main() {
   const out = a.out;
   /** @type {BundledAvatar[]} */
   const avatars = [];
-  for (const size of a.sizes) {
-    for (const format of a.formats) avatars.push({ name: `paper-${size}-${format}`, size, format, dir: paperAvatar(cache, size, format) });
-  }
+  // the runtime's compression (xz on all cores) and the exports (one thread each, as many at a time as there are
+  // cores) overlap: on a cold cache this halves the wait on 2 cores
+  const runtimeDone = runtimeArchive(cache, a.vulkan);
+  runtimeDone.catch(() => undefined); // awaited below; an export's failure must not leave it unhandled
+  const jobs = a.sizes.flatMap((size) => a.formats.map((format) => ({ size, format })));
+  const dirs = await inPool(jobs.map((j) => () => paperAvatar(cache, j.size, j.format)), availableParallelism());
+  jobs.forEach((j, i) => avatars.push({ name: `paper-${j.size}-${j.format}`, size: j.size, format: j.format, dir: /** @type {string} */ (dirs[i]) }));
   for (const dir of a.extra) {
     const m = readJson(join(dir, 'avatar.json'));
     const name = basename(dir);
     if (avatars.some((x) => x.name === name)) usage(`--avatar ${dir}: a bundled avatar is already named ${name}`);
     avatars.push({ name, size: m.width, format: `${m.model.precision ?? 'fp32'}-${m.model.outputFormat ?? 'rgb'}`, dir, extra: true });
   }
-  const runtime = runtimeArchive(cache, a.vulkan);
+  const runtime = await runtimeDone;
   const staging = `${out}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
@@ -303,6 +339,7 @@ async function main() {
 
 main().catch((err) => {
   say(err instanceof Error ? err.message : String(err));
+  for (const child of running) child.kill('SIGTERM'); // the other exports and the compression, still going
   process.exit(1);
 });
 
