@@ -8,6 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
+import { quantile as q } from '../server/src/bench/stats.js';
 import { parseCommandLine, UsageError, valueOptions } from '../server/src/cli/args.js';
 
 const USAGE = 'usage: npx tsx scripts/render-ab.ts A B [--runs 300] [--batch 1] [--threads 1]   (A, B: avatar folders or .onnx files)';
@@ -42,7 +43,6 @@ async function main(): Promise<number> {
       ms[k]!.push((performance.now() - t0) / batch);
     }
   }
-  const q = (x: number[], p: number): number => [...x].sort((u, v) => u - v)[Math.floor(p * (x.length - 1))] ?? NaN;
   for (const [k, path] of [a, b].entries()) {
     const t = ms[k as 0 | 1];
     process.stdout.write(`${k ? 'B' : 'A'} ${path}: ms a frame median ${q(t, 0.5).toFixed(2)}, p10 ${q(t, 0.1).toFixed(2)}, p90 ${q(t, 0.9).toFixed(2)}, min ${q(t, 0).toFixed(2)}\n`);
