@@ -111,6 +111,10 @@ def parser() -> argparse.ArgumentParser:
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="checkpoint.pt written by `train`")
     src.add_argument("--untrained", action="store_true", help="random (smooth) weights, for transport tests")
+    src.add_argument("--from-avatar", type=Path, metavar="DIR",
+                     help="re-export an avatar folder with this version's graph when its checkpoint is gone (variant W): "
+                          "the weights are read back from DIR/avatar.onnx; written only if the new graph gives the same "
+                          "frames (DIR may be --out; other files there are kept)")
     e.add_argument("--out", required=True, type=Path, help="output folder")
     e.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="with --untrained (default cpu)")
     e.add_argument("--variant", choices=list(VARIANTS), default=None,

@@ -29,6 +29,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     t0 = time.time()
+    if args.from_avatar is not None:
+        if args.int8 or args.neutral or args.fps or args.name:
+            raise ValueError("--from-avatar keeps the avatar's name, rate and neutral face and writes float32: "
+                             "--int8, --neutral, --fps and --name do not apply")
+        if _default_is_not_rgb32(args):
+            raise ValueError("--from-avatar writes a float32 RGB graph (re-export that, then export other formats "
+                             "from a checkpoint)")
+        from .reexport import reexport
+        manifest = reexport(args.from_avatar, args.out)
+        t = manifest["training"]
+        sys.stderr.write(f"train: re-exported {args.from_avatar} to {args.out / 'avatar.onnx'} "
+                         f"({t['flopsPerFrame'] / 1e9:.2f} GFLOP/frame; frames within "
+                         f"{t['reExported']['maxAbsDiffFromPrevious']:.2g} of the previous graph's) in {time.time() - t0:.1f} s\n")
+        return 0
     if args.untrained and args.int8:
         raise ValueError("--int8 needs --checkpoint (it is judged on the training dataset)")
     if args.untrained:
@@ -59,6 +73,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
                      f"{manifest['model']['outputFormat']} {manifest['model']['precision']}, "
                      f"{t['flopsPerFrame'] / 1e9:.2f} GFLOP/frame, parity {parity}) in {time.time() - t0:.1f} s\n")
     return 0
+
+
+def _default_is_not_rgb32(args: argparse.Namespace) -> bool:
+    return export_format(args) != ExportFormat()
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ output pixel p the model computes where to read it in the reference:
 
 With `warp_aligned` (`--aligned`), the CNN's maps (flow, rigidity correction, synthesis features) are laid out in
 the reference's frame, on the head, and each flow-grid cell reads them where the rigid head motion puts it in the
-reference (one GridSample at the flow grid's resolution): an expression's motion then moves with the head instead
+reference (sampled at the flow grid's resolution with a gather, sample_bilinear): an expression's motion then moves with the head instead
 of having to be learned again at every head position and roll.
 
 The reference is sampled bilinearly at s (one Gather from a table of each source pixel's 4 neighbours: exact,
@@ -99,12 +99,29 @@ def _gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: int,
     flat = y0 * size + x0
     if offset is not None:
         flat = flat + offset
-    idx = flat.long()  # [B, P]
+    return _weigh_corners(table, flat.long(), fx, fy)
+
+
+def _weigh_corners(table: torch.Tensor, idx: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor:
+    """The table's rows idx [B, P] (4 neighbours x C channels each) weighted bilinearly by (fx, fy) [B, P] -> [C, B, P].
+    Layout chosen for onnxruntime: one Gather on axis 0 of the table (folded to a constant at export for the
+    reference), and weights [B, P] broadcast over the leading axes only (broadcasts over an inner axis of size 1 are
+    slow there)."""
     b, p = idx.shape
-    # Layout chosen for onnxruntime: one Gather on axis 0 of the table (folded to a constant at export), and weights
-    # [B, P] broadcast over the leading axes only (broadcasts over an inner axis of size 1 are slow there)
-    g = table[idx].permute(2, 0, 1).reshape(4, 3, b, p)  # [4 neighbours, 3 colours, B, P]
+    g = table[idx].permute(2, 0, 1).reshape(4, table.shape[1] // 4, b, p)  # [4 neighbours, C, B, P]
     return g[0] * ((1 - fx) * (1 - fy)) + g[1] * (fx * (1 - fy)) + g[2] * ((1 - fx) * fy) + g[3] * (fx * fy)
+
+
+def bilinear_gather_xy(table: torch.Tensor, sxy: torch.Tensor, size: int) -> torch.Tensor:
+    """bilinear_gather with the coordinates stacked: sxy [B, 2, P] (x, y) -> [B, 3, S, S] (P = S*S) or [B, 3, P].
+    Clamped, floored and split in one op each for both axes (fewer nodes: each costs onnxruntime ~5-30 us)."""
+    b, _, p = sxy.shape
+    hi = float(size - 1) - 1e-3
+    c = sxy.clamp(0.0, hi)
+    c0 = torch.floor(c)
+    f = c - c0
+    out = _weigh_corners(table, (c0[:, 1] * size + c0[:, 0]).long(), f[:, 0], f[:, 1]).transpose(0, 1)  # [B, 3, P]
+    return out.reshape(b, 3, size, size) if p == size * size else out
 
 
 def blend_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: int, refs: int,
@@ -116,6 +133,30 @@ def blend_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: 
     g = _gather(table, sx, sy, size, offset) * weights  # [3, B, K*P]
     out = g.reshape(3, b, refs, p).sum(2).transpose(0, 1)  # [B, 3, P]
     return out.reshape(b, 3, size, size) if p == size * size else out
+
+
+def sample_bilinear(maps: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of maps [B, C, H, W] at (ix, iy) [B, P] in pixel units (pixel i's centre at i), clamped to
+    the map (grid_sample's "border" padding with align_corners=False) -> [B, C, P].
+
+    Instead of GridSample: each cell's four corners side by side in a table [B*(H-1)*(W-1), 4C], then one Gather of
+    a row per point. onnxruntime's CPU GridSample takes 10-30 ns per sample and channel (1.2 ms for the default
+    avatar's 11 head-aligned maps at 64x64 points); a row gather ~20 ns for all channels. (For the colour layers'
+    3-channel patches the extra nodes cost as much as GridSample: they keep it.)"""
+    b, c, h, w = maps.shape
+    cells = (h - 1) * (w - 1)
+    table = torch.cat([maps[:, :, :-1, :-1], maps[:, :, :-1, 1:], maps[:, :, 1:, :-1], maps[:, :, 1:, 1:]], 1)
+    table = table.reshape(b, 4 * c, cells).transpose(1, 2).reshape(b * cells, 4 * c)
+    x = ix.clamp(0.0, float(w - 1))
+    y = iy.clamp(0.0, float(h - 1))
+    x0 = torch.floor(x).clamp(max=float(w - 2))
+    y0 = torch.floor(y).clamp(max=float(h - 2))
+    fx = x - x0
+    fy = y - y0
+    # in integers: cell numbers above 2048 are not exact in the fp16 export
+    row = (y0.to(torch.int64) * (w - 1) + x0.to(torch.int64)
+           + (torch.arange(b, dtype=torch.int64, device=maps.device) * cells).reshape(b, 1))
+    return _weigh_corners(table, row, fx, fy).transpose(0, 1)  # [B, C, P]
 
 
 class ColourPatch(nn.Module):
@@ -256,13 +297,15 @@ class WarpModel(nn.Module):
         yy, xx = torch.meshgrid(torch.arange(s, dtype=torch.float32), torch.arange(s, dtype=torch.float32), indexing="ij")
         self.register_buffer("px", xx.reshape(1, -1), persistent=False)
         self.register_buffer("py", yy.reshape(1, -1), persistent=False)
+        self.register_buffer("pxy", torch.stack([xx.reshape(-1), yy.reshape(-1)], 0)[None], persistent=False)  # [1, 2, P]
+        self.register_buffer("p1", torch.cat([self.px, self.py, torch.ones_like(self.px)], 0), persistent=False)
         # normalised coordinates u = (p + 0.5) / S * 2 - 1 and a row of ones: the affine is one MatMul per axis
         self.register_buffer("u1", torch.cat([(self.px + 0.5) * (2.0 / s) - 1.0, (self.py + 0.5) * (2.0 / s) - 1.0,
                                               torch.ones_like(self.px)], 0), persistent=False)
         self.aligned = cfg.warp_aligned
         if self.aligned:
             # the centres of the flow grid's cells in output pixels and normalised coordinates, for carrying the
-            # head-aligned maps to the output (one GridSample at the flow grid's resolution, cheap)
+            # head-aligned maps to the output (sampled at the flow grid's resolution, cheap)
             g = cfg.warp_grid
             c = (torch.arange(g, dtype=torch.float32) + 0.5) * (s / g) - 0.5
             cy, cx = torch.meshgrid(c, c, indexing="ij")
@@ -281,7 +324,6 @@ class WarpModel(nn.Module):
             self.register_buffer("pose_std", torch.ones(POSE_SIZE))
             self.register_buffer("ref_u", torch.zeros(k, n))
             self.register_buffer("ref_v", torch.zeros(k, n))
-            self.register_buffer("p1", torch.cat([self.px, self.py, torch.ones_like(self.px)], 0), persistent=False)
             # until set_geometry() (training) or a checkpoint sets them: a generic face 30 cm in front of a camera
             # with a 64° field of view, references at the mean pose, so that an untrained model is well defined
             g = torch.Generator().manual_seed(0)
@@ -435,17 +477,16 @@ class WarpModel(nn.Module):
         rig = torch.sigmoid(rig_logit).reshape(b, -1)
         # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1: `a` above
         weights = None
-        if coef is not None:
-            gx, gy = self.displacements(coef, self.p1)
+        rigid = self.rigid_pixels(a, coef) if k == 1 or self.eye_patch is not None or self.mouth_patch is not None else None
         if k == 1:
-            dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.u1)  # [B, P]
-            dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.u1)
-            if self.geometry:
-                dx, dy = dx + gx[0], dy + gy[0]
-            sx = self.px + rig * dx + flow[:, 0].reshape(b, -1)
-            sy = self.py + rig * dy + flow[:, 1].reshape(b, -1)
-            warp = bilinear_gather(self.table, sx, sy, s)
+            assert rigid is not None
+            # the rigid displacement of every pixel, x and y in one product: [B, 2, 3] @ [3, P]
+            sxy = self.pxy + rig[:, None] * torch.matmul(rigid, self.p1) + flow.reshape(b, 2, -1)  # [B, 2, P]
+            warp = bilinear_gather_xy(self.table, sxy, s)
+            sx, sy = sxy[:, 0], sxy[:, 1]
         else:
+            if coef is not None:
+                gx, gy = self.displacements(coef, self.p1)
             # reference k: affine rigid(pose) - W pose_k + shift_k; layout [K, B, P] (broadcasts on leading axes)
             off = (self.ref_shift - torch.matmul(self.ref_pose, self.rigid.weight.t())) * (cfg.rigid_scale * s / 2.0)
             ak = a[None] + off[:, None]  # [K, B, 6]
@@ -470,13 +511,11 @@ class WarpModel(nn.Module):
                        Fn.interpolate(feats, size=(half, half), mode="bilinear", align_corners=False)], 1)
         for conv in self.refine:
             r = torch.relu(conv(r))
-        r = Fn.interpolate(self.refine_out(r), size=(s, s), mode="bilinear", align_corners=False)
-        synth = torch.sigmoid(r[:, :3])
-        mask = torch.sigmoid(r[:, 3:4])
-        m3 = torch.cat([mask, mask, mask], 1)  # same shapes in the blend (fast in onnxruntime)
-        rgb = m3 * warp + (1 - m3) * synth
+        r = torch.sigmoid(Fn.interpolate(self.refine_out(r), size=(s, s), mode="bilinear", align_corners=False))
+        synth, mask = r[:, :3], r[:, 3:4]
+        rgb = synth + mask * (warp - synth)  # = mask warp + (1 - mask) synth, in three ops
         if self.eye_patch is not None or self.mouth_patch is not None:
-            rigid = self.rigid_pixels(a, coef)
+            assert rigid is not None
             drawn = [layer(z, rigid) for layer in (self.eye_patch, self.mouth_patch) if layer is not None]
             # one scatter-add for both layers (each scatter copies the whole frame first); where their windows
             # overlap, the changes add up
@@ -512,10 +551,10 @@ class WarpModel(nn.Module):
         if coef is not None:
             gx, gy = self.displacements(coef, self.grid_p1)
             dx, dy = dx + gx[0], dy + gy[0]
-        qx = (self.grid_p1[0:1] + dx + 0.5) * (2.0 / s) - 1.0  # normalised, align_corners=False
-        qy = (self.grid_p1[1:2] + dy + 0.5) * (2.0 / s) - 1.0
-        grid = torch.stack([qx, qy], -1).reshape(b, g, g, 2)
-        return Fn.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        # output pixel p + d of the reference, as a coordinate of the maps (cell centres at 0 .. G-1)
+        qx = (self.grid_p1[0:1] + dx + 0.5) * (g / s) - 0.5
+        qy = (self.grid_p1[1:2] + dy + 0.5) * (g / s) - 0.5
+        return sample_bilinear(maps, qx, qy).reshape(b, -1, g, g)
 
     def mean_latent(self) -> Optional[torch.Tensor]:
         return None

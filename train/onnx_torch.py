@@ -226,6 +226,11 @@ class OnnxTorch:
         out = torch.index_select(x, axis, i.reshape(-1))
         return out.reshape(list(x.shape[:axis]) + list(idx.shape) + list(x.shape[axis + 1:]))
 
+    def op_Range(self, a: Dict[str, Any], start: torch.Tensor, limit: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        # from scalars on the CPU (Shape's), made on the render device: its values (the batch's row offsets in the
+        # head-aligned maps' table) go into device arithmetic, and a CUDA graph replays a kernel, not a host copy
+        return torch.arange(start.item(), limit.item(), delta.item(), dtype=start.dtype, device=self.device)
+
     def op_Unsqueeze(self, a: Dict[str, Any], x: torch.Tensor, axes: Optional[torch.Tensor] = None) -> torch.Tensor:
         ax = _ints(axes) if axes is not None else list(a["axes"])
         rank = x.dim() + len(ax)

@@ -26,10 +26,12 @@ X = np.random.default_rng(5).normal(size=(3, 60)).astype(np.float32)
 def _avatar(tmp_path, variant="F", fmt=ExportFormat()):
     torch.manual_seed(2)
     if variant in ("W", "W+layers"):
-        layers = variant == "W+layers"  # the eye and mouth layers (sizes 128 and up), drawing something
+        # W+layers: the default avatar's kind, with the eye and mouth layers (sizes 128 and up, drawing something)
+        # and the head-aligned maps (sampled by row offsets per batch item: a Range)
+        layers = variant == "W+layers"
         cfg = tiny_model_config("W", n_latents=1, size=128 if layers else 64)
         cfg.warp_grid, cfg.warp_channels, cfg.refine_channels = 16, [8, 8], 8
-        cfg.warp_eyes = cfg.warp_mouth = layers
+        cfg.warp_eyes = cfg.warp_mouth = cfg.warp_aligned = layers
         m = WarpModel(cfg.validate()).eval()
         untrained_warp_init(m, 0)
         with torch.no_grad():

@@ -9,7 +9,7 @@ from train.build import build_model
 from train.config import ModelConfig, preset_configs
 from train.dataset import Dataset
 from train.export import export_avatar, untrained_conditioning
-from train.model_warp import WarpExport, WarpModel, bilinear_gather, neighbour_table
+from train.model_warp import WarpExport, WarpModel, bilinear_gather, bilinear_gather_xy, neighbour_table, sample_bilinear
 from train.onnx_check import run_onnx
 from train.synth import JAW_OPEN, write_synthetic_dataset
 from train.trainer import Trainer
@@ -42,6 +42,28 @@ def test_bilinear_gather_matches_grid_sample():
     grid = torch.stack([sx / 15 * 2 - 1, sy / 15 * 2 - 1], -1).reshape(2, 16, 16, 2)
     theirs = Fn.grid_sample(ref[None].expand(2, -1, -1, -1), grid, mode="bilinear", align_corners=True)
     assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_stacked_coordinates_gather_the_same_as_separate_ones():
+    g = torch.Generator().manual_seed(1)
+    table = neighbour_table(torch.rand(3, 16, 16, generator=g))
+    sxy = torch.rand(2, 2, 256, generator=g) * 20 - 2  # some beyond the border (clamped)
+    assert torch.equal(bilinear_gather_xy(table, sxy, 16), bilinear_gather(table, sxy[:, 0], sxy[:, 1], 16))
+
+
+def test_sample_bilinear_matches_grid_sample_with_border_padding():
+    """The head-aligned maps' sampler (a gather from a table of cell corners, one per batch item) against PyTorch's
+    grid_sample (align_corners=False, border padding), points inside, on the edge and far outside the map."""
+    g = torch.Generator().manual_seed(0)
+    maps = torch.rand(2, 5, 12, 9, generator=g)  # two batch items, different maps; not square
+    ix = torch.rand(2, 300, generator=g) * 14 - 2.5
+    iy = torch.rand(2, 300, generator=g) * 18 - 3
+    ix[:, :4] = torch.tensor([0.0, 8.0, -40.0, 8.0])
+    iy[:, :4] = torch.tensor([0.0, 11.0, 5.0, 60.0])
+    ours = sample_bilinear(maps, ix, iy)  # [B, C, P]
+    grid = torch.stack([(ix + 0.5) / 9 * 2 - 1, (iy + 0.5) / 12 * 2 - 1], -1)[:, None]  # [B, 1, P, 2]
+    theirs = Fn.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]
+    assert ours.shape == (2, 5, 300) and torch.allclose(ours, theirs, atol=1e-5)
 
 
 def test_identity_at_start_reproduces_the_reference():

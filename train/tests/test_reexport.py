@@ -1,0 +1,97 @@
+"""Re-export from an avatar folder (train/reexport.py, `python3 -m train export --from-avatar`): the weights read back
+from avatar.onnx are the model's own, the rebuilt graph gives the same frames, and what cannot be rebuilt is refused
+with nothing written."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from train.cli import main
+from train.export import export_avatar, untrained_conditioning
+from train.model_warp import WarpModel
+from train.onnx_check import ParityError, run_onnx
+from train.reexport import checkpoint_from_avatar, reexport
+
+from .conftest import tiny_train_config
+from .test_warp import eye_config
+
+
+def trained_avatar(out):
+    """A variant W avatar with everything a re-export must find: head geometry, head-aligned maps, both colour
+    layers away from their default corners, weights that all do something."""
+    torch.manual_seed(5)
+    cfg = eye_config(mouth=True)
+    cfg.warp_aligned, cfg.warp_geometry = True, True
+    m = WarpModel(cfg.validate()).eval()
+    g = torch.Generator().manual_seed(1)
+    m.set_reference(torch.rand(3, 128, 128, generator=g))
+    m.set_geometry(torch.rand(20, 3, generator=g) * 10 - 5, torch.tensor([150.0, 61.5, 70.25]),
+                   torch.tensor([0.01, -0.02, 0.03, 0.5, -1.5, -28.0]), torch.tensor([0.1, 0.2, 0.15, 1.5, 1.2, 2.0]),
+                   torch.tensor([[0.05, -0.1, 0.02, 0.4, -1.0, -27.0]]))
+    m.eye_patch.set_origin(61.0, 47.0)
+    m.mouth_patch.set_origin(66.0, 93.0)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    c = untrained_conditioning()
+    training = {"provenance": "trained", "preset": "warp", "variant": "W", "iterations": 7,
+                "trainConfig": tiny_train_config().to_dict(), "dataset": {"path": "somewhere", "frameCount": 64},
+                "heldOutPsnrDb": 21.5, "heldOutFrames": 4, "psnrSplit": "test", "trainingSeconds": 3.0, "device": "cpu"}
+    export_avatar(m, None, out, "A", 25, c["mean"], c["std"], c["neutral"], training)
+    return m
+
+
+def test_weights_read_back_from_the_graph_are_the_models(tmp_path):
+    m = trained_avatar(tmp_path / "a")
+    ck = checkpoint_from_avatar(tmp_path / "a")
+    state = m.state_dict()
+    assert sorted(ck["model"]) == sorted(state)
+    for k, v in state.items():
+        assert torch.equal(ck["model"][k], v), k
+    assert ck["model"]["eye_patch.origin"].tolist() == m.eye_patch.origin.tolist() != [32.0, 37.0]
+    assert ck["history"][-1]["psnr"] == 21.5 and ck["iteration"] == 7
+
+
+def test_reexport_writes_the_same_frames_and_keeps_the_folder(tmp_path):
+    trained_avatar(tmp_path / "a")
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "PROVENANCE.md").write_text("kept")
+    man = reexport(tmp_path / "a", out)
+    assert (out / "PROVENANCE.md").read_text() == "kept"
+    assert man["training"]["reExported"]["maxAbsDiffFromPrevious"] < 1e-4
+    assert man["training"]["heldOutPsnrDb"] == 21.5 and man["name"] == "A"
+    assert json.loads((out / "avatar.json").read_text()) == man
+    x = np.random.default_rng(0).standard_normal((4, 60)).astype(np.float32)
+    a, _ = run_onnx(tmp_path / "a" / "avatar.onnx", "cond", x)
+    b, _ = run_onnx(out / "avatar.onnx", "cond", x)
+    assert float(np.abs(a - b).max()) < 1e-4 and float(a.std()) > 0.01
+
+
+def test_reexport_refuses_what_it_cannot_rebuild(tmp_path):
+    trained_avatar(tmp_path / "a")
+    man_path = tmp_path / "a" / "avatar.json"
+    good = json.loads(man_path.read_text())
+    # a graph that gives other frames (here: the manifest says the conditioning is clipped far harder)
+    bad = json.loads(json.dumps(good))
+    bad["training"]["model"]["cond_clip"] = 0.5
+    man_path.write_text(json.dumps(bad))
+    with pytest.raises(ParityError, match="differ"):
+        reexport(tmp_path / "a", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    for change, message in ((("training", "provenance", "untrained"), "not a trained"),
+                            (("training", "model", "variant", "F"), "variant F"),
+                            (("model", "precision", "fp16"), "float32 RGB")):
+        bad = json.loads(json.dumps(good))
+        node = bad
+        for k in change[:-2]:
+            node = node[k]
+        node[change[-2]] = change[-1]
+        man_path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=message):
+            checkpoint_from_avatar(tmp_path / "a")
+    man_path.write_text(json.dumps(good))
+    assert main(["export", "--from-avatar", str(tmp_path / "a"), "--out", str(tmp_path / "c"), "--fp16"]) == 1
+    assert main(["export", "--from-avatar", str(tmp_path / "missing"), "--out", str(tmp_path / "c")]) == 1
+    assert not (tmp_path / "c").exists()
