@@ -67,6 +67,13 @@ describe('dnp train arguments', () => {
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refs', '0'])).toThrow(UsageError);
   });
 
+  it('passes --mse-weight (a number >= 0) and leaves the default to the trainer', () => {
+    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--mse-weight', '20']));
+    expect(a.slice(a.indexOf('--mse-weight'), a.indexOf('--mse-weight') + 2)).toEqual(['--mse-weight', '20']);
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain('--mse-weight');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--mse-weight', '-2'])).toThrow(UsageError);
+  });
+
   it('passes --landmark-weight (a number >= 0) and leaves the default to the trainer', () => {
     const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--landmark-weight', '0.01']));
     expect(a.slice(a.indexOf('--landmark-weight'), a.indexOf('--landmark-weight') + 2)).toEqual(['--landmark-weight', '0.01']);

@@ -172,6 +172,8 @@ class TrainConfig:
     seed: int = 0
     # variant W on a dataset with landmarks: weight of the landmark term (train/losses.py), per pixel; 0 = off
     landmark_weight: float = 0.05
+    # variant W: weight of a squared-error term beside the L1 terms (train/losses.py); 0 = off
+    mse_weight: float = 0.0
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -10,6 +10,8 @@ Every term is an L1 weighted by a per-pixel map that up-weights what moves (face
   basin for the flow: large head motions are found, not only one-pixel corrections);
 - smoothness of the flow (total variation, in pixels) and a small cost for using the synthesis instead of the warp
   (the warp is sharp real texture; the synthesis is for what the reference does not show);
+- optionally (`--mse-weight`), a squared error beside the L1 terms, with the same weights: it counts the large errors
+  (an edge a pixel off) more than L1 does, as PSNR does;
 - landmarks (datasets with landmarks, one reference): where the model reads each of the frame's 478 face landmarks
   in the reference should be that landmark in the reference (mean distance in pixels). A geometric hint that the
   colour terms give only where the texture has edges: it places the chin, the silhouette of a turned head, the
@@ -113,9 +115,10 @@ def _grad(x: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
 
 
 def warp_loss(out: Dict[str, torch.Tensor], gt: torch.Tensor, w: torch.Tensor,
-              tables: Sequence[Tuple[int, torch.Tensor]] = ()) -> Dict[str, torch.Tensor]:
+              tables: Sequence[Tuple[int, torch.Tensor]] = (), mse_weight: float = 0.0) -> Dict[str, torch.Tensor]:
     rgb = out["rgb"].float()
     terms: Dict[str, torch.Tensor] = {}
+    weights = dict(WEIGHTS, mse=mse_weight)
     coarse = rgb.new_zeros(())
     if tables:
         b, s, st = gt.shape[0], gt.shape[-1], COARSE_STRIDE
@@ -149,7 +152,9 @@ def warp_loss(out: Dict[str, torch.Tensor], gt: torch.Tensor, w: torch.Tensor,
     fx, fy = _grad(out["flow"].float())
     terms["flow_tv"] = fx.abs().mean() + fy.abs().mean()
     terms["synth_use"] = (1.0 - out["mask"].float()).mean()
-    loss = sum(WEIGHTS[k] * v for k, v in terms.items())
+    if mse_weight > 0:
+        terms["mse"] = (((rgb - gt) ** 2) * w).mean() / w.mean()
+    loss = sum(weights[k] * v for k, v in terms.items())
     terms = {k: v.detach() for k, v in terms.items()}
     terms["loss"] = loss
     terms["rec"] = Fn.mse_loss(rgb.detach(), gt)

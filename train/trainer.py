@@ -324,7 +324,7 @@ class Trainer:
             w = self.weight_map
             if self.boxes is not None:
                 w = w + region_weight(self.boxes[pos.to(self.boxes.device)], gt.shape[-1])
-            terms = warp_loss(out, gt, w, self.blur_tables)
+            terms = warp_loss(out, gt, w, self.blur_tables, self.tcfg.mse_weight)
             if self.train_lm is not None:
                 lm = landmark_loss(out, self.train_lm[pos.to(self.train_lm.device)], self.ref_lm)
                 terms["loss"] = terms["loss"] + self.tcfg.landmark_weight * lm
@@ -484,6 +484,10 @@ def run_training(args: argparse.Namespace) -> int:
         if not mcfg.switches().warp:
             raise ValueError("--landmark-weight is for variant W (preset warp)")
         tcfg.landmark_weight = args.landmark_weight
+    if getattr(args, "mse_weight", None) is not None:
+        if not mcfg.switches().warp:
+            raise ValueError("--mse-weight is for variant W (preset warp)")
+        tcfg.mse_weight = args.mse_weight
     mcfg.validate()
     name = args.name or (ck.get("name") if ck else None) or Path(ds.manifest["source"]["file"]).stem or "avatar"
     trainer = Trainer(ds, mcfg, tcfg, device, preset, name, ds.fps, out, progress=True, bar=not args.no_progress)

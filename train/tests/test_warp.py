@@ -408,6 +408,33 @@ def test_trainer_uses_the_landmark_term_on_datasets_with_landmarks(tmp_path):
     assert "landmarks" not in first_step(v1)
 
 
+def test_squared_error_term_counts_large_errors_more():
+    from train.losses import warp_loss
+    g = torch.Generator().manual_seed(4)
+    gt = torch.rand(2, 3, 16, 16, generator=g)
+    w = torch.ones(1, 1, 16, 16)
+    base = {"warp": gt, "flow": torch.zeros(2, 2, 16, 16), "mask": torch.ones(2, 1, 16, 16)}
+    spread = gt + 0.01  # the same L1 error two ways: a little everywhere, or a lot on 1 % of the values
+    few = gt.clone().reshape(-1)
+    few[::100] += 0.01 * few.numel() / few[::100].numel()
+    few = few.reshape(gt.shape)
+    t_spread = warp_loss(dict(base, rgb=spread), gt, w, mse_weight=20.0)
+    t_few = warp_loss(dict(base, rgb=few), gt, w, mse_weight=20.0)
+    assert abs(float(t_spread["rgb"]) - float(t_few["rgb"])) < 1e-6
+    assert float(t_few["mse"]) > 50 * float(t_spread["mse"])
+    off = warp_loss(dict(base, rgb=few), gt, w)
+    assert "mse" not in off and abs(float(t_few["loss"] - off["loss"]) - 20.0 * float(t_few["mse"])) < 1e-5
+
+
+def test_trainer_adds_the_squared_error_term_when_asked(tmp_path):
+    root = write_synthetic_dataset(tmp_path / "d", n=12, size=32, n_test=2, seed=3)
+    for weight, present in ((0.0, False), (5.0, True)):
+        tcfg = tiny_train_config(iterations=2, mse_weight=weight)
+        terms = Trainer(Dataset(root), tiny_warp_config(), tcfg, torch.device("cpu"), "tiny", "t", 25,
+                        tmp_path / f"out{weight}", progress=False).step()
+        assert ("mse" in terms) == present
+
+
 def _train_args(**kw):
     import argparse
     base = dict(refs=None, no_geometry=False, aligned=False, no_aligned=False, eyes=False, no_eyes=False, mouth=False,

@@ -48,6 +48,8 @@ Options:
   --landmark-weight X     variant W: weight of the landmark term: where the model reads each face landmark
                           of a frame should be that landmark in the reference (per pixel of mean
                           distance; needs landmarks, one reference; 0 = off)          (default 0.05)
+  --mse-weight X          variant W: weight of a squared-error term beside the L1 terms (large errors,
+                          such as an edge a pixel off, count more, as in PSNR; 0 = off)  (default 0)
   --iterations N          total training iterations                                   (default 20000)
   --max-minutes M         stop training after M minutes of wall-clock time, then checkpoint and
                           export as usual (equal-time comparisons, e.g. npm run eval:ablation)
@@ -89,6 +91,7 @@ export interface TrainOptions {
   learnedRotation?: boolean;
   noLearnedRotation?: boolean;
   landmarkWeight?: number;
+  mseWeight?: number;
   iterations?: number;
   maxMinutes?: number;
   resume: boolean;
@@ -109,7 +112,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'landmark-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'landmark-weight', 'mse-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -148,6 +151,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     learnedRotation: cl.flag('learned-rotation'),
     noLearnedRotation: cl.flag('no-learned-rotation'),
     landmarkWeight: cl.num('landmark-weight', 0, Infinity),
+    mseWeight: cl.num('mse-weight', 0, Infinity),
     iterations: cl.int('iterations', 1, Infinity),
     maxMinutes: positive('max-minutes'),
     resume: cl.flag('resume'),
@@ -190,6 +194,7 @@ export function pythonArgs(o: TrainOptions): string[] {
   if (o.learnedRotation) a.push('--learned-rotation');
   if (o.noLearnedRotation) a.push('--no-learned-rotation');
   opt('--landmark-weight', o.landmarkWeight);
+  opt('--mse-weight', o.mseWeight);
   opt('--iterations', o.iterations);
   opt('--max-minutes', o.maxMinutes);
   opt('--batch', o.batch);
