@@ -36,7 +36,7 @@ export class ServerProcess {
     const args = [join(PROJECT_ROOT, 'bin', 'dnp.js'), 'serve', '--avatars', o.avatars, '--port', '0', '--host', '127.0.0.1', '--threads', String(o.threads), '--log-level', 'warn', '--admission', 'off'];
     if (o.maxSessions !== undefined) args.push('--max-sessions', String(o.maxSessions));
     if (o.joinRate !== undefined) args.push('--join-rate', String(o.joinRate));
-    const child = spawn(process.execPath, [...(process.env.DNP_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.DNP_PROF_DIR] : []), ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr?.on('data', (d: Buffer) => {
       err = (err + d.toString()).slice(-STDERR_KEEP);
