@@ -90,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
                         "should be that landmark in the reference; per pixel of mean distance; default 0.05, 0 = off)")
     t.add_argument("--mse-weight", type=_non_negative_float, default=None,
                    help="variant W: weight of a squared-error term beside the L1 terms (large errors, such as an edge a "
-                        "pixel off, count more, as in PSNR); default 0 = off")
+                        "pixel off, count more, as in PSNR); default 20 with the warp preset, 0 = off")
     t.add_argument("--iterations", type=_positive_int, default=None, help="total training iterations (preset default 20000)")
     t.add_argument("--batch", type=_positive_int, default=None, help="frames per iteration (preset default)")
     t.add_argument("--lr", type=float, default=None, help="initial learning rate (decays exponentially to lr/10)")

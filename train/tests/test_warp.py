@@ -447,6 +447,7 @@ def test_warp_preset_options_aligned_maps_and_eye_layer():
     from train.trainer import apply_warp_options
     m, _ = preset_configs("warp", 256)
     assert m.warp_aligned and m.warp_eyes and not m.warp_learned_rotation  # the preset's defaults
+    assert preset_configs("warp", 256)[1].mse_weight == 20.0 and preset_configs("cpu", 256)[1].mse_weight == 0.0
     assert apply_warp_options(m, _train_args(learned_rotation=True)) == [] and m.warp_learned_rotation
     assert not preset_configs("warp", 64)[0].warp_eyes  # too small for the eye layer: without it
     m, _ = preset_configs("warp", 256)

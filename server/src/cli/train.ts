@@ -49,7 +49,7 @@ Options:
                           of a frame should be that landmark in the reference (per pixel of mean
                           distance; needs landmarks, one reference; 0 = off)          (default 0.05)
   --mse-weight X          variant W: weight of a squared-error term beside the L1 terms (large errors,
-                          such as an edge a pixel off, count more, as in PSNR; 0 = off)  (default 0)
+                          such as an edge a pixel off, count more, as in PSNR; 0 = off)  (default 20)
   --iterations N          total training iterations                                   (default 20000)
   --max-minutes M         stop training after M minutes of wall-clock time, then checkpoint and
                           export as usual (equal-time comparisons, e.g. npm run eval:ablation)
