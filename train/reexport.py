@@ -16,14 +16,14 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import torch
 
 from .config import ModelConfig, TrainConfig
-from .export import MANIFEST_FILE, MODEL_FILE, ParityError, write_json
-from .onnx_check import run_onnx
+from .export import MANIFEST_FILE, MODEL_FILE, write_json
+from .onnx_check import ParityError, run_onnx
 
 # frames of the rebuilt graph may differ from the original's by at most this (of 1.0), at 1 standard deviation
 REEXPORT_TOLERANCE = 1e-4
