@@ -17,8 +17,8 @@ output pixel p the model computes where to read it in the reference:
 
 With `warp_aligned` (`--aligned`), the CNN's maps (flow, rigidity correction, synthesis features) are laid out in
 the reference's frame, on the head, and each flow-grid cell reads them where the rigid head motion puts it in the
-reference (sampled at the flow grid's resolution with a gather, sample_bilinear): an expression's motion then moves with the head instead
-of having to be learned again at every head position and roll.
+reference (sampled at the flow grid's resolution with a gather, sample_bilinear): an expression's motion then moves
+with the head instead of having to be learned again at every head position and roll.
 
 The reference is sampled bilinearly at s (one Gather from a table of each source pixel's 4 neighbours: exact,
 cheaper than GridSample in onnxruntime). A small refinement CNN at half resolution sees the warped image and the
@@ -477,7 +477,8 @@ class WarpModel(nn.Module):
         rig = torch.sigmoid(rig_logit).reshape(b, -1)
         # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1: `a` above
         weights = None
-        rigid = self.rigid_pixels(a, coef) if k == 1 or self.eye_patch is not None or self.mouth_patch is not None else None
+        # one reference (the colour layers need one): the rigid head motion as pixel displacements [B, 2, 3]
+        rigid = self.rigid_pixels(a, coef) if k == 1 else None
         if k == 1:
             assert rigid is not None
             # the rigid displacement of every pixel, x and y in one product: [B, 2, 3] @ [3, P]
