@@ -33,7 +33,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if args.int8 or args.neutral or args.fps or args.name:
             raise ValueError("--from-avatar keeps the avatar's name, rate and neutral face and writes float32: "
                              "--int8, --neutral, --fps and --name do not apply")
-        if _default_is_not_rgb32(args):
+        if export_format(args) != ExportFormat():
             raise ValueError("--from-avatar writes a float32 RGB graph (re-export that, then export other formats "
                              "from a checkpoint)")
         from .reexport import reexport
@@ -73,10 +73,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
                      f"{manifest['model']['outputFormat']} {manifest['model']['precision']}, "
                      f"{t['flopsPerFrame'] / 1e9:.2f} GFLOP/frame, parity {parity}) in {time.time() - t0:.1f} s\n")
     return 0
-
-
-def _default_is_not_rgb32(args: argparse.Namespace) -> bool:
-    return export_format(args) != ExportFormat()
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -30,11 +30,12 @@ REEXPORT_TOLERANCE = 1e-4
 REEXPORT_VECTORS = 24
 
 
-def _initializers(path: Path) -> Dict[str, np.ndarray]:
+def _load(path: Path) -> Tuple[Dict[str, np.ndarray], List[Any]]:
+    """avatar.onnx's initializers by name, and its nodes (read once)."""
     import onnx
     from onnx import numpy_helper
-    m = onnx.load(str(path))
-    return {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    g = onnx.load(str(path)).graph
+    return {i.name: numpy_helper.to_array(i) for i in g.initializer}, list(g.node)
 
 
 def _folded(inits: Dict[str, np.ndarray]) -> List[Tuple[str, int, np.ndarray]]:
@@ -70,12 +71,11 @@ def _geometry(folded: List[Tuple[str, int, np.ndarray]], n_points: int) -> Dict[
             "pose_std": f32(std), "ref_u": f32(refs[0]), "ref_v": f32(refs[1])}
 
 
-def _origins(path: Path, inits: Dict[str, np.ndarray], layers: List[Tuple[str, int, int]]) -> Dict[str, torch.Tensor]:
+def _origins(path: Path, nodes: List[Any], inits: Dict[str, np.ndarray],
+             layers: List[Tuple[str, int, int]]) -> Dict[str, torch.Tensor]:
     """Each colour layer's corner (x0, y0). In the layer's own nodes ("/model/eye_patch/..."), in the order of its
     forward(), the graph subtracts from folded scalars: x0 + (w-1)/2 and y0 + (h-1)/2 (where the patch's centre
     lands), then x0 and y0 (where the window reads it)."""
-    import onnx
-    nodes = onnx.load(str(path), load_external_data=False).graph.node
     out: Dict[str, torch.Tensor] = {}
     for key, h, w in layers:
         vals = [float(inits[x]) for n in nodes if n.op_type == "Sub" and n.name.startswith(f"/model/{key}/")
@@ -115,7 +115,7 @@ def checkpoint_from_avatar(avatar_dir: Path) -> Dict[str, Any]:
         raise ValueError(f"{man_path}: re-export from an avatar folder is implemented for one reference frame")
     model = build_model(cfg)
     assert isinstance(model, WarpModel)
-    inits = _initializers(onnx_path)
+    inits, nodes = _load(onnx_path)
     state = model.state_dict()
     new: Dict[str, torch.Tensor] = {}
     for key in state:
@@ -130,7 +130,7 @@ def checkpoint_from_avatar(avatar_dir: Path) -> Dict[str, Any]:
         new.update(_geometry(folded, len(RIGID_LANDMARKS)))
     layers = [(k, layer.h, layer.w) for k, layer in (("eye_patch", model.eye_patch), ("mouth_patch", model.mouth_patch))
               if layer is not None]
-    new.update(_origins(onnx_path, inits, layers))
+    new.update(_origins(onnx_path, nodes, inits, layers))
     missing = [k for k in state if k not in new]
     if missing:
         raise ValueError(f"{onnx_path}: cannot find {', '.join(missing)} in the graph: re-export needs the checkpoint")

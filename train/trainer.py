@@ -266,7 +266,8 @@ class Trainer:
         self.model.load_state_dict(ck["model"])
         if isinstance(self.model, WarpModel):
             self.blur_tables = blurred_tables(self.model.reference)
-        self.opt.load_state_dict(ck["optimizer"])
+        if ck.get("optimizer") is not None:  # absent from a checkpoint rebuilt from an avatar folder: a fresh Adam
+            self.opt.load_state_dict(ck["optimizer"])
         if ck.get("scaler"):
             self.scaler.load_state_dict(ck["scaler"])
         self.iteration = int(ck["iteration"])

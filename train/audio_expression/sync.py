@@ -23,7 +23,7 @@ from typing import Dict
 import numpy as np
 
 from .config import HOP_MS
-from .metrics import pearson
+from . import metrics
 from .phonetic import PHONE_COLUMN, PHONE_JAW, PHONES
 
 SMOOTH_FRAMES = 5          # Gaussian sigma of the cues, in 10 ms frames
@@ -73,14 +73,9 @@ def cues(features: np.ndarray) -> np.ndarray:
 
 
 def lag_curve(cue: np.ndarray, jaw: np.ndarray, mask: np.ndarray, max_lag: int) -> np.ndarray:
-    """r(cue[t], jaw[t + k]) for k = -max_lag .. max_lag (k > 0: the mouth moves after the sound)."""
-    n = len(cue)
-    out = np.zeros(2 * max_lag + 1)
-    for i, k in enumerate(range(-max_lag, max_lag + 1)):
-        t = np.arange(max(0, -k), min(n, n - k))
-        m = mask[t + k] if len(t) else np.zeros(0, bool)
-        out[i] = pearson(cue[t][m], jaw[t + k][m]) if m.sum() >= 50 else 0.0
-    return out
+    """r(cue[t], jaw[t + k]) for k = -max_lag .. max_lag (k > 0: the mouth moves after the sound); 0 where fewer
+    than 50 tracked frames pair up."""
+    return np.nan_to_num(metrics.lag_curve(cue, jaw, np.ones(len(cue), bool), mask, max_lag, min_count=50), nan=0.0)
 
 
 def estimate(features: np.ndarray, jaw: np.ndarray, mask: np.ndarray) -> SyncResult:
