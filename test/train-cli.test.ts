@@ -34,6 +34,13 @@ describe('dnp train arguments', () => {
     expect(a).not.toContain('--output');
   });
 
+  it('passes --init-from-avatar as an absolute path, not with --resume', () => {
+    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--init-from-avatar', 'avatars/default', '--mse-weight', '20']));
+    expect(a[a.indexOf('--init-from-avatar') + 1]).toBe(resolve('avatars/default'));
+    expect(a).not.toContain('--resume');
+    expect(() => parseTrainArgs(['--data', 'ds', '--out', 'av', '--init-from-avatar', 'x', '--resume'])).toThrow(/exclude each other/);
+  });
+
   it('passes the GPU export options (--output yuv420p, --fp16)', () => {
     const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--device', 'cuda', '--output', 'yuv420p', '--fp16']));
     expect(a.slice(a.indexOf('--output'), a.indexOf('--output') + 2)).toEqual(['--output', 'yuv420p']);

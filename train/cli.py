@@ -100,6 +100,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--max-minutes", type=_minutes, default=None,
                    help="stop the training loop after M minutes of wall-clock time (then checkpoint and export as usual)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt (same dataset and configuration)")
+    t.add_argument("--init-from-avatar", type=Path, default=None, metavar="DIR",
+                   help="go on training a variant W avatar folder whose checkpoint is gone (e.g. the shipped default): "
+                        "weights, configuration and iteration count read back from DIR/avatar.onnx and avatar.json, a "
+                        "fresh optimiser; --data must hold the frames it was trained on; options such as --mse-weight, "
+                        "--lr and --max-minutes apply as with --resume")
     t.add_argument("--name", default=None, help="avatar display name (default: the dataset source file name)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")

@@ -84,6 +84,7 @@ class Trainer:
         self.amp = device.type == "cuda" and tcfg.amp
         self.scaler = torch.cuda.amp.GradScaler(enabled=self.amp)
         self.iteration = 0
+        self.warm_from = 0  # the learning rate ramps up over 200 iterations from here (a fresh Adam)
         self.history: List[Dict[str, Any]] = []
         self.elapsed = 0.0
         self.gen = torch.Generator().manual_seed(tcfg.seed + 1)
@@ -266,8 +267,10 @@ class Trainer:
         self.model.load_state_dict(ck["model"])
         if isinstance(self.model, WarpModel):
             self.blur_tables = blurred_tables(self.model.reference)
-        if ck.get("optimizer") is not None:  # absent from a checkpoint rebuilt from an avatar folder: a fresh Adam
+        if ck.get("optimizer") is not None:
             self.opt.load_state_dict(ck["optimizer"])
+        else:  # a checkpoint rebuilt from an avatar folder (--init-from-avatar): a fresh Adam, warmed up again
+            self.warm_from = int(ck["iteration"])
         if ck.get("scaler"):
             self.scaler.load_state_dict(ck["scaler"])
         self.iteration = int(ck["iteration"])
@@ -297,7 +300,7 @@ class Trainer:
             t = max(t, min(1.0, (time.time() - self.run_started) / self.max_seconds))
         f = (self.tcfg.lr_final / self.tcfg.lr) ** t
         if self.mcfg.switches().warp:  # a short linear warm-up: the flow starts at zero and must not jump
-            f *= min(1.0, (it + 1) / 200.0)
+            f *= min(1.0, (it + 1 - self.warm_from) / 200.0)
         return f
 
     def batch(self) -> "tuple[torch.Tensor, torch.Tensor, torch.Tensor]":
@@ -440,6 +443,21 @@ def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]
     return notes
 
 
+def checkpoint_from_avatar_for(avatar_dir: Path, ds: Dataset) -> Dict[str, Any]:
+    """A checkpoint rebuilt from a trained variant W avatar folder (weights read back from its avatar.onnx; no
+    optimiser state), to go on training it on `ds`, which must hold the same frames it was trained on (the same
+    source, frame count, size and split; the dataset may have been made again, e.g. on another machine)."""
+    from .reexport import checkpoint_from_avatar
+    ck = checkpoint_from_avatar(avatar_dir)
+    have, want = ck["dataset"], ds.identity()
+    for k in ("sourceSha256", "frameCount", "size", "trainFrames", "testFrames"):
+        if have.get(k) != want[k]:
+            raise ValueError(f"{avatar_dir} was trained on other data than {ds.root} ({k}: {have.get(k)!r} against "
+                             f"{want[k]!r}); --init-from-avatar needs the same frames")
+    ck["dataset"], ck["optimizer"] = want, None
+    return ck
+
+
 def run_training(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -447,11 +465,19 @@ def run_training(args: argparse.Namespace) -> int:
     device = _pick_device(args.device)
     ck_path = out / CHECKPOINT_FILE
     ck = None
-    if args.resume:
+    init = getattr(args, "init_from_avatar", None)
+    if args.resume and init is not None:
+        raise ValueError("--resume and --init-from-avatar exclude each other")
+    if init is not None:
+        if ck_path.exists():
+            raise ValueError(f"{ck_path} exists: --init-from-avatar starts a new run, choose another --out")
+        ck = checkpoint_from_avatar_for(Path(init), ds)
+    elif args.resume:
         ck = load_checkpoint(ck_path, map_location="cpu")
         if ck["dataset"]["manifestSha256"] != ds.identity()["manifestSha256"]:
             raise ValueError(f"{ck_path} was trained on a different dataset ({ck['dataset'].get('path')}); "
                              f"--resume needs the same dataset.json")
+    if ck is not None:
         mcfg = ModelConfig.from_dict(dict(ck["model_config"]))
         tcfg = TrainConfig.from_dict(ck["train_config"])
         for flag, have in (("preset", ck.get("preset")), ("variant", mcfg.variant), ("size", mcfg.size),

@@ -95,3 +95,34 @@ def test_reexport_refuses_what_it_cannot_rebuild(tmp_path):
     assert main(["export", "--from-avatar", str(tmp_path / "a"), "--out", str(tmp_path / "c"), "--fp16"]) == 1
     assert main(["export", "--from-avatar", str(tmp_path / "missing"), "--out", str(tmp_path / "c")]) == 1
     assert not (tmp_path / "c").exists()
+
+
+def test_init_from_avatar_goes_on_training_the_avatars_weights(synth_dataset, tmp_path, capsys):
+    """`train --init-from-avatar DIR`: a variant W avatar folder (no checkpoint) trained further. With no iterations
+    left it exports the same frames; with more it trains on from the avatar's iteration; other data is refused."""
+    from train.checkpoint import load_checkpoint
+    from train.synth import write_synthetic_dataset
+    common = ["--data", str(synth_dataset), "--size", "128", "--eval-every", "2", "--checkpoint-every", "2",
+              "--no-progress", "--no-aligned"]
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert main(["train", *common, "--out", str(a), "--iterations", "2", "--no-eyes"]) == 0
+    assert main(["train", *common, "--out", str(b), "--iterations", "2", "--init-from-avatar", str(a)]) == 0
+    x = (torch.randn(4, 60, generator=torch.Generator().manual_seed(3)) * 0.7).numpy()
+    ya, _ = run_onnx(a / "avatar.onnx", "cond", x)
+    yb, _ = run_onnx(b / "avatar.onnx", "cond", x)
+    assert np.abs(ya - yb).max() < 1e-5
+    assert main(["train", *common, "--out", str(c), "--iterations", "5", "--mse-weight", "3",
+                 "--init-from-avatar", str(a)]) == 0
+    ck = load_checkpoint(c / "checkpoint.pt")
+    assert ck["iteration"] == 5 and ck["train_config"]["mse_weight"] == 3
+    assert ck["model_config"] == load_checkpoint(a / "checkpoint.pt")["model_config"]
+    before, after = load_checkpoint(a / "checkpoint.pt")["model"], ck["model"]
+    assert max(float((after[k].float() - v.float()).abs().max()) for k, v in before.items()) > 1e-7  # 3 more steps
+    capsys.readouterr()
+    other = write_synthetic_dataset(tmp_path / "other", n=40, size=32, n_test=4)
+    assert main(["train", "--data", str(other), "--out", str(tmp_path / "d"), "--init-from-avatar", str(a)]) == 1
+    assert "trained on other data" in capsys.readouterr().err
+    assert main(["train", *common, "--out", str(c), "--init-from-avatar", str(a)]) == 1  # c has a checkpoint
+    assert main(["train", *common, "--out", str(tmp_path / "e"), "--resume", "--init-from-avatar", str(a)]) == 1
+    assert "exclude each other" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())

@@ -54,6 +54,9 @@ Options:
   --max-minutes M         stop training after M minutes of wall-clock time, then checkpoint and
                           export as usual (equal-time comparisons, e.g. npm run eval:ablation)
   --resume                continue AVATAR_DIR/checkpoint.pt (same dataset and configuration)
+  --init-from-avatar DIR  go on training a variant W avatar folder whose checkpoint is gone (e.g. the
+                          shipped default): its weights and configuration read back from DIR, a fresh
+                          optimiser; --data must hold the frames it was trained on
   --batch N               frames per iteration                                        (preset default)
   --size N                output size in pixels                                       (default: the dataset's)
   --lr X                  initial learning rate (decays exponentially to X/10)
@@ -95,6 +98,7 @@ export interface TrainOptions {
   iterations?: number;
   maxMinutes?: number;
   resume: boolean;
+  initFromAvatar?: string;
   batch?: number;
   size?: number;
   lr?: number;
@@ -112,7 +116,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'landmark-weight', 'mse-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'landmark-weight', 'mse-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -131,6 +135,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   const name = cl.str('name');
   if (name !== undefined && name.trim() === '') usageError('--name must not be empty');
   for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
+  if (cl.flag('resume') && cl.str('init-from-avatar') !== undefined) usageError('--resume and --init-from-avatar exclude each other');
   const optional = <T extends string>(n: 'preset' | 'variant' | 'device' | 'output', allowed: readonly T[]): T | undefined => {
     const v = cl.str(n);
     return v === undefined ? undefined : oneOf(n, v, allowed);
@@ -155,6 +160,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     iterations: cl.int('iterations', 1, Infinity),
     maxMinutes: positive('max-minutes'),
     resume: cl.flag('resume'),
+    initFromAvatar: cl.str('init-from-avatar'),
     batch: cl.int('batch', 1, Infinity),
     size,
     lr: positive('lr'),
@@ -206,6 +212,7 @@ export function pythonArgs(o: TrainOptions): string[] {
   opt('--seed', o.seed);
   opt('--device', o.device);
   if (o.resume) a.push('--resume');
+  if (o.initFromAvatar !== undefined) a.push('--init-from-avatar', resolve(o.initFromAvatar));
   if (o.noExport) a.push('--no-export');
   if (o.noProgress) a.push('--no-progress');
   if (o.int8) a.push('--int8');
