@@ -36,7 +36,7 @@ const HELP = `default-vs-generator: PSNR of an avatar trained on the synthetic p
 
   --avatar DIR   avatar folder (default avatars/default); must be 256x256 and driven by expression vectors
   --frames N     driving vectors compared, spread evenly over the trajectory (default 40)
-  --seed S       trajectory seed (default 7; the shipped default avatar's dataset used seed 1)
+  --seed S       trajectory seed (default 7; the shipped default avatar was trained on seed 11)
   --png FILE     also write generator | avatar | error x4 for a few of the frames
   --rows N       frames in the picture (default 4)
   --controls-png FILE
