@@ -71,8 +71,7 @@ def _geometry(folded: List[Tuple[str, int, np.ndarray]], n_points: int) -> Dict[
             "pose_std": f32(std), "ref_u": f32(refs[0]), "ref_v": f32(refs[1])}
 
 
-def _origins(path: Path, nodes: List[Any], inits: Dict[str, np.ndarray],
-             layers: List[Tuple[str, int, int]]) -> Dict[str, torch.Tensor]:
+def _origins(nodes: List[Any], inits: Dict[str, np.ndarray], layers: List[Tuple[str, int, int]]) -> Dict[str, torch.Tensor]:
     """Each colour layer's corner (x0, y0). In the layer's own nodes ("/model/eye_patch/..."), in the order of its
     forward(), the graph subtracts from folded scalars: x0 + (w-1)/2 and y0 + (h-1)/2 (where the patch's centre
     lands), then x0 and y0 (where the window reads it)."""
@@ -130,7 +129,7 @@ def checkpoint_from_avatar(avatar_dir: Path) -> Dict[str, Any]:
         new.update(_geometry(folded, len(RIGID_LANDMARKS)))
     layers = [(k, layer.h, layer.w) for k, layer in (("eye_patch", model.eye_patch), ("mouth_patch", model.mouth_patch))
               if layer is not None]
-    new.update(_origins(onnx_path, nodes, inits, layers))
+    new.update(_origins(nodes, inits, layers))
     missing = [k for k in state if k not in new]
     if missing:
         raise ValueError(f"{onnx_path}: cannot find {', '.join(missing)} in the graph: re-export needs the checkpoint")
