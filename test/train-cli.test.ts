@@ -2,7 +2,7 @@
  * `dnp train`: argument validation (pure), the Python command line it builds, the message when Python/PyTorch is
  * missing, and a real two-iteration run on a tiny synthetic dataset through bin/dnp.js.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,9 +15,12 @@ const ROOT = resolve(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'dnp-train-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function dnp(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stderr: string; stdout: string } {
-  const r = spawnSync(process.execPath, ['bin/dnp.js', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
-  return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+/** Runs bin/dnp.js without blocking the test worker (a blocked worker misses vitest's own calls on a busy machine). */
+function dnp(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stderr: string; stdout: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, ['bin/dnp.js', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => done({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }));
+  });
 }
 
 describe('dnp train arguments', () => {
@@ -81,6 +84,17 @@ describe('dnp train arguments', () => {
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--mse-weight', '-2'])).toThrow(UsageError);
   });
 
+  it('passes --refine-channels and --refine-layers (positive integers) and leaves the defaults to the trainer', () => {
+    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--refine-channels', '8', '--refine-layers', '2']));
+    expect(a.slice(a.indexOf('--refine-channels'), a.indexOf('--refine-channels') + 2)).toEqual(['--refine-channels', '8']);
+    expect(a.slice(a.indexOf('--refine-layers'), a.indexOf('--refine-layers') + 2)).toEqual(['--refine-layers', '2']);
+    const plain = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']));
+    expect(plain).not.toContain('--refine-channels');
+    expect(plain).not.toContain('--refine-layers');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refine-channels', '0'])).toThrow(UsageError);
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refine-layers', '1.5'])).toThrow(UsageError);
+  });
+
   it('passes --landmark-weight (a number >= 0) and leaves the default to the trainer', () => {
     const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--landmark-weight', '0.01']));
     expect(a.slice(a.indexOf('--landmark-weight'), a.indexOf('--landmark-weight') + 2)).toEqual(['--landmark-weight', '0.01']);
@@ -108,23 +122,23 @@ describe('dnp train (process)', () => {
   const data = join(tmp, 'ds');
   const out = join(tmp, 'avatar');
 
-  it('says how to install PyTorch when Python is missing', () => {
+  it('says how to install PyTorch when Python is missing', async () => {
     const r = spawnSync('/usr/bin/python3', ['-c', `from train.synth import write_synthetic_dataset; write_synthetic_dataset(${JSON.stringify(data)}, n=16, size=32, n_test=3)`], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const res = dnp(['train', '--data', data, '--out', out], { DNP_PYTHON: join(tmp, 'no-such-python') });
+    const res = await dnp(['train', '--data', data, '--out', out], { DNP_PYTHON: join(tmp, 'no-such-python') });
     expect(res.status).toBe(3);
     expect(res.stderr).toContain(INSTALL_HINT);
     expect(existsSync(out)).toBe(false);
   });
 
-  it('names a folder without dataset.json', () => {
-    const res = dnp(['train', '--data', tmp, '--out', out]);
+  it('names a folder without dataset.json', async () => {
+    const res = await dnp(['train', '--data', tmp, '--out', out]);
     expect(res.status).toBe(2);
     expect(res.stderr).toMatch(/no dataset\.json/);
   });
 
-  it('trains, checkpoints and exports an avatar the server can read', () => {
-    const res = dnp(['train', '--data', data, '--out', out, '--iterations', '2', '--size', '64', '--eval-every', '1', '--no-progress', '--name', 'CLI test']);
+  it('trains, checkpoints and exports an avatar the server can read', async () => {
+    const res = await dnp(['train', '--data', data, '--out', out, '--iterations', '2', '--size', '64', '--eval-every', '1', '--no-progress', '--name', 'CLI test']);
     expect(res.status, res.stderr).toBe(0);
     expect(res.stderr).toMatch(/test PSNR [\d.]+ dB/);
     expect(existsSync(join(out, 'checkpoint.pt'))).toBe(true);

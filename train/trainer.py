@@ -410,11 +410,13 @@ def _pick_device(name: Optional[str]) -> torch.device:
 
 def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]:
     """A new run's variant-W options on the preset's model configuration: --no-geometry, --refs K, --aligned /
-    --no-aligned, --eyes / --no-eyes, --mouth / --no-mouth, --learned-rotation / --no-learned-rotation. The head-aligned maps and the colour layers need one reference: --refs K > 1 turns
+    --no-aligned, --eyes / --no-eyes, --mouth / --no-mouth, --learned-rotation / --no-learned-rotation,
+    --refine-channels N, --refine-layers N. The head-aligned maps and the colour layers need one reference: --refs K > 1 turns
     the preset's off (a note is returned) and refuses them when asked for explicitly."""
     opt = lambda name: getattr(args, name, None)  # noqa: E731
     given = [f for f in ("refs", "no_geometry", "aligned", "no_aligned", "eyes", "no_eyes", "mouth", "no_mouth",
-                         "learned_rotation", "no_learned_rotation") if opt(f) not in (None, False)]
+                         "learned_rotation", "no_learned_rotation", "refine_channels", "refine_layers")
+             if opt(f) not in (None, False)]
     if given and not mcfg.switches().warp:
         raise ValueError(f"--{given[0].replace('_', '-')} is for variant W (preset warp)")
     notes: List[str] = []
@@ -427,6 +429,10 @@ def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]
             setattr(mcfg, key, bool(opt(on)))
     if opt("no_geometry"):
         mcfg.warp_geometry = False
+    if opt("refine_channels") is not None:
+        mcfg.refine_channels = opt("refine_channels")
+    if opt("refine_layers") is not None:
+        mcfg.refine_layers = opt("refine_layers")
     if opt("refs") is not None:
         mcfg.warp_refs = opt("refs")
         for flag, key, what in (("aligned", "warp_aligned", "head-aligned expression maps"),

@@ -9,7 +9,8 @@ from train.build import build_model
 from train.config import ModelConfig, preset_configs
 from train.dataset import Dataset
 from train.export import export_avatar, untrained_conditioning
-from train.model_warp import WarpExport, WarpModel, bilinear_gather, bilinear_gather_xy, neighbour_table, sample_bilinear
+from train.model_warp import (WarpExport, WarpModel, bilinear_gather, bilinear_gather_xy, neighbour_table, sample_bilinear,
+                              warp_flops)
 from train.onnx_check import run_onnx
 from train.synth import JAW_OPEN, write_synthetic_dataset
 from train.trainer import Trainer
@@ -471,6 +472,21 @@ def test_warp_preset_options_aligned_maps_and_eye_layer():
         apply_warp_options(preset_configs("warp", 256)[0], _train_args(refs=2, mouth=True))
     with pytest.raises(ValueError, match="--eyes is for variant W"):
         apply_warp_options(preset_configs("cpu", 256)[0], _train_args(eyes=True))
+
+
+def test_refinement_size_options_change_the_network():
+    """--refine-channels / --refine-layers size the refinement network (a cheaper render), for variant W only."""
+    from train.trainer import apply_warp_options
+    m, _ = preset_configs("warp", 256)
+    assert (m.refine_channels, m.refine_layers) == (8, 2)  # the preset's since 30 Nov 2026
+    assert apply_warp_options(m, _train_args(refine_channels=16, refine_layers=3)) == []
+    assert (m.refine_channels, m.refine_layers) == (16, 3)  # the default avatar's
+    model = build_model(m)
+    assert [tuple(c.weight.shape) for c in model.refine] == [(16, 3 + m.n_f, 3, 3), (16, 16, 3, 3), (16, 16, 3, 3)]
+    assert tuple(model.refine_out.weight.shape) == (4, 16, 3, 3)
+    assert warp_flops(m)["total"] > warp_flops(preset_configs("warp", 256)[0])["total"]
+    with pytest.raises(ValueError, match="--refine-channels is for variant W"):
+        apply_warp_options(preset_configs("cpu", 256)[0], _train_args(refine_channels=8))
 
 
 def test_colour_layer_window_matches_sampling_the_whole_frame():
