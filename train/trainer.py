@@ -487,10 +487,11 @@ def run_training(args: argparse.Namespace) -> int:
         mcfg = ModelConfig.from_dict(dict(ck["model_config"]))
         tcfg = TrainConfig.from_dict(ck["train_config"])
         for flag, have in (("preset", ck.get("preset")), ("variant", mcfg.variant), ("size", mcfg.size),
-                           ("refs", mcfg.warp_refs)):
-            given = getattr(args, flag)
+                           ("refs", mcfg.warp_refs), ("refine_channels", mcfg.refine_channels),
+                           ("refine_layers", mcfg.refine_layers)):
+            given = getattr(args, flag, None)
             if given is not None and given != have:
-                raise ValueError(f"--{flag} {given} does not match the checkpoint's {have}")
+                raise ValueError(f"--{flag.replace('_', '-')} {given} does not match the checkpoint's {have}")
         preset = ck.get("preset") or args.preset or "warp"
     elif ck_path.exists():
         raise ValueError(f"{ck_path} exists: pass --resume to continue it, or choose another --out")

@@ -125,4 +125,8 @@ def test_init_from_avatar_goes_on_training_the_avatars_weights(synth_dataset, tm
     assert main(["train", *common, "--out", str(c), "--init-from-avatar", str(a)]) == 1  # c has a checkpoint
     assert main(["train", *common, "--out", str(tmp_path / "e"), "--resume", "--init-from-avatar", str(a)]) == 1
     assert "exclude each other" in capsys.readouterr().err
+    # the refinement's size comes from the avatar: another one on the command line is refused, not ignored
+    assert main(["train", *common, "--out", str(tmp_path / "f"), "--refine-channels", "16",
+                 "--init-from-avatar", str(a)]) == 1
+    assert "--refine-channels 16 does not match the checkpoint's 8" in capsys.readouterr().err
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
