@@ -69,6 +69,10 @@ describe('dnp train arguments', () => {
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--mouth', '--no-mouth'])).toThrow('--mouth and --no-mouth contradict each other');
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--learned-rotation']))).toContain('--learned-rotation');
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-learned-rotation']))).toContain('--no-learned-rotation');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--dense-geometry']))).toContain('--dense-geometry');
+    expect(a).not.toContain('--dense-geometry');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-dense-geometry']))).toContain('--no-dense-geometry');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--dense-geometry', '--no-dense-geometry'])).toThrow('--dense-geometry and --no-dense-geometry contradict each other');
     expect(a).not.toContain('--learned-rotation');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--learned-rotation', '--no-learned-rotation'])).toThrow('contradict each other');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--aligned=yes'])).toThrow('--aligned takes no value');

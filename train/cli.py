@@ -85,6 +85,12 @@ def parser() -> argparse.ArgumentParser:
                         "too (otherwise it only shifts and scales it)")
     t.add_argument("--no-learned-rotation", action="store_true",
                    help="variant W: the learned correction only shifts and scales the head (no --learned-rotation)")
+    t.add_argument("--dense-geometry", action="store_true",
+                   help="variant W with the fitted geometry, one reference: the head moves by the geometry's dense warp "
+                        "(a thin-plate spline through the fitted face points), not only its affine: the nose and cheeks "
+                        "of a turned head move as a 3D head's do; the default")
+    t.add_argument("--no-dense-geometry", action="store_true",
+                   help="variant W: the geometry moves the head by its affine only (no --dense-geometry)")
     t.add_argument("--refine-channels", type=_positive_int, default=None,
                    help="variant W: channels of the refinement network at half resolution (preset default 8; the "
                         "default avatar has 16: more detail, 2.4 ms more a frame)")

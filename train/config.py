@@ -97,6 +97,11 @@ class ModelConfig:
     # the head too, or only shift and scale it. On lp-d6 a free one learned to undo two thirds of the head's roll,
     # which the geometry gets right (docs/training.md)
     warp_learned_rotation: bool = True
+    # variant W with the fitted geometry, one reference: the head moves by the geometry's dense warp, not only its
+    # affine: a thin-plate spline through the fitted face points carries what the affine leaves (the nose and cheeks
+    # of a turned head move differently from the face's plane: 7-15 px on the synthetic presenter). The warp
+    # preset's since 30 Nov 2026
+    warp_dense_geometry: bool = False
 
     def switches(self) -> VariantSwitches:
         return variant_switches(self.variant)
@@ -137,6 +142,8 @@ class ModelConfig:
                                  "refine_layers >= 1")
             if not 1 <= self.warp_refs <= 8:
                 raise ValueError("warp_refs (reference frames of variant W) must be 1..8")
+            if self.warp_dense_geometry and (self.warp_refs != 1 or not self.warp_geometry):
+                raise ValueError("warp_dense_geometry (the geometry's dense warp) needs warp_geometry and warp_refs = 1")
             if self.warp_aligned and self.warp_refs != 1:
                 raise ValueError("warp_aligned (head-aligned expression maps) needs warp_refs = 1")
             if self.warp_eyes and (self.warp_refs != 1 or not eye_layer_fits(self.size)):
@@ -190,7 +197,7 @@ PRESETS = {
     "warp": dict(
         model=dict(variant="W", mlp_layers=3, mlp_width=128, n_f=8, warp_grid=64, warp_channels=[64, 64, 32, 24],
                    refine_channels=8, refine_layers=2, warp_geometry=True, warp_aligned=True, warp_eyes=True,
-                   warp_learned_rotation=False),
+                   warp_learned_rotation=False, warp_dense_geometry=True),
         # refinement 2 x 8 instead of 3 x 16 (30 Nov 2026, twelfth session): 2.3-2.4 ms less a frame (13.2-13.8 ->
         # 10.8-11.3 ms on the AVX2 machine), -0.04 / -0.12 dB held out on lp-d6 / the man's clip (docs/evaluation.md)
         # a squared-error term beside the L1 terms: +0.3 dB held out on both clips of docs/evaluation.md (30 Nov 2026)

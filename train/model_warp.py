@@ -20,6 +20,12 @@ the reference's frame, on the head, and each flow-grid cell reads them where the
 reference (sampled at the flow grid's resolution with a gather, sample_bilinear): an expression's motion then moves
 with the head instead of having to be learned again at every head position and roll.
 
+With `warp_dense_geometry` (`--dense-geometry`), the geometry moves the head by more than its affine: what the
+affine leaves at the fitted face points (a turned head's nose and cheeks move differently from the face's plane, 7-15
+px on the synthetic presenter) is spread over the reference by a thin-plate spline through them, tabulated on a
+33 x 33 grid from constants, and each output cell reads it where the head puts the cell (a fixed point, four bilinear
+reads); the colour layers move with it.
+
 The reference is sampled bilinearly at s (one Gather from a table of each source pixel's 4 neighbours: exact,
 cheaper than GridSample in onnxruntime). A small refinement CNN at half resolution sees the warped image and the
 motion features and predicts a synthesised colour and a blend mask for what a warp cannot show (mouth interior,
@@ -58,6 +64,57 @@ EYE_TAPER = 4.0  # pixels over which a colour layer's change of colour fades to 
 MOUTH_BLENDSHAPES = [6] + list(range(23, 50))
 MOUTH_COARSE = (4, 6)  # the mouth decoder's first map; doubled up to (S/4, 3S/8)
 MOUTH_CHANNELS = [32, 32, 16, 16]
+
+
+# the dense warp (warp_dense_geometry): the thin-plate spline's smoothing (normalised units; 0 interpolates the face
+# points exactly, which bends the spline hard between close points), the nodes of its table over the reference
+# (DENSE_TABLE x DENSE_TABLE, from edge to edge of the frame), the output cells it is found at (DENSE_CELLS x
+# DENSE_CELLS, then up-sampled: the spline is smooth) and the fixed-point steps from the affine
+TPS_SMOOTHING = 0.01
+DENSE_TABLE = 33
+DENSE_CELLS = 32
+DENSE_ITERATIONS = 4
+
+
+def tps_system(ref_u: torch.Tensor, ref_v: torch.Tensor, size: int,
+               smoothing: float = TPS_SMOOTHING) -> "tuple[torch.Tensor, torch.Tensor]":
+    """A thin-plate spline with centres at the points (ref_u, ref_v) [n] (landmark coordinates, pixel i spanning
+    [i, i + 1)): the centres in normalised coordinates [n, 2] and the matrix [n + 3, n] that turns values at the
+    centres in pixels [n, C] into its coefficients in normalised units (n kernel weights, then the constant and the
+    x and y terms), smoothed by `smoothing`. Solved once, in float64, when the geometry is set."""
+    c = torch.stack([ref_u, ref_v], 1).double() * (2.0 / size) - 1.0
+    n = c.shape[0]
+    k = _tps_kernel(((c[:, None] - c[None]) ** 2).sum(-1)) + smoothing * torch.eye(n, dtype=c.dtype)
+    p = torch.cat([torch.ones(n, 1, dtype=c.dtype), c], 1)
+    system = torch.zeros(n + 3, n + 3, dtype=c.dtype)
+    system[:n, :n], system[:n, n:], system[n:, :n] = k, p, p.t()
+    return c.float(), (torch.linalg.inv(system)[:, :n] * (2.0 / size)).float()
+
+
+def dense_table(ref_u: torch.Tensor, ref_v: torch.Tensor, size: int, nodes: int = DENSE_TABLE) -> torch.Tensor:
+    """The constant [nodes^2, n] that turns the thin-plate spline's values at the reference's face points (ref_u,
+    ref_v) [n] (pixels) into its values at a nodes x nodes table over the reference (row-major; node k of a row at
+    normalised x = 2k / (nodes - 1) - 1, the frame's left edge to its right edge)."""
+    centres, solve = tps_system(ref_u, ref_v, size)
+    t = torch.linspace(-1.0, 1.0, nodes, dtype=torch.float64)
+    ty, tx = torch.meshgrid(t, t, indexing="ij")
+    q = torch.stack([tx.reshape(-1), ty.reshape(-1)], 1)[None]  # [1, nodes^2, 2]
+    # the spline of each face point's unit value, at every node
+    return (tps_eval(centres.double(), solve.double()[None], q)[0] * (size / 2.0)).float()  # values in pixels
+
+
+def _tps_kernel(d2: torch.Tensor) -> torch.Tensor:
+    """r^2 log r of the squared distances d2 (0 at 0)."""
+    return 0.5 * d2 * torch.log(d2 + 1e-12)
+
+
+def tps_eval(centres: torch.Tensor, coef: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """The spline of `coef` [B, n + 3, C] (centres [n, 2]) at the points q [B, Q, 2] -> [B, Q, C]."""
+    n = centres.shape[0]
+    # |q - c|^2 = |q|^2 + |c|^2 - 2 q.c: one small product instead of a [B, Q, n, 2] difference
+    d2 = ((q * q).sum(2, keepdim=True) + (centres * centres).sum(1) - 2.0 * torch.matmul(q, centres.t())).clamp_min(0.0)
+    affine = coef[:, n:n + 1] + torch.matmul(q, coef[:, n + 1:n + 3])  # [B, Q, C]
+    return torch.matmul(_tps_kernel(d2), coef[:, :n]) + affine
 
 
 def neighbour_table(ref: torch.Tensor) -> torch.Tensor:
@@ -143,10 +200,33 @@ def sample_bilinear(maps: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor) -> t
     a row per point. onnxruntime's CPU GridSample takes 10-30 ns per sample and channel (1.2 ms for the default
     avatar's 11 head-aligned maps at 64x64 points); a row gather ~20 ns for all channels. (For the colour layers'
     3-channel patches the extra nodes cost as much as GridSample: they keep it.)"""
+    return sample_table(corner_table(maps), maps.shape[2], maps.shape[3], ix, iy)
+
+
+def corner_table(maps: torch.Tensor) -> torch.Tensor:
+    """maps [B, C, H, W] -> each cell's four corners side by side [B*(H-1)*(W-1), 4C] (for sample_table)."""
     b, c, h, w = maps.shape
     cells = (h - 1) * (w - 1)
     table = torch.cat([maps[:, :, :-1, :-1], maps[:, :, :-1, 1:], maps[:, :, 1:, :-1], maps[:, :, 1:, 1:]], 1)
-    table = table.reshape(b, 4 * c, cells).transpose(1, 2).reshape(b * cells, 4 * c)
+    return table.reshape(b, 4 * c, cells).transpose(1, 2).reshape(b * cells, 4 * c)
+
+
+def sample_table_xy(table: torch.Tensor, n: int, q: torch.Tensor) -> torch.Tensor:
+    """sample_table of a square n x n map at the coordinates stacked q [B, 2, P] (x, y) -> [B, C, P]: clamped,
+    floored and split in one op each for both axes (fewer nodes)."""
+    b = q.shape[0]
+    c = q.clamp(0.0, float(n - 1))
+    c0 = torch.floor(c).clamp(max=float(n - 2))
+    f = c - c0
+    i = c0.to(torch.int64)
+    row = i[:, 1] * (n - 1) + i[:, 0] + (torch.arange(b, dtype=torch.int64, device=q.device) * ((n - 1) ** 2)).reshape(b, 1)
+    return _weigh_corners(table, row, f[:, 0], f[:, 1]).transpose(0, 1)
+
+
+def sample_table(table: torch.Tensor, h: int, w: int, ix: torch.Tensor, iy: torch.Tensor) -> torch.Tensor:
+    """sample_bilinear of the maps (H x W) whose corner_table is `table`, at (ix, iy) [B, P] -> [B, C, P]."""
+    b = ix.shape[0]
+    cells = (h - 1) * (w - 1)
     x = ix.clamp(0.0, float(w - 1))
     y = iy.clamp(0.0, float(h - 1))
     x0 = torch.floor(x).clamp(max=float(w - 2))
@@ -155,7 +235,7 @@ def sample_bilinear(maps: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor) -> t
     fy = y - y0
     # in integers: cell numbers above 2048 are not exact in the fp16 export
     row = (y0.to(torch.int64) * (w - 1) + x0.to(torch.int64)
-           + (torch.arange(b, dtype=torch.int64, device=maps.device) * cells).reshape(b, 1))
+           + (torch.arange(b, dtype=torch.int64, device=ix.device) * cells).reshape(b, 1))
     return _weigh_corners(table, row, fx, fy).transpose(0, 1)  # [B, C, P]
 
 
@@ -226,11 +306,13 @@ class ColourPatch(nn.Module):
             x = torch.relu(conv(Fn.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)))
         return self.head(x) * self.window
 
-    def forward(self, z: torch.Tensor, rigid: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
+    def forward(self, z: torch.Tensor, rigid: torch.Tensor,
+                dense: Optional[torch.Tensor] = None) -> "tuple[torch.Tensor, torch.Tensor]":
         """z [B, 60] clipped normalised conditioning; rigid [B, 2, 3] the rigid head motion as displacements
-        (pixels) of the output pixel (x, y): (dx, dy) = rigid @ (x, y, 1) -> the change of colour over the layer's
-        window [B, 3, N] and the flat output pixel index of each of its points [B, 3, N] (for a scatter-add into
-        the frame [B, 3, S*S])."""
+        (pixels) of the output pixel (x, y): (dx, dy) = rigid @ (x, y, 1); with the geometry's dense warp, `dense`
+        [B, 2, S*S] its displacements beyond the affine at every output pixel -> the change of colour over the
+        layer's window [B, 3, N] and the flat output pixel index of each of its points [B, 3, N] (for a scatter-add
+        into the frame [B, 3, S*S])."""
         b, s = z.shape[0], self.size
         patch = self.draw(z)
         # output pixel p reads the reference at p + rigid @ (p, 1) = (I + L) p + t
@@ -256,12 +338,16 @@ class ColourPatch(nn.Module):
         b11 = (b, 1, 1)
         qx = (l00 * fx).reshape(b11) * self.win_j + (l01 * fx).reshape(b11) * self.win_i + mx.reshape(b11)
         qy = (l10 * fy).reshape(b11) * self.win_j + (l11 * fy).reshape(b11) * self.win_i + my.reshape(b11)
+        # in integers: a flat index above 2048 is not exact in the fp16 export
+        corner = (y0.to(torch.int64) * s + x0.to(torch.int64)).reshape(b11)
+        flat = ((corner + self.win_rows) + self.win_cols).reshape(b, 1, -1)  # [B, 1, N]: the window's pixels
+        if dense is not None:  # the patch moves with the face under it: the dense warp's displacement there too
+            d = torch.gather(dense, 2, flat.expand(b, 2, -1)).reshape(b, 2, self.win_h, self.win_w)
+            qx, qy = qx + d[:, 0] * fx, qy + d[:, 1] * fy
         grid = torch.stack([qx, qy], -1)  # [B, h', w', 2]
         out = Fn.grid_sample(patch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         out = out.reshape(b, 3, self.win_h * self.win_w)
-        # in integers: a flat index above 2048 is not exact in the fp16 export
-        corner = (y0.to(torch.int64) * s + x0.to(torch.int64)).reshape(b11)
-        index = ((corner + self.win_rows) + self.win_cols).reshape(b, 1, -1) + self.rgb_planes
+        index = flat + self.rgb_planes
         index = index.reshape(b, 3, self.win_h * self.win_w)  # (the same static shape as `out`, for the exporter)
         return out, index
 
@@ -314,6 +400,7 @@ class WarpModel(nn.Module):
             self.register_buffer("grid_u1", torch.cat([(cx + 0.5) * (2.0 / s) - 1.0, (cy + 0.5) * (2.0 / s) - 1.0,
                                                        torch.ones_like(cx)], 0), persistent=False)
         self.geometry = cfg.warp_geometry
+        self.dense = cfg.warp_dense_geometry
         if self.geometry:
             # exact head geometry (train/face_geometry.py), set from data by set_geometry(); the learned affine
             # below is then a correction on top of it
@@ -324,6 +411,14 @@ class WarpModel(nn.Module):
             self.register_buffer("pose_std", torch.ones(POSE_SIZE))
             self.register_buffer("ref_u", torch.zeros(k, n))
             self.register_buffer("ref_v", torch.zeros(k, n))
+            if self.dense:
+                # the dense warp: the constant from what the affine leaves at the face points to the thin-plate
+                # spline's table over the reference (set_geometry), and the output cells it is found at
+                self.register_buffer("dense_table", torch.zeros(DENSE_TABLE * DENSE_TABLE, n))
+                c = (torch.arange(DENSE_CELLS, dtype=torch.float32) + 0.5) * (s / DENSE_CELLS) - 0.5
+                cy, cx = torch.meshgrid(c, c, indexing="ij")
+                cx, cy = cx.reshape(1, -1), cy.reshape(1, -1)
+                self.register_buffer("dense_p1", torch.cat([cx, cy, torch.ones_like(cx)], 0), persistent=False)
             # until set_geometry() (training) or a checkpoint sets them: a generic face 30 cm in front of a camera
             # with a 64° field of view, references at the mean pose, so that an untrained model is well defined
             g = torch.Generator().manual_seed(0)
@@ -425,21 +520,38 @@ class WarpModel(nn.Module):
         u, v = project(ref_poses.to(points.dtype), points, camera)
         self.ref_u.copy_(u)
         self.ref_v.copy_(v)
+        if self.dense:
+            self.dense_table.copy_(dense_table(u[0].double(), v[0].double(), self.size))
 
     def geometric_affine(self, pose: torch.Tensor) -> torch.Tensor:
         """pose [B, 6] normalised -> the rigid head's motion into each reference as the coefficients [K, B, 2, 3]
         of displacements in pixels: (dx, dy) = coef @ (x, y, 1) for an output pixel (x, y)."""
+        return self.geometry_motion(pose)[0]
+
+    def geometry_motion(self, pose: torch.Tensor) -> "tuple[torch.Tensor, Optional[torch.Tensor]]":
+        """geometric_affine's coefficients [K, B, 2, 3] and, with the dense warp, the table over the reference
+        [B, 2, T, T] (pixels) of the thin-plate spline through what the affine leaves at the face points: the
+        reference's point minus where the affine puts the caller's."""
         # in float64 up to the per-pixel step: the projection and the solve are tiny, and float32 there costs the
         # exported graph its parity with PyTorch (different op implementations, amplified by the solve)
         d = torch.float64
         raw = pose.to(d) * self.pose_std.to(d) + self.pose_mean.to(d)
         u, v = project(raw, self.face_points.to(d), self.camera.to(d))
-        a = affine_to(u, v, self.ref_u.to(d), self.ref_v.to(d))  # [K, B, 2, 3], landmark coordinates (+0.5)
+        ref_u, ref_v = self.ref_u.to(d), self.ref_v.to(d)
+        a = affine_to(u, v, ref_u, ref_v)  # [K, B, 2, 3], landmark coordinates (+0.5)
+        spline = None
+        if self.dense:
+            a0 = a[0]  # [B, 2, 3]
+            rx = ref_u[0] - (a0[:, 0, 0:1] * u + a0[:, 0, 1:2] * v + a0[:, 0, 2:3])  # [B, n] pixels
+            ry = ref_v[0] - (a0[:, 1, 0:1] * u + a0[:, 1, 1:2] * v + a0[:, 1, 2:3])
+            # (dense_table takes pixels: no scalar constant here, which re-export would confuse with the focal length)
+            values = torch.matmul(self.dense_table.to(d), torch.stack([rx, ry], 2)).to(torch.float32)  # [B, T*T, 2]
+            spline = values.transpose(1, 2).reshape(-1, 2, DENSE_TABLE, DENSE_TABLE)
         # as displacements of the pixel indices x, y: gx = (a00 - 1) x + a01 y + (a02 + (a00 + a01) / 2 - 1/2), so
         # that no large coordinate is subtracted from another in float32
         cx = torch.stack([a[..., 0, 0] - 1.0, a[..., 0, 1], a[..., 0, 2] + 0.5 * (a[..., 0, 0] + a[..., 0, 1]) - 0.5], -1)
         cy = torch.stack([a[..., 1, 0], a[..., 1, 1] - 1.0, a[..., 1, 2] + 0.5 * (a[..., 1, 0] + a[..., 1, 1]) - 0.5], -1)
-        return torch.stack([cx, cy], 2).to(torch.float32)  # [K, B, 2, 3]
+        return torch.stack([cx, cy], 2).to(torch.float32), spline  # [K, B, 2, 3]
 
     @staticmethod
     def displacements(coef: torch.Tensor, p1: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
@@ -467,22 +579,30 @@ class WarpModel(nn.Module):
         a = self.rigid(pose) * (cfg.rigid_scale * s / 2.0)  # [B, 6]: a11-1, a12, a21, a22-1, tx, ty (x S/2: pixels)
         if not self.rigid_free:
             a = a * self.rigid_keep
-        coef = self.geometric_affine(pose) if self.geometry else None  # solved once, used at both resolutions
+        coef, spline = self.geometry_motion(pose) if self.geometry else (None, None)  # solved once, used at both resolutions
+        # one reference (the colour layers need one): the rigid head motion as pixel displacements [B, 2, 3]
+        rigid = self.rigid_pixels(a, coef) if k == 1 else None
+        dense = None
+        if spline is not None:  # the geometry's non-affine motion at the flow grid's cells [B, 2, G, G] (pixels)
+            assert rigid is not None
+            dense = self.dense_motion(rigid, spline)
         if self.aligned:
-            head = self.align(head, a, coef)
+            head = self.align(head, a, coef, dense)
         feats = head[:, 3:3 + nf]
-        motion = Fn.interpolate(head[:, :3], size=(s, s), mode="bilinear", align_corners=False)
+        motion = Fn.interpolate(head[:, :3] if dense is None else torch.cat([head[:, :3], dense], 1),
+                                size=(s, s), mode="bilinear", align_corners=False)
         flow = motion[:, :2] * (cfg.flow_scale * s)  # pixels
         rig_logit = motion[:, 2:3] + Fn.interpolate(self.rigid_map, size=(s, s), mode="bilinear", align_corners=False)
         rig = torch.sigmoid(rig_logit).reshape(b, -1)
         # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1: `a` above
         weights = None
-        # one reference (the colour layers need one): the rigid head motion as pixel displacements [B, 2, 3]
-        rigid = self.rigid_pixels(a, coef) if k == 1 else None
         if k == 1:
             assert rigid is not None
             # the rigid displacement of every pixel, x and y in one product: [B, 2, 3] @ [3, P]
-            sxy = self.pxy + rig[:, None] * torch.matmul(rigid, self.p1) + flow.reshape(b, 2, -1)  # [B, 2, P]
+            head_motion = torch.matmul(rigid, self.p1)  # [B, 2, P]
+            if dense is not None:
+                head_motion = head_motion + motion[:, 3:5].reshape(b, 2, -1)
+            sxy = self.pxy + rig[:, None] * head_motion + flow.reshape(b, 2, -1)  # [B, 2, P]
             warp = bilinear_gather_xy(self.table, sxy, s)
             sx, sy = sxy[:, 0], sxy[:, 1]
         else:
@@ -517,7 +637,8 @@ class WarpModel(nn.Module):
         rgb = synth + mask * (warp - synth)  # = mask warp + (1 - mask) synth, in three ops
         if self.eye_patch is not None or self.mouth_patch is not None:
             assert rigid is not None
-            drawn = [layer(z, rigid) for layer in (self.eye_patch, self.mouth_patch) if layer is not None]
+            dense_px = None if dense is None else motion[:, 3:5].reshape(b, 2, -1)
+            drawn = [layer(z, rigid, dense_px) for layer in (self.eye_patch, self.mouth_patch) if layer is not None]
             # one scatter-add for both layers (each scatter copies the whole frame first); where their windows
             # overlap, the changes add up
             change = torch.cat([d[0] for d in drawn], 2) if len(drawn) > 1 else drawn[0][0]
@@ -541,17 +662,45 @@ class WarpModel(nn.Module):
                          torch.stack([a[:, 2] * k, a[:, 3] * k, a[:, 5] + (a[:, 2] + a[:, 3]) * c], 1)], 1)
         return d if coef is None else d + coef[0]
 
-    def align(self, maps: torch.Tensor, a: torch.Tensor, coef: Optional[torch.Tensor]) -> torch.Tensor:
-        """maps [B, C, G, G] laid out in the reference's frame -> the same maps in the output frame: each flow-grid
-        cell reads the maps where the rigid head motion (the learned affine `a` [B, 6] plus, with the geometry,
-        `coef` from geometric_affine, as a fully rigid pixel) puts it in the reference."""
-        b = maps.shape[0]
-        s, g = self.size, self.flow_grid
+    def grid_motion(self, a: torch.Tensor, coef: Optional[torch.Tensor]) -> "tuple[torch.Tensor, torch.Tensor]":
+        """The rigid head motion (the learned affine `a` [B, 6] plus, with the geometry, `coef` from
+        geometric_affine) of the flow grid's cells, as a fully rigid pixel: dx, dy [B, G*G] (pixels)."""
         dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.grid_u1)  # [B, G*G] pixels
         dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.grid_u1)
         if coef is not None:
             gx, gy = self.displacements(coef, self.grid_p1)
             dx, dy = dx + gx[0], dy + gy[0]
+        return dx, dy
+
+    def dense_motion(self, rigid: torch.Tensor, spline: torch.Tensor) -> torch.Tensor:
+        """The geometry's motion beyond its affine at the flow grid's cells: [B, 2, G, G] pixels, for the rigid head
+        motion `rigid` [B, 2, 3] (rigid_pixels). The spline's table (geometry_motion) gives, at a point of the
+        reference, how far the affine misses it; the point that an output cell shows is where the affine puts the
+        cell plus that, a fixed point found by DENSE_ITERATIONS steps from the affine's at DENSE_CELLS^2 cells
+        (bilinear reads of the table), then up-sampled."""
+        b, s, t = rigid.shape[0], self.size, DENSE_TABLE
+        # where the affine puts each cell in the reference, in the table's coordinates: node k at pixel k S/(T-1) - 1/2
+        f = (t - 1) / float(s)
+        q0 = (self.dense_p1[:2] + torch.matmul(rigid, self.dense_p1) + 0.5) * f  # [B, 2, P]
+        table = corner_table(spline)
+        e = sample_table_xy(table, t, q0)  # [B, 2, P] pixels
+        for _ in range(DENSE_ITERATIONS - 1):
+            e = sample_table_xy(table, t, q0 + e * f)
+        e = e.reshape(b, 2, DENSE_CELLS, DENSE_CELLS)
+        g = self.flow_grid
+        return e if g == DENSE_CELLS else Fn.interpolate(e, size=(g, g), mode="bilinear", align_corners=False)
+
+    def align(self, maps: torch.Tensor, a: torch.Tensor, coef: Optional[torch.Tensor],
+              dense: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """maps [B, C, G, G] laid out in the reference's frame -> the same maps in the output frame: each flow-grid
+        cell reads the maps where the rigid head motion (the learned affine `a` [B, 6] plus, with the geometry,
+        `coef` from geometric_affine, as a fully rigid pixel, plus `dense` [B, 2, G, G] from dense_motion) puts it in
+        the reference."""
+        b = maps.shape[0]
+        s, g = self.size, self.flow_grid
+        dx, dy = self.grid_motion(a, coef)
+        if dense is not None:
+            dx, dy = dx + dense[:, 0].reshape(b, -1), dy + dense[:, 1].reshape(b, -1)
         # output pixel p + d of the reference, as a coordinate of the maps (cell centres at 0 .. G-1)
         qx = (self.grid_p1[0:1] + dx + 0.5) * (g / s) - 0.5
         qy = (self.grid_p1[1:2] + dy + 0.5) * (g / s) - 0.5

@@ -88,7 +88,7 @@ def _origins(nodes: List[Any], inits: Dict[str, np.ndarray], layers: List[Tuple[
 def checkpoint_from_avatar(avatar_dir: Path) -> Dict[str, Any]:
     """A checkpoint (as train/checkpoint.py reads it, without optimiser state) rebuilt from an avatar folder."""
     from .build import build_model
-    from .model_warp import WarpModel
+    from .model_warp import WarpModel, dense_table
     from .face_geometry import RIGID_LANDMARKS
 
     avatar_dir = Path(avatar_dir)
@@ -127,6 +127,8 @@ def checkpoint_from_avatar(avatar_dir: Path) -> Dict[str, Any]:
         new["reference"] = new["table"][:, 0:3].t().reshape(3, s, s).contiguous()
     if cfg.warp_geometry:
         new.update(_geometry(folded, len(RIGID_LANDMARKS)))
+        if cfg.warp_dense_geometry:  # the dense warp's spline follows from the reference's face points
+            new["dense_table"] = dense_table(new["ref_u"][0].double(), new["ref_v"][0].double(), cfg.size)
     layers = [(k, layer.h, layer.w) for k, layer in (("eye_patch", model.eye_patch), ("mouth_patch", model.mouth_patch))
               if layer is not None]
     new.update(_origins(nodes, inits, layers))

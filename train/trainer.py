@@ -69,6 +69,7 @@ class Trainer:
             sys.stderr.write("train: this dataset has no landmarks (version 1): variant W learns the head motion "
                              "from the pose alone (no fitted face geometry); prepare it again for better results\n")
             mcfg.warp_geometry = False
+            mcfg.warp_dense_geometry = False
         for key, what, where in (("warp_eyes", "eye layer", "eyes"), ("warp_mouth", "mouth layer", "lips")):
             if mcfg.switches().warp and getattr(mcfg, key) and ds.landmarks is None:
                 sys.stderr.write(f"train: this dataset has no landmarks (version 1): no {what} (it is placed on the "
@@ -411,24 +412,29 @@ def _pick_device(name: Optional[str]) -> torch.device:
 def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]:
     """A new run's variant-W options on the preset's model configuration: --no-geometry, --refs K, --aligned /
     --no-aligned, --eyes / --no-eyes, --mouth / --no-mouth, --learned-rotation / --no-learned-rotation,
-    --refine-channels N, --refine-layers N. The head-aligned maps and the colour layers need one reference: --refs K > 1 turns
+    --refine-channels N, --refine-layers N, --dense-geometry / --no-dense-geometry. The head-aligned maps and the colour layers need one reference: --refs K > 1 turns
     the preset's off (a note is returned) and refuses them when asked for explicitly."""
     opt = lambda name: getattr(args, name, None)  # noqa: E731
     given = [f for f in ("refs", "no_geometry", "aligned", "no_aligned", "eyes", "no_eyes", "mouth", "no_mouth",
-                         "learned_rotation", "no_learned_rotation", "refine_channels", "refine_layers")
+                         "learned_rotation", "no_learned_rotation", "refine_channels", "refine_layers", "dense_geometry",
+                         "no_dense_geometry")
              if opt(f) not in (None, False)]
     if given and not mcfg.switches().warp:
         raise ValueError(f"--{given[0].replace('_', '-')} is for variant W (preset warp)")
     notes: List[str] = []
     for on, off, key in (("aligned", "no_aligned", "warp_aligned"), ("eyes", "no_eyes", "warp_eyes"),
                          ("mouth", "no_mouth", "warp_mouth"),
-                         ("learned_rotation", "no_learned_rotation", "warp_learned_rotation")):
+                         ("learned_rotation", "no_learned_rotation", "warp_learned_rotation"),
+                         ("dense_geometry", "no_dense_geometry", "warp_dense_geometry")):
         if opt(on) and opt(off):
-            raise ValueError(f"--{on} and --no-{on} contradict each other")
+            flag = on.replace("_", "-")
+            raise ValueError(f"--{flag} and --no-{flag} contradict each other")
         if opt(on) or opt(off):
             setattr(mcfg, key, bool(opt(on)))
     if opt("no_geometry"):
-        mcfg.warp_geometry = False
+        if opt("dense_geometry"):
+            raise ValueError("--dense-geometry needs the fitted geometry: drop --no-geometry")
+        mcfg.warp_geometry = mcfg.warp_dense_geometry = False
     if opt("refine_channels") is not None:
         mcfg.refine_channels = opt("refine_channels")
     if opt("refine_layers") is not None:
@@ -436,10 +442,11 @@ def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]
     if opt("refs") is not None:
         mcfg.warp_refs = opt("refs")
         for flag, key, what in (("aligned", "warp_aligned", "head-aligned expression maps"),
-                                ("eyes", "warp_eyes", "eye layer"), ("mouth", "warp_mouth", "mouth layer")):
+                                ("eyes", "warp_eyes", "eye layer"), ("mouth", "warp_mouth", "mouth layer"),
+                                ("dense_geometry", "warp_dense_geometry", "geometry's dense warp")):
             if mcfg.warp_refs > 1 and getattr(mcfg, key):
                 if opt(flag):
-                    raise ValueError(f"--{flag} needs one reference frame (--refs 1), got --refs {mcfg.warp_refs}")
+                    raise ValueError(f"--{flag.replace('_', '-')} needs one reference frame (--refs 1), got --refs {mcfg.warp_refs}")
                 setattr(mcfg, key, False)
                 notes.append(f"--refs {mcfg.warp_refs}: without the {what} (they need one reference frame)")
     for flag, key in (("eyes", "warp_eyes"), ("mouth", "warp_mouth")):

@@ -17,12 +17,13 @@ from .conftest import tiny_train_config
 from .test_warp import eye_config
 
 
-def trained_avatar(out):
+def trained_avatar(out, dense: bool = False):
     """A variant W avatar with everything a re-export must find: head geometry, head-aligned maps, both colour
-    layers away from their default corners, weights that all do something."""
+    layers away from their default corners, weights that all do something (and, with `dense`, the geometry's dense
+    warp)."""
     torch.manual_seed(5)
     cfg = eye_config(mouth=True)
-    cfg.warp_aligned, cfg.warp_geometry = True, True
+    cfg.warp_aligned, cfg.warp_geometry, cfg.warp_dense_geometry = True, True, dense
     m = WarpModel(cfg.validate()).eval()
     g = torch.Generator().manual_seed(1)
     m.set_reference(torch.rand(3, 128, 128, generator=g))
@@ -42,19 +43,22 @@ def trained_avatar(out):
     return m
 
 
-def test_weights_read_back_from_the_graph_are_the_models(tmp_path):
-    m = trained_avatar(tmp_path / "a")
+@pytest.mark.parametrize("dense", [False, True])
+def test_weights_read_back_from_the_graph_are_the_models(tmp_path, dense):
+    m = trained_avatar(tmp_path / "a", dense)
     ck = checkpoint_from_avatar(tmp_path / "a")
     state = m.state_dict()
     assert sorted(ck["model"]) == sorted(state)
+    assert ("dense_table" in state) == dense
     for k, v in state.items():
         assert torch.equal(ck["model"][k], v), k
     assert ck["model"]["eye_patch.origin"].tolist() == m.eye_patch.origin.tolist() != [32.0, 37.0]
     assert ck["history"][-1]["psnr"] == 21.5 and ck["iteration"] == 7
 
 
-def test_reexport_writes_the_same_frames_and_keeps_the_folder(tmp_path):
-    trained_avatar(tmp_path / "a")
+@pytest.mark.parametrize("dense", [False, True])
+def test_reexport_writes_the_same_frames_and_keeps_the_folder(tmp_path, dense):
+    trained_avatar(tmp_path / "a", dense)
     out = tmp_path / "b"
     out.mkdir()
     (out / "PROVENANCE.md").write_text("kept")

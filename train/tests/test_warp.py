@@ -454,14 +454,15 @@ def test_warp_preset_options_aligned_maps_and_eye_layer():
     m, _ = preset_configs("warp", 256)
     assert apply_warp_options(m, _train_args(no_aligned=True, no_eyes=True)) == []
     assert not m.warp_aligned and not m.warp_eyes
-    # several references: the preset's aligned maps and eye layer are dropped, with a note
+    # several references: the preset's aligned maps, eye layer and dense warp are dropped, with a note each
     m, _ = preset_configs("warp", 256)
     notes = apply_warp_options(m, _train_args(refs=3))
-    assert m.warp_refs == 3 and not m.warp_aligned and not m.warp_eyes and len(notes) == 2
+    assert m.warp_refs == 3 and not m.warp_aligned and not m.warp_eyes and not m.warp_dense_geometry
+    assert len(notes) == 3
     for kw, msg in ((dict(refs=3, eyes=True), "--eyes needs one reference frame"),
                     (dict(refs=2, aligned=True), "--aligned needs one reference frame"),
                     (dict(eyes=True, no_eyes=True), "contradict"),
-                    (dict(learned_rotation=True, no_learned_rotation=True), "contradict")):
+                    (dict(learned_rotation=True, no_learned_rotation=True), "--learned-rotation and --no-learned-rotation contradict")):
         with pytest.raises(ValueError, match=msg):
             apply_warp_options(preset_configs("warp", 256)[0], _train_args(**kw))
     with pytest.raises(ValueError, match="--eyes needs an output size"):
