@@ -499,6 +499,10 @@ def run_training(args: argparse.Namespace) -> int:
             given = getattr(args, flag, None)
             if given is not None and given != have:
                 raise ValueError(f"--{flag.replace('_', '-')} {given} does not match the checkpoint's {have}")
+        for flag, on in (("dense_geometry", True), ("no_dense_geometry", False)):
+            if getattr(args, flag, False) and mcfg.warp_dense_geometry != on:
+                raise ValueError(f"--{flag.replace('_', '-')} does not match the checkpoint, whose dense warp is "
+                                 f"{'on' if mcfg.warp_dense_geometry else 'off'}")
         preset = ck.get("preset") or args.preset or "warp"
     elif ck_path.exists():
         raise ValueError(f"{ck_path} exists: pass --resume to continue it, or choose another --out")

@@ -133,4 +133,7 @@ def test_init_from_avatar_goes_on_training_the_avatars_weights(synth_dataset, tm
     assert main(["train", *common, "--out", str(tmp_path / "f"), "--refine-channels", "16",
                  "--init-from-avatar", str(a)]) == 1
     assert "--refine-channels 16 does not match the checkpoint's 8" in capsys.readouterr().err
+    assert main(["train", *common, "--out", str(tmp_path / "g"), "--dense-geometry",
+                 "--init-from-avatar", str(a)]) == 1
+    assert "--dense-geometry does not match the checkpoint, whose dense warp is off" in capsys.readouterr().err
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
