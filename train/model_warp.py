@@ -211,18 +211,6 @@ def corner_table(maps: torch.Tensor) -> torch.Tensor:
     return table.reshape(b, 4 * c, cells).transpose(1, 2).reshape(b * cells, 4 * c)
 
 
-def sample_table_xy(table: torch.Tensor, n: int, q: torch.Tensor) -> torch.Tensor:
-    """sample_table of a square n x n map at the coordinates stacked q [B, 2, P] (x, y) -> [B, C, P]: clamped,
-    floored and split in one op each for both axes (fewer nodes)."""
-    b = q.shape[0]
-    c = q.clamp(0.0, float(n - 1))
-    c0 = torch.floor(c).clamp(max=float(n - 2))
-    f = c - c0
-    i = c0.to(torch.int64)
-    row = i[:, 1] * (n - 1) + i[:, 0] + (torch.arange(b, dtype=torch.int64, device=q.device) * ((n - 1) ** 2)).reshape(b, 1)
-    return _weigh_corners(table, row, f[:, 0], f[:, 1]).transpose(0, 1)
-
-
 def sample_table(table: torch.Tensor, h: int, w: int, ix: torch.Tensor, iy: torch.Tensor) -> torch.Tensor:
     """sample_bilinear of the maps (H x W) whose corner_table is `table`, at (ix, iy) [B, P] -> [B, C, P]."""
     b = ix.shape[0]
@@ -594,14 +582,15 @@ class WarpModel(nn.Module):
         flow = motion[:, :2] * (cfg.flow_scale * s)  # pixels
         rig_logit = motion[:, 2:3] + Fn.interpolate(self.rigid_map, size=(s, s), mode="bilinear", align_corners=False)
         rig = torch.sigmoid(rig_logit).reshape(b, -1)
+        dense_px = None if dense is None else motion[:, 3:5].reshape(b, 2, -1)  # [B, 2, P] pixels
         # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1: `a` above
         weights = None
         if k == 1:
             assert rigid is not None
             # the rigid displacement of every pixel, x and y in one product: [B, 2, 3] @ [3, P]
             head_motion = torch.matmul(rigid, self.p1)  # [B, 2, P]
-            if dense is not None:
-                head_motion = head_motion + motion[:, 3:5].reshape(b, 2, -1)
+            if dense_px is not None:
+                head_motion = head_motion + dense_px
             sxy = self.pxy + rig[:, None] * head_motion + flow.reshape(b, 2, -1)  # [B, 2, P]
             warp = bilinear_gather_xy(self.table, sxy, s)
             sx, sy = sxy[:, 0], sxy[:, 1]
@@ -637,7 +626,6 @@ class WarpModel(nn.Module):
         rgb = synth + mask * (warp - synth)  # = mask warp + (1 - mask) synth, in three ops
         if self.eye_patch is not None or self.mouth_patch is not None:
             assert rigid is not None
-            dense_px = None if dense is None else motion[:, 3:5].reshape(b, 2, -1)
             drawn = [layer(z, rigid, dense_px) for layer in (self.eye_patch, self.mouth_patch) if layer is not None]
             # one scatter-add for both layers (each scatter copies the whole frame first); where their windows
             # overlap, the changes add up
@@ -662,16 +650,6 @@ class WarpModel(nn.Module):
                          torch.stack([a[:, 2] * k, a[:, 3] * k, a[:, 5] + (a[:, 2] + a[:, 3]) * c], 1)], 1)
         return d if coef is None else d + coef[0]
 
-    def grid_motion(self, a: torch.Tensor, coef: Optional[torch.Tensor]) -> "tuple[torch.Tensor, torch.Tensor]":
-        """The rigid head motion (the learned affine `a` [B, 6] plus, with the geometry, `coef` from
-        geometric_affine) of the flow grid's cells, as a fully rigid pixel: dx, dy [B, G*G] (pixels)."""
-        dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.grid_u1)  # [B, G*G] pixels
-        dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.grid_u1)
-        if coef is not None:
-            gx, gy = self.displacements(coef, self.grid_p1)
-            dx, dy = dx + gx[0], dy + gy[0]
-        return dx, dy
-
     def dense_motion(self, rigid: torch.Tensor, spline: torch.Tensor) -> torch.Tensor:
         """The geometry's motion beyond its affine at the flow grid's cells: [B, 2, G, G] pixels, for the rigid head
         motion `rigid` [B, 2, 3] (rigid_pixels). The spline's table (geometry_motion) gives, at a point of the
@@ -683,9 +661,10 @@ class WarpModel(nn.Module):
         f = (t - 1) / float(s)
         q0 = (self.dense_p1[:2] + torch.matmul(rigid, self.dense_p1) + 0.5) * f  # [B, 2, P]
         table = corner_table(spline)
-        e = sample_table_xy(table, t, q0)  # [B, 2, P] pixels
+        e = sample_table(table, t, t, q0[:, 0], q0[:, 1])  # [B, 2, P] pixels
         for _ in range(DENSE_ITERATIONS - 1):
-            e = sample_table_xy(table, t, q0 + e * f)
+            q = q0 + e * f
+            e = sample_table(table, t, t, q[:, 0], q[:, 1])
         e = e.reshape(b, 2, DENSE_CELLS, DENSE_CELLS)
         g = self.flow_grid
         return e if g == DENSE_CELLS else Fn.interpolate(e, size=(g, g), mode="bilinear", align_corners=False)
@@ -698,7 +677,11 @@ class WarpModel(nn.Module):
         the reference."""
         b = maps.shape[0]
         s, g = self.size, self.flow_grid
-        dx, dy = self.grid_motion(a, coef)
+        dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.grid_u1)  # [B, G*G] pixels
+        dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.grid_u1)
+        if coef is not None:
+            gx, gy = self.displacements(coef, self.grid_p1)
+            dx, dy = dx + gx[0], dy + gy[0]
         if dense is not None:
             dx, dy = dx + dense[:, 0].reshape(b, -1), dy + dense[:, 1].reshape(b, -1)
         # output pixel p + d of the reference, as a coordinate of the maps (cell centres at 0 .. G-1)
