@@ -73,6 +73,10 @@ describe('dnp train arguments', () => {
     expect(a).not.toContain('--dense-geometry');
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-dense-geometry']))).toContain('--no-dense-geometry');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--dense-geometry', '--no-dense-geometry'])).toThrow('--dense-geometry and --no-dense-geometry contradict each other');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--background-gate']))).toContain('--background-gate');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-background-gate']))).toContain('--no-background-gate');
+    expect(a).not.toContain('--background-gate');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--background-gate', '--no-background-gate'])).toThrow('--background-gate and --no-background-gate contradict each other');
     expect(a).not.toContain('--learned-rotation');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--learned-rotation', '--no-learned-rotation'])).toThrow('contradict each other');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--aligned=yes'])).toThrow('--aligned takes no value');

@@ -17,6 +17,12 @@ def _size(v: str) -> int:
     return n
 
 
+def _switch(p: argparse.ArgumentParser, name: str, on_help: str, off_help: str) -> None:
+    """A pair of flags --NAME / --no-NAME (the preset decides when neither is given; both together are refused)."""
+    p.add_argument(f"--{name}", action="store_true", help=on_help)
+    p.add_argument(f"--no-{name}", action="store_true", help=off_help)
+
+
 def _positive_int(v: str) -> int:
     n = int(v)
     if n < 1:
@@ -66,31 +72,33 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--no-geometry", action="store_true",
                    help="variant W: learn the rigid head motion from the pose alone instead of a camera and face "
                         "points fitted to the dataset's landmarks (the default when the dataset has landmarks)")
-    t.add_argument("--aligned", action="store_true",
-                   help="variant W, one reference: lay the expression maps out in the reference's head-aligned frame "
-                        "and carry them with the rigid head motion (expressions then move with the head); the default")
-    t.add_argument("--eyes", action="store_true",
-                   help="variant W, one reference: an eye layer (a full-resolution change of colour over both eyes drawn "
-                        "from the eye and brow controls and gaze, carried by the head motion): lids that close, sharp "
-                        "irises; needs landmarks (dataset v2); the default at sizes 128, 256, 512, 1024")
-    t.add_argument("--no-aligned", action="store_true", help="variant W: expression maps in the output's frame (no --aligned)")
-    t.add_argument("--no-eyes", action="store_true", help="variant W: no eye layer (no --eyes)")
-    t.add_argument("--mouth", action="store_true",
-                   help="variant W, one reference: a mouth layer (a full-resolution change of colour over the lips and "
-                        "below them, drawn from the jaw and mouth controls, carried by the head motion): teeth and an open "
-                        "mouth's interior; needs landmarks (dataset v2); sizes 128, 256, 512, 1024")
-    t.add_argument("--no-mouth", action="store_true", help="variant W: no mouth layer (no --mouth; the default)")
-    t.add_argument("--learned-rotation", action="store_true",
-                   help="variant W with the fitted geometry: the learned correction of the head motion may rotate it "
-                        "too (otherwise it only shifts and scales it)")
-    t.add_argument("--no-learned-rotation", action="store_true",
-                   help="variant W: the learned correction only shifts and scales the head (no --learned-rotation)")
-    t.add_argument("--dense-geometry", action="store_true",
-                   help="variant W with the fitted geometry, one reference: the head moves by the geometry's dense warp "
-                        "(a thin-plate spline through the fitted face points), not only its affine: the nose and cheeks "
-                        "of a turned head move as a 3D head's do; the default")
-    t.add_argument("--no-dense-geometry", action="store_true",
-                   help="variant W: the geometry moves the head by its affine only (no --dense-geometry)")
+    _switch(t, "aligned",
+            "variant W, one reference: lay the expression maps out in the reference's head-aligned frame and carry "
+            "them with the rigid head motion (expressions then move with the head); the default",
+            "variant W: expression maps in the output's frame (no --aligned)")
+    _switch(t, "eyes",
+            "variant W, one reference: an eye layer (a full-resolution change of colour over both eyes drawn from the "
+            "eye and brow controls and gaze, carried by the head motion): lids that close, sharp irises; needs "
+            "landmarks (dataset v2); the default at sizes 128, 256, 512, 1024",
+            "variant W: no eye layer (no --eyes)")
+    _switch(t, "mouth",
+            "variant W, one reference: a mouth layer (a full-resolution change of colour over the lips and below "
+            "them, drawn from the jaw and mouth controls, carried by the head motion): teeth and an open mouth's "
+            "interior; needs landmarks (dataset v2); sizes 128, 256, 512, 1024",
+            "variant W: no mouth layer (no --mouth; the default)")
+    _switch(t, "learned-rotation",
+            "variant W with the fitted geometry: the learned correction of the head motion may rotate it too "
+            "(otherwise it only shifts and scales it)",
+            "variant W: the learned correction only shifts and scales the head (no --learned-rotation)")
+    _switch(t, "dense-geometry",
+            "variant W with the fitted geometry, one reference: the head moves by the geometry's dense warp (a "
+            "thin-plate spline through the fitted face points), not only its affine: the nose and cheeks of a turned "
+            "head move as a 3D head's do; the default",
+            "variant W: the geometry moves the head by its affine only (no --dense-geometry)")
+    _switch(t, "background-gate",
+            "variant W: the expression flow is multiplied by a learned map that starts closed where the training "
+            "clip never changes (the background), so that held-out expressions do not drag the background's edges",
+            "variant W: no background gate (no --background-gate; the default)")
     t.add_argument("--refine-channels", type=_positive_int, default=None,
                    help="variant W: channels of the refinement network at half resolution (preset default 8; the "
                         "default avatar has 16: more detail, 2.4 ms more a frame)")

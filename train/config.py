@@ -102,6 +102,10 @@ class ModelConfig:
     # of a turned head move differently from the face's plane: 7-15 px on the synthetic presenter). The warp
     # preset's since 30 Nov 2026
     warp_dense_geometry: bool = False
+    # variant W: the expression flow is multiplied by a learned map (the background gate) that starts closed where the
+    # training clip never changes (the background): flow that the CNN spreads beyond the head, which no training
+    # frame corrects on a plain wall, cannot drag the background's edges on held-out frames
+    warp_background_gate: bool = False
 
     def switches(self) -> VariantSwitches:
         return variant_switches(self.variant)

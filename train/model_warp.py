@@ -137,9 +137,9 @@ def bilinear_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, siz
     """Samples the reference (of size S, as its neighbour table) at pixel coordinates (sx, sy) [B, P] ->
     [B, 3, P] reshaped to [B, 3, S, S] when P = S*S (bilinear, border-clamped)."""
     out = _gather(table, sx, sy, size, None)  # [3, B, P]
-    b, p = sx.shape
+    p = sx.shape[1]
     out = out.transpose(0, 1)  # [B, 3, P]
-    return out.reshape(b, 3, size, size) if p == size * size else out
+    return out.reshape(-1, 3, size, size) if p == size * size else out
 
 
 def _gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: int,
@@ -159,26 +159,28 @@ def _gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: int,
     return _weigh_corners(table, flat.long(), fx, fy)
 
 
-def _weigh_corners(table: torch.Tensor, idx: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor:
+def _weigh_corners(table: torch.Tensor, idx: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor,
+                   dims: "Optional[tuple[int, int]]" = None) -> torch.Tensor:
     """The table's rows idx [B, P] (4 neighbours x C channels each) weighted bilinearly by (fx, fy) [B, P] -> [C, B, P].
     Layout chosen for onnxruntime: one Gather on axis 0 of the table (folded to a constant at export for the
     reference), and weights [B, P] broadcast over the leading axes only (broadcasts over an inner axis of size 1 are
-    slow there)."""
-    b, p = idx.shape
-    g = table[idx].permute(2, 0, 1).reshape(4, table.shape[1] // 4, b, p)  # [4 neighbours, C, B, P]
+    slow there). `dims`: (C, P) as plain numbers, for the export (else read from the shapes: nodes of the graph)."""
+    c, p = dims if dims is not None else (table.shape[1] // 4, idx.shape[1])
+    g = table[idx].permute(2, 0, 1).reshape(4, c, -1, p)  # [4 neighbours, C, B, P]
     return g[0] * ((1 - fx) * (1 - fy)) + g[1] * (fx * (1 - fy)) + g[2] * ((1 - fx) * fy) + g[3] * (fx * fy)
 
 
 def bilinear_gather_xy(table: torch.Tensor, sxy: torch.Tensor, size: int) -> torch.Tensor:
     """bilinear_gather with the coordinates stacked: sxy [B, 2, P] (x, y) -> [B, 3, S, S] (P = S*S) or [B, 3, P].
     Clamped, floored and split in one op each for both axes (fewer nodes: each costs onnxruntime ~5-30 us)."""
-    b, _, p = sxy.shape
+    p = sxy.shape[2]
     hi = float(size - 1) - 1e-3
     c = sxy.clamp(0.0, hi)
     c0 = torch.floor(c)
     f = c - c0
-    out = _weigh_corners(table, (c0[:, 1] * size + c0[:, 0]).long(), f[:, 0], f[:, 1]).transpose(0, 1)  # [B, 3, P]
-    return out.reshape(b, 3, size, size) if p == size * size else out
+    out = _weigh_corners(table, (c0[:, 1] * size + c0[:, 0]).long(), f[:, 0], f[:, 1],
+                         (3, size * size) if p == size * size else None).transpose(0, 1)  # [B, 3, P]
+    return out.reshape(-1, 3, size, size) if p == size * size else out
 
 
 def blend_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: int, refs: int,
@@ -189,42 +191,66 @@ def blend_gather(table: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, size: 
     p = sx.shape[1] // refs
     g = _gather(table, sx, sy, size, offset) * weights  # [3, B, K*P]
     out = g.reshape(3, b, refs, p).sum(2).transpose(0, 1)  # [B, 3, P]
-    return out.reshape(b, 3, size, size) if p == size * size else out
+    return out.reshape(-1, 3, size, size) if p == size * size else out
 
 
-def sample_bilinear(maps: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor) -> torch.Tensor:
-    """Bilinear samples of maps [B, C, H, W] at (ix, iy) [B, P] in pixel units (pixel i's centre at i), clamped to
-    the map (grid_sample's "border" padding with align_corners=False) -> [B, C, P].
+def up(maps: torch.Tensor, size_in: int, size_out: int) -> torch.Tensor:
+    """Bilinear resampling (align_corners=False) of square maps [B, C, size_in, size_in] to size_out: by a constant
+    scale factor, the same samples as interpolate(size=...) for the whole ratios used here, without the nodes that
+    compute a size from the input's shape in the exported graph."""
+    if size_in == size_out:
+        return maps
+    return Fn.interpolate(maps, scale_factor=size_out / size_in, mode="bilinear", align_corners=False)
+
+
+def sample_bilinear(maps: torch.Tensor, q: torch.Tensor,
+                    dims: "Optional[tuple[int, int, int, int]]" = None) -> torch.Tensor:
+    """Bilinear samples of maps [B, C, H, W] at q [B, 2, P] (x, y) in pixel units (pixel i's centre at i), clamped
+    to the map (grid_sample's "border" padding with align_corners=False) -> [B, C, P].
 
     Instead of GridSample: each cell's four corners side by side in a table [B*(H-1)*(W-1), 4C], then one Gather of
     a row per point. onnxruntime's CPU GridSample takes 10-30 ns per sample and channel (1.2 ms for the default
     avatar's 11 head-aligned maps at 64x64 points); a row gather ~20 ns for all channels. (For the colour layers'
-    3-channel patches the extra nodes cost as much as GridSample: they keep it.)"""
-    return sample_table(corner_table(maps), maps.shape[2], maps.shape[3], ix, iy)
+    3-channel patches the extra nodes cost as much as GridSample: they keep it.)
+
+    `dims`: (C, H, W, P) as plain numbers, for the export (sizes read from a tensor's shape become nodes of the graph)."""
+    c, h, w, p = dims if dims is not None else (maps.shape[1], maps.shape[2], maps.shape[3], q.shape[2])
+    return sample_table(corner_table(maps, (c, h, w)), h, w, q, dims=(c, p))
 
 
-def corner_table(maps: torch.Tensor) -> torch.Tensor:
-    """maps [B, C, H, W] -> each cell's four corners side by side [B*(H-1)*(W-1), 4C] (for sample_table)."""
-    b, c, h, w = maps.shape
+def corner_table(maps: torch.Tensor, dims: "Optional[tuple[int, int, int]]" = None) -> torch.Tensor:
+    """maps [B, C, H, W] -> each cell's four corners side by side [B*(H-1)*(W-1), 4C] (for sample_table); `dims` as
+    for sample_bilinear."""
+    c, h, w = dims if dims is not None else (maps.shape[1], maps.shape[2], maps.shape[3])
     cells = (h - 1) * (w - 1)
     table = torch.cat([maps[:, :, :-1, :-1], maps[:, :, :-1, 1:], maps[:, :, 1:, :-1], maps[:, :, 1:, 1:]], 1)
-    return table.reshape(b, 4 * c, cells).transpose(1, 2).reshape(b * cells, 4 * c)
+    return table.reshape(-1, 4 * c, cells).transpose(1, 2).reshape(-1, 4 * c)
 
 
-def sample_table(table: torch.Tensor, h: int, w: int, ix: torch.Tensor, iy: torch.Tensor) -> torch.Tensor:
-    """sample_bilinear of the maps (H x W) whose corner_table is `table`, at (ix, iy) [B, P] -> [B, C, P]."""
-    b = ix.shape[0]
+def batch_rows(q: torch.Tensor, cells: int) -> torch.Tensor:
+    """The first row of each batch item's cells in a corner_table of `cells` cells an item: [B, 1] int64 (for the
+    points q [B, ...])."""
+    return (torch.arange(q.shape[0], dtype=torch.int64, device=q.device) * cells).reshape(-1, 1)
+
+
+def sample_table(table: torch.Tensor, h: int, w: int, q: torch.Tensor, rows: Optional[torch.Tensor] = None,
+                 dims: "Optional[tuple[int, int]]" = None) -> torch.Tensor:
+    """sample_bilinear of the maps (H x W) whose corner_table is `table`, at q [B, 2, P] (x, y) -> [B, C, P]; `rows`:
+    batch_rows(q, cells), when the caller reads the same table again; `dims`: (C, P) as for _weigh_corners. Both
+    axes are clamped, floored and split in one op each (fewer nodes in the graph)."""
     cells = (h - 1) * (w - 1)
-    x = ix.clamp(0.0, float(w - 1))
-    y = iy.clamp(0.0, float(h - 1))
-    x0 = torch.floor(x).clamp(max=float(w - 2))
-    y0 = torch.floor(y).clamp(max=float(h - 2))
-    fx = x - x0
-    fy = y - y0
+    if h == w:
+        c = q.clamp(0.0, float(w - 1))
+        c0 = torch.floor(c).clamp(max=float(w - 2))
+    else:
+        hi = q.new_tensor([w - 1.0, h - 1.0]).reshape(1, 2, 1)
+        c = torch.minimum(q.clamp(min=0.0), hi)
+        c0 = torch.minimum(torch.floor(c), hi - 1.0)
+    f = c - c0
     # in integers: cell numbers above 2048 are not exact in the fp16 export
-    row = (y0.to(torch.int64) * (w - 1) + x0.to(torch.int64)
-           + (torch.arange(b, dtype=torch.int64, device=ix.device) * cells).reshape(b, 1))
-    return _weigh_corners(table, row, fx, fy).transpose(0, 1)  # [B, C, P]
+    ci = c0.to(torch.int64)
+    row = ci[:, 1] * (w - 1) + ci[:, 0] + (batch_rows(q, cells) if rows is None else rows)
+    return _weigh_corners(table, row, f[:, 0], f[:, 1], dims).transpose(0, 1)  # [B, C, P]
 
 
 class ColourPatch(nn.Module):
@@ -266,12 +292,14 @@ class ColourPatch(nn.Module):
         # took 2.6 of 15.6 ms a frame for the default avatar's two layers). Only poses far outside any training
         # range (a head turned 50 degrees and more) push a patch past it.
         self.win_h, self.win_w = min(size, h * 3 // 2 + 32), min(size, w * 3 // 2 + 16)
-        # the window's columns and rows from its centre (as rows and columns of the window, broadcast: a constant
-        # per window pixel would add 1.5 MB to the ONNX file), and their offsets in the flat frame from its corner
-        self.register_buffer("win_j", (torch.arange(self.win_w, dtype=torch.float32) - (self.win_w - 1) / 2.0)
-                             .reshape(1, 1, -1), persistent=False)
-        self.register_buffer("win_i", (torch.arange(self.win_h, dtype=torch.float32) - (self.win_h - 1) / 2.0)
-                             .reshape(1, -1, 1), persistent=False)
+        # the window's pixels (j', i', 1), columns and rows from its centre [3, N] (one product places them all;
+        # 0.25 MB of the ONNX file a layer), and their offsets in the flat frame from its corner
+        wj = torch.arange(self.win_w, dtype=torch.float32) - (self.win_w - 1) / 2.0
+        wi = torch.arange(self.win_h, dtype=torch.float32) - (self.win_h - 1) / 2.0
+        gi, gj = torch.meshgrid(wi, wj, indexing="ij")
+        self.register_buffer("win_p1", torch.stack([gj.reshape(-1), gi.reshape(-1), torch.ones(gj.numel())], 0),
+                             persistent=False)
+        self.register_buffer("win_scale", torch.tensor([2.0 / w, 2.0 / h]).reshape(1, 2, 1), persistent=False)
         self.register_buffer("win_cols", torch.arange(self.win_w).reshape(1, 1, -1), persistent=False)
         self.register_buffer("win_rows", (torch.arange(self.win_h) * size).reshape(1, -1, 1), persistent=False)
         self.register_buffer("rgb_planes", torch.zeros(1, 3, 1, dtype=torch.int64), persistent=False)
@@ -289,7 +317,7 @@ class ColourPatch(nn.Module):
         """z [B, 60] clipped normalised conditioning -> the change of colour on the reference [B, 3, h, w], fading
         to zero at the patch's border."""
         x = torch.index_select(z, 1, self.select).clamp(-3.0, 3.0)
-        x = self.mlp(x).reshape(z.shape[0], self.c0, self.coarse[0], self.coarse[1])
+        x = self.mlp(x).reshape(-1, self.c0, self.coarse[0], self.coarse[1])
         for conv in self.up:
             x = torch.relu(conv(Fn.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)))
         return self.head(x) * self.window
@@ -301,7 +329,7 @@ class ColourPatch(nn.Module):
         [B, 2, S*S] its displacements beyond the affine at every output pixel -> the change of colour over the
         layer's window [B, 3, N] and the flat output pixel index of each of its points [B, 3, N] (for a scatter-add
         into the frame [B, 3, S*S])."""
-        b, s = z.shape[0], self.size
+        s = self.size
         patch = self.draw(z)
         # output pixel p reads the reference at p + rigid @ (p, 1) = (I + L) p + t
         l00, l01, tx = rigid[:, 0, 0:1] + 1.0, rigid[:, 0, 1:2], rigid[:, 0, 2:3]  # each [B, 1]
@@ -323,20 +351,18 @@ class ColourPatch(nn.Module):
         ex, ey = x0 + (self.win_w - 1) / 2.0, y0 + (self.win_h - 1) / 2.0
         mx = (l00 * ex + l01 * ey + tx - self.origin[0] + 0.5) * fx - 1.0
         my = (l10 * ex + l11 * ey + ty - self.origin[1] + 0.5) * fy - 1.0
-        b11 = (b, 1, 1)
-        qx = (l00 * fx).reshape(b11) * self.win_j + (l01 * fx).reshape(b11) * self.win_i + mx.reshape(b11)
-        qy = (l10 * fy).reshape(b11) * self.win_j + (l11 * fy).reshape(b11) * self.win_i + my.reshape(b11)
+        q = torch.matmul(torch.cat([l00 * fx, l01 * fx, mx, l10 * fy, l11 * fy, my], 1).reshape(-1, 2, 3),
+                         self.win_p1)  # [B, 2, N]
         # in integers: a flat index above 2048 is not exact in the fp16 export
-        corner = (y0.to(torch.int64) * s + x0.to(torch.int64)).reshape(b11)
-        flat = ((corner + self.win_rows) + self.win_cols).reshape(b, 1, -1)  # [B, 1, N]: the window's pixels
+        corner = (y0.to(torch.int64) * s + x0.to(torch.int64)).reshape(-1, 1, 1)
+        n = self.win_h * self.win_w
+        flat = ((corner + self.win_rows) + self.win_cols).reshape(-1, 1, n)  # [B, 1, N]: the window's pixels
         if dense is not None:  # the patch moves with the face under it: the dense warp's displacement there too
-            d = torch.gather(dense, 2, flat.expand(b, 2, -1)).reshape(b, 2, self.win_h, self.win_w)
-            qx, qy = qx + d[:, 0] * fx, qy + d[:, 1] * fy
-        grid = torch.stack([qx, qy], -1)  # [B, h', w', 2]
+            q = q + torch.gather(dense, 2, torch.cat([flat, flat], 1)) * self.win_scale
+        grid = q.transpose(1, 2).reshape(-1, self.win_h, self.win_w, 2)  # [B, h', w', 2]
         out = Fn.grid_sample(patch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        out = out.reshape(b, 3, self.win_h * self.win_w)
-        index = flat + self.rgb_planes
-        index = index.reshape(b, 3, self.win_h * self.win_w)  # (the same static shape as `out`, for the exporter)
+        out = out.reshape(-1, 3, n)
+        index = flat + self.rgb_planes  # [B, 3, N]
         return out, index
 
 
@@ -378,15 +404,13 @@ class WarpModel(nn.Module):
                                               torch.ones_like(self.px)], 0), persistent=False)
         self.aligned = cfg.warp_aligned
         if self.aligned:
-            # the centres of the flow grid's cells in output pixels and normalised coordinates, for carrying the
-            # head-aligned maps to the output (sampled at the flow grid's resolution, cheap)
+            # the centres of the flow grid's cells in output pixels, for carrying the head-aligned maps to the output
+            # (sampled at the flow grid's resolution, cheap)
             g = cfg.warp_grid
             c = (torch.arange(g, dtype=torch.float32) + 0.5) * (s / g) - 0.5
             cy, cx = torch.meshgrid(c, c, indexing="ij")
             cx, cy = cx.reshape(1, -1), cy.reshape(1, -1)
             self.register_buffer("grid_p1", torch.cat([cx, cy, torch.ones_like(cx)], 0), persistent=False)
-            self.register_buffer("grid_u1", torch.cat([(cx + 0.5) * (2.0 / s) - 1.0, (cy + 0.5) * (2.0 / s) - 1.0,
-                                                       torch.ones_like(cx)], 0), persistent=False)
         self.geometry = cfg.warp_geometry
         self.dense = cfg.warp_dense_geometry
         if self.geometry:
@@ -413,6 +437,19 @@ class WarpModel(nn.Module):
             self.set_geometry(torch.rand(n, 3, generator=g) * torch.tensor([12.0, 14.0, 4.0]) - torch.tensor([6.0, 7.0, 2.0]),
                               torch.tensor([s * 0.8, s / 2.0, s / 2.0]), torch.tensor([0.0, 0, 0, 0, 0, -30]),
                               torch.tensor([0.2, 0.2, 0.2, 2.0, 2.0, 2.0]), torch.tensor([[0.0, 0, 0, 0, 0, -30]] * k))
+        if self.geometry:  # geometry_motion: landmark coordinates' affine -> displacements of pixel indices
+            self.register_buffer("to_index", torch.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]],
+                                                          dtype=torch.float64), persistent=False)
+            self.register_buffer("to_index_shift", torch.tensor([[-1.0, 0.0, -0.5], [0.0, -1.0, -0.5]],
+                                                                dtype=torch.float64), persistent=False)
+        # rigid_pixels: the learned affine `a` (acting on u = (p + 1/2) 2/S - 1) -> displacements in pixels, flat
+        # [a0 k, a1 k, a4 + (a0 + a1) c, a2 k, a3 k, a5 + (a2 + a3) c] with k = 2/S, c = 1/S - 1: one product
+        kk, cc = 2.0 / s, 1.0 / s - 1.0
+        to_pixels = torch.zeros(6, 6)
+        for row, col, val in ((0, 0, kk), (1, 1, kk), (4, 2, 1.0), (0, 2, cc), (1, 2, cc),
+                              (2, 3, kk), (3, 4, kk), (5, 5, 1.0), (2, 5, cc), (3, 5, cc)):
+            to_pixels[row, col] = val
+        self.register_buffer("to_pixels", to_pixels, persistent=False)
         # rigid part: pose (6, normalised) -> affine delta (6) in normalised image coordinates [-1, 1]
         self.rigid = nn.Linear(POSE_SIZE, 6)
         nn.init.zeros_(self.rigid.weight)
@@ -449,6 +486,11 @@ class WarpModel(nn.Module):
             with torch.no_grad():  # start on reference 0 (the neutral one), as a single-reference model does
                 self.head.bias[3 + nf + 2 * (k - 1)] = 3.0
         self.rigid_map = nn.Parameter(torch.zeros(1, 1, self.flow_grid, self.flow_grid))  # static rigidity logit
+        self.background_gate = cfg.warp_background_gate
+        if self.background_gate:  # the expression flow's gate (logit), open until the trainer starts it from the clip
+            self.flow_gate = nn.Parameter(torch.full((1, 1, self.flow_grid, self.flow_grid), 4.0))
+            self.register_buffer("gate_ones", torch.ones(1, 1 + nf + (3 * k - 2 if k > 1 else 0), self.flow_grid,
+                                                         self.flow_grid), persistent=False)
         # refinement at S/2: warped image (3) + features (nf) -> synthesised RGB (3) + blend logit (1)
         rc = cfg.refine_channels
         self.refine = nn.ModuleList([nn.Conv2d(3 + nf, rc, 3, padding=1)] +
@@ -536,10 +578,8 @@ class WarpModel(nn.Module):
             values = torch.matmul(self.dense_table.to(d), torch.stack([rx, ry], 2)).to(torch.float32)  # [B, T*T, 2]
             spline = values.transpose(1, 2).reshape(-1, 2, DENSE_TABLE, DENSE_TABLE)
         # as displacements of the pixel indices x, y: gx = (a00 - 1) x + a01 y + (a02 + (a00 + a01) / 2 - 1/2), so
-        # that no large coordinate is subtracted from another in float32
-        cx = torch.stack([a[..., 0, 0] - 1.0, a[..., 0, 1], a[..., 0, 2] + 0.5 * (a[..., 0, 0] + a[..., 0, 1]) - 0.5], -1)
-        cy = torch.stack([a[..., 1, 0], a[..., 1, 1] - 1.0, a[..., 1, 2] + 0.5 * (a[..., 1, 0] + a[..., 1, 1]) - 0.5], -1)
-        return torch.stack([cx, cy], 2).to(torch.float32), spline  # [K, B, 2, 3]
+        # that no large coordinate is subtracted from another in float32 (one product and a sum with constants)
+        return (torch.matmul(a, self.to_index.to(d)) + self.to_index_shift.to(d)).to(torch.float32), spline  # [K, B, 2, 3]
 
     @staticmethod
     def displacements(coef: torch.Tensor, p1: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor]":
@@ -552,14 +592,13 @@ class WarpModel(nn.Module):
                 latent: Optional[torch.Tensor] = None, want_low: bool = True) -> Dict[str, torch.Tensor]:
         cfg = self.cfg
         s = self.size
-        b = cond.shape[0]
         z = torch.clamp(cond, -cfg.cond_clip, cfg.cond_clip)
         pose = z[:, :POSE_SIZE]
         # the non-rigid branch sees only bounded inputs: it cannot extrapolate wildly on unseen poses
         expr_in = torch.cat([z[:, POSE_SIZE + GAZE_SIZE:], z[:, POSE_SIZE:POSE_SIZE + GAZE_SIZE].clamp(-3, 3),
                              pose[:, :2].clamp(-2.5, 2.5)], 1)
         h = self.mlp(expr_in)
-        x = self.to_map(h).reshape(b, -1, self.coarse, self.coarse)
+        x = self.to_map(h).reshape(-1, cfg.warp_channels[0], self.coarse, self.coarse)
         for conv in self.up:
             x = torch.relu(conv(Fn.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)))
         head = self.head(x)  # [B, 3 + nf (+ 3K - 2), G, G]
@@ -575,14 +614,17 @@ class WarpModel(nn.Module):
             assert rigid is not None
             dense = self.dense_motion(rigid, spline)
         if self.aligned:
-            head = self.align(head, a, coef, dense)
+            assert rigid is not None
+            head = self.align(head, rigid, dense)
+        if self.background_gate:  # one product with a map the runtime folds: [gate, gate, 1, 1, ...]
+            g = torch.sigmoid(self.flow_gate)
+            head = head * torch.cat([g, g, self.gate_ones], 1)
         feats = head[:, 3:3 + nf]
-        motion = Fn.interpolate(head[:, :3] if dense is None else torch.cat([head[:, :3], dense], 1),
-                                size=(s, s), mode="bilinear", align_corners=False)
+        motion = up(head[:, :3] if dense is None else torch.cat([head[:, :3], dense], 1), self.flow_grid, s)
         flow = motion[:, :2] * (cfg.flow_scale * s)  # pixels
-        rig_logit = motion[:, 2:3] + Fn.interpolate(self.rigid_map, size=(s, s), mode="bilinear", align_corners=False)
-        rig = torch.sigmoid(rig_logit).reshape(b, -1)
-        dense_px = None if dense is None else motion[:, 3:5].reshape(b, 2, -1)  # [B, 2, P] pixels
+        rig_logit = motion[:, 2:3] + up(self.rigid_map, self.flow_grid, s)
+        rig = torch.sigmoid(rig_logit).reshape(-1, s * s)
+        dense_px = None if dense is None else motion[:, 3:5].reshape(-1, 2, s * s)  # [B, 2, P] pixels
         # rigid affine in normalised coordinates u = (p + 0.5) / S * 2 - 1: `a` above
         weights = None
         if k == 1:
@@ -591,7 +633,7 @@ class WarpModel(nn.Module):
             head_motion = torch.matmul(rigid, self.p1)  # [B, 2, P]
             if dense_px is not None:
                 head_motion = head_motion + dense_px
-            sxy = self.pxy + rig[:, None] * head_motion + flow.reshape(b, 2, -1)  # [B, 2, P]
+            sxy = self.pxy + rig[:, None] * head_motion + flow.reshape(-1, 2, s * s)  # [B, 2, P]
             warp = bilinear_gather_xy(self.table, sxy, s)
             sx, sy = sxy[:, 0], sxy[:, 1]
         else:
@@ -605,23 +647,22 @@ class WarpModel(nn.Module):
             if self.geometry:
                 dx, dy = dx + gx, dy + gy
             extra = head[:, 3 + nf:]
-            more = Fn.interpolate(extra[:, :2 * (k - 1)], size=(s, s), mode="bilinear", align_corners=False)
+            more = up(extra[:, :2 * (k - 1)], self.flow_grid, s)
             flows = torch.cat([flow, more * (cfg.flow_scale * s)], 1)  # [B, 2K, S, S]
-            fk = flows.reshape(b, k, 2, s * s).permute(2, 1, 0, 3)  # [2, K, B, P]
-            sx = (self.px + rig * dx + fk[0]).transpose(0, 1).reshape(b, -1)  # [B, K*P], k-major
-            sy = (self.py + rig * dy + fk[1]).transpose(0, 1).reshape(b, -1)
-            wk = Fn.interpolate(torch.softmax(extra[:, 2 * (k - 1):], 1), size=(s, s), mode="bilinear",
-                                align_corners=False)  # [B, K, S, S], convex
-            weights = wk.reshape(b, -1)
+            fk = flows.reshape(-1, k, 2, s * s).permute(2, 1, 0, 3)  # [2, K, B, P]
+            sx = (self.px + rig * dx + fk[0]).transpose(0, 1).reshape(-1, k * s * s)  # [B, K*P], k-major
+            sy = (self.py + rig * dy + fk[1]).transpose(0, 1).reshape(-1, k * s * s)
+            wk = up(torch.softmax(extra[:, 2 * (k - 1):], 1), self.flow_grid, s)  # [B, K, S, S], convex
+            weights = wk.reshape(-1, k * s * s)
             warp = blend_gather(self.table, sx, sy, s, k, weights, self.ref_offset)
             flow = flows
         # refinement at half resolution
         half = s // 2
         r = torch.cat([Fn.avg_pool2d(warp, 2),
-                       Fn.interpolate(feats, size=(half, half), mode="bilinear", align_corners=False)], 1)
+                       up(feats, self.flow_grid, half)], 1)
         for conv in self.refine:
             r = torch.relu(conv(r))
-        r = torch.sigmoid(Fn.interpolate(self.refine_out(r), size=(s, s), mode="bilinear", align_corners=False))
+        r = torch.sigmoid(up(self.refine_out(r), half, s))
         synth, mask = r[:, :3], r[:, 3:4]
         rgb = synth + mask * (warp - synth)  # = mask warp + (1 - mask) synth, in three ops
         if self.eye_patch is not None or self.mouth_patch is not None:
@@ -631,7 +672,7 @@ class WarpModel(nn.Module):
             # overlap, the changes add up
             change = torch.cat([d[0] for d in drawn], 2) if len(drawn) > 1 else drawn[0][0]
             index = torch.cat([d[1] for d in drawn], 2) if len(drawn) > 1 else drawn[0][1]
-            rgb = rgb.reshape(b, 3, -1).scatter_add(2, index, change).reshape(b, 3, s, s).clamp(0.0, 1.0)
+            rgb = rgb.reshape(-1, 3, s * s).scatter_add(2, index, change).reshape(-1, 3, s, s).clamp(0.0, 1.0)
         out = {"rgb": rgb}
         if want_low:  # what the training losses need
             out.update(warp=warp, flow=flow, mask=mask, sx=sx, sy=sy)
@@ -643,11 +684,7 @@ class WarpModel(nn.Module):
         """The rigid head motion into reference 0 (the learned affine `a` [B, 6] plus, with the geometry, `coef`
         from geometric_affine) as displacements in pixels of the output pixel (x, y): [B, 2, 3] with
         (dx, dy) = it @ (x, y, 1), the displacement the warp gives a fully rigid pixel there."""
-        s = self.size
-        # a acts on u = (p + 1/2) 2/S - 1
-        k, c = 2.0 / s, 1.0 / s - 1.0
-        d = torch.stack([torch.stack([a[:, 0] * k, a[:, 1] * k, a[:, 4] + (a[:, 0] + a[:, 1]) * c], 1),
-                         torch.stack([a[:, 2] * k, a[:, 3] * k, a[:, 5] + (a[:, 2] + a[:, 3]) * c], 1)], 1)
+        d = torch.matmul(a, self.to_pixels).reshape(-1, 2, 3)  # a acts on u = (p + 1/2) 2/S - 1
         return d if coef is None else d + coef[0]
 
     def dense_motion(self, rigid: torch.Tensor, spline: torch.Tensor) -> torch.Tensor:
@@ -656,38 +693,32 @@ class WarpModel(nn.Module):
         reference, how far the affine misses it; the point that an output cell shows is where the affine puts the
         cell plus that, a fixed point found by DENSE_ITERATIONS steps from the affine's at DENSE_CELLS^2 cells
         (bilinear reads of the table), then up-sampled."""
-        b, s, t = rigid.shape[0], self.size, DENSE_TABLE
+        s, t = self.size, DENSE_TABLE
         # where the affine puts each cell in the reference, in the table's coordinates: node k at pixel k S/(T-1) - 1/2
         f = (t - 1) / float(s)
         q0 = (self.dense_p1[:2] + torch.matmul(rigid, self.dense_p1) + 0.5) * f  # [B, 2, P]
-        table = corner_table(spline)
-        e = sample_table(table, t, t, q0[:, 0], q0[:, 1])  # [B, 2, P] pixels
+        table = corner_table(spline, (2, t, t))
+        rows = batch_rows(q0, (t - 1) * (t - 1))
+        dims = (2, DENSE_CELLS * DENSE_CELLS)
+        e = sample_table(table, t, t, q0, rows, dims)  # [B, 2, P] pixels
         for _ in range(DENSE_ITERATIONS - 1):
-            q = q0 + e * f
-            e = sample_table(table, t, t, q[:, 0], q[:, 1])
-        e = e.reshape(b, 2, DENSE_CELLS, DENSE_CELLS)
+            e = sample_table(table, t, t, q0 + e * f, rows, dims)
+        e = e.reshape(-1, 2, DENSE_CELLS, DENSE_CELLS)
         g = self.flow_grid
-        return e if g == DENSE_CELLS else Fn.interpolate(e, size=(g, g), mode="bilinear", align_corners=False)
+        return e if g == DENSE_CELLS else up(e, DENSE_CELLS, g)
 
-    def align(self, maps: torch.Tensor, a: torch.Tensor, coef: Optional[torch.Tensor],
-              dense: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """maps [B, C, G, G] laid out in the reference's frame -> the same maps in the output frame: each flow-grid
-        cell reads the maps where the rigid head motion (the learned affine `a` [B, 6] plus, with the geometry,
-        `coef` from geometric_affine, as a fully rigid pixel, plus `dense` [B, 2, G, G] from dense_motion) puts it in
-        the reference."""
-        b = maps.shape[0]
+    def align(self, maps: torch.Tensor, rigid: torch.Tensor, dense: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """maps [B, C, G, G] (C: the flow CNN's outputs) laid out in the reference's frame -> the same maps in the
+        output frame: each flow-grid cell reads the maps where the rigid head motion (`rigid` [B, 2, 3] from
+        rigid_pixels, as a fully rigid pixel, plus `dense` [B, 2, G, G] from dense_motion) puts it in the reference."""
         s, g = self.size, self.flow_grid
-        dx = torch.matmul(torch.cat([a[:, 0:2], a[:, 4:5]], 1), self.grid_u1)  # [B, G*G] pixels
-        dy = torch.matmul(torch.cat([a[:, 2:4], a[:, 5:6]], 1), self.grid_u1)
-        if coef is not None:
-            gx, gy = self.displacements(coef, self.grid_p1)
-            dx, dy = dx + gx[0], dy + gy[0]
+        d = torch.matmul(rigid, self.grid_p1)  # [B, 2, G*G] pixels
         if dense is not None:
-            dx, dy = dx + dense[:, 0].reshape(b, -1), dy + dense[:, 1].reshape(b, -1)
+            d = d + dense.reshape(-1, 2, g * g)
         # output pixel p + d of the reference, as a coordinate of the maps (cell centres at 0 .. G-1)
-        qx = (self.grid_p1[0:1] + dx + 0.5) * (g / s) - 0.5
-        qy = (self.grid_p1[1:2] + dy + 0.5) * (g / s) - 0.5
-        return sample_bilinear(maps, qx, qy).reshape(b, -1, g, g)
+        q = (self.grid_p1[:2] + d + 0.5) * (g / s) - 0.5
+        c = self.head.out_channels
+        return sample_bilinear(maps, q, (c, g, g, g * g)).reshape(-1, c, g, g)
 
     def mean_latent(self) -> Optional[torch.Tensor]:
         return None

@@ -48,6 +48,12 @@ def eq4_loss(model: AnyModel, out: Dict[str, torch.Tensor], gt: torch.Tensor) ->
     return terms
 
 
+# the background gate's start (init_background_gate): open where the clip's motion is at least 1/GAIN of its
+# strongest, spread by this many flow-grid cells (4 px each at 256^2)
+GATE_MOTION_GAIN = 3.0
+GATE_SPREAD_CELLS = 2
+
+
 class Trainer:
     # --max-minutes: the training loop stops after this many seconds (then checkpoint and export as usual)
     max_seconds: Optional[float] = None
@@ -120,6 +126,8 @@ class Trainer:
             self.weight_map = motion_weight_map(frames[:: max(1, len(frames) // 256)].to(device))
             if self.model.geometry:
                 self.init_geometry()
+            if self.model.background_gate:
+                self.init_background_gate()
             self.init_colour_layers()
             self.blur_tables = blurred_tables(self.model.reference)
             # dataset v2: per-frame mouth and eye boxes from the landmarks weight those regions up, and the landmark
@@ -172,6 +180,25 @@ class Trainer:
         r0 = Fn.adaptive_avg_pool2d(r0, g).clamp(0.1, 0.9)
         with torch.no_grad():
             self.model.rigid_map.copy_(torch.log(r0 / (1 - r0)).to(dev))
+
+    def init_background_gate(self) -> None:
+        """Starts the background gate open (0.95) where the clip moves and, with landmarks, on the reference's face (its
+        landmarks' box), spread by GATE_SPREAD_CELLS cells so that the head may go a little beyond where it was seen,
+        and closed elsewhere (0.05: a learned map, which training can still open where the frames ask for it)."""
+        assert isinstance(self.model, WarpModel) and self.weight_map is not None
+        s, g = self.mcfg.size, self.model.flow_grid
+        moving = ((self.weight_map[0, 0].cpu() - 1.0) / 4.0).clamp(0, 1) * GATE_MOTION_GAIN
+        if self.ds.landmarks is not None:
+            p = self.ds.landmarks[self.reference_index] * (s / self.ds.size)
+            if np.isfinite(p).all():
+                x0, y0 = (np.floor(p.min(0))).clip(0, s).astype(int)
+                x1, y1 = (np.ceil(p.max(0))).clip(0, s).astype(int)
+                moving[y0:y1, x0:x1] = 1.0
+        r = GATE_SPREAD_CELLS
+        g0 = Fn.max_pool2d(Fn.adaptive_avg_pool2d(moving[None, None], g), 2 * r + 1, stride=1, padding=r)
+        g0 = g0.clamp(0.05, 0.95)
+        with torch.no_grad():
+            self.model.flow_gate.copy_(torch.log(g0 / (1 - g0)).to(self.model.flow_gate.device))
 
     def init_colour_layers(self) -> None:
         """Places the colour layers on the reference frame: the eye layer centred on its eyes (the mean of its two eye
@@ -417,7 +444,7 @@ def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]
     opt = lambda name: getattr(args, name, None)  # noqa: E731
     given = [f for f in ("refs", "no_geometry", "aligned", "no_aligned", "eyes", "no_eyes", "mouth", "no_mouth",
                          "learned_rotation", "no_learned_rotation", "refine_channels", "refine_layers", "dense_geometry",
-                         "no_dense_geometry")
+                         "no_dense_geometry", "background_gate", "no_background_gate")
              if opt(f) not in (None, False)]
     if given and not mcfg.switches().warp:
         raise ValueError(f"--{given[0].replace('_', '-')} is for variant W (preset warp)")
@@ -425,7 +452,8 @@ def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]
     for on, off, key in (("aligned", "no_aligned", "warp_aligned"), ("eyes", "no_eyes", "warp_eyes"),
                          ("mouth", "no_mouth", "warp_mouth"),
                          ("learned_rotation", "no_learned_rotation", "warp_learned_rotation"),
-                         ("dense_geometry", "no_dense_geometry", "warp_dense_geometry")):
+                         ("dense_geometry", "no_dense_geometry", "warp_dense_geometry"),
+                         ("background_gate", "no_background_gate", "warp_background_gate")):
         if opt(on) and opt(off):
             flag = on.replace("_", "-")
             raise ValueError(f"--{flag} and --no-{flag} contradict each other")
@@ -499,10 +527,13 @@ def run_training(args: argparse.Namespace) -> int:
             given = getattr(args, flag, None)
             if given is not None and given != have:
                 raise ValueError(f"--{flag.replace('_', '-')} {given} does not match the checkpoint's {have}")
-        for flag, on in (("dense_geometry", True), ("no_dense_geometry", False)):
-            if getattr(args, flag, False) and mcfg.warp_dense_geometry != on:
-                raise ValueError(f"--{flag.replace('_', '-')} does not match the checkpoint, whose dense warp is "
-                                 f"{'on' if mcfg.warp_dense_geometry else 'off'}")
+        for flag, on, key, what in (("dense_geometry", True, "warp_dense_geometry", "dense warp"),
+                                    ("no_dense_geometry", False, "warp_dense_geometry", "dense warp"),
+                                    ("background_gate", True, "warp_background_gate", "background gate"),
+                                    ("no_background_gate", False, "warp_background_gate", "background gate")):
+            if getattr(args, flag, False) and getattr(mcfg, key) != on:
+                raise ValueError(f"--{flag.replace('_', '-')} does not match the checkpoint, whose {what} is "
+                                 f"{'on' if getattr(mcfg, key) else 'off'}")
         preset = ck.get("preset") or args.preset or "warp"
     elif ck_path.exists():
         raise ValueError(f"{ck_path} exists: pass --resume to continue it, or choose another --out")

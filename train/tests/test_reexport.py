@@ -17,13 +17,14 @@ from .conftest import tiny_train_config
 from .test_warp import eye_config
 
 
-def trained_avatar(out, dense: bool = False):
+def trained_avatar(out, dense: bool = False, gate: bool = False):
     """A variant W avatar with everything a re-export must find: head geometry, head-aligned maps, both colour
     layers away from their default corners, weights that all do something (and, with `dense`, the geometry's dense
-    warp)."""
+    warp; with `gate`, the background gate)."""
     torch.manual_seed(5)
     cfg = eye_config(mouth=True)
     cfg.warp_aligned, cfg.warp_geometry, cfg.warp_dense_geometry = True, True, dense
+    cfg.warp_background_gate = gate
     m = WarpModel(cfg.validate()).eval()
     g = torch.Generator().manual_seed(1)
     m.set_reference(torch.rand(3, 128, 128, generator=g))
@@ -43,22 +44,22 @@ def trained_avatar(out, dense: bool = False):
     return m
 
 
-@pytest.mark.parametrize("dense", [False, True])
-def test_weights_read_back_from_the_graph_are_the_models(tmp_path, dense):
-    m = trained_avatar(tmp_path / "a", dense)
+@pytest.mark.parametrize("dense,gate", [(False, False), (True, False), (True, True)])
+def test_weights_read_back_from_the_graph_are_the_models(tmp_path, dense, gate):
+    m = trained_avatar(tmp_path / "a", dense, gate)
     ck = checkpoint_from_avatar(tmp_path / "a")
     state = m.state_dict()
     assert sorted(ck["model"]) == sorted(state)
-    assert ("dense_table" in state) == dense
+    assert ("dense_table" in state) == dense and ("flow_gate" in state) == gate
     for k, v in state.items():
         assert torch.equal(ck["model"][k], v), k
     assert ck["model"]["eye_patch.origin"].tolist() == m.eye_patch.origin.tolist() != [32.0, 37.0]
     assert ck["history"][-1]["psnr"] == 21.5 and ck["iteration"] == 7
 
 
-@pytest.mark.parametrize("dense", [False, True])
-def test_reexport_writes_the_same_frames_and_keeps_the_folder(tmp_path, dense):
-    trained_avatar(tmp_path / "a", dense)
+@pytest.mark.parametrize("dense,gate", [(False, False), (True, False), (True, True)])
+def test_reexport_writes_the_same_frames_and_keeps_the_folder(tmp_path, dense, gate):
+    trained_avatar(tmp_path / "a", dense, gate)
     out = tmp_path / "b"
     out.mkdir()
     (out / "PROVENANCE.md").write_text("kept")
@@ -136,4 +137,7 @@ def test_init_from_avatar_goes_on_training_the_avatars_weights(synth_dataset, tm
     assert main(["train", *common, "--out", str(tmp_path / "g"), "--dense-geometry",
                  "--init-from-avatar", str(a)]) == 1
     assert "--dense-geometry does not match the checkpoint, whose dense warp is off" in capsys.readouterr().err
+    assert main(["train", *common, "--out", str(tmp_path / "h"), "--background-gate",
+                 "--init-from-avatar", str(a)]) == 1
+    assert "--background-gate does not match the checkpoint, whose background gate is off" in capsys.readouterr().err
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())

@@ -61,7 +61,7 @@ def test_sample_bilinear_matches_grid_sample_with_border_padding():
     iy = torch.rand(2, 300, generator=g) * 18 - 3
     ix[:, :4] = torch.tensor([0.0, 8.0, -40.0, 8.0])
     iy[:, :4] = torch.tensor([0.0, 11.0, 5.0, 60.0])
-    ours = sample_bilinear(maps, ix, iy)  # [B, C, P]
+    ours = sample_bilinear(maps, torch.stack([ix, iy], 1))  # [B, C, P]
     grid = torch.stack([(ix + 0.5) / 9 * 2 - 1, (iy + 0.5) / 12 * 2 - 1], -1)[:, None]  # [B, 1, P, 2]
     theirs = Fn.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)[:, :, 0]
     assert ours.shape == (2, 5, 300) and torch.allclose(ours, theirs, atol=1e-5)
@@ -237,12 +237,12 @@ def test_head_aligned_maps_move_with_the_head():
     cfg.warp_aligned = True
     m = WarpModel(cfg.validate()).eval()
     g = cfg.warp_grid
-    maps = torch.zeros(1, 1, g, g)
+    maps = torch.zeros(1, m.head.out_channels, g, g)
     maps[0, 0, 6:10, 6:10] = 1.0
     px_per_cell = 32 // g
     a = torch.zeros(1, 6)
     a[0, 4] = -2 * px_per_cell  # output pixel p reads the reference at p - 2 cells: the head moved right
-    moved = m.align(maps, a, None)
+    moved = m.align(maps, m.rigid_pixels(a, None), None)
     assert torch.allclose(moved[0, 0, 6:10, 8:12], torch.ones(4, 4), atol=1e-5)
     assert moved[0, 0, :, :8].abs().max() < 1e-5
     with pytest.raises(ValueError, match="warp_refs"):
@@ -328,6 +328,19 @@ def test_colour_layers_export_with_parity(tmp_path):
     man = export_jittered(m, tmp_path, "we", 8)
     assert man["training"]["parityMaxAbsDiff"] < 1e-4
     assert man["training"]["model"]["warp_eyes"] is True and man["training"]["model"]["warp_mouth"] is True
+    # no sizes computed from the input's shape (each such chain is four or five nodes of a few microseconds a frame):
+    # the only Shape nodes left give the batch's row offsets of the head-aligned maps' corner table
+    import onnx
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "avatar.onnx")).graph.node]
+    assert ops.count("Shape") <= 1 and ops.count("Range") <= 1
+
+
+@pytest.mark.parametrize("size_in,size_out", [(8, 16), (16, 64), (32, 64), (64, 256), (128, 256), (16, 16)])
+def test_up_samples_as_interpolate_to_a_size(size_in, size_out):
+    from train.model_warp import up
+    x = torch.randn(2, 5, size_in, size_in, generator=torch.Generator().manual_seed(size_in))
+    want = Fn.interpolate(x, size=(size_out, size_out), mode="bilinear", align_corners=False)
+    assert torch.equal(up(x, size_in, size_out), want)
 
 
 def test_trainer_places_the_colour_layers_on_the_reference_eyes_and_lips(tmp_path):

@@ -49,6 +49,10 @@ Options:
                           geometry's dense warp (a thin-plate spline through the fitted face points), not
                           only its affine: the nose and cheeks of a turned head move as a 3D head's do  (default)
   --no-dense-geometry     variant W: the geometry moves the head by its affine only (~1 ms a frame less)
+  --background-gate       variant W: the expression flow is multiplied by a learned map that starts closed
+                          where the training clip never changes (the background), so that held-out
+                          expressions do not drag the background's edges
+  --no-background-gate    variant W: no background gate                                 (default)
   --refine-channels N     variant W: channels of the refinement network at half resolution (the default
                           avatar has 16: a little more detail, ~2.4 ms more a frame)  (default 8)
   --refine-layers N       variant W: its 3x3 convolutions before the output one        (default 2)
@@ -103,6 +107,8 @@ export interface TrainOptions {
   learnedRotation?: boolean;
   denseGeometry?: boolean;
   noDenseGeometry?: boolean;
+  backgroundGate?: boolean;
+  noBackgroundGate?: boolean;
   noLearnedRotation?: boolean;
   landmarkWeight?: number;
   mseWeight?: number;
@@ -127,7 +133,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -145,7 +151,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   };
   const name = cl.str('name');
   if (name !== undefined && name.trim() === '') usageError('--name must not be empty');
-  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
+  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry', 'background-gate'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
   if (cl.flag('resume') && cl.str('init-from-avatar') !== undefined) usageError('--resume and --init-from-avatar exclude each other');
   const optional = <T extends string>(n: 'preset' | 'variant' | 'device' | 'output', allowed: readonly T[]): T | undefined => {
     const v = cl.str(n);
@@ -169,6 +175,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     learnedRotation: cl.flag('learned-rotation'),
     denseGeometry: cl.flag('dense-geometry'),
     noDenseGeometry: cl.flag('no-dense-geometry'),
+    backgroundGate: cl.flag('background-gate'),
+    noBackgroundGate: cl.flag('no-background-gate'),
     noLearnedRotation: cl.flag('no-learned-rotation'),
     landmarkWeight: cl.num('landmark-weight', 0, Infinity),
     mseWeight: cl.num('mse-weight', 0, Infinity),
@@ -216,6 +224,8 @@ export function pythonArgs(o: TrainOptions): string[] {
   if (o.noLearnedRotation) a.push('--no-learned-rotation');
   if (o.denseGeometry) a.push('--dense-geometry');
   if (o.noDenseGeometry) a.push('--no-dense-geometry');
+  if (o.backgroundGate) a.push('--background-gate');
+  if (o.noBackgroundGate) a.push('--no-background-gate');
   opt('--refine-channels', o.refineChannels);
   opt('--refine-layers', o.refineLayers);
   opt('--landmark-weight', o.landmarkWeight);
