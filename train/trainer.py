@@ -48,6 +48,9 @@ def eq4_loss(model: AnyModel, out: Dict[str, torch.Tensor], gt: torch.Tensor) ->
     return terms
 
 
+# variant W's on/off options, each --NAME / --no-NAME on the command line and warp_NAME in ModelConfig
+WARP_SWITCHES = ("aligned", "eyes", "mouth", "learned_rotation", "dense_geometry", "background_gate")
+
 # the background gate's start (init_background_gate): open where the clip's motion is at least 1/GAIN of its
 # strongest, spread by this many flow-grid cells (4 px each at 256^2)
 GATE_MOTION_GAIN = 3.0
@@ -168,32 +171,47 @@ class Trainer:
                                 torch.from_numpy(self.ds.cond[self.reference_indices, :POSE_SIZE]).float().to(dev))
         g = self.model.flow_grid
         box = torch.zeros(s, s)
-        p = lm[self.reference_index]
-        if np.isfinite(p).all():
-            lo, hi = p.min(0), p.max(0)
-            m = (hi - lo) * 0.25
-            x0, y0 = (np.floor(lo - m)).clip(0, s).astype(int)
-            x1, y1 = (np.ceil(hi + m)).clip(0, s).astype(int)
+        face = self.reference_face_box(0.25)
+        if face is not None:
+            x0, y0, x1, y1 = face
             box[y0:y1, x0:x1] = 1.0
-        moving = ((self.weight_map[0, 0].cpu() - 1.0) / 4.0).clamp(0, 1)
-        r0 = torch.maximum(box, moving)[None, None]
+        r0 = torch.maximum(box, self.motion_fraction())[None, None]
         r0 = Fn.adaptive_avg_pool2d(r0, g).clamp(0.1, 0.9)
         with torch.no_grad():
             self.model.rigid_map.copy_(torch.log(r0 / (1 - r0)).to(dev))
+
+    def motion_fraction(self) -> torch.Tensor:
+        """How much each pixel moves over the training frames, [S, S] in [0, 1] (1: as much as the most moving 1 %),
+        from the loss's motion weight map (1 + 4 x that)."""
+        assert self.weight_map is not None
+        return ((self.weight_map[0, 0].cpu() - 1.0) / 4.0).clamp(0, 1)
+
+    def reference_face_box(self, margin: float) -> "Optional[tuple[int, int, int, int]]":
+        """The box (x0, y0, x1, y1) of the reference frame's landmarks in output pixels, widened by `margin` of its
+        size on each side and kept inside the frame; None without landmarks (or where the reference has none)."""
+        if self.ds.landmarks is None:
+            return None
+        s = self.mcfg.size
+        p = self.ds.landmarks[self.reference_index] * (s / self.ds.size)
+        if not np.isfinite(p).all():
+            return None
+        lo, hi = p.min(0), p.max(0)
+        m = (hi - lo) * margin
+        x0, y0 = (np.floor(lo - m)).clip(0, s).astype(int)
+        x1, y1 = (np.ceil(hi + m)).clip(0, s).astype(int)
+        return int(x0), int(y0), int(x1), int(y1)
 
     def init_background_gate(self) -> None:
         """Starts the background gate open (0.95) where the clip moves and, with landmarks, on the reference's face (its
         landmarks' box), spread by GATE_SPREAD_CELLS cells so that the head may go a little beyond where it was seen,
         and closed elsewhere (0.05: a learned map, which training can still open where the frames ask for it)."""
         assert isinstance(self.model, WarpModel) and self.weight_map is not None
-        s, g = self.mcfg.size, self.model.flow_grid
-        moving = ((self.weight_map[0, 0].cpu() - 1.0) / 4.0).clamp(0, 1) * GATE_MOTION_GAIN
-        if self.ds.landmarks is not None:
-            p = self.ds.landmarks[self.reference_index] * (s / self.ds.size)
-            if np.isfinite(p).all():
-                x0, y0 = (np.floor(p.min(0))).clip(0, s).astype(int)
-                x1, y1 = (np.ceil(p.max(0))).clip(0, s).astype(int)
-                moving[y0:y1, x0:x1] = 1.0
+        g = self.model.flow_grid
+        moving = self.motion_fraction() * GATE_MOTION_GAIN
+        face = self.reference_face_box(0.0)
+        if face is not None:
+            x0, y0, x1, y1 = face
+            moving[y0:y1, x0:x1] = 1.0
         r = GATE_SPREAD_CELLS
         g0 = Fn.max_pool2d(Fn.adaptive_avg_pool2d(moving[None, None], g), 2 * r + 1, stride=1, padding=r)
         g0 = g0.clamp(0.05, 0.95)
@@ -437,23 +455,19 @@ def _pick_device(name: Optional[str]) -> torch.device:
 
 
 def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]:
-    """A new run's variant-W options on the preset's model configuration: --no-geometry, --refs K, --aligned /
-    --no-aligned, --eyes / --no-eyes, --mouth / --no-mouth, --learned-rotation / --no-learned-rotation,
-    --refine-channels N, --refine-layers N, --dense-geometry / --no-dense-geometry. The head-aligned maps and the colour layers need one reference: --refs K > 1 turns
-    the preset's off (a note is returned) and refuses them when asked for explicitly."""
+    """A new run's variant-W options on the preset's model configuration: --no-geometry, --refs K, each of
+    WARP_SWITCHES as --NAME / --no-NAME (--aligned, --eyes, --mouth, --learned-rotation, --dense-geometry,
+    --background-gate), --refine-channels N, --refine-layers N. The head-aligned maps and the colour layers need one
+    reference: --refs K > 1 turns the preset's off (a note is returned) and refuses them when asked for explicitly."""
     opt = lambda name: getattr(args, name, None)  # noqa: E731
-    given = [f for f in ("refs", "no_geometry", "aligned", "no_aligned", "eyes", "no_eyes", "mouth", "no_mouth",
-                         "learned_rotation", "no_learned_rotation", "refine_channels", "refine_layers", "dense_geometry",
-                         "no_dense_geometry", "background_gate", "no_background_gate")
-             if opt(f) not in (None, False)]
+    names = ["refs", "no_geometry"] + [f for on in WARP_SWITCHES for f in (on, "no_" + on)] + \
+        ["refine_channels", "refine_layers"]
+    given = [f for f in names if opt(f) not in (None, False)]
     if given and not mcfg.switches().warp:
         raise ValueError(f"--{given[0].replace('_', '-')} is for variant W (preset warp)")
     notes: List[str] = []
-    for on, off, key in (("aligned", "no_aligned", "warp_aligned"), ("eyes", "no_eyes", "warp_eyes"),
-                         ("mouth", "no_mouth", "warp_mouth"),
-                         ("learned_rotation", "no_learned_rotation", "warp_learned_rotation"),
-                         ("dense_geometry", "no_dense_geometry", "warp_dense_geometry"),
-                         ("background_gate", "no_background_gate", "warp_background_gate")):
+    for on in WARP_SWITCHES:
+        off, key = "no_" + on, "warp_" + on
         if opt(on) and opt(off):
             flag = on.replace("_", "-")
             raise ValueError(f"--{flag} and --no-{flag} contradict each other")
@@ -527,13 +541,12 @@ def run_training(args: argparse.Namespace) -> int:
             given = getattr(args, flag, None)
             if given is not None and given != have:
                 raise ValueError(f"--{flag.replace('_', '-')} {given} does not match the checkpoint's {have}")
-        for flag, on, key, what in (("dense_geometry", True, "warp_dense_geometry", "dense warp"),
-                                    ("no_dense_geometry", False, "warp_dense_geometry", "dense warp"),
-                                    ("background_gate", True, "warp_background_gate", "background gate"),
-                                    ("no_background_gate", False, "warp_background_gate", "background gate")):
-            if getattr(args, flag, False) and getattr(mcfg, key) != on:
-                raise ValueError(f"--{flag.replace('_', '-')} does not match the checkpoint, whose {what} is "
-                                 f"{'on' if getattr(mcfg, key) else 'off'}")
+        for name, what in (("dense_geometry", "dense warp"), ("background_gate", "background gate")):
+            have = getattr(mcfg, "warp_" + name)
+            for flag, on in ((name, True), ("no_" + name, False)):
+                if getattr(args, flag, False) and have != on:
+                    raise ValueError(f"--{flag.replace('_', '-')} does not match the checkpoint, whose {what} is "
+                                     f"{'on' if have else 'off'}")
         preset = ck.get("preset") or args.preset or "warp"
     elif ck_path.exists():
         raise ValueError(f"{ck_path} exists: pass --resume to continue it, or choose another --out")
