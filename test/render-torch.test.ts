@@ -81,6 +81,9 @@ describe('torch render device', () => {
     open.push(torch);
     const ort = await Renderer.create('o', a.modelPath, a.manifest, { device: 'cpu', threads: 1, maxBatch: 4 }, log);
     open.push(ort);
+    // a comparison with onnxruntime proves nothing if the torch device fell back to onnxruntime's CPU provider
+    expect(torch.fallbackReason).toBeUndefined();
+    expect(torch.device).toBe('torch');
     return [torch, ort];
   }
 

@@ -226,6 +226,11 @@ class OnnxTorch:
         out = torch.index_select(x, axis, i.reshape(-1))
         return out.reshape(list(x.shape[:axis]) + list(idx.shape) + list(x.shape[axis + 1:]))
 
+    def op_GatherElements(self, a: Dict[str, Any], x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        axis = int(a.get("axis", 0)) % x.dim()
+        i = (idx if idx.device == x.device else self.dev(idx)).long()
+        return torch.gather(x, axis, torch.where(i < 0, i + x.shape[axis], i))
+
     def op_Range(self, a: Dict[str, Any], start: torch.Tensor, limit: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         # from scalars on the CPU (Shape's), made on the render device: its values (the batch's row offsets in the
         # head-aligned maps' table) go into device arithmetic, and a CUDA graph replays a kernel, not a host copy

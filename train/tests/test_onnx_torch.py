@@ -56,6 +56,18 @@ def test_float32_graphs_match_onnxruntime(tmp_path, variant):
     assert np.abs(y - ref).max() < 1e-4
 
 
+def test_shipped_default_avatar_matches_onnxruntime():
+    # the shipped avatar has what no untrained test avatar has (the head geometry's dense warp: GatherElements);
+    # the server's `torch` device refused it by operator name until 30 Nov 2026
+    path = ROOT / "avatars" / "default" / "avatar.onnx"
+    g = load(str(path))
+    y = g.run(torch.from_numpy(X)).numpy()
+    ref, _ = run_onnx(path, "cond", X)
+    assert np.abs(y - ref).max() < 1e-4
+    meta = OnnxTorch(str(path), torch.device("meta"), half_as_float=False)
+    assert meta.run(torch.zeros(2, 60, device="meta")).shape[0] == 2 and meta.device_copies == 0
+
+
 def test_fp16_yuv420p_graph_matches_onnxruntime_bytes(tmp_path):
     path = _avatar(tmp_path, "F", ExportFormat("yuv420p", "fp16"))
     y = load(str(path)).run(torch.from_numpy(X)).numpy()  # the CPU computes an fp16 graph in float32
