@@ -12,6 +12,10 @@
 //   run-bench.sh    unpacks both into a work folder and runs the bench: every avatar, batch 1/8/32, every
 //                   backend that starts; writes results.json and results.md
 //   bundle.json     what is inside (versions, sizes, avatar formats), README.txt
+// With --encoder, a second folder beside it (OUT-encoder, also at most 60 MiB): the encode bench (`dnp bench
+// encode`: how many sessions the host's cores can encode) with node-av's linux-x64 library (FFmpeg, 175 MB, 35 MiB
+// compressed: too much for the first folder). Its run-encode.sh uses the first folder's unpacked node,
+// onnxruntime-node (to render the pictures it encodes) and avatars.
 // The compressed runtime and the avatars are cached in node_modules/.cache/dnp-gpu-bundle (keyed by their
 // inputs), so a rebuild takes seconds; the first build compresses ~150 MB with xz (minutes on 2 cores).
 // @ts-check
@@ -28,22 +32,24 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MAX_BYTES = 60 * 1024 * 1024;
 /** fp16 + yuv420p: what a GPU provider should run; fp32 + rgb: today's avatars, for the comparison. */
 const DEFAULT_FORMATS = ['fp16-yuv420p', 'fp32-rgb'];
-const USAGE = `usage: npm run bundle:gpu -- [--out DIR] [--sizes 256,512,1024] [--format fp16-yuv420p] [--avatar DIR] [--no-vulkan]
+const USAGE = `usage: npm run bundle:gpu -- [--out DIR] [--sizes 256,512,1024] [--format fp16-yuv420p] [--avatar DIR] [--no-vulkan] [--encoder]
   --out DIR       output folder (default dist/gpu-bundle; replaced)
   --sizes LIST    paper avatar sizes (default 256,512,1024)
   --format F      avatar export: fp16-yuv420p, fp16-rgb, fp32-yuv420p, fp32-rgb; repeat for several
                   (default: fp16-yuv420p and fp32-rgb)
   --avatar DIR    also bundle this avatar folder (avatar.json + avatar.onnx), e.g. avatars/default; repeatable
   --no-vulkan     do not carry the Vulkan and GL dispatch loaders (Debian packages, \`apt-get download\`)
+  --encoder       also write DIR-encoder: the encode bench and node-av (FFmpeg) for the host's CPU cores;
+                  its run-encode.sh runs after DIR's run-bench.sh has unpacked DIR (same work folder)
   --help
-Writes at most 60 MiB (fails otherwise). The python used for the avatars is $DNP_PYTHON or /usr/bin/python3.`;
+Writes at most 60 MiB per folder (fails otherwise). The python used for the avatars is $DNP_PYTHON or /usr/bin/python3.`;
 
 /** @param {string[]} argv */
 async function parseArgs(argv) {
   register(); // the shared option parser is TypeScript (as bin/dnp.js runs it)
   const { commaList, intList, parseCommandLine, usageError } = await import('../server/src/cli/args.ts');
   try {
-    const cl = parseCommandLine(argv, { out: { type: 'string' }, sizes: { type: 'string' }, format: { type: 'string' }, avatar: { type: 'string' }, 'no-vulkan': { type: 'boolean' } }, { joinRepeated: true });
+    const cl = parseCommandLine(argv, { out: { type: 'string' }, sizes: { type: 'string' }, format: { type: 'string' }, avatar: { type: 'string' }, 'no-vulkan': { type: 'boolean' }, encoder: { type: 'boolean' } }, { joinRepeated: true });
     if (cl.help) {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -54,7 +60,7 @@ async function parseArgs(argv) {
     for (const f of formats) if (!/^(fp16|fp32)-(rgb|yuv420p)$/.test(f)) usageError(`--format: unknown format "${f}"`);
     const extra = commaList(cl.str('avatar') ?? '').map((d) => resolve(d));
     for (const d of extra) if (!existsSync(join(d, 'avatar.json')) || !existsSync(join(d, 'avatar.onnx'))) usageError(`--avatar ${d}: not an avatar folder (avatar.json + avatar.onnx)`);
-    return { out: resolve(cl.str('out') ?? join(ROOT, 'dist', 'gpu-bundle')), sizes, formats, extra, vulkan: !cl.flag('no-vulkan') };
+    return { out: resolve(cl.str('out') ?? join(ROOT, 'dist', 'gpu-bundle')), sizes, formats, extra, vulkan: !cl.flag('no-vulkan'), encoder: cl.flag('encoder') };
   } catch (err) {
     return usage(err instanceof Error ? err.message : String(err));
   }
@@ -266,10 +272,46 @@ async function appArchive(cache, out, avatars) {
   }
 }
 
+/**
+ * The encoder part (--encoder): encoder.tar.xz holds node_modules/node-av (its JS) and @seydx/node-av-linux-x64
+ * (the FFmpeg library), and app/encode-bench.mjs + app/encode-worker.mjs (esbuild, node-av and onnxruntime-node
+ * left outside); run-encode.sh unpacks it into the render bundle's work folder and runs the bench there.
+ * @param {string} cache @param {string} out
+ */
+async function encoderPart(cache, out) {
+  const stage = join(tmpdir(), `dnp-gpu-encoder-${process.pid}`);
+  rmSync(stage, { recursive: true, force: true });
+  try {
+    const app = join(stage, 'app');
+    mkdirSync(app, { recursive: true });
+    const common = { bundle: true, platform: /** @type {const} */ ('node'), format: /** @type {const} */ ('esm'), target: 'node20', external: ['onnxruntime-node', 'node-av', 'node-av/*'], banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" }, logLevel: /** @type {const} */ ('warning') };
+    await build({ ...common, entryPoints: [join(ROOT, 'scripts', 'gpu-bundle-encode-entry.ts')], outfile: join(app, 'encode-bench.mjs') });
+    // the encode pool starts its workers from ./encode-worker.mjs beside the code that runs it
+    await build({ ...common, entryPoints: [join(ROOT, 'server', 'src', 'media', 'encode-worker-main.ts')], outfile: join(app, 'encode-worker.mjs') });
+    const av = join(ROOT, 'node_modules', 'node-av');
+    const native = join(ROOT, 'node_modules', '@seydx', 'node-av-linux-x64');
+    if (!existsSync(join(native, 'node-av.node'))) throw new Error(`${native}: no node-av.node (node-av's linux-x64 package is not installed)`);
+    cpSync(join(av, 'dist'), join(stage, 'node_modules', 'node-av', 'dist'), { recursive: true, filter: (f) => !f.endsWith('.map') && !f.endsWith('.d.ts') });
+    copyFileSync(join(av, 'package.json'), join(stage, 'node_modules', 'node-av', 'package.json'));
+    cpSync(native, join(stage, 'node_modules', '@seydx', 'node-av-linux-x64'), { recursive: true });
+    const key = cacheKey([join(app, 'encode-bench.mjs'), join(app, 'encode-worker.mjs'), join(native, 'node-av.node'), join(av, 'package.json')]);
+    const file = join(cache, `encoder-${key}.tar.xz`);
+    if (!existsSync(file)) say('compressing node-av (FFmpeg, 175 MB) with xz; minutes the first time …');
+    await cached(file, (tmp) => tarXz(stage, tmp));
+    mkdirSync(out, { recursive: true });
+    copyFileSync(file, join(out, 'encoder.tar.xz'));
+    copyFileSync(join(ROOT, 'scripts', 'gpu-bundle', 'run-encode.sh'), join(out, 'run-encode.sh'));
+    execFileSync('chmod', ['+x', join(out, 'run-encode.sh')]);
+    return file;
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+}
+
 /** Removes cached archives and avatars that this build did not use (older keys). @param {string} cache @param {string[]} used */
 function prune(cache, used) {
   const keep = new Set(used);
-  for (const f of readdirSync(cache)) if (/^(app|runtime)-[0-9a-f]+\.tar\.xz$/.test(f) && !keep.has(join(cache, f))) rmSync(join(cache, f), { force: true });
+  for (const f of readdirSync(cache)) if (/^(app|runtime|encoder)-[0-9a-f]+\.tar\.xz$/.test(f) && !keep.has(join(cache, f))) rmSync(join(cache, f), { force: true });
   const avatarsDir = join(cache, 'avatars');
   for (const d of readdirSync(avatarsDir)) if (!keep.has(join(avatarsDir, d))) rmSync(join(avatarsDir, d), { recursive: true, force: true });
   rmSync(join(cache, 'vulkan'), { recursive: true, force: true }); // the loaders' folder before it carried libglvnd
@@ -302,12 +344,15 @@ async function main() {
   }
   const runtime = await runtimeDone;
   const staging = `${out}.tmp-${process.pid}`;
+  const encoderOut = `${out}-encoder`;
+  const encoderStaging = `${encoderOut}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   try {
     copyFileSync(runtime.file, join(staging, 'runtime.tar.xz'));
     const app = await appArchive(cache, staging, avatars);
-    prune(cache, [runtime.file, app, ...avatars.map((x) => x.dir)]);
+    const encoder = a.encoder ? await encoderPart(cache, encoderStaging) : null;
+    prune(cache, [runtime.file, app, ...(encoder ? [encoder] : []), ...avatars.map((x) => x.dir)]);
     copyFileSync(join(ROOT, 'scripts', 'gpu-bundle', 'run-bench.sh'), join(staging, 'run-bench.sh'));
     copyFileSync(join(ROOT, 'scripts', 'gpu-bundle', 'README.txt'), join(staging, 'README.txt'));
     execFileSync('chmod', ['+x', join(staging, 'run-bench.sh')]);
@@ -327,13 +372,20 @@ async function main() {
     writeFileSync(join(staging, 'bundle.json'), `${JSON.stringify(info, null, 1)}\n`);
     const total = dirBytes(staging);
     if (total > MAX_BYTES) throw new Error(`the bundle is ${(total / 2 ** 20).toFixed(1)} MiB, over the 60 MiB limit (${JSON.stringify(info.files)}); use fewer --sizes or an fp16 --format`);
+    if (encoder && dirBytes(encoderStaging) > MAX_BYTES) throw new Error(`the encoder part is ${(dirBytes(encoderStaging) / 2 ** 20).toFixed(1)} MiB, over the 60 MiB limit`);
     rmSync(out, { recursive: true, force: true });
     mkdirSync(dirname(out), { recursive: true });
     renameSync(staging, out);
     say(`wrote ${out} (${(total / 2 ** 20).toFixed(1)} MiB): ${Object.entries(info.files).map(([f, n]) => `${f} ${(Number(n) / 2 ** 20).toFixed(1)} MiB`).join(', ')}`);
+    rmSync(encoderOut, { recursive: true, force: true });
+    if (encoder) {
+      renameSync(encoderStaging, encoderOut);
+      say(`wrote ${encoderOut} (${(dirBytes(encoderOut) / 2 ** 20).toFixed(1)} MiB): the encode bench; on the host after run-bench.sh: ${basename(encoderOut)}/run-encode.sh`);
+    }
     say(`on the GPU host: copy the folder, then ./run-bench.sh (see README.txt)`);
   } finally {
     rmSync(staging, { recursive: true, force: true });
+    rmSync(encoderStaging, { recursive: true, force: true });
   }
 }
 

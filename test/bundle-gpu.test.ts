@@ -3,7 +3,9 @@
  * run from a copy of the folder elsewhere, unpacks node + onnxruntime-node + the bench and measures the 256²
  * avatar at batch 1 on this machine's CPU, with onnxruntime and with the `torch` device (the bundled render process
  * on this machine's python3, PyTorch on the CPU: the bundle carries what that device needs); WebGPU, which cannot
- * start here, is probed and skipped with its reason.
+ * start here, is probed and skipped with its reason. With --encoder, the second folder (the encode bench and node-av)
+ * stays within 60 MiB too, and its run-encode.sh, run after run-bench.sh in the same work folder, encodes an
+ * avatar's pictures on this CPU.
  * The compressed runtime and the avatars are cached in node_modules/.cache/dnp-gpu-bundle: the first build on a
  * machine takes minutes (xz of ~150 MB, three exports), later ones seconds.
  */
@@ -26,9 +28,9 @@ interface BenchReport {
 describe('npm run bundle:gpu', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('builds a folder of at most 60 MiB whose run-bench.sh measures the render bench on this CPU', async () => {
+  it('builds a folder of at most 60 MiB whose run-bench.sh measures the render bench on this CPU; and its encoder part', async () => {
     const out = join(tmp, 'bundle');
-    await run(process.execPath, [join(REPO_ROOT, 'scripts', 'bundle-gpu.js'), '--out', out], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
+    await run(process.execPath, [join(REPO_ROOT, 'scripts', 'bundle-gpu.js'), '--out', out, '--encoder'], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
     const files = readdirSync(out).sort();
     expect(files).toEqual(['README.txt', 'app.tar.xz', 'bundle.json', 'run-bench.sh', 'runtime.tar.xz']);
     const total = files.reduce((s, f) => s + statSync(join(out, f)).size, 0);
@@ -44,8 +46,13 @@ describe('npm run bundle:gpu', () => {
       [1024, 'rgb', 'fp32'],
     ]);
 
+    const encoderFiles = readdirSync(`${out}-encoder`).sort();
+    expect(encoderFiles).toEqual(['encoder.tar.xz', 'run-encode.sh']);
+    expect(encoderFiles.reduce((s, f) => s + statSync(join(`${out}-encoder`, f)).size, 0)).toBeLessThanOrEqual(60 * 1024 * 1024);
+
     const copy = join(tmp, 'elsewhere');
     cpSync(out, copy, { recursive: true });
+    cpSync(`${out}-encoder`, `${copy}-encoder`, { recursive: true });
     const results = join(tmp, 'results');
     const env = { PATH: '/usr/bin:/bin', DNP_BUNDLE_WORK: join(tmp, 'work'), OUT: results, DNP_TORCH_DEVICE: 'cpu' };
     const { stdout } = await run(join(copy, 'run-bench.sh'), ['--sizes', '256', '--batches', '1', '--devices', 'torch,webgpu,cpu', '--runs', '2', '--threads', '1'], { env, maxBuffer: 16 << 20 });
@@ -67,6 +74,18 @@ describe('npm run bundle:gpu', () => {
       expect(b1?.batch).toBe(1);
       expect(b1?.frameMs.median).toBeGreaterThan(0);
       expect(b1?.framesPerSecond).toBeGreaterThan(0);
+    }
+
+    // the encoder part, in the work folder run-bench.sh unpacked: an untrained avatar's pictures, scaled, encoded
+    const paper = join(tmp, 'work', 'app', 'avatars', 'paper-256-fp16-yuv420p');
+    const enc = await run(join(`${copy}-encoder`, 'run-encode.sh'), ['--avatar', paper, '--size', '128', '--streams', '1,2', '--seconds', '1', '--frames', '2', '--workers', '1', '--all'], { env, maxBuffer: 16 << 20 });
+    expect(enc.stdout).toContain('| streams |');
+    const encoded = JSON.parse(readFileSync(join(results, 'encode.json'), 'utf8')) as { kind: string; size: number; workers: number; results: Array<{ streams: number; framesPerSecond: number; encodeMs: { median: number } }> };
+    expect(encoded).toMatchObject({ kind: 'encode', size: 128, workers: 1 });
+    expect(encoded.results.map((r) => r.streams)).toEqual([1, 2]);
+    for (const r of encoded.results) {
+      expect(r.framesPerSecond).toBeGreaterThan(0);
+      expect(r.encodeMs.median).toBeGreaterThan(0);
     }
   }, 1_800_000);
 });

@@ -1,7 +1,7 @@
 /**
  * `dnp bench` (also `npm run bench`): latency, render/encode time and bandwidth of the live server, with one
  * caller per avatar size (run-bench.ts) or several callers on one avatar (callers-bench.ts, `--callers N|max`);
- * `dnp bench render`: the renderer alone (render-bench.ts).
+ * `dnp bench render`: the renderer alone (render-bench.ts); `dnp bench encode`: the encoders alone (encode-bench.ts).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,12 +9,14 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { formatCallersTable, runCallersBench, type CallersBenchOptions } from '../bench/callers-bench.js';
 import { formatTable, runBench, type BenchOptions } from '../bench/run-bench.js';
+import { formatEncodeTable, runEncodeBench } from '../bench/encode-bench.js';
 import { formatRenderTable, runRenderBench, type RenderBenchOptions } from '../bench/render-bench.js';
 import { UNTRAINED_PRESETS } from '../bench/untrained-avatar.js';
 import { createLogger } from '../log.js';
 import { RENDER_DEVICES } from '../render/ort-session.js';
 import { VIDEO_CODECS } from '../../../shared/src/signaling.js';
 import { existingDir, flagOptions, int, intList, parseCommandLine, UsageError, usageError, valueOptions } from './args.js';
+import { avatarArg, encodeHelp, parseEncodeArgs } from './bench-encode.js';
 
 // The project's test data lives beside the repository in ../shared/data.
 const DEFAULT_DRIVING = fileURLToPath(new URL('../../../../shared/data/portrait-man-talking.tracker-reference.json', import.meta.url));
@@ -22,6 +24,7 @@ const DEFAULT_DRIVING = fileURLToPath(new URL('../../../../shared/data/portrait-
 export const help = `Usage: dnp bench [options]
        dnp bench --callers N|max [options]
        dnp bench render [options]
+       dnp bench encode [options]
 
 dnp bench: starts a server on 127.0.0.1 (child process) with an untrained avatar made on the fly at each size
 (or --avatar DIR), drives it from a Node WebRTC caller, and prints latency, render/encode time, frame rate,
@@ -64,7 +67,8 @@ Options:
   --threads N       1            ONNX Runtime intra-op threads (0 = one per core)
   --device D        cpu          ${RENDER_DEVICES.join(' | ')}
   --json                         print one JSON object instead of the table
-`;
+
+${encodeHelp}`;
 
 function sizesArg(name: string, v: string): number[] {
   const sizes = intList(name, v, 64, 1024);
@@ -72,11 +76,6 @@ function sizesArg(name: string, v: string): number[] {
   return sizes;
 }
 
-function avatarArg(v: string): string {
-  existingDir('avatar', v);
-  if (!existsSync(join(v, 'avatar.json'))) usageError(`--avatar: ${v} holds no avatar.json (an avatar folder holds avatar.json and its model)`);
-  return v;
-}
 
 const LIVE_OPTIONS = { ...valueOptions('sizes', 'size', 'preset', 'avatar', 'callers', 'max-callers', 'stop-fps', 'hold-fps', 'seconds', 'warmup', 'rate', 'fps', 'codec', 'threads', 'server-threads', 'driving'), ...flagOptions('json', 'ramp') };
 
@@ -175,6 +174,13 @@ export async function run(argv: string[]): Promise<number> {
       const log = createLogger('warn', benchLogStream);
       const r = await runRenderBench({ ...p.opts, onProgress: progress }, log);
       process.stdout.write(p.json ? `${JSON.stringify(r)}\n` : formatRenderTable(r));
+      return 0;
+    }
+    if (argv[0] === 'encode') {
+      const p = parseEncodeArgs(argv.slice(1));
+      const log = createLogger('warn', benchLogStream);
+      const r = await runEncodeBench({ ...p.opts, onProgress: progress }, log);
+      process.stdout.write(p.json ? `${JSON.stringify(r)}\n` : formatEncodeTable(r));
       return 0;
     }
     const p = parseBenchArgs(argv);
