@@ -27,7 +27,7 @@ def euler_matrix(angles: torch.Tensor) -> torch.Tensor:
     three come from one product with a constant table and two matrix products follow: a dozen nodes in the
     exported graph instead of fifty scalar ones (each costs onnxruntime a few microseconds a frame)."""
     cs = torch.stack([torch.cos(angles), torch.sin(angles)], 2)[:, :, None, :]  # [B, 3, 1, 2]
-    e = torch.matmul(cs, _EULER_TRIG.to(angles.dtype)) + _EULER_ONE.to(angles.dtype)  # [B, 3, 1, 9]
+    e = torch.matmul(cs, _EULER_TRIG.to(angles.device, angles.dtype)) + _EULER_ONE.to(angles.device, angles.dtype)  # [B, 3, 1, 9]
     e = e.reshape(-1, 3, 3, 3)  # Rx, Ry, Rz
     return torch.matmul(torch.matmul(e[:, 2], e[:, 1]), e[:, 0])
 

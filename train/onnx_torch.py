@@ -72,7 +72,7 @@ class OnnxTorch:
             raise OnnxTorchError("the Python package onnx is needed to read the avatar's graph (Debian: python3-onnx)")
         model = onnx.load(path)
         g = model.graph
-        self.device = device
+        self.device = render_device(device)
         self.autocast = autocast
         # PyTorch has few float16 kernels on the CPU: there an fp16 graph computes in float32 (its weights widened)
         self.half_as_float = device.type == "cpu" if half_as_float is None else half_as_float
@@ -363,6 +363,15 @@ class OnnxTorch:
             if ctm in ("half_pixel", "pytorch_half_pixel"):
                 return F.interpolate(x, size=out, mode="bilinear", align_corners=False)
         raise OnnxTorchError(f"Resize mode {mode} with {ctm} is not supported")
+
+
+def render_device(device: torch.device) -> torch.device:
+    """`cuda` as the tensors on it report it (`cuda:0`): every "is it on the render device?" is an equality, and
+    torch.device("cuda") != torch.device("cuda", 0) (on the H200 every tensor looked off-device, nothing was moved,
+    and graphs that mix small CPU integers into device arithmetic failed, 30 Nov 2026)."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def load(path: str, device: str = "cpu", autocast: Optional[str] = None) -> OnnxTorch:

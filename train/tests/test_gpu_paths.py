@@ -12,7 +12,12 @@ import torch
 from train.dataset import Dataset
 from train.trainer import Trainer
 
+from train.build import build_model
+from train.config import COND_SIZE, preset_configs
+from train.model_warp import WarpModel, untrained_warp_init
+
 from .conftest import tiny_model_config, tiny_train_config
+from .one_device import OneDevice
 from .test_export import ROOT, _cli
 
 NO_CUDA = not torch.cuda.is_available()
@@ -75,12 +80,29 @@ def test_amp_is_off_the_cpu_and_checkpoints_hold_cpu_tensors(synth_dataset, tmp_
     assert all(v.device.type == "cpu" for v in state["model"].values())
 
 
+@pytest.mark.parametrize("preset", ["warp", "cpu"])
+def test_models_keep_their_arithmetic_on_one_device(preset):
+    # what CUDA enforces, checked op by op on the meta device: a module-level CPU table in the head geometry made
+    # every CUDA forward of the default preset fail (30 Nov 2026, on the H200)
+    mcfg, _ = preset_configs(preset, 256)
+    mcfg.n_latents = 4  # variant F: one latent code per training frame
+    m = build_model(mcfg.validate()).eval()
+    if isinstance(m, WarpModel):
+        untrained_warp_init(m, 0)
+    m = m.to("meta")
+    with torch.no_grad(), OneDevice(torch.device("meta")):
+        out = m(torch.zeros(2, COND_SIZE, device="meta"))
+    assert out is not None
+
+
 @pytest.mark.skipif(NO_CUDA, reason="needs a CUDA device")
-def test_cuda_train_resume_export(synth_dataset, tmp_path):
-    """On a GPU host: AMP training, resume and export (the export moves the model back to the CPU)."""
+@pytest.mark.parametrize("variant", [[], ["--variant", "F"]], ids=["default-W", "F"])
+def test_cuda_train_resume_export(synth_dataset, tmp_path, variant):
+    """On a GPU host: AMP training, resume and export (the export moves the model back to the CPU); the default
+    preset (variant W) and variant F."""
     out = tmp_path / "cuda"
-    common = ["--data", str(synth_dataset), "--out", str(out), "--size", "32", "--device", "cuda", "--eval-every", "2",
-              "--checkpoint-every", "2", "--no-progress", "--variant", "F"]
+    common = ["--data", str(synth_dataset), "--out", str(out), "--size", "64", "--device", "cuda", "--eval-every", "2",
+              "--checkpoint-every", "2", "--no-progress", *variant]
     r = _cli("train", *common, "--iterations", "2")
     assert r.returncode == 0, r.stderr
     assert "mixed precision" in r.stderr

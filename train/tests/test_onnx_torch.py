@@ -16,9 +16,10 @@ from train.export import ExportFormat, export_avatar, untrained_conditioning
 from train.model import PortraitModel
 from train.model_warp import WarpModel, untrained_warp_init
 from train.onnx_check import run_onnx
-from train.onnx_torch import OnnxTorch, OnnxTorchError, load
+from train.onnx_torch import OnnxTorch, OnnxTorchError, load, render_device
 
 from .conftest import ROOT, tiny_model_config
+from .one_device import OneDevice
 
 X = np.random.default_rng(5).normal(size=(3, 60)).astype(np.float32)
 
@@ -66,6 +67,24 @@ def test_shipped_default_avatar_matches_onnxruntime():
     assert np.abs(y - ref).max() < 1e-4
     meta = OnnxTorch(str(path), torch.device("meta"), half_as_float=False)
     assert meta.run(torch.zeros(2, 60, device="meta")).shape[0] == 2 and meta.device_copies == 0
+
+
+def test_the_render_device_is_named_as_its_tensors_name_it(monkeypatch):
+    # torch.device("cuda") != a CUDA tensor's device (cuda:0): the interpreter compares devices to decide what to move
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert render_device(torch.device("cuda")) == torch.device("cuda", 0)
+    assert render_device(torch.device("cuda", 1)) == torch.device("cuda", 1)
+    assert render_device(torch.device("cpu")) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("variant", ["W+layers", "F"])
+def test_graphs_keep_device_arithmetic_on_the_device(tmp_path, variant):
+    # op by op, as CUDA checks it (the meta device's kernels do not all check): no CPU tensor beside device tensors
+    paths = [_avatar(tmp_path, variant)] + ([ROOT / "avatars" / "default" / "avatar.onnx"] if variant == "W+layers" else [])
+    for path in paths:
+        g = OnnxTorch(str(path), torch.device("meta"), half_as_float=False)
+        with OneDevice(torch.device("meta")):
+            assert g.run(torch.zeros(2, 60, device="meta")).shape[0] == 2
 
 
 def test_fp16_yuv420p_graph_matches_onnxruntime_bytes(tmp_path):
