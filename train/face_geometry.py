@@ -11,7 +11,7 @@ elementary tensor ops, so it exports to ONNX inside the model.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import torch
@@ -27,7 +27,8 @@ def euler_matrix(angles: torch.Tensor) -> torch.Tensor:
     three come from one product with a constant table and two matrix products follow: a dozen nodes in the
     exported graph instead of fifty scalar ones (each costs onnxruntime a few microseconds a frame)."""
     cs = torch.stack([torch.cos(angles), torch.sin(angles)], 2)[:, :, None, :]  # [B, 3, 1, 2]
-    e = torch.matmul(cs, _EULER_TRIG.to(angles.device, angles.dtype)) + _EULER_ONE.to(angles.device, angles.dtype)  # [B, 3, 1, 9]
+    trig, one = _euler_tables_on(angles.device, angles.dtype)
+    e = torch.matmul(cs, trig) + one  # [B, 3, 1, 9]
     e = e.reshape(-1, 3, 3, 3)  # Rx, Ry, Rz
     return torch.matmul(torch.matmul(e[:, 2], e[:, 1]), e[:, 0])
 
@@ -47,7 +48,18 @@ def _euler_tables() -> "Tuple[torch.Tensor, torch.Tensor]":
     return trig, one
 
 
-_EULER_TRIG, _EULER_ONE = _euler_tables()
+_EULER_TABLES: "Dict[Tuple[torch.device, torch.dtype], Tuple[torch.Tensor, torch.Tensor]]" = {
+    (torch.device("cpu"), torch.float64): _euler_tables()}
+
+
+def _euler_tables_on(device: torch.device, dtype: torch.dtype) -> "Tuple[torch.Tensor, torch.Tensor]":
+    """The tables on `device` in `dtype`, copied there once: a copy in every forward would be a host-to-device
+    transfer per step on a GPU, and one that a CUDA graph capture refuses."""
+    key = (device, dtype)
+    if key not in _EULER_TABLES:
+        trig, one = _EULER_TABLES[(torch.device("cpu"), torch.float64)]
+        _EULER_TABLES[key] = (trig.to(device, dtype), one.to(device, dtype))
+    return _EULER_TABLES[key]
 
 
 def project(pose: torch.Tensor, points: torch.Tensor, cam: torch.Tensor) -> "Tuple[torch.Tensor, torch.Tensor]":

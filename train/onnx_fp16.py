@@ -6,6 +6,8 @@ Rule: a node computes in fp16 when it is a heavy op (MatMul, Gemm, Conv, ConvTra
 inputs is already fp16; everything before the first heavy op (normalisation, clipping, the sin/cos encoding of the
 conditioning, whose large arguments fp16 would blur) stays float32, and so do the FP32_OPS and what follows them. Casts are inserted where the two regions
 meet; float constants are stored in the precision of the nodes that read them; Resize's roi/scales stay float32.
+Positions stay float32 too: every op on the way from a learned map or the pose to a table index or a sampling grid
+(`_position_cone`), so that float16 neither moves pixels nor indexes past a table.
 onnxruntime's CPU provider runs such a graph too: it wraps ops without an fp16 kernel in Casts itself (slowly)."""
 from __future__ import annotations
 
@@ -22,6 +24,33 @@ FP32_ONLY_INPUTS = {("Resize", 1), ("Resize", 2)}
 # with reduction "add" (variant W's colour layers, added into the frame), and the frame after it is cheap
 FP32_OPS = {"ScatterElements"}
 FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16
+# where a float becomes a position: an integer Cast or Floor (an index into a table), GridSample's grid
+INDEX_SINKS = {("Floor", 0), ("GridSample", 1)}
+_INT_TYPES = {TensorProto.INT64, TensorProto.INT32, TensorProto.INT16, TensorProto.INT8, TensorProto.UINT8}
+# the learned maps feeding positions (flows, displacements) may be fp16: small values; the cone stops there
+CONE_STOPS = {"Conv", "ConvTranspose"}
+
+
+def _position_cone(g: onnx.GraphProto, floats: Set[str]) -> Set[int]:
+    """Nodes (by index) whose float output reaches a position (INDEX_SINKS, an integer Cast) through float ops
+    other than CONE_STOPS: pixel coordinates and flat table indices (up to W*H = 65536 at 256^2). In float16 they
+    lose whole pixels and run out of range: on the H200 the default avatar's fp16 graph indexed past its tables
+    (30 Nov 2026); onnxruntime's CPU provider hid it by computing runs of such ops in float32."""
+    producer = {o: i for i, n in enumerate(g.node) for o in n.output}
+    todo = []
+    for n in g.node:
+        for i, x in enumerate(n.input):
+            int_cast = n.op_type == "Cast" and any(a.name == "to" and a.i in _INT_TYPES for a in n.attribute)
+            if x in floats and ((n.op_type, i) in INDEX_SINKS or int_cast):
+                todo.append(x)
+    cone: Set[int] = set()
+    while todo:
+        k = producer.get(todo.pop())
+        if k is None or k in cone or g.node[k].op_type in CONE_STOPS:
+            continue
+        cone.add(k)
+        todo.extend(x for x in g.node[k].input if x in floats)
+    return cone
 
 
 def _float_tensors(model: onnx.ModelProto) -> Set[str]:
@@ -44,6 +73,7 @@ def convert_to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     new_nodes: List[onnx.NodeProto] = []
     casts: Dict[str, str] = {}  # (tensor -> its cast copy), per direction
     half_consts: Dict[str, str] = {}
+    cone = _position_cone(g, floats)
 
     def cast(name: str, to: int) -> str:
         key = f"{name}->{'fp16' if to == HALF else 'fp32'}"
@@ -60,13 +90,14 @@ def convert_to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
             g.initializer.append(numpy_helper.from_array(arr, half_consts[name]))
         return half_consts[name]
 
-    for node in g.node:
+    for k, node in enumerate(list(g.node)):
         if node.op_type == "Constant" and node.output[0] in floats:
             new_nodes.append(node)  # kept (float32); fp16 readers get their own converted copy
             continue
         data_inputs = [(i, x) for i, x in enumerate(node.input)
                        if x and x in floats and (node.op_type, i) not in FP32_ONLY_INPUTS]
-        is_half = node.op_type not in FP32_OPS and (node.op_type in HEAVY_OPS or any(x in half for _, x in data_inputs))
+        is_half = (node.op_type not in FP32_OPS and k not in cone
+                   and (node.op_type in HEAVY_OPS or any(x in half for _, x in data_inputs)))
         if is_half:
             for i, x in data_inputs:
                 if x in half:

@@ -9,7 +9,7 @@ their device copies are made once and kept, so that a CUDA graph can be captured
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 
 import numpy as np
 import torch
@@ -67,7 +67,7 @@ class OnnxTorch:
     """Loads an ONNX model file; `run(x)` computes its (single) output for input `x` on `device`."""
 
     def __init__(self, path: str, device: torch.device, autocast: Optional[torch.dtype] = None,
-                 half_as_float: Optional[bool] = None):
+                 half_as_float: Optional[bool] = None, round_half: bool = False):
         if onnx is None:
             raise OnnxTorchError("the Python package onnx is needed to read the avatar's graph (Debian: python3-onnx)")
         model = onnx.load(path)
@@ -95,6 +95,13 @@ class OnnxTorch:
                 self.consts[n.output[0]] = self._place(torch.from_numpy(numpy_helper.to_array(attrs["value"]).copy()))
                 continue
             self.nodes.append(Node(n.op_type, list(n.input), list(n.output), attrs, getattr(self, "op_" + n.op_type)))
+        # round_half (tests): with half_as_float, every value the graph types float16 is rounded to float16 after
+        # the node that makes it, as a GPU computing in float16 would (the CPU widens them to float32 otherwise)
+        self._rounded: Set[str] = set()
+        if round_half and self.half_as_float:
+            g_typed = onnx.shape_inference.infer_shapes(model).graph
+            self._rounded = {v.name for v in list(g_typed.value_info) + list(g_typed.output)
+                             if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16}
         self._const_ids = {id(t) for t in self.consts.values()}
         self.device_copies = 0  # copies of run-time CPU values to the device (each one a transfer in every run)
         self._captured_inputs: List[torch.Tensor] = []
@@ -148,6 +155,8 @@ class OnnxTorch:
                             and k not in PARAMETER_INPUTS.get(n.op, ())):
                         args[k] = self.dev(v)
                 out = n.fn(n.attrs, *args)
+                if self._rounded and isinstance(out, torch.Tensor) and n.outputs[0] in self._rounded:
+                    out = out.half().float()
                 if isinstance(out, tuple):
                     for name, v in zip(n.outputs, out):
                         env[name] = v
