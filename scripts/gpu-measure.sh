@@ -7,6 +7,8 @@
 #                          eager + CUDA graphs (+ torch.compile when GPU_MEASURE_COMPILE=1): the ceiling for a runtime
 #   3. bundle/             the render bench of the GPU bundle (torch, WebGPU, CUDA EP, CPU), when a bundle
 #                          folder is there (GPU_BUNDLE, default dist/gpu-bundle: `npm run bundle:gpu` beforehand)
+#   3b. bundle/encode.*    the encode bench on the host's CPU cores (VP8 256² and 512², H.264 512²), when the
+#                          encoder part is beside the bundle (GPU_BUNDLE-encoder: `npm run bundle:gpu -- --encoder`)
 #   4. torch-train.jsonl   training it/s of the paper, cpu and warp presets at 256/512 on CUDA with AMP
 #   5. train-*.log         `python3 -m train train --device cuda` for GPU_TRAIN_MINUTES (default 2) on a dataset
 #                          (GPU_DATA=path of a `dnp prepare` folder, e.g. the man's clip), paper preset: held-out PSNR;
@@ -40,6 +42,16 @@ if [ -x "$BUNDLE/run-bench.sh" ]; then
     "$BUNDLE/run-bench.sh" --runs 10 --cpu-max-size 256 --cpu-max-batch 8
 else
   log "no GPU bundle at $BUNDLE (npm run bundle:gpu on a machine with Node.js, then bring the folder): onnxruntime-node not measured"
+fi
+
+if [ -x "$BUNDLE-encoder/run-encode.sh" ] && [ -x "${TMPDIR:-/tmp}/dnp-gpu-bundle-work/bin/node" ]; then
+  for c in "vp8 256 32,64,128,192,256,320,384" "vp8 512 16,32,48,64,96,128" "h264 512 32,64,128,192,256"; do
+    set -- $c
+    step "encode-$1-$2" "$STEP" env OUT="$OUT/bundle/encode-$1-$2" DNP_BUNDLE_WORK="${TMPDIR:-/tmp}/dnp-gpu-bundle-work" \
+      "$BUNDLE-encoder/run-encode.sh" --codec "$1" --size "$2" --streams "$3" --seconds 3
+  done
+else
+  log "no encoder part at $BUNDLE-encoder (npm run bundle:gpu -- --encoder) or no unpacked bundle: encoding not measured"
 fi
 
 step torch-train "$STEP" "$PY" -m train.bench train --device cuda --presets paper,cpu,warp --sizes 256,512 --steps 30 > "$OUT/torch-train.jsonl"
