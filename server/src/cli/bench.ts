@@ -164,33 +164,30 @@ const benchLogStream = new Writable({
   },
 });
 
+/** A bench's result on stdout: one JSON object, or its table. */
+function print<R>(json: boolean, r: R, table: (r: R) => string): void {
+  process.stdout.write(json ? `${JSON.stringify(r)}\n` : table(r));
+}
+
 export async function run(argv: string[]): Promise<number> {
   const progress = (line: string): void => {
     process.stderr.write(`${line}\n`);
   };
   try {
-    if (argv[0] === 'render') {
-      const p = parseRenderArgs(argv.slice(1));
+    if (argv[0] === 'render' || argv[0] === 'encode') {
       const log = createLogger('warn', benchLogStream);
-      const r = await runRenderBench({ ...p.opts, onProgress: progress }, log);
-      process.stdout.write(p.json ? `${JSON.stringify(r)}\n` : formatRenderTable(r));
-      return 0;
-    }
-    if (argv[0] === 'encode') {
-      const p = parseEncodeArgs(argv.slice(1));
-      const log = createLogger('warn', benchLogStream);
-      const r = await runEncodeBench({ ...p.opts, onProgress: progress }, log);
-      process.stdout.write(p.json ? `${JSON.stringify(r)}\n` : formatEncodeTable(r));
+      if (argv[0] === 'render') {
+        const p = parseRenderArgs(argv.slice(1));
+        print(p.json, await runRenderBench({ ...p.opts, onProgress: progress }, log), formatRenderTable);
+      } else {
+        const p = parseEncodeArgs(argv.slice(1));
+        print(p.json, await runEncodeBench({ ...p.opts, onProgress: progress }, log), formatEncodeTable);
+      }
       return 0;
     }
     const p = parseBenchArgs(argv);
-    if (p.mode === 'callers') {
-      const r = await runCallersBench({ ...p.opts, onProgress: progress });
-      process.stdout.write(p.json ? `${JSON.stringify(r)}\n` : formatCallersTable(r));
-    } else {
-      const r = await runBench({ ...p.opts, onProgress: progress });
-      process.stdout.write(p.json ? `${JSON.stringify(r)}\n` : formatTable(r));
-    }
+    if (p.mode === 'callers') print(p.json, await runCallersBench({ ...p.opts, onProgress: progress }), formatCallersTable);
+    else print(p.json, await runBench({ ...p.opts, onProgress: progress }), formatTable);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {
