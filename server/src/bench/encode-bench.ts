@@ -163,7 +163,7 @@ async function runStep(pool: EncodePool, pictures: readonly Uint8Array[], stream
         }
         const e = encoders[s] as FrameEncoder;
         // streams start at different points of the loop, as callers would
-        (e.picture.yuv as Uint8Array).set(pictures[(tick + s * 7) % pictures.length] as Uint8Array);
+        e.picture.yuv.set(pictures[(tick + s * 7) % pictures.length] as Uint8Array);
         busy[s] = true;
         const counted = measuring;
         const p: Promise<void> = e.encode('yuv420p', Math.round(tick * (90_000 / opts.fps)), tick === 0).then(
