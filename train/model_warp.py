@@ -84,9 +84,9 @@ def tps_system(ref_u: torch.Tensor, ref_v: torch.Tensor, size: int,
     x and y terms), smoothed by `smoothing`. Solved once, in float64, when the geometry is set."""
     c = torch.stack([ref_u, ref_v], 1).double() * (2.0 / size) - 1.0
     n = c.shape[0]
-    k = _tps_kernel(((c[:, None] - c[None]) ** 2).sum(-1)) + smoothing * torch.eye(n, dtype=c.dtype)
-    p = torch.cat([torch.ones(n, 1, dtype=c.dtype), c], 1)
-    system = torch.zeros(n + 3, n + 3, dtype=c.dtype)
+    k = _tps_kernel(((c[:, None] - c[None]) ** 2).sum(-1)) + smoothing * torch.eye(n, dtype=c.dtype, device=c.device)
+    p = torch.cat([torch.ones(n, 1, dtype=c.dtype, device=c.device), c], 1)
+    system = torch.zeros(n + 3, n + 3, dtype=c.dtype, device=c.device)
     system[:n, :n], system[:n, n:], system[n:, :n] = k, p, p.t()
     return c.float(), (torch.linalg.inv(system)[:, :n] * (2.0 / size)).float()
 
@@ -96,7 +96,7 @@ def dense_table(ref_u: torch.Tensor, ref_v: torch.Tensor, size: int, nodes: int 
     ref_v) [n] (pixels) into its values at a nodes x nodes table over the reference (row-major; node k of a row at
     normalised x = 2k / (nodes - 1) - 1, the frame's left edge to its right edge)."""
     centres, solve = tps_system(ref_u, ref_v, size)
-    t = torch.linspace(-1.0, 1.0, nodes, dtype=torch.float64)
+    t = torch.linspace(-1.0, 1.0, nodes, dtype=torch.float64, device=ref_u.device)
     ty, tx = torch.meshgrid(t, t, indexing="ij")
     q = torch.stack([tx.reshape(-1), ty.reshape(-1)], 1)[None]  # [1, nodes^2, 2]
     # the spline of each face point's unit value, at every node

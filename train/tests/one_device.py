@@ -8,7 +8,8 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 # conversions and reads: they take a tensor to another device or to Python on purpose
-_MOVES = {"to", "cpu", "cuda", "copy_", "numpy", "tolist", "item", "__get__", "__set__", "__repr__", "__format__"}
+_MOVES = {"to", "cpu", "cuda", "copy_", "numpy", "tolist", "item", "__get__", "__set__", "__repr__", "__format__",
+          "_has_compatible_shallow_copy_type"}
 
 
 def _tensors(x: Any) -> Iterator[torch.Tensor]:

@@ -95,6 +95,19 @@ def test_models_keep_their_arithmetic_on_one_device(preset):
     assert out is not None
 
 
+def test_the_head_geometry_is_set_on_the_models_device():
+    # the trainer fits the geometry on the CPU and sets it on a model already on the GPU: the thin-plate spline's
+    # solve made its own CPU tensors, and CUDA training of the default preset on a clip with landmarks failed
+    # (30 Nov 2026, on the H200); checked op by op on the meta device
+    mcfg, _ = preset_configs("warp", 256)
+    m = build_model(mcfg.validate()).to("meta")
+    n = m.face_points.shape[0]
+    meta = {"device": "meta"}
+    with torch.no_grad(), OneDevice(torch.device("meta")):
+        m.set_geometry(torch.zeros(n, 3, **meta), torch.zeros(3, **meta), torch.zeros(6, **meta), torch.ones(6, **meta),
+                       torch.zeros(1, 6, **meta))
+
+
 @pytest.mark.skipif(NO_CUDA, reason="needs a CUDA device")
 @pytest.mark.parametrize("variant", [[], ["--variant", "F"]], ids=["default-W", "F"])
 def test_cuda_train_resume_export(synth_dataset, tmp_path, variant):
