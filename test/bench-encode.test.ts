@@ -60,7 +60,10 @@ describe('dnp bench encode', () => {
     const p = parseEncodeArgs(['--streams', '2,4', '--workers', '3', '--size', '512', '--codec', 'h264', '--bitrate', '1.5M', '--all']);
     expect(p.opts).toMatchObject({ streams: [2, 4], workers: 3, size: 512, codec: 'h264', bitrate: 1_500_000, stopWhenNotHeld: false, fps: 25, holdFps: 24 });
     expect(p.opts.avatar).toEqual({ kind: 'folder', dir: DEFAULT_AVATAR });
-    expect(parseEncodeArgs(['--preset', 'cpu', '--size', '128']).opts.avatar).toEqual({ kind: 'untrained', preset: 'cpu', size: 128, fps: 25 });
+    const defaults = parseEncodeArgs(['--preset', 'cpu', '--size', '128']).opts;
+    expect(defaults.avatar).toEqual({ kind: 'untrained', preset: 'cpu', size: 128, fps: 25 });
+    expect(defaults.streams).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512]); // a 16-core host held 192 VP8 streams at 256²
+    expect(defaults.stopWhenNotHeld).toBe(true);
     const bad: Array<[string[], RegExp]> = [
       [['--avatar', DEFAULT_AVATAR, '--preset', 'cpu'], /--preset is for an untrained avatar/],
       [['--size', '129'], /not even/],

@@ -19,7 +19,7 @@ Options:
   --avatar DIR      avatars/default   whose pictures are encoded; or an untrained one: --preset P --size N
   --size N                       picture size (square, even; default the avatar's; other sizes are scaled)
   --codec C         vp8          vp8 | h264
-  --streams LIST    1,2,4,8,16,32,64,128   stream counts, in order
+  --streams LIST    1,2,4,...,512 stream counts, in order (doubling: the ramp stops where one is not held)
   --all                          measure every count (default: stop after the first that does not hold)
   --workers N       cores        encode worker threads (the server's --encode-workers; 0 = inline)
   --seconds N       5            measured seconds per step (after 1 s of warm-up)
@@ -58,7 +58,7 @@ export function parseEncodeArgs(argv: string[]): { opts: Omit<EncodeBenchOptions
         : { kind: 'folder', dir: avatarArg(avatarText ?? join(PROJECT_ROOT, 'avatars', 'default')) },
       size,
       codec: cl.oneOf('codec', VIDEO_CODECS, 'vp8'),
-      streams: cl.ints('streams', 1, 1024) ?? [1, 2, 4, 8, 16, 32, 64, 128],
+      streams: cl.ints('streams', 1, 1024) ?? [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
       workers: cl.int('workers', 0, 256, os.availableParallelism()),
       seconds: cl.int('seconds', 1, 600, 5),
       fps,
