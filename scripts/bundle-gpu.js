@@ -237,24 +237,30 @@ async function paperAvatar(cache, size, format) {
 /** What the `torch` device runs on the host (python3 -m train.render_process). */
 const TORCH_RENDER_FILES = ['__init__.py', 'onnx_torch.py', 'render_process.py'];
 
+/** One ESM file for Node 20 from `entry` and what it imports, the `external` packages left to node_modules.
+ * @param {string} entry @param {string} outfile @param {string[]} external */
+function bundleFile(entry, outfile, external) {
+  return build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external,
+    // pino and friends are CommonJS: give the ESM bundle a require()
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    logLevel: 'warning',
+  });
+}
+
 /** app.tar.xz: bench.mjs, render-worker.mjs, package.json, avatars/. @param {string} cache @param {string} out @param {BundledAvatar[]} avatars */
 async function appArchive(cache, out, avatars) {
   const stage = join(tmpdir(), `dnp-gpu-app-${process.pid}`);
   rmSync(stage, { recursive: true, force: true });
   try {
     mkdirSync(join(stage, 'avatars'), { recursive: true });
-    await build({
-      entryPoints: [join(ROOT, 'scripts', 'gpu-bundle-entry.ts')],
-      outfile: join(stage, 'bench.mjs'),
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      external: ['onnxruntime-node'],
-      // pino and friends are CommonJS: give the ESM bundle a require()
-      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-      logLevel: 'warning',
-    });
+    await bundleFile(join(ROOT, 'scripts', 'gpu-bundle-entry.ts'), join(stage, 'bench.mjs'), ['onnxruntime-node']);
     copyFileSync(join(ROOT, 'server', 'src', 'render', 'render-worker.mjs'), join(stage, 'render-worker.mjs'));
     copyFileSync(join(ROOT, 'server', 'src', 'render', 'torch-session.mjs'), join(stage, 'torch-session.mjs'));
     mkdirSync(join(stage, 'train'), { recursive: true });
@@ -284,10 +290,10 @@ async function encoderPart(cache, out) {
   try {
     const app = join(stage, 'app');
     mkdirSync(app, { recursive: true });
-    const common = { bundle: true, platform: /** @type {const} */ ('node'), format: /** @type {const} */ ('esm'), target: 'node20', external: ['onnxruntime-node', 'node-av', 'node-av/*'], banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" }, logLevel: /** @type {const} */ ('warning') };
-    await build({ ...common, entryPoints: [join(ROOT, 'scripts', 'gpu-bundle-encode-entry.ts')], outfile: join(app, 'encode-bench.mjs') });
+    const external = ['onnxruntime-node', 'node-av', 'node-av/*'];
+    await bundleFile(join(ROOT, 'scripts', 'gpu-bundle-encode-entry.ts'), join(app, 'encode-bench.mjs'), external);
     // the encode pool starts its workers from ./encode-worker.mjs beside the code that runs it
-    await build({ ...common, entryPoints: [join(ROOT, 'server', 'src', 'media', 'encode-worker-main.ts')], outfile: join(app, 'encode-worker.mjs') });
+    await bundleFile(join(ROOT, 'server', 'src', 'media', 'encode-worker-main.ts'), join(app, 'encode-worker.mjs'), external);
     const av = join(ROOT, 'node_modules', 'node-av');
     const native = join(ROOT, 'node_modules', '@seydx', 'node-av-linux-x64');
     if (!existsSync(join(native, 'node-av.node'))) throw new Error(`${native}: no node-av.node (node-av's linux-x64 package is not installed)`);

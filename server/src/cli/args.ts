@@ -7,6 +7,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 /** A bad command line (the commands exit with status 2 on it). */
@@ -195,6 +196,13 @@ export function existingFile(name: string, v: string): string {
 /** A path that names an existing folder. */
 export function existingDir(name: string, v: string): string {
   if (!existsSync(v) || !statSync(v).isDirectory()) usageError(`--${name} ${v} is not a folder`);
+  return v;
+}
+
+/** An avatar folder: an existing folder that holds avatar.json (the model is checked where it is loaded). */
+export function avatarDirArg(name: string, v: string): string {
+  existingDir(name, v);
+  if (!existsSync(join(v, 'avatar.json'))) usageError(`--${name}: ${v} holds no avatar.json (an avatar folder holds avatar.json and its model)`);
   return v;
 }
 

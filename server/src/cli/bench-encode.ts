@@ -6,7 +6,7 @@ import type { EncodeBenchOptions } from '../bench/encode-bench.js';
 import { UNTRAINED_PRESETS } from '../bench/untrained-avatar.js';
 import { PROJECT_ROOT } from '../project-paths.js';
 import { VIDEO_CODECS } from '../../../shared/src/signaling.js';
-import { existingDir, flagOptions, parseCommandLine, usageError, valueOptions } from './args.js';
+import { avatarDirArg, flagOptions, parseCommandLine, usageError, valueOptions } from './args.js';
 import { parseBitrate } from './serve-options.js';
 
 export const encodeHelp = `dnp bench encode: the encoders alone (no WebRTC, no model runs while measuring): how many sessions this
@@ -30,20 +30,14 @@ Options:
   --json                         print one JSON object instead of the table
 `;
 
-/** An avatar folder given with --avatar (checked: it exists and holds avatar.json). */
-export function avatarArg(v: string): string {
-  existingDir('avatar', v);
-  if (!existsSync(join(v, 'avatar.json'))) usageError(`--avatar: ${v} holds no avatar.json (an avatar folder holds avatar.json and its model)`);
-  return v;
-}
-
 const ENCODE_OPTIONS = { ...valueOptions('avatar', 'preset', 'size', 'codec', 'streams', 'workers', 'seconds', 'fps', 'hold-fps', 'bitrate', 'frames'), ...flagOptions('json', 'all') };
 
 export function parseEncodeArgs(argv: string[]): { opts: Omit<EncodeBenchOptions, 'onProgress'>; json: boolean } {
   const cl = parseCommandLine(argv, ENCODE_OPTIONS);
   const avatarText = cl.str('avatar');
   if (avatarText !== undefined && cl.given('preset')) usageError('--preset is for an untrained avatar; not with --avatar');
-  const untrained = avatarText === undefined && (cl.given('preset') || !existsSync(join(PROJECT_ROOT, 'avatars', 'default', 'avatar.json')));
+  const shipped = join(PROJECT_ROOT, 'avatars', 'default');
+  const untrained = avatarText === undefined && (cl.given('preset') || !existsSync(join(shipped, 'avatar.json')));
   const size = cl.given('size') ? cl.int('size', 16, 2048, 256) : null;
   if (size !== null && size % 2) usageError(`--size: ${size} is not even`);
   const fps = cl.int('fps', 1, 120, 25);
@@ -55,7 +49,7 @@ export function parseEncodeArgs(argv: string[]): { opts: Omit<EncodeBenchOptions
     opts: {
       avatar: untrained
         ? { kind: 'untrained', preset: cl.oneOf('preset', UNTRAINED_PRESETS, 'warp'), size: size ?? 256, fps }
-        : { kind: 'folder', dir: avatarArg(avatarText ?? join(PROJECT_ROOT, 'avatars', 'default')) },
+        : { kind: 'folder', dir: avatarDirArg('avatar', avatarText ?? shipped) },
       size,
       codec: cl.oneOf('codec', VIDEO_CODECS, 'vp8'),
       streams: cl.ints('streams', 1, 1024) ?? [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],

@@ -3,8 +3,6 @@
  * caller per avatar size (run-bench.ts) or several callers on one avatar (callers-bench.ts, `--callers N|max`);
  * `dnp bench render`: the renderer alone (render-bench.ts); `dnp bench encode`: the encoders alone (encode-bench.ts).
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { formatCallersTable, runCallersBench, type CallersBenchOptions } from '../bench/callers-bench.js';
@@ -15,8 +13,8 @@ import { UNTRAINED_PRESETS } from '../bench/untrained-avatar.js';
 import { createLogger } from '../log.js';
 import { RENDER_DEVICES } from '../render/ort-session.js';
 import { VIDEO_CODECS } from '../../../shared/src/signaling.js';
-import { existingDir, flagOptions, int, intList, parseCommandLine, UsageError, usageError, valueOptions } from './args.js';
-import { avatarArg, encodeHelp, parseEncodeArgs } from './bench-encode.js';
+import { avatarDirArg, flagOptions, int, intList, parseCommandLine, UsageError, usageError, valueOptions } from './args.js';
+import { encodeHelp, parseEncodeArgs } from './bench-encode.js';
 
 // The project's test data lives beside the repository in ../shared/data.
 const DEFAULT_DRIVING = fileURLToPath(new URL('../../../../shared/data/portrait-man-talking.tracker-reference.json', import.meta.url));
@@ -92,7 +90,7 @@ export function parseBenchArgs(argv: string[]): LiveBenchArgs {
   const opts: Omit<BenchOptions, 'onProgress'> = {
     sizes: sizeText === undefined ? [256, 512] : sizesArg(sizeName, sizeText),
     preset: cl.oneOf('preset', UNTRAINED_PRESETS, 'warp'),
-    avatarDir: avatarText === undefined ? null : avatarArg(avatarText),
+    avatarDir: avatarText === undefined ? null : avatarDirArg('avatar', avatarText),
     seconds: cl.int('seconds', 1, 600, 15),
     warmupSeconds: cl.int('warmup', 0, 60, 3),
     rateHz: cl.int('rate', 1, 120, 30),
@@ -151,7 +149,7 @@ export function parseRenderArgs(argv: string[]): { opts: Omit<RenderBenchOptions
   if (avatarText !== undefined) for (const o of ['preset', 'size'] as const) if (cl.given(o)) usageError(`--${o} is for an untrained avatar; not with --avatar`);
   return {
     json: cl.flag('json'),
-    opts: { avatar: avatarText !== undefined ? { kind: 'folder', dir: avatarArg(avatarText) } : { kind: 'untrained', preset, size, fps: 25 }, batches, runs, threads, device },
+    opts: { avatar: avatarText !== undefined ? { kind: 'folder', dir: avatarDirArg('avatar', avatarText) } : { kind: 'untrained', preset, size, fps: 25 }, batches, runs, threads, device },
   };
 }
 
