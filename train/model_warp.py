@@ -303,6 +303,10 @@ class ColourPatch(nn.Module):
         self.register_buffer("win_cols", torch.arange(self.win_w).reshape(1, 1, -1), persistent=False)
         self.register_buffer("win_rows", (torch.arange(self.win_h) * size).reshape(1, -1, 1), persistent=False)
         self.register_buffer("rgb_planes", torch.zeros(1, 3, 1, dtype=torch.int64), persistent=False)
+        # the window's pixels (j, i) from its corner [1, 2, N] (the dense warp read from the flow grid)
+        gi0, gj0 = torch.meshgrid(torch.arange(self.win_h, dtype=torch.float32),
+                                  torch.arange(self.win_w, dtype=torch.float32), indexing="ij")
+        self.register_buffer("win_xy", torch.stack([gj0.reshape(-1), gi0.reshape(-1)], 0)[None], persistent=False)
 
     @torch.no_grad()
     def set_origin(self, centre_x: float, centre_y: float) -> None:
@@ -322,13 +326,14 @@ class ColourPatch(nn.Module):
             x = torch.relu(conv(Fn.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)))
         return self.head(x) * self.window
 
-    def forward(self, z: torch.Tensor, rigid: torch.Tensor,
-                dense: Optional[torch.Tensor] = None) -> "tuple[torch.Tensor, torch.Tensor]":
+    def forward(self, z: torch.Tensor, rigid: torch.Tensor, dense: Optional[torch.Tensor] = None,
+                dense_grid: Optional[torch.Tensor] = None, grid: int = 0) -> "tuple[torch.Tensor, torch.Tensor]":
         """z [B, 60] clipped normalised conditioning; rigid [B, 2, 3] the rigid head motion as displacements
         (pixels) of the output pixel (x, y): (dx, dy) = rigid @ (x, y, 1); with the geometry's dense warp, `dense`
-        [B, 2, S*S] its displacements beyond the affine at every output pixel -> the change of colour over the
-        layer's window [B, 3, N] and the flat output pixel index of each of its points [B, 3, N] (for a scatter-add
-        into the frame [B, 3, S*S])."""
+        [B, 2, S*S] its displacements beyond the affine at every output pixel, or `dense_grid` [B, 2, G, G] the same
+        at the flow grid's cells (G = `grid`; read bilinearly at the window's pixels: the same values) -> the change of colour
+        over the layer's window [B, 3, N] and the flat output pixel index of each of its points [B, 3, N] (for a
+        scatter-add into the frame [B, 3, S*S])."""
         s = self.size
         patch = self.draw(z)
         # output pixel p reads the reference at p + rigid @ (p, 1) = (I + L) p + t
@@ -359,6 +364,9 @@ class ColourPatch(nn.Module):
         flat = ((corner + self.win_rows) + self.win_cols).reshape(-1, 1, n)  # [B, 1, N]: the window's pixels
         if dense is not None:  # the patch moves with the face under it: the dense warp's displacement there too
             q = q + torch.gather(dense, 2, torch.cat([flat, flat], 1)) * self.win_scale
+        elif dense_grid is not None:  # the same, read from the flow grid (its cell centres at pixel (i + 1/2) r - 1/2)
+            at = (torch.cat([x0, y0], 1).reshape(-1, 2, 1) + self.win_xy + 0.5) * (grid / float(s)) - 0.5  # [B, 2, N]
+            q = q + sample_bilinear(dense_grid, at, (2, grid, grid, n)) * self.win_scale
         grid = q.transpose(1, 2).reshape(-1, self.win_h, self.win_w, 2)  # [B, h', w', 2]
         out = Fn.grid_sample(patch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         out = out.reshape(-1, 3, n)
@@ -403,7 +411,8 @@ class WarpModel(nn.Module):
         self.register_buffer("u1", torch.cat([(self.px + 0.5) * (2.0 / s) - 1.0, (self.py + 0.5) * (2.0 / s) - 1.0,
                                               torch.ones_like(self.px)], 0), persistent=False)
         self.aligned = cfg.warp_aligned
-        if self.aligned:
+        self.coarse_motion = cfg.warp_coarse_motion
+        if self.aligned or self.coarse_motion:
             # the centres of the flow grid's cells in output pixels, for carrying the head-aligned maps to the output
             # (sampled at the flow grid's resolution, cheap)
             g = cfg.warp_grid
@@ -613,13 +622,20 @@ class WarpModel(nn.Module):
         if spline is not None:  # the geometry's non-affine motion at the flow grid's cells [B, 2, G, G] (pixels)
             assert rigid is not None
             dense = self.dense_motion(rigid, spline)
-        if self.aligned:
+        grid_motion = None  # the rigid head motion at the flow grid's cells [B, 2, G*G] (pixels), dense warp included
+        if self.aligned or self.coarse_motion:
             assert rigid is not None
-            head = self.align(head, rigid, dense)
+            grid_motion = self.grid_motion(rigid, dense)
+        if self.aligned:
+            assert grid_motion is not None
+            head = self.align(head, grid_motion)
         if self.background_gate:  # one product with a map the runtime folds: [gate, gate, 1, 1, ...]
             g = torch.sigmoid(self.flow_gate)
             head = head * torch.cat([g, g, self.gate_ones], 1)
         feats = head[:, 3:3 + nf]
+        if self.coarse_motion:
+            assert rigid is not None and grid_motion is not None
+            return self.finish_coarse(z, head, rigid, grid_motion, dense, want_low)
         motion = up(head[:, :3] if dense is None else torch.cat([head[:, :3], dense], 1), self.flow_grid, s)
         flow = motion[:, :2] * (cfg.flow_scale * s)  # pixels
         rig_logit = motion[:, 2:3] + up(self.rigid_map, self.flow_grid, s)
@@ -680,6 +696,43 @@ class WarpModel(nn.Module):
                 out["weights"] = weights
         return out
 
+    def finish_coarse(self, z: torch.Tensor, head: torch.Tensor, rigid: torch.Tensor, grid_motion: torch.Tensor,
+                      dense: Optional[torch.Tensor], want_low: bool) -> Dict[str, torch.Tensor]:
+        """The rest of forward() with `warp_coarse_motion` (one reference): the displacement
+        r (rigid motion + dense warp) + flow is composed at the flow grid's cells and up-sampled once (two channels
+        instead of five up-sampled and composed at every output pixel); the refinement's sigmoid comes before its
+        up-sampling. `head` [B, 3 + nf, G, G] the (aligned, gated) CNN maps; `grid_motion` [B, 2, G*G] from
+        grid_motion(); `dense` [B, 2, G, G] the dense warp alone (for the colour layers) or None."""
+        cfg, s, g, nf = self.cfg, self.size, self.flow_grid, self.cfg.n_f
+        rig = torch.sigmoid(head[:, 2:3] + self.rigid_map).reshape(-1, 1, g * g)
+        flow_g = head[:, :2] * (cfg.flow_scale * s)  # pixels
+        disp = rig * grid_motion + flow_g.reshape(-1, 2, g * g)  # [B, 2, G*G]
+        sxy = self.pxy + up(disp.reshape(-1, 2, g, g), g, s).reshape(-1, 2, s * s)
+        warp = bilinear_gather_xy(self.table, sxy, s)
+        half = s // 2
+        r = torch.cat([Fn.avg_pool2d(warp, 2), up(head[:, 3:3 + nf], g, half)], 1)
+        for conv in self.refine:
+            r = torch.relu(conv(r))
+        r = up(torch.sigmoid(self.refine_out(r)), half, s)
+        synth, mask = r[:, :3], r[:, 3:4]
+        rgb = synth + mask * (warp - synth)
+        if self.eye_patch is not None or self.mouth_patch is not None:
+            drawn = [layer(z, rigid, dense_grid=dense, grid=g) for layer in (self.eye_patch, self.mouth_patch) if layer is not None]
+            change = torch.cat([d[0] for d in drawn], 2) if len(drawn) > 1 else drawn[0][0]
+            index = torch.cat([d[1] for d in drawn], 2) if len(drawn) > 1 else drawn[0][1]
+            rgb = rgb.reshape(-1, 3, s * s).scatter_add(2, index, change).reshape(-1, 3, s, s).clamp(0.0, 1.0)
+        out = {"rgb": rgb}
+        if want_low:  # what the training losses need: the flow at full resolution for its smoothness term
+            out.update(warp=warp, flow=up(flow_g, g, s), mask=mask, sx=sxy[:, 0], sy=sxy[:, 1])
+        return out
+
+    def grid_motion(self, rigid: torch.Tensor, dense: Optional[torch.Tensor]) -> torch.Tensor:
+        """The rigid head motion (`rigid` [B, 2, 3] from rigid_pixels, plus the dense warp `dense` [B, 2, G, G] from
+        dense_motion) as displacements in pixels of a fully rigid pixel at each flow-grid cell: [B, 2, G*G]."""
+        g = self.flow_grid
+        d = torch.matmul(rigid, self.grid_p1)  # [B, 2, G*G] pixels
+        return d if dense is None else d + dense.reshape(-1, 2, g * g)
+
     def rigid_pixels(self, a: torch.Tensor, coef: Optional[torch.Tensor]) -> torch.Tensor:
         """The rigid head motion into reference 0 (the learned affine `a` [B, 6] plus, with the geometry, `coef`
         from geometric_affine) as displacements in pixels of the output pixel (x, y): [B, 2, 3] with
@@ -707,14 +760,11 @@ class WarpModel(nn.Module):
         g = self.flow_grid
         return e if g == DENSE_CELLS else up(e, DENSE_CELLS, g)
 
-    def align(self, maps: torch.Tensor, rigid: torch.Tensor, dense: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def align(self, maps: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         """maps [B, C, G, G] (C: the flow CNN's outputs) laid out in the reference's frame -> the same maps in the
-        output frame: each flow-grid cell reads the maps where the rigid head motion (`rigid` [B, 2, 3] from
-        rigid_pixels, as a fully rigid pixel, plus `dense` [B, 2, G, G] from dense_motion) puts it in the reference."""
+        output frame: each flow-grid cell reads the maps where the rigid head motion (`d` [B, 2, G*G] from
+        grid_motion: the displacement of a fully rigid pixel there) puts it in the reference."""
         s, g = self.size, self.flow_grid
-        d = torch.matmul(rigid, self.grid_p1)  # [B, 2, G*G] pixels
-        if dense is not None:
-            d = d + dense.reshape(-1, 2, g * g)
         # output pixel p + d of the reference, as a coordinate of the maps (cell centres at 0 .. G-1)
         q = (self.grid_p1[:2] + d + 0.5) * (g / s) - 0.5
         c = self.head.out_channels

@@ -49,7 +49,7 @@ def eq4_loss(model: AnyModel, out: Dict[str, torch.Tensor], gt: torch.Tensor) ->
 
 
 # variant W's on/off options, each --NAME / --no-NAME on the command line and warp_NAME in ModelConfig
-WARP_SWITCHES = ("aligned", "eyes", "mouth", "learned_rotation", "dense_geometry", "background_gate")
+WARP_SWITCHES = ("aligned", "eyes", "mouth", "learned_rotation", "dense_geometry", "background_gate", "coarse_motion")
 
 # the background gate's start (init_background_gate): open where the clip's motion is at least 1/GAIN of its
 # strongest, spread by this many flow-grid cells (4 px each at 256^2)
@@ -457,7 +457,7 @@ def _pick_device(name: Optional[str]) -> torch.device:
 def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]:
     """A new run's variant-W options on the preset's model configuration: --no-geometry, --refs K, each of
     WARP_SWITCHES as --NAME / --no-NAME (--aligned, --eyes, --mouth, --learned-rotation, --dense-geometry,
-    --background-gate), --refine-channels N, --refine-layers N. The head-aligned maps and the colour layers need one
+    --background-gate, --coarse-motion), --refine-channels N, --refine-layers N. The head-aligned maps and the colour layers need one
     reference: --refs K > 1 turns the preset's off (a note is returned) and refuses them when asked for explicitly."""
     opt = lambda name: getattr(args, name, None)  # noqa: E731
     names = ["refs", "no_geometry"] + [f for on in WARP_SWITCHES for f in (on, "no_" + on)] + \
@@ -485,7 +485,8 @@ def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]
         mcfg.warp_refs = opt("refs")
         for flag, key, what in (("aligned", "warp_aligned", "head-aligned expression maps"),
                                 ("eyes", "warp_eyes", "eye layer"), ("mouth", "warp_mouth", "mouth layer"),
-                                ("dense_geometry", "warp_dense_geometry", "geometry's dense warp")):
+                                ("dense_geometry", "warp_dense_geometry", "geometry's dense warp"),
+                                ("coarse_motion", "warp_coarse_motion", "displacement composed on the flow grid")):
             if mcfg.warp_refs > 1 and getattr(mcfg, key):
                 if opt(flag):
                     raise ValueError(f"--{flag.replace('_', '-')} needs one reference frame (--refs 1), got --refs {mcfg.warp_refs}")
@@ -541,7 +542,8 @@ def run_training(args: argparse.Namespace) -> int:
             given = getattr(args, flag, None)
             if given is not None and given != have:
                 raise ValueError(f"--{flag.replace('_', '-')} {given} does not match the checkpoint's {have}")
-        for name, what in (("dense_geometry", "dense warp"), ("background_gate", "background gate")):
+        for name, what in (("dense_geometry", "dense warp"), ("background_gate", "background gate"),
+                           ("coarse_motion", "coarse motion")):
             have = getattr(mcfg, "warp_" + name)
             for flag, on in ((name, True), ("no_" + name, False)):
                 if getattr(args, flag, False) and have != on:

@@ -242,7 +242,7 @@ def test_head_aligned_maps_move_with_the_head():
     px_per_cell = 32 // g
     a = torch.zeros(1, 6)
     a[0, 4] = -2 * px_per_cell  # output pixel p reads the reference at p - 2 cells: the head moved right
-    moved = m.align(maps, m.rigid_pixels(a, None), None)
+    moved = m.align(maps, m.grid_motion(m.rigid_pixels(a, None), None))
     assert torch.allclose(moved[0, 0, 6:10, 8:12], torch.ones(4, 4), atol=1e-5)
     assert moved[0, 0, :, :8].abs().max() < 1e-5
     with pytest.raises(ValueError, match="warp_refs"):
