@@ -101,8 +101,8 @@ def parser() -> argparse.ArgumentParser:
             "variant W: no background gate (no --background-gate; the default)")
     _switch(t, "coarse-motion",
             "variant W, one reference: the warp's displacement is composed on the flow grid and up-sampled once, "
-            "and the refinement's sigmoid is taken before its up-sampling (~1 ms a frame less at 256^2 on one AVX2 "
-            "thread); the default",
+            "and the refinement's sigmoid is taken before its up-sampling (~0.5 ms a frame less at 256^2 on one "
+            "AVX2 thread); the default",
             "variant W: the displacement's parts are up-sampled to full resolution and composed there (the warp "
             "preset before 1 Dec 2026; no --coarse-motion)")
     t.add_argument("--refine-channels", type=_positive_int, default=None,

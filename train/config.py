@@ -109,8 +109,8 @@ class ModelConfig:
     # variant W, one reference: the warp's displacement (the rigid head motion weighted by the rigidity, the dense
     # warp and the expression flow) is composed on the flow grid and up-sampled once as two channels, and the
     # refinement's sigmoid is taken before its up-sampling: the same model up to how a product and a sigmoid are
-    # interpolated between the grid's cells, with ~1 ms a frame less work at full resolution (256^2, one AVX2
-    # thread). The warp preset's since 1 Dec 2026
+    # interpolated between the grid's cells, with ~0.5 ms a frame less work at full resolution (256^2, one
+    # AVX2 thread; docs/training.md). The warp preset's since 1 Dec 2026
     warp_coarse_motion: bool = False
 
     def switches(self) -> VariantSwitches:

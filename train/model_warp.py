@@ -26,6 +26,11 @@ px on the synthetic presenter) is spread over the reference by a thin-plate spli
 33 x 33 grid from constants, and each output cell reads it where the head puts the cell (a fixed point, four bilinear
 reads); the colour layers move with it.
 
+With `warp_coarse_motion` (`--coarse-motion`, one reference), s(p) - p is composed at the flow grid's cells and
+up-sampled once as two channels (instead of up-sampling r, f and the dense warp and composing them at every output
+pixel), and the refinement's sigmoid comes before its up-sampling: the same model up to how a product and a sigmoid
+are interpolated between the cells (`finish_coarse`), with less work at full resolution.
+
 The reference is sampled bilinearly at s (one Gather from a table of each source pixel's 4 neighbours: exact,
 cheaper than GridSample in onnxruntime). A small refinement CNN at half resolution sees the warped image and the
 motion features and predicts a synthesised colour and a blend mask for what a warp cannot show (mouth interior,
@@ -674,21 +679,13 @@ class WarpModel(nn.Module):
             flow = flows
         # refinement at half resolution
         half = s // 2
-        r = torch.cat([Fn.avg_pool2d(warp, 2),
-                       up(feats, self.flow_grid, half)], 1)
-        for conv in self.refine:
-            r = torch.relu(conv(r))
+        r = self.refine_hidden(warp, up(feats, self.flow_grid, half))
         r = torch.sigmoid(up(self.refine_out(r), half, s))
         synth, mask = r[:, :3], r[:, 3:4]
         rgb = synth + mask * (warp - synth)  # = mask warp + (1 - mask) synth, in three ops
         if self.eye_patch is not None or self.mouth_patch is not None:
             assert rigid is not None
-            drawn = [layer(z, rigid, dense_px) for layer in (self.eye_patch, self.mouth_patch) if layer is not None]
-            # one scatter-add for both layers (each scatter copies the whole frame first); where their windows
-            # overlap, the changes add up
-            change = torch.cat([d[0] for d in drawn], 2) if len(drawn) > 1 else drawn[0][0]
-            index = torch.cat([d[1] for d in drawn], 2) if len(drawn) > 1 else drawn[0][1]
-            rgb = rgb.reshape(-1, 3, s * s).scatter_add(2, index, change).reshape(-1, 3, s, s).clamp(0.0, 1.0)
+            rgb = self.add_colour_layers(rgb, z, rigid, dense=dense_px)
         out = {"rgb": rgb}
         if want_low:  # what the training losses need
             out.update(warp=warp, flow=flow, mask=mask, sx=sx, sy=sy)
@@ -710,21 +707,44 @@ class WarpModel(nn.Module):
         sxy = self.pxy + up(disp.reshape(-1, 2, g, g), g, s).reshape(-1, 2, s * s)
         warp = bilinear_gather_xy(self.table, sxy, s)
         half = s // 2
-        r = torch.cat([Fn.avg_pool2d(warp, 2), up(head[:, 3:3 + nf], g, half)], 1)
-        for conv in self.refine:
-            r = torch.relu(conv(r))
+        r = self.refine_hidden(warp, up(head[:, 3:3 + nf], g, half))
         r = up(torch.sigmoid(self.refine_out(r)), half, s)
         synth, mask = r[:, :3], r[:, 3:4]
         rgb = synth + mask * (warp - synth)
-        if self.eye_patch is not None or self.mouth_patch is not None:
-            drawn = [layer(z, rigid, dense_grid=dense, grid=g) for layer in (self.eye_patch, self.mouth_patch) if layer is not None]
-            change = torch.cat([d[0] for d in drawn], 2) if len(drawn) > 1 else drawn[0][0]
-            index = torch.cat([d[1] for d in drawn], 2) if len(drawn) > 1 else drawn[0][1]
-            rgb = rgb.reshape(-1, 3, s * s).scatter_add(2, index, change).reshape(-1, 3, s, s).clamp(0.0, 1.0)
+        rgb = self.add_colour_layers(rgb, z, rigid, dense_grid=dense)
         out = {"rgb": rgb}
         if want_low:  # what the training losses need: the flow at full resolution for its smoothness term
             out.update(warp=warp, flow=up(flow_g, g, s), mask=mask, sx=sxy[:, 0], sy=sxy[:, 1])
         return out
+
+    def add_colour_layers(self, rgb: torch.Tensor, z: torch.Tensor, rigid: torch.Tensor,
+                          dense: Optional[torch.Tensor] = None, dense_grid: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """rgb [B, 3, S, S] with the eye and mouth layers' changes of colour added, clamped to [0, 1] (unchanged
+        without layers); `dense` / `dense_grid` as for ColourPatch.forward."""
+        layers = [layer for layer in (self.eye_patch, self.mouth_patch) if layer is not None]
+        if not layers:
+            return rgb
+        s = self.size
+        drawn = [layer(z, rigid, dense, dense_grid, self.flow_grid) for layer in layers]
+        # one scatter-add for both layers (each scatter copies the whole frame first); where their windows overlap,
+        # the changes add up
+        change = torch.cat([d[0] for d in drawn], 2) if len(drawn) > 1 else drawn[0][0]
+        index = torch.cat([d[1] for d in drawn], 2) if len(drawn) > 1 else drawn[0][1]
+        return rgb.reshape(-1, 3, s * s).scatter_add(2, index, change).reshape(-1, 3, s, s).clamp(0.0, 1.0)
+
+    def refine_hidden(self, warp: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """The refinement's hidden maps at half resolution from the warped image `warp` [B, 3, S, S] and the motion
+        features `feats` [B, nf, S/2, S/2]: its first convolution of their concatenation, computed as the sum of
+        two convolutions (the same weights split by input channel; the same function), so that onnxruntime can run
+        the one on the features in its blocked-channel layout (a convolution of 3 + nf channels cannot be), then
+        the others."""
+        first = self.refine[0]
+        w, b = first.weight, first.bias
+        r = Fn.conv2d(Fn.avg_pool2d(warp, 2), w[:, :3], None, padding=1) + Fn.conv2d(feats, w[:, 3:], b, padding=1)
+        r = torch.relu(r)
+        for conv in self.refine[1:]:
+            r = torch.relu(conv(r))
+        return r
 
     def grid_motion(self, rigid: torch.Tensor, dense: Optional[torch.Tensor]) -> torch.Tensor:
         """The rigid head motion (`rigid` [B, 2, 3] from rigid_pixels, plus the dense warp `dense` [B, 2, G, G] from

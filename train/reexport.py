@@ -122,6 +122,13 @@ def checkpoint_from_avatar(avatar_dir: Path) -> Dict[str, Any]:
         if name in inits:
             new[key] = torch.from_numpy(np.array(inits[name])).to(state[key].dtype)
     folded = _folded(inits)
+    if "refine.0.weight" not in new:  # since 1 Dec 2026 the first convolution is two (refine_hidden): its weight's
+        # columns over the warped image and over the features, folded into the two convolutions' constants
+        rc, nf = cfg.refine_channels, cfg.n_f
+        convs = [v for op, _, v in folded if op == "Conv" and v.dtype == np.float32]
+        a = _one([v for v in convs if v.shape == (rc, 3, 3, 3)], "the refinement's first convolution (image part)")
+        b = _one([v for v in convs if v.shape == (rc, nf, 3, 3)], "the refinement's first convolution (feature part)")
+        new["refine.0.weight"] = torch.from_numpy(np.concatenate([a, b], 1).astype(np.float32))
     if "table" in new:  # the reference, from its neighbour table's first three columns
         s = cfg.size
         new["reference"] = new["table"][:, 0:3].t().reshape(3, s, s).contiguous()

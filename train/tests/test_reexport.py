@@ -17,14 +17,14 @@ from .conftest import tiny_train_config
 from .test_warp import eye_config
 
 
-def trained_avatar(out, dense: bool = False, gate: bool = False):
+def trained_avatar(out, dense: bool = False, gate: bool = False, coarse: bool = False):
     """A variant W avatar with everything a re-export must find: head geometry, head-aligned maps, both colour
     layers away from their default corners, weights that all do something (and, with `dense`, the geometry's dense
-    warp; with `gate`, the background gate)."""
+    warp; with `gate`, the background gate; with `coarse`, the displacement composed on the flow grid)."""
     torch.manual_seed(5)
     cfg = eye_config(mouth=True)
     cfg.warp_aligned, cfg.warp_geometry, cfg.warp_dense_geometry = True, True, dense
-    cfg.warp_background_gate = gate
+    cfg.warp_background_gate, cfg.warp_coarse_motion = gate, coarse
     m = WarpModel(cfg.validate()).eval()
     g = torch.Generator().manual_seed(1)
     m.set_reference(torch.rand(3, 128, 128, generator=g))
@@ -44,9 +44,10 @@ def trained_avatar(out, dense: bool = False, gate: bool = False):
     return m
 
 
-@pytest.mark.parametrize("dense,gate", [(False, False), (True, False), (True, True)])
-def test_weights_read_back_from_the_graph_are_the_models(tmp_path, dense, gate):
-    m = trained_avatar(tmp_path / "a", dense, gate)
+@pytest.mark.parametrize("dense,gate,coarse", [(False, False, False), (True, False, False), (True, True, False),
+                                               (True, False, True)])
+def test_weights_read_back_from_the_graph_are_the_models(tmp_path, dense, gate, coarse):
+    m = trained_avatar(tmp_path / "a", dense, gate, coarse)
     ck = checkpoint_from_avatar(tmp_path / "a")
     state = m.state_dict()
     assert sorted(ck["model"]) == sorted(state)
@@ -57,9 +58,10 @@ def test_weights_read_back_from_the_graph_are_the_models(tmp_path, dense, gate):
     assert ck["history"][-1]["psnr"] == 21.5 and ck["iteration"] == 7
 
 
-@pytest.mark.parametrize("dense,gate", [(False, False), (True, False), (True, True)])
-def test_reexport_writes_the_same_frames_and_keeps_the_folder(tmp_path, dense, gate):
-    trained_avatar(tmp_path / "a", dense, gate)
+@pytest.mark.parametrize("dense,gate,coarse", [(False, False, False), (True, False, False), (True, True, False),
+                                               (True, False, True)])
+def test_reexport_writes_the_same_frames_and_keeps_the_folder(tmp_path, dense, gate, coarse):
+    trained_avatar(tmp_path / "a", dense, gate, coarse)
     out = tmp_path / "b"
     out.mkdir()
     (out / "PROVENANCE.md").write_text("kept")
@@ -141,3 +143,24 @@ def test_init_from_avatar_goes_on_training_the_avatars_weights(synth_dataset, tm
                  "--init-from-avatar", str(a)]) == 1
     assert "--background-gate does not match the checkpoint, whose background gate is off" in capsys.readouterr().err
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
+
+
+def test_graphs_from_before_the_split_refinement_read_back(tmp_path, monkeypatch):
+    # avatars exported before 1 Dec 2026 convolve the concatenation [image, features] once: the weight is an
+    # initializer under its own name there, two folded constants now; both read back to the same weights
+    def unsplit(self, warp, feats):
+        r = torch.cat([torch.nn.functional.avg_pool2d(warp, 2), feats], 1)
+        for conv in self.refine:
+            r = torch.relu(conv(r))
+        return r
+
+    with monkeypatch.context() as mp:
+        mp.setattr(WarpModel, "refine_hidden", unsplit)
+        m = trained_avatar(tmp_path / "old")
+    m2 = trained_avatar(tmp_path / "new")
+    import onnx
+    names = lambda d: {i.name for i in onnx.load(str(d / "avatar.onnx")).graph.initializer}  # noqa: E731
+    assert "model.refine.0.weight" in names(tmp_path / "old") and "model.refine.0.weight" not in names(tmp_path / "new")
+    for d, model in ((tmp_path / "old", m), (tmp_path / "new", m2)):
+        ck = checkpoint_from_avatar(d)
+        assert torch.equal(ck["model"]["refine.0.weight"], model.state_dict()["refine.0.weight"])

@@ -542,3 +542,21 @@ def test_colour_layer_window_matches_sampling_the_whole_frame():
             # each window lies inside the frame and no window pixel is written twice
             assert int(index.min()) >= 0 and int(index.max()) < s * s
             assert all(len(set(index[i, 0].tolist())) == index.shape[2] for i in range(b))
+
+
+def test_the_refinements_first_convolution_split_by_input_channels_is_the_same():
+    # refine_hidden computes the first convolution of [warp, features] as two convolutions (onnxruntime runs the one
+    # on the features in its blocked layout): the same function as the convolution of the concatenation
+    cfg = ModelConfig(size=64, variant="W", warp_grid=16, n_f=8, refine_channels=8, refine_layers=3).validate()
+    m = WarpModel(cfg).eval()
+    torch.manual_seed(2)
+    with torch.no_grad():
+        for p in m.refine.parameters():
+            p.normal_(0.0, 0.3)
+        warp, feats = torch.rand(2, 3, 64, 64), torch.randn(2, 8, 32, 32)
+        got = m.refine_hidden(warp, feats)
+        r = torch.cat([Fn.avg_pool2d(warp, 2), feats], 1)
+        for conv in m.refine:
+            r = torch.relu(conv(r))
+    assert float(r.abs().max()) > 0.1
+    assert float((got - r).abs().max()) < 1e-6 * float(r.abs().max()) * 10  # float rounding only
