@@ -31,3 +31,21 @@ def tiny_train_config(**kw) -> TrainConfig:
 @pytest.fixture(scope="session")
 def synth_dataset(tmp_path_factory) -> Path:
     return write_synthetic_dataset(tmp_path_factory.mktemp("ds") / "synth", n=64, size=32, n_test=6, invalid=[3])
+
+
+def check_warp_switch(name: str, preset_default: bool) -> None:
+    """A variant W switch of `dnp train` (trainer.WARP_SWITCHES): the warp preset's default, --NAME and --no-NAME
+    set it, both together contradict, and other presets refuse it."""
+    import argparse
+    from train.config import preset_configs
+    from train.trainer import apply_warp_options
+    key, flag = "warp_" + name, "--" + name.replace("_", "-")
+    mcfg = preset_configs("warp", 256, None)[0]
+    assert getattr(mcfg, key) is preset_default
+    for value in (not preset_default, preset_default):
+        apply_warp_options(mcfg, argparse.Namespace(**{(name if value else "no_" + name): True}))
+        assert getattr(mcfg, key) is value
+    with pytest.raises(ValueError, match=f"{flag} and --no-{flag[2:]} contradict"):
+        apply_warp_options(mcfg, argparse.Namespace(**{name: True, "no_" + name: True}))
+    with pytest.raises(ValueError, match=f"{flag} is for variant W"):
+        apply_warp_options(preset_configs("cpu", 64, None)[0], argparse.Namespace(**{name: True}))

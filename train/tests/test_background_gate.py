@@ -12,7 +12,7 @@ from train.model_warp import WarpModel
 from train.synth import write_synthetic_dataset
 from train.trainer import GATE_SPREAD_CELLS, Trainer, apply_warp_options
 
-from .conftest import tiny_train_config
+from .conftest import check_warp_switch, tiny_train_config
 from .test_warp import export_jittered, tiny_warp_config
 
 
@@ -82,13 +82,4 @@ def test_gated_model_exports_with_parity(tmp_path):
 
 
 def test_background_gate_options():
-    mcfg = preset_configs("warp", 256, None)[0]
-    assert mcfg.warp_background_gate is False
-    apply_warp_options(mcfg, argparse.Namespace(background_gate=True))
-    assert mcfg.warp_background_gate is True
-    apply_warp_options(mcfg, argparse.Namespace(no_background_gate=True))
-    assert mcfg.warp_background_gate is False
-    with pytest.raises(ValueError, match="--background-gate and --no-background-gate contradict"):
-        apply_warp_options(mcfg, argparse.Namespace(background_gate=True, no_background_gate=True))
-    with pytest.raises(ValueError, match="--background-gate is for variant W"):
-        apply_warp_options(preset_configs("cpu", 64, None)[0], argparse.Namespace(background_gate=True))
+    check_warp_switch("background_gate", preset_default=False)

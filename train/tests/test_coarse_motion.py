@@ -11,7 +11,8 @@ from train.export import export_avatar, untrained_conditioning
 from train.losses import warp_loss
 from train.model_warp import WarpModel, up
 from train.trainer import apply_warp_options
-from train.tests.test_dense_geometry import _face_points
+from .conftest import check_warp_switch
+from .test_dense_geometry import _model
 
 SIZE = 128
 
@@ -19,18 +20,7 @@ SIZE = 128
 def _pair(eyes: bool = True, mouth: bool = True, dense: bool = True) -> "tuple[WarpModel, WarpModel]":
     """The same weights with and without coarse motion: a head turned by the geometry, the rigidity and the flow
     varying over the frame, both colour layers drawing."""
-    models = []
-    for coarse in (False, True):
-        cfg = ModelConfig(size=SIZE, variant="W", mlp_layers=2, mlp_width=32, n_f=4, warp_grid=32,
-                          warp_channels=[16, 8], refine_channels=8, refine_layers=2, warp_geometry=True,
-                          warp_aligned=True, warp_eyes=eyes, warp_mouth=mouth, warp_dense_geometry=dense,
-                          warp_coarse_motion=coarse).validate()
-        m = WarpModel(cfg).eval()
-        m.set_reference(torch.rand(3, SIZE, SIZE, generator=torch.Generator().manual_seed(4)))
-        m.set_geometry(_face_points(), torch.tensor([SIZE * 0.9, SIZE / 2.0, SIZE / 2.0]),
-                       torch.tensor([0.0, 0, 0, 0, 0, -30]), torch.tensor([0.2, 0.2, 0.2, 2.0, 2.0, 2.0]),
-                       torch.tensor([[0.0, 0, 0, 0, 0, -30]]))
-        models.append(m)
+    models = [_model(dense, aligned=True, eyes=eyes, mouth=mouth, coarse=coarse) for coarse in (False, True)]
     torch.manual_seed(11)
     with torch.no_grad():
         for p in models[0].parameters():
@@ -116,15 +106,6 @@ def test_coarse_motion_without_the_dense_warp_or_layers():
 def test_coarse_motion_options():
     with pytest.raises(ValueError, match="warp_coarse_motion"):
         ModelConfig(size=64, variant="W", warp_grid=16, warp_refs=2, warp_coarse_motion=True).validate()
-    mcfg = preset_configs("warp", 256, None)[0]
-    assert mcfg.warp_coarse_motion is True  # the warp preset's since 1 Dec 2026
-    apply_warp_options(mcfg, argparse.Namespace(no_coarse_motion=True))
-    assert mcfg.warp_coarse_motion is False
-    apply_warp_options(mcfg, argparse.Namespace(coarse_motion=True))
-    assert mcfg.warp_coarse_motion is True
-    with pytest.raises(ValueError, match="--coarse-motion and --no-coarse-motion contradict"):
-        apply_warp_options(mcfg, argparse.Namespace(coarse_motion=True, no_coarse_motion=True))
+    check_warp_switch("coarse_motion", preset_default=True)  # the warp preset's since 1 Dec 2026
     with pytest.raises(ValueError, match="--coarse-motion needs one reference frame"):
         apply_warp_options(preset_configs("warp", 256, None)[0], argparse.Namespace(coarse_motion=True, refs=2))
-    with pytest.raises(ValueError, match="--coarse-motion is for variant W"):
-        apply_warp_options(preset_configs("cpu", 64, None)[0], argparse.Namespace(coarse_motion=True))

@@ -23,10 +23,10 @@ def _face_points() -> torch.Tensor:
     return torch.cat([xy, depth[:, None]], 1)
 
 
-def _model(dense: bool, aligned: bool = False, eyes: bool = False) -> WarpModel:
+def _model(dense: bool, aligned: bool = False, eyes: bool = False, mouth: bool = False, coarse: bool = False) -> WarpModel:
     cfg = ModelConfig(size=SIZE, variant="W", mlp_layers=2, mlp_width=32, n_f=4, warp_grid=32, warp_channels=[16, 8],
                       refine_channels=8, refine_layers=2, warp_geometry=True, warp_aligned=aligned, warp_eyes=eyes,
-                      warp_dense_geometry=dense).validate()
+                      warp_mouth=mouth, warp_dense_geometry=dense, warp_coarse_motion=coarse).validate()
     m = WarpModel(cfg).eval()
     m.set_reference(torch.rand(3, SIZE, SIZE, generator=torch.Generator().manual_seed(4)))
     m.set_geometry(_face_points(), torch.tensor([SIZE * 0.9, SIZE / 2.0, SIZE / 2.0]),
