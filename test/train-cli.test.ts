@@ -77,6 +77,10 @@ describe('dnp train arguments', () => {
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-background-gate']))).toContain('--no-background-gate');
     expect(a).not.toContain('--background-gate');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--background-gate', '--no-background-gate'])).toThrow('--background-gate and --no-background-gate contradict each other');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--coarse-motion']))).toContain('--coarse-motion');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-coarse-motion']))).toContain('--no-coarse-motion');
+    expect(a).not.toContain('--coarse-motion');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--coarse-motion', '--no-coarse-motion'])).toThrow('--coarse-motion and --no-coarse-motion contradict each other');
     expect(a).not.toContain('--learned-rotation');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--learned-rotation', '--no-learned-rotation'])).toThrow('contradict each other');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--aligned=yes'])).toThrow('--aligned takes no value');

@@ -53,6 +53,10 @@ Options:
                           where the training clip never changes (the background), so that held-out
                           expressions do not drag the background's edges
   --no-background-gate    variant W: no background gate                                 (default)
+  --coarse-motion         variant W, one reference: the warp's displacement is composed on the flow grid
+                          and up-sampled once (~0.5 ms a frame less at 256x256 on one thread)  (default)
+  --no-coarse-motion      variant W: the displacement's parts are composed at full resolution (the graph
+                          before 1 Dec 2026)
   --refine-channels N     variant W: channels of the refinement network at half resolution (the default
                           avatar has 16: a little more detail, ~2.4 ms more a frame)  (default 8)
   --refine-layers N       variant W: its 3x3 convolutions before the output one        (default 2)
@@ -109,6 +113,8 @@ export interface TrainOptions {
   noDenseGeometry?: boolean;
   backgroundGate?: boolean;
   noBackgroundGate?: boolean;
+  coarseMotion?: boolean;
+  noCoarseMotion?: boolean;
   noLearnedRotation?: boolean;
   landmarkWeight?: number;
   mseWeight?: number;
@@ -133,7 +139,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -151,7 +157,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   };
   const name = cl.str('name');
   if (name !== undefined && name.trim() === '') usageError('--name must not be empty');
-  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry', 'background-gate'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
+  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry', 'background-gate', 'coarse-motion'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
   if (cl.flag('resume') && cl.str('init-from-avatar') !== undefined) usageError('--resume and --init-from-avatar exclude each other');
   const optional = <T extends string>(n: 'preset' | 'variant' | 'device' | 'output', allowed: readonly T[]): T | undefined => {
     const v = cl.str(n);
@@ -177,6 +183,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     noDenseGeometry: cl.flag('no-dense-geometry'),
     backgroundGate: cl.flag('background-gate'),
     noBackgroundGate: cl.flag('no-background-gate'),
+    coarseMotion: cl.flag('coarse-motion'),
+    noCoarseMotion: cl.flag('no-coarse-motion'),
     noLearnedRotation: cl.flag('no-learned-rotation'),
     landmarkWeight: cl.num('landmark-weight', 0, Infinity),
     mseWeight: cl.num('mse-weight', 0, Infinity),
@@ -226,6 +234,8 @@ export function pythonArgs(o: TrainOptions): string[] {
   if (o.noDenseGeometry) a.push('--no-dense-geometry');
   if (o.backgroundGate) a.push('--background-gate');
   if (o.noBackgroundGate) a.push('--no-background-gate');
+  if (o.coarseMotion) a.push('--coarse-motion');
+  if (o.noCoarseMotion) a.push('--no-coarse-motion');
   opt('--refine-channels', o.refineChannels);
   opt('--refine-layers', o.refineLayers);
   opt('--landmark-weight', o.landmarkWeight);
