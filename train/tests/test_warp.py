@@ -467,11 +467,13 @@ def test_warp_preset_options_aligned_maps_and_eye_layer():
     m, _ = preset_configs("warp", 256)
     assert apply_warp_options(m, _train_args(no_aligned=True, no_eyes=True)) == []
     assert not m.warp_aligned and not m.warp_eyes
-    # several references: the preset's aligned maps, eye layer and dense warp are dropped, with a note each
+    # several references: the preset's aligned maps, eye layer, dense warp and coarse motion are dropped, with a note
+    # each
     m, _ = preset_configs("warp", 256)
     notes = apply_warp_options(m, _train_args(refs=3))
     assert m.warp_refs == 3 and not m.warp_aligned and not m.warp_eyes and not m.warp_dense_geometry
-    assert len(notes) == 3
+    assert not m.warp_coarse_motion
+    assert len(notes) == 4
     for kw, msg in ((dict(refs=3, eyes=True), "--eyes needs one reference frame"),
                     (dict(refs=2, aligned=True), "--aligned needs one reference frame"),
                     (dict(eyes=True, no_eyes=True), "contradict"),
