@@ -308,10 +308,6 @@ class ColourPatch(nn.Module):
         self.register_buffer("win_cols", torch.arange(self.win_w).reshape(1, 1, -1), persistent=False)
         self.register_buffer("win_rows", (torch.arange(self.win_h) * size).reshape(1, -1, 1), persistent=False)
         self.register_buffer("rgb_planes", torch.zeros(1, 3, 1, dtype=torch.int64), persistent=False)
-        # the window's pixels (j, i) from its corner [1, 2, N] (the dense warp read from the flow grid)
-        gi0, gj0 = torch.meshgrid(torch.arange(self.win_h, dtype=torch.float32),
-                                  torch.arange(self.win_w, dtype=torch.float32), indexing="ij")
-        self.register_buffer("win_xy", torch.stack([gj0.reshape(-1), gi0.reshape(-1)], 0)[None], persistent=False)
 
     @torch.no_grad()
     def set_origin(self, centre_x: float, centre_y: float) -> None:
@@ -370,7 +366,8 @@ class ColourPatch(nn.Module):
         if dense is not None:  # the patch moves with the face under it: the dense warp's displacement there too
             q = q + torch.gather(dense, 2, torch.cat([flat, flat], 1)) * self.win_scale
         elif dense_grid is not None:  # the same, read from the flow grid (its cell centres at pixel (i + 1/2) r - 1/2)
-            at = (torch.cat([x0, y0], 1).reshape(-1, 2, 1) + self.win_xy + 0.5) * (grid / float(s)) - 0.5  # [B, 2, N]
+            # the window's pixels: its centre (ex, ey) plus win_p1's offsets from it (half-integers: exact)
+            at = (torch.cat([ex, ey], 1).reshape(-1, 2, 1) + self.win_p1[:2] + 0.5) * (grid / float(s)) - 0.5
             q = q + sample_bilinear(dense_grid, at, (2, grid, grid, n)) * self.win_scale
         grid = q.transpose(1, 2).reshape(-1, self.win_h, self.win_w, 2)  # [B, h', w', 2]
         out = Fn.grid_sample(patch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
