@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { avatarOutputFormat, normaliseConditioning, parseAvatarManifest } from '../shared/src/avatar-manifest.js';
 import { SchemaError } from '../shared/src/json-check.js';
+import { servedManifest } from '../server/src/avatars/registry.js';
 
 type J = Record<string, unknown>;
 
@@ -120,5 +121,20 @@ describe('normaliseConditioning', () => {
   });
   it('refuses a batch that is not whole vectors', () => {
     expect(() => normaliseConditioning(c, new Float32Array(3))).toThrow('3 values are not whole vectors of 2');
+  });
+});
+
+describe('servedManifest (--max-fps)', () => {
+  const m = parseAvatarManifest({ ...good(), fps: 30 });
+  it('serves an avatar above the cap at the cap, the rest of its manifest unchanged', () => {
+    const s = servedManifest(m, { maxFps: 25 });
+    expect(s.fps).toBe(25);
+    expect({ ...s, fps: 30 }).toEqual(m);
+    expect(m.fps).toBe(30); // the manifest read from the folder is not changed
+  });
+  it('leaves an avatar at or below the cap, or with no cap, as it is', () => {
+    expect(servedManifest(m, { maxFps: 30 })).toBe(m);
+    expect(servedManifest(m, { maxFps: 60 })).toBe(m);
+    expect(servedManifest(m)).toBe(m);
   });
 });

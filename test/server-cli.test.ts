@@ -54,7 +54,7 @@ describe('dnp serve (command line)', () => {
   it('--help lists every option', () => {
     const r = dnp(['serve', '--help']);
     expect(r.status).toBe(0);
-    for (const o of ['--avatars', '--port', '--host', '--device', '--threads', '--encode-workers', '--render-workers', '--codec', '--ice-host', '--public-ip', '--ice-servers', '--tracker-model', '--log-level']) {
+    for (const o of ['--avatars', '--port', '--host', '--device', '--threads', '--encode-workers', '--render-workers', '--max-fps', '--codec', '--ice-host', '--public-ip', '--ice-servers', '--tracker-model', '--log-level']) {
       expect(r.stdout).toContain(o);
     }
   });
@@ -84,6 +84,8 @@ describe('dnp serve (command line)', () => {
       [['--encode-workers', '-1'], {}, /--encode-workers: -1 is outside 0\.\.64/],
       [['--render-workers', '0'], {}, /--render-workers: 0 is outside 1\.\.64/],
       [[], { DNP_ENCODE_WORKERS: 'many' }, /--encode-workers: 'many' is not a whole number/],
+      [['--max-fps', '0'], {}, /--max-fps: 0 is outside 1\.\.240/],
+      [[], { DNP_MAX_FPS: 'fast' }, /--max-fps: 'fast' is not a number/],
       [['stray'], {}, /unexpected argument 'stray'/],
     ];
     for (const [args, env, msg] of cases) {
@@ -107,6 +109,9 @@ describe('dnp serve (command line)', () => {
     expect(resolveServeOptions(['--encode-workers', 'auto'], {}, '/srv').encodeWorkers).toBeUndefined();
     expect(resolveServeOptions([], { DNP_ENCODE_WORKERS: '0' }, '/srv').encodeWorkers).toBe(0);
     expect(resolveServeOptions(['--encode-workers=3'], { DNP_ENCODE_WORKERS: '0' }, '/srv').encodeWorkers).toBe(3);
+    expect(d.maxFps).toBeNull(); // each avatar's own rate
+    expect(resolveServeOptions([], { DNP_MAX_FPS: '25' }, '/srv').maxFps).toBe(25);
+    expect(resolveServeOptions(['--max-fps', '12.5'], { DNP_MAX_FPS: '25' }, '/srv').maxFps).toBe(12.5);
   });
 
   it('without an avatar says how to make one and exits non-zero', () => {

@@ -92,6 +92,9 @@ export interface ServerOptions {
   idleTimeoutMs?: number;
   /** Most driving-frame messages per second per session; default 120. */
   maxDrivingHz?: number;
+  /** Serve every avatar at this frame rate at most (an avatar trained at more is rendered and sent at this);
+   *  absent: each avatar's own rate. */
+  maxFps?: number | null;
   /** PLI-triggered keyframes at most once per this many ms per stream; default 500. */
   keyframeMinIntervalMs?: number;
   /** Most WHEP viewers at once (all streams together); default 100. */
@@ -179,7 +182,7 @@ export class DnpServer {
       renderWorkers,
       encodeWorkers,
     });
-    const avatars = await AvatarRegistry.load(options.avatarsDir, { device: options.device, threads: options.threads, workers: renderWorkers, maxBatch: options.maxBatch, runTimeoutMs: options.renderTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS }, log);
+    const avatars = await AvatarRegistry.load(options.avatarsDir, { device: options.device, threads: options.threads, workers: renderWorkers, maxBatch: options.maxBatch, runTimeoutMs: options.renderTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS }, log, { maxFps: options.maxFps ?? undefined });
     metrics.avatars.set(avatars.size);
     metrics.avatarLoadErrors.inc(avatars.errors.length);
     for (const a of avatars.list()) {

@@ -25,6 +25,20 @@ export interface AvatarLoadError {
   error: string;
 }
 
+/** How the registry serves its avatars (beside how it renders them). */
+export interface ServingOptions {
+  /** Frames per second at most: an avatar trained at a higher rate is served at this one (sessions, rooms,
+   *  admission and the avatar list all read the served manifest). Absent: each avatar's own rate. */
+  maxFps?: number;
+}
+
+/** The manifest as served: its frame rate capped at `maxFps` (the same object when nothing changes). */
+export function servedManifest(manifest: AvatarManifest, serving: ServingOptions = {}): AvatarManifest {
+  const cap = serving.maxFps;
+  if (cap === undefined || !(manifest.fps > cap)) return manifest;
+  return { ...manifest, fps: cap };
+}
+
 /** Avatar ids are folder names; keep them URL- and log-safe. */
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -77,18 +91,20 @@ export class AvatarRegistry {
   private constructor(private readonly log: Logger) {}
 
   /** Loads every avatar under `root` (see findAvatarFolders). Bad avatars are logged and skipped. */
-  static async load(root: string, opts: RenderPoolOptions, log: Logger): Promise<AvatarRegistry> {
+  static async load(root: string, opts: RenderPoolOptions, log: Logger, serving: ServingOptions = {}): Promise<AvatarRegistry> {
     const reg = new AvatarRegistry(log);
     for (const dir of findAvatarFolders(root)) {
       const id = basename(dir);
       try {
         if (!ID_RE.test(id)) throw new Error(`${dir}: folder name "${id}" is not a valid avatar id (letters, digits, '.', '_', '-')`);
         if (reg.avatars.has(id)) throw new Error(`${dir}: another avatar already has the id "${id}"`);
-        const { manifest, modelPath } = readAvatarManifest(dir);
+        const read = readAvatarManifest(dir);
+        const manifest = servedManifest(read.manifest, serving);
         const t0 = performance.now();
-        const renderer = await RenderPool.create(id, modelPath, manifest, opts, log);
+        const renderer = await RenderPool.create(id, read.modelPath, manifest, opts, log);
         reg.avatars.set(id, { id, dir, manifest, renderer });
-        log.info({ avatar: id, dir, size: `${manifest.width}x${manifest.height}`, fps: manifest.fps, device: renderer.device, renderWorkers: renderer.size, loadMs: Math.round(performance.now() - t0) }, 'avatar loaded');
+        const capped = manifest.fps !== read.manifest.fps ? { ownFps: read.manifest.fps } : {};
+        log.info({ avatar: id, dir, size: `${manifest.width}x${manifest.height}`, fps: manifest.fps, ...capped, device: renderer.device, renderWorkers: renderer.size, loadMs: Math.round(performance.now() - t0) }, 'avatar loaded');
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         reg.errors.push({ dir, error });

@@ -1,7 +1,7 @@
 /** The avatar a bench runs: a real avatar folder (`--avatar DIR`), or an untrained one made on the fly. */
 import { basename, join, resolve } from 'node:path';
 import { avatarOutputFormat, type AvatarManifest } from '../../../shared/src/avatar-manifest.js';
-import { readAvatarManifest } from '../avatars/registry.js';
+import { readAvatarManifest, servedManifest } from '../avatars/registry.js';
 import { exportUntrainedAvatar, type UntrainedPreset } from './untrained-avatar.js';
 
 export interface BenchAvatar {
@@ -35,8 +35,9 @@ function describe(m: AvatarManifest, fallback: string): string {
   return preset || variant ? what : fallback;
 }
 
-/** Reads (and validates) an avatar folder, or exports an untrained avatar into `tmp`. Throws with the problem. */
-export async function prepareBenchAvatar(src: BenchAvatarSource, tmp: string): Promise<BenchAvatar> {
+/** Reads (and validates) an avatar folder, or exports an untrained avatar into `tmp`. Throws with the problem.
+ *  `maxFps`: the server's --max-fps (the manifest and fps are then the ones served). */
+export async function prepareBenchAvatar(src: BenchAvatarSource, tmp: string, maxFps: number | null = null): Promise<BenchAvatar> {
   let dir: string;
   let avatarsDir: string;
   if (src.kind === 'folder') {
@@ -48,7 +49,10 @@ export async function prepareBenchAvatar(src: BenchAvatarSource, tmp: string): P
     dir = join(avatarsDir, name);
     await exportUntrainedAvatar(dir, { size: src.size, fps: src.fps, preset: src.preset, name });
   }
-  const { manifest, modelPath } = readAvatarManifest(dir);
+  const read = readAvatarManifest(dir);
+  const { modelPath } = read;
+  const manifest = servedManifest(read.manifest, maxFps === null ? {} : { maxFps });
+  const served = manifest.fps !== read.manifest.fps ? ` (its own ${read.manifest.fps}; --max-fps)` : '';
   return {
     avatarsDir,
     id: basename(dir),
@@ -58,6 +62,6 @@ export async function prepareBenchAvatar(src: BenchAvatarSource, tmp: string): P
     size: manifest.width,
     fps: manifest.fps,
     flopsPerFrame: flopsPerFrameOf(manifest),
-    description: `${describe(manifest, dir)}, ${manifest.width}x${manifest.height}, ${manifest.fps} fps, ${avatarOutputFormat(manifest)} ${manifest.model.precision ?? 'fp32'}${src.kind === 'folder' ? `, ${dir}` : ''}`,
+    description: `${describe(manifest, dir)}, ${manifest.width}x${manifest.height}, ${manifest.fps} fps${served}, ${avatarOutputFormat(manifest)} ${manifest.model.precision ?? 'fp32'}${src.kind === 'folder' ? `, ${dir}` : ''}`,
   };
 }

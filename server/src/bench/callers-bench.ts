@@ -36,6 +36,8 @@ export interface CallersBenchOptions {
   /** the server's ORT threads (--threads; 0 = one per core) */
   threads: number;
   drivingFile: string | null;
+  /** the server's --max-fps (null: the avatar's own rate) */
+  maxFps: number | null;
   /** ramp: stop when any caller receives fewer frames per second than this */
   stopFps: number;
   /** ramp: a step "holds" when every caller receives at least this many frames per second */
@@ -162,9 +164,9 @@ export async function runCallersBench(opts: CallersBenchOptions): Promise<Caller
   let server: ServerProcess | null = null;
   try {
     if (opts.avatar.kind === 'untrained') say(`making an untrained ${opts.avatar.preset} ${opts.avatar.size}x${opts.avatar.size} avatar …`);
-    const avatar = await prepareBenchAvatar(opts.avatar, tmp);
+    const avatar = await prepareBenchAvatar(opts.avatar, tmp, opts.maxFps);
     const most = opts.callers === 'ramp' ? opts.maxCallers : opts.callers;
-    server = await ServerProcess.start({ avatars: avatar.avatarsDir, threads: opts.threads, maxSessions: most, joinRate: 100_000 });
+    server = await ServerProcess.start({ avatars: avatar.avatarsDir, threads: opts.threads, maxSessions: most, joinRate: 100_000, maxFps: opts.maxFps });
     const s = server;
     const join1 = async (): Promise<CallerRig> => {
       const rig = await CallerRig.connect(rigs.length + 1, s.url, avatar.id, opts.codec);

@@ -35,6 +35,8 @@ export interface BenchOptions {
   threads: number;
   /** MediaPipe tracker output to replay (JSON with frames[].blendshapes/matrix), or null for synthetic motion. */
   drivingFile: string | null;
+  /** the server's --max-fps (null: each avatar's own rate) */
+  maxFps: number | null;
   onProgress?: (line: string) => void;
 }
 
@@ -78,8 +80,8 @@ const WIRE_OVERHEAD_BYTES = 12 + 16 + 13 + 8 + 16 + 8 + 20;
 async function benchOne(src: BenchAvatarSource, opts: BenchOptions, driving: DrivingValues[], tmp: string): Promise<SizeResult> {
   const say = opts.onProgress ?? (() => undefined);
   if (src.kind === 'untrained') say(`making an untrained ${src.preset} ${src.size}x${src.size} avatar …`);
-  const avatar = await prepareBenchAvatar(src, tmp);
-  const server = await ServerProcess.start({ avatars: avatar.avatarsDir, threads: opts.threads });
+  const avatar = await prepareBenchAvatar(src, tmp, opts.maxFps);
+  const server = await ServerProcess.start({ avatars: avatar.avatarsDir, threads: opts.threads, maxFps: opts.maxFps });
   let rig: CallerRig | null = null;
   try {
     rig = await CallerRig.connect(1, server.url, avatar.id, opts.codec);

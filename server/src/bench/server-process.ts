@@ -16,6 +16,8 @@ export interface ServerProcessOptions {
   maxSessions?: number;
   /** the server's --join-rate (joins per minute per address; the bench joins many times from 127.0.0.1) */
   joinRate?: number;
+  /** the server's --max-fps (default: each avatar's own rate) */
+  maxFps?: number | null;
   startTimeoutMs?: number;
 }
 
@@ -36,6 +38,7 @@ export class ServerProcess {
     const args = [join(PROJECT_ROOT, 'bin', 'dnp.js'), 'serve', '--avatars', o.avatars, '--port', '0', '--host', '127.0.0.1', '--threads', String(o.threads), '--log-level', 'warn', '--admission', 'off'];
     if (o.maxSessions !== undefined) args.push('--max-sessions', String(o.maxSessions));
     if (o.joinRate !== undefined) args.push('--join-rate', String(o.joinRate));
+    if (o.maxFps !== undefined && o.maxFps !== null) args.push('--max-fps', String(o.maxFps));
     const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr?.on('data', (d: Buffer) => {

@@ -45,6 +45,7 @@ Options:
   --warmup N        3 (ramp 2)   warm-up seconds (ramp: after each join), not measured
   --rate HZ         30           driving frames per second per caller
   --fps N           25           the untrained avatar's frame rate
+  --max-fps F                    the server's --max-fps: serve the avatar at this frame rate at most
   --codec C         vp8          vp8 | h264
   --threads N       1            ONNX Runtime threads in the server (0 = one per core); also --server-threads
   --driving FILE    ${DEFAULT_DRIVING}
@@ -75,7 +76,7 @@ function sizesArg(name: string, v: string): number[] {
 }
 
 
-const LIVE_OPTIONS = { ...valueOptions('sizes', 'size', 'preset', 'avatar', 'callers', 'max-callers', 'stop-fps', 'hold-fps', 'seconds', 'warmup', 'rate', 'fps', 'codec', 'threads', 'server-threads', 'driving'), ...flagOptions('json', 'ramp') };
+const LIVE_OPTIONS = { ...valueOptions('sizes', 'size', 'preset', 'avatar', 'callers', 'max-callers', 'stop-fps', 'hold-fps', 'seconds', 'warmup', 'rate', 'fps', 'max-fps', 'codec', 'threads', 'server-threads', 'driving'), ...flagOptions('json', 'ramp') };
 
 export type LiveBenchArgs =
   | { mode: 'sizes'; opts: Omit<BenchOptions, 'onProgress'>; json: boolean }
@@ -98,6 +99,7 @@ export function parseBenchArgs(argv: string[]): LiveBenchArgs {
     codec: cl.oneOf('codec', VIDEO_CODECS, 'vp8'),
     threads: cl.int('server-threads', 0, 64) ?? cl.int('threads', 0, 64, 1),
     drivingFile: cl.str('driving') ?? DEFAULT_DRIVING,
+    maxFps: cl.num('max-fps', 1, 240) ?? null,
   };
   const json = cl.flag('json');
   const callers = cl.flag('ramp') || callersText === 'max' ? 'ramp' : callersText === undefined ? null : int('callers', callersText, 1, 64);
@@ -128,6 +130,7 @@ export function parseBenchArgs(argv: string[]): LiveBenchArgs {
       codec: opts.codec,
       threads: opts.threads,
       drivingFile: opts.drivingFile,
+      maxFps: opts.maxFps,
       stopFps,
       holdFps,
     },

@@ -39,6 +39,8 @@ Options (flag, environment variable, default):
                                           per frame says one more session would push the others below their fps
   --admission-headroom F DNP_ADMISSION_HEADROOM 1.25: predicted load x F must fit each budget (1..10)
   --max-driving-hz N   DNP_MAX_DRIVING_HZ 120: driving-frame messages per second per session (excess dropped)
+  --max-fps F          DNP_MAX_FPS        each avatar's own: serve avatars at this frame rate at most (1..240;
+                                          e.g. 25 for a 30 fps avatar: a sixth less CPU per caller)
   --keyframe-interval-ms N DNP_KEYFRAME_INTERVAL_MS 500: PLI-triggered keyframes at most once per N ms
   --rooms A,B          DNP_ROOMS          any: the call rooms admitted (/?room=NAME); others get 'unknown-room'
   --room-size N        DNP_ROOM_SIZE      4: most participants per call room (2..16; then 'room-full')
