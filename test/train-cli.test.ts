@@ -96,6 +96,21 @@ describe('dnp train arguments', () => {
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--mse-weight', '-2'])).toThrow(UsageError);
   });
 
+  it('passes --ema (0 or a decay below 1) and leaves the default to the trainer', () => {
+    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--ema', '0.999']));
+    expect(a.slice(a.indexOf('--ema'), a.indexOf('--ema') + 2)).toEqual(['--ema', '0.999']);
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain('--ema');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--ema', '1'])).toThrow(UsageError);
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--ema', '-0.5'])).toThrow(UsageError);
+  });
+
+  it('passes --cond-noise (a number >= 0) and leaves the default to the trainer', () => {
+    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--cond-noise', '0.3']));
+    expect(a.slice(a.indexOf('--cond-noise'), a.indexOf('--cond-noise') + 2)).toEqual(['--cond-noise', '0.3']);
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain('--cond-noise');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--cond-noise', '-1'])).toThrow(UsageError);
+  });
+
   it('passes --refine-channels and --refine-layers (positive integers) and leaves the defaults to the trainer', () => {
     const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--refine-channels', '8', '--refine-layers', '2']));
     expect(a.slice(a.indexOf('--refine-channels'), a.indexOf('--refine-channels') + 2)).toEqual(['--refine-channels', '8']);

@@ -47,6 +47,13 @@ def _non_negative_float(v: str) -> float:
     return f
 
 
+def _ema_decay(v: str) -> float:
+    f = _non_negative_float(v)
+    if f >= 1:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or a decay below 1, e.g. 0.999; got {v!r}")
+    return f
+
+
 def _minutes(v: str) -> float:
     f = float(v)
     if not (f > 0) or f != f or f == float("inf"):
@@ -116,6 +123,13 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--mse-weight", type=_non_negative_float, default=None,
                    help="variant W: weight of a squared-error term beside the L1 terms (large errors, such as an edge a "
                         "pixel off, count more, as in PSNR); default 20 with the warp preset, 0 = off")
+    t.add_argument("--ema", type=_ema_decay, default=None, metavar="DECAY",
+                   help="keep an exponential moving average of the weights with this decay per iteration (e.g. 0.999: "
+                        "about the last 1000 iterations); the average is evaluated, checkpointed and exported; 0 = off "
+                        "(the default)")
+    t.add_argument("--cond-noise", type=_non_negative_float, default=None, metavar="SIGMA",
+                   help="add Gaussian noise of SIGMA standard deviations to each training batch's gaze and blendshape "
+                        "values (not the pose), so that nearby driving vectors give nearby pictures; 0 = off (default)")
     t.add_argument("--iterations", type=_positive_int, default=None, help="total training iterations (preset default 20000)")
     t.add_argument("--batch", type=_positive_int, default=None, help="frames per iteration (preset default)")
     t.add_argument("--lr", type=float, default=None, help="initial learning rate (decays exponentially to lr/10)")

@@ -194,6 +194,12 @@ class TrainConfig:
     # variant W: weight of a squared-error term beside the L1 terms (train/losses.py); 0 = off (the warp preset: 20;
     # configurations from before it trained without it)
     mse_weight: float = 0.0
+    # decay of an exponential moving average of the weights (0 = off): evaluated, checkpointed as "model" and
+    # exported in place of the last step's weights (the raw ones are kept as "model_raw" to resume)
+    ema: float = 0.0
+    # Gaussian noise, in standard deviations of the training frames' values, added to each training batch's
+    # normalised gaze and blendshapes (not the pose: the head's motion must match the frame); 0 = off
+    cond_noise: float = 0.0
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -146,6 +146,40 @@ class Trainer:
                 elif tcfg.landmark_weight > 0 and progress:
                     sys.stderr.write(f"train: no landmark term with {self.model.refs} reference frames (it needs one)\n")
         self.init_output_bias()
+        self.ema: Optional[Dict[str, torch.Tensor]] = None
+        self.ema_updates = 0
+        if tcfg.ema > 0:
+            self.ema = self.weights_copy()
+
+    def weights_copy(self) -> Dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def update_ema(self) -> None:
+        """ema ← d · ema + (1 − d) · weights, with d ramping up to --ema over the first updates (so that the average
+        does not start from the untrained weights)."""
+        assert self.ema is not None
+        self.ema_updates += 1
+        d = min(self.tcfg.ema, (1.0 + self.ema_updates) / (10.0 + self.ema_updates))
+        with torch.no_grad():
+            for k, v in self.model.state_dict().items():
+                e = self.ema[k]
+                if e.is_floating_point():
+                    e.mul_(d).add_(v.detach(), alpha=1.0 - d)
+                else:
+                    e.copy_(v)
+
+    @contextlib.contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """The model holds the averaged weights inside the block (nothing changes without --ema)."""
+        if self.ema is None:
+            yield
+            return
+        raw = self.weights_copy()
+        self.model.load_state_dict(self.ema)
+        try:
+            yield
+        finally:
+            self.model.load_state_dict(raw)
 
     def choose_reference(self) -> int:
         """Variant W's reference: the training frame whose normalised driving vector is closest to the neutral face
@@ -304,13 +338,25 @@ class Trainer:
         return {
             "model_config": self.mcfg.to_dict(), "train_config": self.tcfg.to_dict(), "preset": self.preset,
             "dataset": self.ds.identity(), "norm": self.norm, "name": self.name, "fps": self.fps,
-            "iteration": self.iteration, "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "iteration": self.iteration, **self.model_weights(),
             "optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(), "history": self.history,
             "rng": self.gen.get_state(), "elapsed_s": self.elapsed, "device": str(self.device),
         }
 
+    def model_weights(self) -> Dict[str, Any]:
+        """The checkpoint's weights: "model" is what export and evaluation read (the average under --ema),
+        "model_raw" the last step's weights under --ema, which a resumed run goes on from."""
+        raw = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        if self.ema is None:
+            return {"model": raw}
+        return {"model": {k: v.detach().cpu().clone() for k, v in self.ema.items()}, "model_raw": raw,
+                "ema_updates": self.ema_updates}
+
     def load_state(self, ck: Dict[str, Any]) -> None:
-        self.model.load_state_dict(ck["model"])
+        self.model.load_state_dict(ck.get("model_raw", ck["model"]))
+        if self.ema is not None:  # the average goes on from the checkpoint's "model" (the raw weights if it had none)
+            self.ema = {k: v.detach().clone().to(self.device) for k, v in ck["model"].items()}
+            self.ema_updates = int(ck.get("ema_updates", 0))
         if isinstance(self.model, WarpModel):
             self.blur_tables = blurred_tables(self.model.reference)
         if ck.get("optimizer") is not None:
@@ -361,6 +407,9 @@ class Trainer:
     def step(self) -> Dict[str, float]:
         self.model.train()
         pos, cond, imgs = self.batch()
+        if self.tcfg.cond_noise > 0:
+            noise = torch.randn(cond.shape[0], cond.shape[1] - POSE_SIZE, generator=self.gen)
+            cond = torch.cat([cond[:, :POSE_SIZE], cond[:, POSE_SIZE:] + self.tcfg.cond_noise * noise], 1)
         dev = self.device
         gt = imgs.to(dev, non_blocking=True).float() / 255.0
         f = self.lr_factor(self.iteration)
@@ -385,11 +434,24 @@ class Trainer:
         self.scaler.step(self.opt)
         self.scaler.update()
         self.iteration += 1
+        if self.ema is not None:
+            self.update_ema()
         return {k: float(v.detach()) for k, v in terms.items()}
 
     @torch.no_grad()
     def evaluate(self) -> Dict[str, Any]:
-        """PSNR on held-out frames with the fixed test-time latent code (mean of the training codes)."""
+        """PSNR on held-out frames with the fixed test-time latent code (mean of the training codes); under --ema,
+        of the averaged weights (and of the last step's as psnr_raw)."""
+        with self.averaged_weights():
+            p = self.eval_psnr()
+        rec = {"iteration": self.iteration, "psnr": p, "split": self.eval_split, "frames": int(len(self.eval_idx))}
+        if self.ema is not None:
+            rec["psnr_raw"] = self.eval_psnr()
+        self.history.append(rec)
+        return rec
+
+    @torch.no_grad()
+    def eval_psnr(self) -> float:
         self.model.eval()
         vals = []
         for i in range(0, len(self.eval_idx), 4):
@@ -398,10 +460,7 @@ class Trainer:
             with self.autocast():
                 out = self.model(cond, want_low=False)["rgb"].float()
             vals.append(psnr(((out - gt) ** 2).mean(dim=(1, 2, 3))).cpu())
-        p = float(torch.cat(vals).mean())
-        rec = {"iteration": self.iteration, "psnr": p, "split": self.eval_split, "frames": int(len(self.eval_idx))}
-        self.history.append(rec)
-        return rec
+        return float(torch.cat(vals).mean())
 
     def run(self) -> None:
         t = self.tcfg
@@ -418,7 +477,7 @@ class Trainer:
                     self.stopped_early = True
                     if not self.history or self.history[-1]["iteration"] != self.iteration:
                         ev = self.evaluate()
-                        bar.message(f"iteration {self.iteration}: {ev['split']} PSNR {ev['psnr']:.2f} dB over {ev['frames']} frames")
+                        bar.message(eval_message(ev))
                     break
                 terms = self.step()
                 if not math.isfinite(terms["loss"]):
@@ -428,7 +487,7 @@ class Trainer:
                 if self.iteration % t.eval_every == 0 or self.iteration == t.iterations:
                     ev = self.evaluate()
                     last_eval = ev["psnr"]
-                    bar.message(f"iteration {self.iteration}: {ev['split']} PSNR {ev['psnr']:.2f} dB over {ev['frames']} frames")
+                    bar.message(eval_message(ev))
                 if self.iteration % t.checkpoint_every == 0 or self.iteration == t.iterations:
                     self.save()
                 fields = {"loss": f"{loss_avg:.5f}", "psnr": f"{float(psnr(torch.tensor(terms['rec']))):.2f}dB"}
@@ -443,6 +502,11 @@ class Trainer:
             sys.stderr.write(f"train: interrupted at iteration {self.iteration}; checkpoint saved, continue with --resume\n")
             raise
         bar.close()
+
+
+def eval_message(ev: Dict[str, Any]) -> str:
+    raw = f" (the last step's weights {ev['psnr_raw']:.2f} dB)" if "psnr_raw" in ev else ""
+    return f"iteration {ev['iteration']}: {ev['split']} PSNR {ev['psnr']:.2f} dB over {ev['frames']} frames{raw}"
 
 
 def _pick_device(name: Optional[str]) -> torch.device:
@@ -579,6 +643,10 @@ def run_training(args: argparse.Namespace) -> int:
         if not mcfg.switches().warp:
             raise ValueError("--mse-weight is for variant W (preset warp)")
         tcfg.mse_weight = args.mse_weight
+    if getattr(args, "cond_noise", None) is not None:
+        tcfg.cond_noise = args.cond_noise
+    if getattr(args, "ema", None) is not None:  # on a resumed run too: the average starts from its weights
+        tcfg.ema = args.ema
     mcfg.validate()
     name = args.name or (ck.get("name") if ck else None) or Path(ds.manifest["source"]["file"]).stem or "avatar"
     trainer = Trainer(ds, mcfg, tcfg, device, preset, name, ds.fps, out, progress=True, bar=not args.no_progress)

@@ -65,6 +65,11 @@ Options:
                           distance; needs landmarks, one reference; 0 = off)          (default 0.05)
   --mse-weight X          variant W: weight of a squared-error term beside the L1 terms (large errors,
                           such as an edge a pixel off, count more, as in PSNR; 0 = off)  (default 20)
+  --ema DECAY             keep an exponential moving average of the weights (e.g. 0.999: about the last
+                          1000 iterations); the average is evaluated, checkpointed and exported; 0 = off
+                                                                                      (default 0)
+  --cond-noise SIGMA      add Gaussian noise of SIGMA standard deviations to each training batch's gaze
+                          and blendshape values (not the pose); 0 = off                (default 0)
   --iterations N          total training iterations                                   (default 20000)
   --max-minutes M         stop training after M minutes of wall-clock time, then checkpoint and
                           export as usual (equal-time comparisons, e.g. npm run eval:ablation)
@@ -118,6 +123,8 @@ export interface TrainOptions {
   noLearnedRotation?: boolean;
   landmarkWeight?: number;
   mseWeight?: number;
+  ema?: number;
+  condNoise?: number;
   iterations?: number;
   maxMinutes?: number;
   resume: boolean;
@@ -139,7 +146,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'ema', 'cond-noise', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -188,6 +195,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     noLearnedRotation: cl.flag('no-learned-rotation'),
     landmarkWeight: cl.num('landmark-weight', 0, Infinity),
     mseWeight: cl.num('mse-weight', 0, Infinity),
+    ema: cl.num('ema', 0, 0.999999),
+    condNoise: cl.num('cond-noise', 0, 10),
     iterations: cl.int('iterations', 1, Infinity),
     maxMinutes: positive('max-minutes'),
     resume: cl.flag('resume'),
@@ -240,6 +249,8 @@ export function pythonArgs(o: TrainOptions): string[] {
   opt('--refine-layers', o.refineLayers);
   opt('--landmark-weight', o.landmarkWeight);
   opt('--mse-weight', o.mseWeight);
+  opt('--ema', o.ema);
+  opt('--cond-noise', o.condNoise);
   opt('--iterations', o.iterations);
   opt('--max-minutes', o.maxMinutes);
   opt('--batch', o.batch);
