@@ -89,26 +89,15 @@ describe('dnp train arguments', () => {
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--refs', '0'])).toThrow(UsageError);
   });
 
-  it('passes --mse-weight (a number >= 0) and leaves the default to the trainer', () => {
-    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--mse-weight', '20']));
-    expect(a.slice(a.indexOf('--mse-weight'), a.indexOf('--mse-weight') + 2)).toEqual(['--mse-weight', '20']);
-    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain('--mse-weight');
-    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--mse-weight', '-2'])).toThrow(UsageError);
-  });
-
-  it('passes --ema (0 or a decay below 1) and leaves the default to the trainer', () => {
-    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--ema', '0.999']));
-    expect(a.slice(a.indexOf('--ema'), a.indexOf('--ema') + 2)).toEqual(['--ema', '0.999']);
-    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain('--ema');
-    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--ema', '1'])).toThrow(UsageError);
-    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--ema', '-0.5'])).toThrow(UsageError);
-  });
-
-  it('passes --cond-noise (a number >= 0) and leaves the default to the trainer', () => {
-    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--cond-noise', '0.3']));
-    expect(a.slice(a.indexOf('--cond-noise'), a.indexOf('--cond-noise') + 2)).toEqual(['--cond-noise', '0.3']);
-    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain('--cond-noise');
-    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--cond-noise', '-1'])).toThrow(UsageError);
+  it.each([
+    ['--mse-weight', '20', ['-2']],
+    ['--ema', '0.999', ['1', '-0.5']],
+    ['--cond-noise', '0.3', ['-1']],
+  ])('passes %s (a number in range) and leaves the default to the trainer', (flag, good, bad) => {
+    const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', flag, good]));
+    expect(a.slice(a.indexOf(flag), a.indexOf(flag) + 2)).toEqual([flag, good]);
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']))).not.toContain(flag);
+    for (const b of bad) expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', flag, b])).toThrow(UsageError);
   });
 
   it('passes --refine-channels and --refine-layers (positive integers) and leaves the defaults to the trainer', () => {
