@@ -38,6 +38,7 @@ describe('dnp bench --callers', () => {
       threads: 1,
       drivingFile: null,
       maxFps,
+      vp8CpuUsed: 16, // passed to the server as --vp8-cpu-used (a flag it did not know would stop it at start)
       stopFps: 24,
       holdFps: 25,
     });
@@ -89,8 +90,9 @@ describe('dnp bench --callers', () => {
     expect(f.opts.threads).toBe(2);
     expect(f.opts.seconds).toBe(15);
     expect(f.opts.maxFps).toBeNull();
-    const m = parseBenchArgs(['--callers', '2', '--max-fps', '25']);
-    expect(m.mode === 'callers' && m.opts.maxFps === 25).toBe(true);
+    expect(f.opts.vp8CpuUsed).toBeNull(); // the server's own default
+    const m = parseBenchArgs(['--callers', '2', '--max-fps', '25', '--vp8-cpu-used', '16']);
+    expect(m.mode === 'callers' && m.opts.maxFps === 25 && m.opts.vp8CpuUsed === 16).toBe(true);
     const r = parseBenchArgs(['--ramp', '--max-callers', '5']);
     expect(r.mode === 'callers' && r.opts.callers === 'ramp' && r.opts.maxCallers === 5 && r.opts.seconds === 5).toBe(true);
     expect(parseBenchArgs(['--callers', 'max']).mode).toBe('callers');
@@ -110,6 +112,7 @@ describe('dnp bench --callers', () => {
     [['--max-callers', '4'], /needs --callers max/],
     [['--ramp', '--stop-fps', '26'], /above --hold-fps/],
     [['--callers', '2', '--max-fps', '0'], /--max-fps: 0 is outside 1\.\.240/],
+    [['--callers', '2', '--vp8-cpu-used', '-1'], /--vp8-cpu-used/],
     [['--sizes', '100'], /not a multiple of 64/],
     [['render', '--batches', '1,0'], /--batches: 0 is outside 1\.\.256/],
     [['render', '--batches', '2,2'], /repeats/],

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runEncodeBench, scalePlane, scaleYuv420p } from '../server/src/bench/encode-bench.js';
+import { formatEncodeTable, runEncodeBench, scalePlane, scaleYuv420p } from '../server/src/bench/encode-bench.js';
 import { parseEncodeArgs } from '../server/src/cli/bench-encode.js';
 import { UsageError } from '../server/src/cli/args.js';
 import { createLogger } from '../server/src/log.js';
@@ -18,12 +18,14 @@ describe('dnp bench encode', () => {
     const r = await runEncodeBench({
       avatar: { kind: 'folder', dir: DEFAULT_AVATAR },
       size: 128, codec: 'vp8', streams: [1, 3], workers: 1, seconds: 1, fps: 10, holdFps: 9, bitrate: 0, frames: 4,
-      stopWhenNotHeld: false,
+      vp8CpuUsed: 16, stopWhenNotHeld: false,
     }, createLogger('silent'));
     expect(r.size).toBe(128);
     expect(r.workers).toBe(1);
     expect(r.content).toMatch(/rendered at 256x256 and scaled to 128x128/);
     expect(r.bitrate).toBe(200_000); // the server's default for 128² at 10 fps: its floor
+    expect(r.vp8CpuUsed).toBe(16);
+    expect(formatEncodeTable(r)).toContain('cpu-used 16');
     expect(r.results.map((s) => s.streams)).toEqual([1, 3]);
     for (const s of r.results) {
       expect(s.fpsPerStream.min).toBeGreaterThan(0);
@@ -57,13 +59,14 @@ describe('dnp bench encode', () => {
   });
 
   it('parses its options and refuses bad ones with the reason', () => {
-    const p = parseEncodeArgs(['--streams', '2,4', '--workers', '3', '--size', '512', '--codec', 'h264', '--bitrate', '1.5M', '--all']);
-    expect(p.opts).toMatchObject({ streams: [2, 4], workers: 3, size: 512, codec: 'h264', bitrate: 1_500_000, stopWhenNotHeld: false, fps: 25, holdFps: 24 });
+    const p = parseEncodeArgs(['--streams', '2,4', '--workers', '3', '--size', '512', '--codec', 'h264', '--bitrate', '1.5M', '--all', '--vp8-cpu-used', '12']);
+    expect(p.opts).toMatchObject({ streams: [2, 4], workers: 3, size: 512, codec: 'h264', bitrate: 1_500_000, stopWhenNotHeld: false, fps: 25, holdFps: 24, vp8CpuUsed: 12 });
     expect(p.opts.avatar).toEqual({ kind: 'folder', dir: DEFAULT_AVATAR });
     const defaults = parseEncodeArgs(['--preset', 'cpu', '--size', '128']).opts;
     expect(defaults.avatar).toEqual({ kind: 'untrained', preset: 'cpu', size: 128, fps: 25 });
     expect(defaults.streams).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512]); // a 16-core host held 192 VP8 streams at 256²
     expect(defaults.stopWhenNotHeld).toBe(true);
+    expect(defaults.vp8CpuUsed).toBe(8);
     const bad: Array<[string[], RegExp]> = [
       [['--avatar', DEFAULT_AVATAR, '--preset', 'cpu'], /--preset is for an untrained avatar/],
       [['--size', '129'], /not even/],
@@ -71,6 +74,7 @@ describe('dnp bench encode', () => {
       [['--codec', 'av1'], /codec/],
       [['--bitrate', 'fast'], /not a bitrate/],
       [['--streams', '0'], /streams/],
+      [['--vp8-cpu-used', '17'], /vp8-cpu-used/],
     ];
     for (const [argv, why] of bad) {
       expect(() => parseEncodeArgs(argv)).toThrow(UsageError);

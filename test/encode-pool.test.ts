@@ -87,6 +87,44 @@ describe('encode pool', () => {
     }
   }, 60_000);
 
+  it('passes its VP8 speed (libvpx cpu-used) to every stream: 16 codes the pictures otherwise than 8, as inline does, and decodes', async () => {
+    const fast = new EncodePool({ workers: 1, log, vp8CpuUsed: 16 });
+    pools.push(fast);
+    expect(fast.vp8CpuUsed).toBe(16);
+    expect(pool(0).vp8CpuUsed).toBe(8); // the default
+    const pooled = fast.open(opts());
+    expect(pooled.options.vp8CpuUsed).toBe(16);
+    const own = fast.open(opts({ vp8CpuUsed: 4 })); // a stream's own value wins
+    expect(own.options.vp8CpuUsed).toBe(4);
+    own.close();
+    const inlineFast = new InlineFrameEncoder(opts({ vp8CpuUsed: 16 }));
+    const inlineDefault = new InlineFrameEncoder(opts());
+    const dec = new VideoDecoder('vp8');
+    try {
+      let differs = 0;
+      let last: Uint8Array | null = null;
+      for (let t = 0; t < 8; t++) {
+        const a = await encodeFrame(inlineFast, t);
+        const b = await encodeFrame(pooled, t);
+        const c = await encodeFrame(inlineDefault, t);
+        expect(b.packets.map((x) => x.data.toString('hex'))).toEqual(a.packets.map((x) => x.data.toString('hex')));
+        if (Buffer.compare(Buffer.concat(c.packets.map((x) => x.data)), Buffer.concat(b.packets.map((x) => x.data))) !== 0) differs++;
+        for (const pk of b.packets) for (const pic of dec.decode(pk.data)) last = pic.yuv;
+      }
+      expect(differs).toBeGreaterThan(0);
+      let se = 0;
+      for (let i = 0; i < W * H; i++) se += ((last as Uint8Array)[i]! - pooled.picture.yuv[i]!) ** 2;
+      expect(10 * Math.log10((255 * 255) / Math.max(1e-9, se / (W * H)))).toBeGreaterThan(25);
+    } finally {
+      dec.close();
+      inlineFast.close();
+      inlineDefault.close();
+      pooled.close();
+    }
+    expect(() => new EncodePool({ workers: 1, log, vp8CpuUsed: 17 })).toThrow(/cpu-used must be an integer 0\.\.16, got 17/);
+    expect(() => new InlineFrameEncoder(opts({ vp8CpuUsed: -1 }))).toThrow(/cpu-used must be an integer 0\.\.16/);
+  });
+
   it('spreads streams over at most `workers` threads, starts them when needed and frees them on close', async () => {
     const p = pool(2);
     expect(p.live).toEqual({ workers: 0, streams: 0, failures: 0 });

@@ -54,7 +54,7 @@ describe('dnp serve (command line)', () => {
   it('--help lists every option', () => {
     const r = dnp(['serve', '--help']);
     expect(r.status).toBe(0);
-    for (const o of ['--avatars', '--port', '--host', '--device', '--threads', '--encode-workers', '--render-workers', '--max-fps', '--codec', '--ice-host', '--public-ip', '--ice-servers', '--tracker-model', '--log-level']) {
+    for (const o of ['--avatars', '--port', '--host', '--device', '--threads', '--encode-workers', '--render-workers', '--max-fps', '--vp8-cpu-used', '--codec', '--ice-host', '--public-ip', '--ice-servers', '--tracker-model', '--log-level']) {
       expect(r.stdout).toContain(o);
     }
   });
@@ -85,6 +85,8 @@ describe('dnp serve (command line)', () => {
       [['--render-workers', '0'], {}, /--render-workers: 0 is outside 1\.\.64/],
       [[], { DNP_ENCODE_WORKERS: 'many' }, /--encode-workers: 'many' is not a whole number/],
       [['--max-fps', '0'], {}, /--max-fps: 0 is outside 1\.\.240/],
+      [['--vp8-cpu-used', '17'], {}, /--vp8-cpu-used: 17 is outside 0\.\.16/],
+      [[], { DNP_VP8_CPU_USED: '4.5' }, /--vp8-cpu-used: '4\.5' is not a whole number/],
       [[], { DNP_MAX_FPS: 'fast' }, /--max-fps: 'fast' is not a number/],
       [['stray'], {}, /unexpected argument 'stray'/],
     ];
@@ -110,6 +112,9 @@ describe('dnp serve (command line)', () => {
     expect(resolveServeOptions([], { DNP_ENCODE_WORKERS: '0' }, '/srv').encodeWorkers).toBe(0);
     expect(resolveServeOptions(['--encode-workers=3'], { DNP_ENCODE_WORKERS: '0' }, '/srv').encodeWorkers).toBe(3);
     expect(d.maxFps).toBeNull(); // each avatar's own rate
+    expect(d.vp8CpuUsed).toBe(8);
+    expect(resolveServeOptions([], { DNP_VP8_CPU_USED: '16' }, '/srv').vp8CpuUsed).toBe(16);
+    expect(resolveServeOptions(['--vp8-cpu-used', '12'], { DNP_VP8_CPU_USED: '16' }, '/srv').vp8CpuUsed).toBe(12);
     expect(resolveServeOptions([], { DNP_MAX_FPS: '25' }, '/srv').maxFps).toBe(25);
     expect(resolveServeOptions(['--max-fps', '12.5'], { DNP_MAX_FPS: '25' }, '/srv').maxFps).toBe(12.5);
   });

@@ -63,6 +63,8 @@ export interface ServerOptions {
   connectTimeoutMs: number;
   /** Video bitrate in bit/s; 0 = from the avatar's size and fps. */
   bitrate: number;
+  /** libvpx `cpu-used` of the VP8 streams, 0..16 (default DEFAULT_VP8_CPU_USED). */
+  vp8CpuUsed?: number;
   maxSessions: number;
   /** Codec for a join request that names none. */
   defaultCodec: VideoCodecName;
@@ -171,7 +173,7 @@ export class DnpServer {
     const metrics = new Metrics();
     const encodeWorkers = options.encodeWorkers ?? defaultEncodeWorkers(availableParallelism());
     const renderWorkers = options.renderWorkers ?? defaultRenderWorkers(availableParallelism());
-    const encodePool = new EncodePool({ workers: encodeWorkers, log });
+    const encodePool = new EncodePool({ workers: encodeWorkers, log, ...(options.vp8CpuUsed === undefined ? {} : { vp8CpuUsed: options.vp8CpuUsed }) });
     encodePool.onWorkerFailed = () => metrics.encodeWorkerFailures.inc();
     metrics.liveEncodePool = () => encodePool.live;
     const admission = new Admission({

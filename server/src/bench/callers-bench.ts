@@ -38,6 +38,8 @@ export interface CallersBenchOptions {
   drivingFile: string | null;
   /** the server's --max-fps (null: the avatar's own rate) */
   maxFps: number | null;
+  /** the server's --vp8-cpu-used (null: the server's default) */
+  vp8CpuUsed: number | null;
   /** ramp: stop when any caller receives fewer frames per second than this */
   stopFps: number;
   /** ramp: a step "holds" when every caller receives at least this many frames per second */
@@ -166,7 +168,7 @@ export async function runCallersBench(opts: CallersBenchOptions): Promise<Caller
     if (opts.avatar.kind === 'untrained') say(`making an untrained ${opts.avatar.preset} ${opts.avatar.size}x${opts.avatar.size} avatar …`);
     const avatar = await prepareBenchAvatar(opts.avatar, tmp, opts.maxFps);
     const most = opts.callers === 'ramp' ? opts.maxCallers : opts.callers;
-    server = await ServerProcess.start({ avatars: avatar.avatarsDir, threads: opts.threads, maxSessions: most, joinRate: 100_000, maxFps: opts.maxFps });
+    server = await ServerProcess.start({ avatars: avatar.avatarsDir, threads: opts.threads, maxSessions: most, joinRate: 100_000, maxFps: opts.maxFps, vp8CpuUsed: opts.vp8CpuUsed });
     const s = server;
     const join1 = async (): Promise<CallerRig> => {
       const rig = await CallerRig.connect(rigs.length + 1, s.url, avatar.id, opts.codec);

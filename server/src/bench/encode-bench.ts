@@ -42,6 +42,8 @@ export interface EncodeBenchOptions {
   holdFps: number;
   /** bit/s per stream; 0 = the server's default for the size and rate */
   bitrate: number;
+  /** libvpx `cpu-used` of VP8 streams (the server's --vp8-cpu-used) */
+  vp8CpuUsed: number;
   /** distinct pictures rendered for the loop */
   frames: number;
   /** stop after the first step that does not hold */
@@ -72,6 +74,8 @@ export interface EncodeBenchResult {
   size: number;
   fps: number;
   bitrate: number;
+  /** libvpx `cpu-used` (VP8 only) */
+  vp8CpuUsed: number;
   workers: number;
   results: EncodeStepResult[];
   /** the most streams of a step that held (0 when none did) */
@@ -210,7 +214,7 @@ export async function runEncodeBench(opts: EncodeBenchOptions, log: Logger): Pro
   const say = opts.onProgress ?? (() => undefined);
   const machine = machineInfo();
   const tmp = mkdtempSync(join(os.tmpdir(), 'dnp-bench-encode-'));
-  const pool = new EncodePool({ workers: opts.workers, log });
+  const pool = new EncodePool({ workers: opts.workers, log, vp8CpuUsed: opts.vp8CpuUsed });
   try {
     if (opts.avatar.kind === 'untrained') say(`making an untrained ${opts.avatar.preset} ${opts.avatar.size}x${opts.avatar.size} avatar …`);
     const avatar = await prepareBenchAvatar(opts.avatar, tmp);
@@ -240,6 +244,7 @@ export async function runEncodeBench(opts: EncodeBenchOptions, log: Logger): Pro
       size,
       fps: opts.fps,
       bitrate,
+      vp8CpuUsed: pool.vp8CpuUsed,
       workers: pool.size,
       results,
       streamsHeld: Math.max(0, ...results.filter((r) => r.held).map((r) => r.streams)),
@@ -255,7 +260,7 @@ export function formatEncodeTable(r: EncodeBenchResult): string {
   const lines = [
     formatMachine(r.machine),
     `content: ${r.content}`,
-    `encoder: ${r.codec} ${r.size}x${r.size} at ${r.fps} fps, ${round(r.bitrate / 1000, 0)} kbit/s target, ${r.workers === 0 ? 'inline on the main thread' : `${r.workers} encode workers`}; load average ${r.loadAverage1m} at the end`,
+    `encoder: ${r.codec} ${r.size}x${r.size} at ${r.fps} fps, ${round(r.bitrate / 1000, 0)} kbit/s target${r.codec === 'vp8' ? `, cpu-used ${r.vp8CpuUsed}` : ''}, ${r.workers === 0 ? 'inline on the main thread' : `${r.workers} encode workers`}; load average ${r.loadAverage1m} at the end`,
     '',
     '| streams | frames/s per stream: slowest / median | encode ms median / p90 | skipped ticks | frames/s | kbit/s per stream | cores busy | held |',
     '|---|---|---|---|---|---|---|---|',

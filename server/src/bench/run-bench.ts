@@ -37,6 +37,8 @@ export interface BenchOptions {
   drivingFile: string | null;
   /** the server's --max-fps (null: each avatar's own rate) */
   maxFps: number | null;
+  /** the server's --vp8-cpu-used (null: the server's default) */
+  vp8CpuUsed: number | null;
   onProgress?: (line: string) => void;
 }
 
@@ -81,7 +83,7 @@ async function benchOne(src: BenchAvatarSource, opts: BenchOptions, driving: Dri
   const say = opts.onProgress ?? (() => undefined);
   if (src.kind === 'untrained') say(`making an untrained ${src.preset} ${src.size}x${src.size} avatar …`);
   const avatar = await prepareBenchAvatar(src, tmp, opts.maxFps);
-  const server = await ServerProcess.start({ avatars: avatar.avatarsDir, threads: opts.threads, maxFps: opts.maxFps });
+  const server = await ServerProcess.start({ avatars: avatar.avatarsDir, threads: opts.threads, maxFps: opts.maxFps, vp8CpuUsed: opts.vp8CpuUsed });
   let rig: CallerRig | null = null;
   try {
     rig = await CallerRig.connect(1, server.url, avatar.id, opts.codec);

@@ -18,6 +18,8 @@ export interface ServerProcessOptions {
   joinRate?: number;
   /** the server's --max-fps (default: each avatar's own rate) */
   maxFps?: number | null;
+  /** the server's --vp8-cpu-used (default: the server's own) */
+  vp8CpuUsed?: number | null;
   startTimeoutMs?: number;
 }
 
@@ -39,6 +41,7 @@ export class ServerProcess {
     if (o.maxSessions !== undefined) args.push('--max-sessions', String(o.maxSessions));
     if (o.joinRate !== undefined) args.push('--join-rate', String(o.joinRate));
     if (o.maxFps !== undefined && o.maxFps !== null) args.push('--max-fps', String(o.maxFps));
+    if (o.vp8CpuUsed !== undefined && o.vp8CpuUsed !== null) args.push('--vp8-cpu-used', String(o.vp8CpuUsed));
     const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr?.on('data', (d: Buffer) => {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import type { EncodeBenchOptions } from '../bench/encode-bench.js';
 import { UNTRAINED_PRESETS } from '../bench/untrained-avatar.js';
+import { DEFAULT_VP8_CPU_USED } from '../media/vp8-speed.js';
 import { PROJECT_ROOT } from '../project-paths.js';
 import { VIDEO_CODECS } from '../../../shared/src/signaling.js';
 import { avatarDirArg, flagOptions, parseCommandLine, usageError, valueOptions } from './args.js';
@@ -26,11 +27,12 @@ Options:
   --fps N           25           pictures per second per stream
   --hold-fps F      24           a step holds when every stream delivers at least this
   --bitrate B                    per stream (e.g. 600k); default the server's for the size and rate
+  --vp8-cpu-used N  8            libvpx speed for VP8, 0..16 (the server's --vp8-cpu-used)
   --frames N        50           distinct pictures in the loop
   --json                         print one JSON object instead of the table
 `;
 
-const ENCODE_OPTIONS = { ...valueOptions('avatar', 'preset', 'size', 'codec', 'streams', 'workers', 'seconds', 'fps', 'hold-fps', 'bitrate', 'frames'), ...flagOptions('json', 'all') };
+const ENCODE_OPTIONS = { ...valueOptions('avatar', 'preset', 'size', 'codec', 'streams', 'workers', 'seconds', 'fps', 'hold-fps', 'bitrate', 'vp8-cpu-used', 'frames'), ...flagOptions('json', 'all') };
 
 export function parseEncodeArgs(argv: string[]): { opts: Omit<EncodeBenchOptions, 'onProgress'>; json: boolean } {
   const cl = parseCommandLine(argv, ENCODE_OPTIONS);
@@ -58,6 +60,7 @@ export function parseEncodeArgs(argv: string[]): { opts: Omit<EncodeBenchOptions
       fps,
       holdFps,
       bitrate: bitrateText === undefined ? 0 : parseBitrate(bitrateText),
+      vp8CpuUsed: cl.int('vp8-cpu-used', 0, 16, DEFAULT_VP8_CPU_USED),
       frames: cl.int('frames', 1, 1000, 50),
       stopWhenNotHeld: !cl.flag('all'),
     },

@@ -46,6 +46,7 @@ Options:
   --rate HZ         30           driving frames per second per caller
   --fps N           25           the untrained avatar's frame rate
   --max-fps F                    the server's --max-fps: serve the avatar at this frame rate at most
+  --vp8-cpu-used N               the server's --vp8-cpu-used: libvpx speed for VP8, 0..16 (server default 8)
   --codec C         vp8          vp8 | h264
   --threads N       1            ONNX Runtime threads in the server (0 = one per core); also --server-threads
   --driving FILE    ${DEFAULT_DRIVING}
@@ -76,7 +77,7 @@ function sizesArg(name: string, v: string): number[] {
 }
 
 
-const LIVE_OPTIONS = { ...valueOptions('sizes', 'size', 'preset', 'avatar', 'callers', 'max-callers', 'stop-fps', 'hold-fps', 'seconds', 'warmup', 'rate', 'fps', 'max-fps', 'codec', 'threads', 'server-threads', 'driving'), ...flagOptions('json', 'ramp') };
+const LIVE_OPTIONS = { ...valueOptions('sizes', 'size', 'preset', 'avatar', 'callers', 'max-callers', 'stop-fps', 'hold-fps', 'seconds', 'warmup', 'rate', 'fps', 'max-fps', 'vp8-cpu-used', 'codec', 'threads', 'server-threads', 'driving'), ...flagOptions('json', 'ramp') };
 
 export type LiveBenchArgs =
   | { mode: 'sizes'; opts: Omit<BenchOptions, 'onProgress'>; json: boolean }
@@ -100,6 +101,7 @@ export function parseBenchArgs(argv: string[]): LiveBenchArgs {
     threads: cl.int('server-threads', 0, 64) ?? cl.int('threads', 0, 64, 1),
     drivingFile: cl.str('driving') ?? DEFAULT_DRIVING,
     maxFps: cl.num('max-fps', 1, 240) ?? null,
+    vp8CpuUsed: cl.int('vp8-cpu-used', 0, 16) ?? null,
   };
   const json = cl.flag('json');
   const callers = cl.flag('ramp') || callersText === 'max' ? 'ramp' : callersText === undefined ? null : int('callers', callersText, 1, 64);
@@ -131,6 +133,7 @@ export function parseBenchArgs(argv: string[]): LiveBenchArgs {
       threads: opts.threads,
       drivingFile: opts.drivingFile,
       maxFps: opts.maxFps,
+      vp8CpuUsed: opts.vp8CpuUsed,
       stopFps,
       holdFps,
     },

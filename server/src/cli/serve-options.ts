@@ -16,6 +16,7 @@ import type { ServerOptions } from '../server.js';
 import { LIMIT_DEFAULTS } from '../server-limits.js';
 import { ROOM_NAME_RE } from '../../../shared/src/room-signaling.js';
 import { ROOM_DEFAULTS } from '../rooms/room-defaults.js';
+import { DEFAULT_VP8_CPU_USED } from '../media/vp8-speed.js';
 import type { IceServerConfig } from '../session/peer.js';
 import { envOptions, hostAddress, int, parseCommandLine, usageError, UsageError } from './args.js';
 import { EGRESS_FLAGS, resolveEgressConfig } from './egress-options.js';
@@ -49,6 +50,7 @@ const FLAGS = {
     'audio-model': 'DNP_AUDIO_MODEL',
     'client-dir': 'DNP_CLIENT_DIR',
     bitrate: 'DNP_BITRATE',
+    'vp8-cpu-used': 'DNP_VP8_CPU_USED',
     'max-sessions': 'DNP_MAX_SESSIONS',
     'keepalive-ms': 'DNP_KEEPALIVE_MS',
     'render-timeout-ms': 'DNP_RENDER_TIMEOUT_MS',
@@ -216,6 +218,7 @@ export function resolveServeOptions(argv: string[], env: NodeJS.ProcessEnv, cwd 
     roomSize: cl.int('room-size', 2, 16, ROOM_DEFAULTS.maxParticipants),
     idleTimeoutMs: cl.int('idle-timeout-ms', 0, 86_400_000, LIMIT_DEFAULTS.idleTimeoutMs),
     bitrate: get('bitrate') === undefined ? 0 : parseBitrate(get('bitrate') as string),
+    vp8CpuUsed: cl.int('vp8-cpu-used', 0, 16, DEFAULT_VP8_CPU_USED),
     maxSessions: cl.int('max-sessions', 1, 1000, 8),
     allowNoAvatars: false,
     renderTimeoutMs: cl.int('render-timeout-ms', 100, 600_000, 10000),

@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { parseFromWorker, type FromWorker, type TestFault, type ToWorker } from './encode-protocol.js';
 import { allocatePicture, checkSource, EncodeCounts, InlineFrameEncoder, type EncodedFrame, type FrameEncoder, type FrameEncoderOptions, type FrameEncoderStats, type Picture, type PictureSource } from './frame-encoder.js';
 import type { EncodedPacket } from './video-encoder.js';
+import { checkVp8CpuUsed, DEFAULT_VP8_CPU_USED } from './vp8-speed.js';
 
 const WORKER_URL = new URL('./encode-worker.mjs', import.meta.url);
 
@@ -29,6 +30,8 @@ export interface EncodePoolOptions {
   /** Worker threads at most; 0 = encode inline on the calling thread. */
   workers: number;
   timeoutMs?: number;
+  /** libvpx `cpu-used` of the VP8 streams opened without one of their own (default DEFAULT_VP8_CPU_USED). */
+  vp8CpuUsed?: number;
   log: Logger;
 }
 
@@ -246,6 +249,8 @@ class PooledFrameEncoder implements FrameEncoder {
 export class EncodePool {
   readonly size: number;
   private readonly timeoutMs: number;
+  /** libvpx `cpu-used` of VP8 streams opened without their own. */
+  readonly vp8CpuUsed: number;
   private readonly log: Logger;
   private readonly workers: EncodeWorker[] = [];
   private nextId = 1;
@@ -259,12 +264,14 @@ export class EncodePool {
     if (!Number.isInteger(opts.workers) || opts.workers < 0) throw new RangeError(`encode workers must be an integer >= 0, got ${opts.workers}`);
     this.size = opts.workers;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_ENCODE_TIMEOUT_MS;
+    this.vp8CpuUsed = checkVp8CpuUsed(opts.vp8CpuUsed ?? DEFAULT_VP8_CPU_USED);
     this.log = opts.log;
   }
 
   /** An encoder for one stream: in a worker, or inline when the pool has no workers. Throws when closed (or inline, when it cannot open). */
-  open(options: FrameEncoderOptions): FrameEncoder {
+  open(streamOptions: FrameEncoderOptions): FrameEncoder {
     if (this.closed) throw new Error('encode pool is closed');
+    const options: FrameEncoderOptions = { ...streamOptions, vp8CpuUsed: streamOptions.vp8CpuUsed ?? this.vp8CpuUsed };
     if (this.size === 0) return new InlineFrameEncoder(options);
     return new PooledFrameEncoder(this.pick(), this.nextId++, options, this.timeoutMs);
   }

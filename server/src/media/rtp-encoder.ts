@@ -22,6 +22,8 @@ export interface RtpEncoderOptions {
   packetize?: boolean;
   /** Parameter sets in the codec's extradata instead of in-band (FLV / MP4 muxers need it); default false. */
   globalHeader?: boolean;
+  /** VP8 only: libvpx `cpu-used` (VideoEncoderOptions.vp8CpuUsed). */
+  vp8CpuUsed?: number;
 }
 
 export interface RtpEncodeResult {
@@ -38,7 +40,7 @@ export class RtpEncoder {
 
   constructor(readonly options: RtpEncoderOptions) {
     const { codec, width, height, fps, bitrate } = options;
-    const encoder = new VideoEncoder({ codec, width, height, fps, bitrate, globalHeader: options.globalHeader ?? false });
+    const encoder = new VideoEncoder({ codec, width, height, fps, bitrate, globalHeader: options.globalHeader ?? false, ...(options.vp8CpuUsed === undefined ? {} : { vp8CpuUsed: options.vp8CpuUsed }) });
     if (options.packetize !== false) {
       try {
         this.muxer = new RtpMuxer(encoder, { maxPacketSize: options.maxPacketSize, onPacket: (rtp) => this.collected.push(rtp) });

@@ -25,6 +25,7 @@ import {
   Rational,
 } from 'node-av';
 import type { VideoCodecName } from '../../../shared/src/signaling.js';
+import { checkVp8CpuUsed, DEFAULT_VP8_CPU_USED } from './vp8-speed.js';
 
 // FFmpeg's own log lines (encoder banners, x264 statistics at close) would bypass the server's logger.
 Log.setLevel(AV_LOG_ERROR);
@@ -38,6 +39,8 @@ export interface VideoEncoderOptions {
   bitrate: number;
   /** Parameter sets in the codec's extradata instead of in-band (FLV / MP4 muxers need it); default false. */
   globalHeader?: boolean;
+  /** VP8 only: libvpx's speed (`cpu-used`, 0..16; higher is faster and a little less sharp at the same bitrate). Default DEFAULT_VP8_CPU_USED. */
+  vp8CpuUsed?: number;
 }
 
 export interface EncodedPacket {
@@ -69,6 +72,7 @@ export class VideoEncoder {
   reopens = 0;
 
   constructor(options: VideoEncoderOptions) {
+    if (options.vp8CpuUsed !== undefined) checkVp8CpuUsed(options.vp8CpuUsed);
     this.options = options;
     const name = ENCODER_NAMES[options.codec];
     const codec = Codec.findEncoderByName(name as Parameters<typeof Codec.findEncoderByName>[0]);
@@ -120,7 +124,7 @@ export class VideoEncoder {
       if (options.globalHeader) ctx.setFlags(AV_CODEC_FLAG_GLOBAL_HEADER);
       const opts: Record<string, string> =
         options.codec === 'vp8'
-          ? { deadline: 'realtime', 'cpu-used': '8', 'lag-in-frames': '0', 'error-resilient': '1', 'auto-alt-ref': '0', 'static-thresh': '0' }
+          ? { deadline: 'realtime', 'cpu-used': String(options.vp8CpuUsed ?? DEFAULT_VP8_CPU_USED), 'lag-in-frames': '0', 'error-resilient': '1', 'auto-alt-ref': '0', 'static-thresh': '0' }
           : { preset: 'ultrafast', tune: 'zerolatency', profile: 'baseline', 'forced-idr': '1', 'rc-lookahead': '0' };
       for (const [k, v] of Object.entries(opts)) check(ctx.setOption(k, v), `${name}: option ${k}=${v}`);
       check(ctx.open2Sync(codec, null), `open ${name}`);
