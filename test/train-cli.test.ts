@@ -81,6 +81,10 @@ describe('dnp train arguments', () => {
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-coarse-motion']))).toContain('--no-coarse-motion');
     expect(a).not.toContain('--coarse-motion');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--coarse-motion', '--no-coarse-motion'])).toThrow('--coarse-motion and --no-coarse-motion contradict each other');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--learned-reference']))).toContain('--learned-reference');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-learned-reference']))).toContain('--no-learned-reference');
+    expect(a).not.toContain('--learned-reference');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--learned-reference', '--no-learned-reference'])).toThrow('--learned-reference and --no-learned-reference contradict each other');
     expect(a).not.toContain('--learned-rotation');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--learned-rotation', '--no-learned-rotation'])).toThrow('contradict each other');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--aligned=yes'])).toThrow('--aligned takes no value');

@@ -112,6 +112,11 @@ def parser() -> argparse.ArgumentParser:
             "AVX2 thread); the default",
             "variant W: the displacement's parts are up-sampled to full resolution and composed there (the warp "
             "preset before 1 Dec 2026; no --coarse-motion)")
+    _switch(t, "learned-reference",
+            "variant W, one reference: the reference frame's colours are learned too (a change added to each pixel, "
+            "from zero), so that training can sharpen what the bilinear warp blurs and clean the frame's own noise; "
+            "folded into the graph's constant: no render cost",
+            "variant W: the reference frame's colours are the frame's (no --learned-reference; the default)")
     t.add_argument("--refine-channels", type=_positive_int, default=None,
                    help="variant W: channels of the refinement network at half resolution (preset default 8; the "
                         "default avatar has 16: more detail, 2.4 ms more a frame)")

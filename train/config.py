@@ -112,6 +112,11 @@ class ModelConfig:
     # interpolated between the grid's cells, with ~0.5 ms a frame less work at full resolution (256^2, one
     # AVX2 thread; docs/training.md). The warp preset's since 1 Dec 2026
     warp_coarse_motion: bool = False
+    # variant W, one reference: the reference frame's colours are learned too (a per-pixel change added to the
+    # frame, starting at zero): the warp's bilinear sampling blurs what it reads (about 41 dB against an ideal
+    # shift in the face of a 256^2 frame) and the reference carries its own frame's noise; training can sharpen
+    # and clean the texture it reads. Folded into the reference's neighbour table: no cost at render time
+    warp_learned_reference: bool = False
 
     def switches(self) -> VariantSwitches:
         return variant_switches(self.variant)
@@ -160,6 +165,8 @@ class ModelConfig:
                 raise ValueError("warp_eyes (the eye layer) needs warp_refs = 1 and a size of 128, 256, 512 or 1024")
             if self.warp_mouth and (self.warp_refs != 1 or not eye_layer_fits(self.size)):
                 raise ValueError("warp_mouth (the mouth layer) needs warp_refs = 1 and a size of 128, 256, 512 or 1024")
+            if self.warp_learned_reference and self.warp_refs != 1:
+                raise ValueError("warp_learned_reference (the reference's colours learned) needs warp_refs = 1")
             if self.warp_coarse_motion and self.warp_refs != 1:
                 raise ValueError("warp_coarse_motion (the displacement composed on the flow grid) needs warp_refs = 1")
         self.stages()

@@ -129,6 +129,8 @@ def checkpoint_from_avatar(avatar_dir: Path) -> Dict[str, Any]:
         a = _one([v for v in convs if v.shape == (rc, 3, 3, 3)], "the refinement's first convolution (image part)")
         b = _one([v for v in convs if v.shape == (rc, nf, 3, 3)], "the refinement's first convolution (feature part)")
         new["refine.0.weight"] = torch.from_numpy(np.concatenate([a, b], 1).astype(np.float32))
+    if "ref_delta" in state:  # a learned reference is folded into the table: read back as the reference itself
+        new["ref_delta"] = torch.zeros_like(state["ref_delta"])
     if "table" in new:  # the reference, from its neighbour table's first three columns
         s = cfg.size
         new["reference"] = new["table"][:, 0:3].t().reshape(3, s, s).contiguous()

@@ -49,7 +49,11 @@ def eq4_loss(model: AnyModel, out: Dict[str, torch.Tensor], gt: torch.Tensor) ->
 
 
 # variant W's on/off options, each --NAME / --no-NAME on the command line and warp_NAME in ModelConfig
-WARP_SWITCHES = ("aligned", "eyes", "mouth", "learned_rotation", "dense_geometry", "background_gate", "coarse_motion")
+WARP_SWITCHES = ("aligned", "eyes", "mouth", "learned_rotation", "dense_geometry", "background_gate", "coarse_motion",
+                 "learned_reference")
+
+# the learned reference's colours (warp_learned_reference) train at this fraction of the model's learning rate
+REFERENCE_LR_SCALE = 0.2
 
 # the background gate's start (init_background_gate): open where the clip's motion is at least 1/GAIN of its
 # strongest, spread by this many flow-grid cells (4 px each at 256^2)
@@ -86,8 +90,12 @@ class Trainer:
                 setattr(mcfg, key, False)
         self.model: AnyModel = build_model(mcfg).to(device)
         latent_params = [p for n, p in self.model.named_parameters() if n.startswith("latents.")]
-        other = [p for n, p in self.model.named_parameters() if not n.startswith("latents.")]
+        ref_params = [p for n, p in self.model.named_parameters() if n == "ref_delta"]
+        other = [p for n, p in self.model.named_parameters() if not n.startswith("latents.") and n != "ref_delta"]
         groups = [{"params": other, "lr": tcfg.lr, "base_lr": tcfg.lr}]
+        if ref_params:  # the learned reference's colours: a slower rate, so that noisy gradients do not paint noise
+            lr = tcfg.lr * REFERENCE_LR_SCALE
+            groups.append({"params": ref_params, "lr": lr, "base_lr": lr})
         if latent_params:
             groups.append({"params": latent_params, "lr": tcfg.latent_lr, "base_lr": tcfg.latent_lr})
         self.opt = torch.optim.Adam(groups)
@@ -521,7 +529,7 @@ def _pick_device(name: Optional[str]) -> torch.device:
 def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]:
     """A new run's variant-W options on the preset's model configuration: --no-geometry, --refs K, each of
     WARP_SWITCHES as --NAME / --no-NAME (--aligned, --eyes, --mouth, --learned-rotation, --dense-geometry,
-    --background-gate, --coarse-motion), --refine-channels N, --refine-layers N. The head-aligned maps and the colour layers need one
+    --background-gate, --coarse-motion, --learned-reference), --refine-channels N, --refine-layers N. The head-aligned maps and the colour layers need one
     reference: --refs K > 1 turns the preset's off (a note is returned) and refuses them when asked for explicitly."""
     opt = lambda name: getattr(args, name, None)  # noqa: E731
     names = ["refs", "no_geometry"] + [f for on in WARP_SWITCHES for f in (on, "no_" + on)] + \

@@ -17,14 +17,16 @@ from .conftest import tiny_train_config
 from .test_warp import eye_config
 
 
-def trained_avatar(out, dense: bool = False, gate: bool = False, coarse: bool = False):
+def trained_avatar(out, dense: bool = False, gate: bool = False, coarse: bool = False, learned_reference: bool = False):
     """A variant W avatar with everything a re-export must find: head geometry, head-aligned maps, both colour
     layers away from their default corners, weights that all do something (and, with `dense`, the geometry's dense
-    warp; with `gate`, the background gate; with `coarse`, the displacement composed on the flow grid)."""
+    warp; with `gate`, the background gate; with `coarse`, the displacement composed on the flow grid; with
+    `learned_reference`, a learned change of the reference's colours)."""
     torch.manual_seed(5)
     cfg = eye_config(mouth=True)
     cfg.warp_aligned, cfg.warp_geometry, cfg.warp_dense_geometry = True, True, dense
     cfg.warp_background_gate, cfg.warp_coarse_motion = gate, coarse
+    cfg.warp_learned_reference = learned_reference
     m = WarpModel(cfg.validate()).eval()
     g = torch.Generator().manual_seed(1)
     m.set_reference(torch.rand(3, 128, 128, generator=g))

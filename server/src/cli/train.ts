@@ -57,6 +57,10 @@ Options:
                           and up-sampled once (~0.5 ms a frame less at 256x256 on one thread)  (default)
   --no-coarse-motion      variant W: the displacement's parts are composed at full resolution (the graph
                           before 1 Dec 2026)
+  --learned-reference     variant W, one reference: the reference frame's colours are learned too (a change
+                          added to each pixel, from zero), so that training sharpens what the bilinear warp
+                          blurs and cleans the frame's own noise; folded into the graph (no render cost)
+  --no-learned-reference  variant W: the reference frame's colours are the frame's     (default)
   --refine-channels N     variant W: channels of the refinement network at half resolution (the default
                           avatar has 16: a little more detail, ~2.4 ms more a frame)  (default 8)
   --refine-layers N       variant W: its 3x3 convolutions before the output one        (default 2)
@@ -120,6 +124,8 @@ export interface TrainOptions {
   noBackgroundGate?: boolean;
   coarseMotion?: boolean;
   noCoarseMotion?: boolean;
+  learnedReference?: boolean;
+  noLearnedReference?: boolean;
   noLearnedRotation?: boolean;
   landmarkWeight?: number;
   mseWeight?: number;
@@ -146,7 +152,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'ema', 'cond-noise', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'ema', 'cond-noise', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'learned-reference', 'no-learned-reference', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -164,7 +170,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   };
   const name = cl.str('name');
   if (name !== undefined && name.trim() === '') usageError('--name must not be empty');
-  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry', 'background-gate', 'coarse-motion'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
+  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry', 'background-gate', 'coarse-motion', 'learned-reference'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
   if (cl.flag('resume') && cl.str('init-from-avatar') !== undefined) usageError('--resume and --init-from-avatar exclude each other');
   const optional = <T extends string>(n: 'preset' | 'variant' | 'device' | 'output', allowed: readonly T[]): T | undefined => {
     const v = cl.str(n);
@@ -192,6 +198,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     noBackgroundGate: cl.flag('no-background-gate'),
     coarseMotion: cl.flag('coarse-motion'),
     noCoarseMotion: cl.flag('no-coarse-motion'),
+    learnedReference: cl.flag('learned-reference'),
+    noLearnedReference: cl.flag('no-learned-reference'),
     noLearnedRotation: cl.flag('no-learned-rotation'),
     landmarkWeight: cl.num('landmark-weight', 0, Infinity),
     mseWeight: cl.num('mse-weight', 0, Infinity),
@@ -245,6 +253,8 @@ export function pythonArgs(o: TrainOptions): string[] {
   if (o.noBackgroundGate) a.push('--no-background-gate');
   if (o.coarseMotion) a.push('--coarse-motion');
   if (o.noCoarseMotion) a.push('--no-coarse-motion');
+  if (o.learnedReference) a.push('--learned-reference');
+  if (o.noLearnedReference) a.push('--no-learned-reference');
   opt('--refine-channels', o.refineChannels);
   opt('--refine-layers', o.refineLayers);
   opt('--landmark-weight', o.landmarkWeight);
