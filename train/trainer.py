@@ -615,7 +615,7 @@ def run_training(args: argparse.Namespace) -> int:
             if given is not None and given != have:
                 raise ValueError(f"--{flag.replace('_', '-')} {given} does not match the checkpoint's {have}")
         for name, what in (("dense_geometry", "dense warp"), ("background_gate", "background gate"),
-                           ("coarse_motion", "coarse motion")):
+                           ("coarse_motion", "coarse motion"), ("learned_reference", "learned reference")):
             have = getattr(mcfg, "warp_" + name)
             for flag, on in ((name, True), ("no_" + name, False)):
                 if getattr(args, flag, False) and have != on:

@@ -144,6 +144,9 @@ def test_init_from_avatar_goes_on_training_the_avatars_weights(synth_dataset, tm
     assert main(["train", *common, "--out", str(tmp_path / "h"), "--background-gate",
                  "--init-from-avatar", str(a)]) == 1
     assert "--background-gate does not match the checkpoint, whose background gate is off" in capsys.readouterr().err
+    assert main(["train", *common, "--out", str(tmp_path / "i"), "--learned-reference",
+                 "--init-from-avatar", str(a)]) == 1
+    assert "--learned-reference does not match the checkpoint, whose learned reference is off" in capsys.readouterr().err
     assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
 
 
