@@ -143,7 +143,8 @@ port.on('message', async (/** @type {{ type: string, id?: number, batch?: number
     const t0 = performance.now();
     const res = await session.run({ [inputName]: new ort.Tensor('float32', localInput.subarray(0, n), [batch, size]) });
     const slowUntil = t0 + testMinMsPerFrame * batch;
-    if (performance.now() < slowUntil) await new Promise((resolve) => setTimeout(resolve, slowUntil - performance.now()));
+    // a timer may fire up to a millisecond before performance.now() reaches its delay: wait again until it has
+    while (performance.now() < slowUntil) await new Promise((resolve) => setTimeout(resolve, Math.ceil(slowUntil - performance.now())));
     const ms = testExact && testMinMsPerFrame > 0 ? testMinMsPerFrame * batch : performance.now() - t0;
     const out = res[outputName];
     if (!out) throw new Error(`model has no output "${outputName}"`);
