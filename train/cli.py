@@ -54,6 +54,13 @@ def _ema_decay(v: str) -> float:
     return f
 
 
+def _fraction(v: str) -> float:
+    f = _non_negative_float(v)
+    if f > 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction from 0 to 1, got {v!r}")
+    return f
+
+
 def _minutes(v: str) -> float:
     f = float(v)
     if not (f > 0) or f != f or f == float("inf"):
@@ -135,6 +142,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--cond-noise", type=_non_negative_float, default=None, metavar="SIGMA",
                    help="add Gaussian noise of SIGMA standard deviations to each training batch's gaze and blendshape "
                         "values (not the pose), so that nearby driving vectors give nearby pictures; 0 = off (default)")
+    t.add_argument("--hard-frames", type=_fraction, default=None, metavar="F",
+                   help="draw training frames by how badly they are drawn: each frame's probability is (1 - F) / n + F x "
+                        "its recent squared error / the sum of them, so the frames the model renders worst (rare poses "
+                        "and expressions) come up more often; 0 = every frame equally often (the default)")
     t.add_argument("--iterations", type=_positive_int, default=None, help="total training iterations (preset default 20000)")
     t.add_argument("--batch", type=_positive_int, default=None, help="frames per iteration (preset default)")
     t.add_argument("--lr", type=float, default=None, help="initial learning rate (decays exponentially to lr/10)")

@@ -207,6 +207,9 @@ class TrainConfig:
     # Gaussian noise, in standard deviations of the training frames' values, added to each training batch's
     # normalised gaze and blendshapes (not the pose: the head's motion must match the frame); 0 = off
     cond_noise: float = 0.0
+    # the share of each batch's draws that favour the frames the model draws worst: a frame is drawn with
+    # probability (1 - hard_frames) / n + hard_frames x its recent squared error / the sum of them (0 = uniform)
+    hard_frames: float = 0.0
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

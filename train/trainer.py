@@ -106,6 +106,8 @@ class Trainer:
         self.history: List[Dict[str, Any]] = []
         self.elapsed = 0.0
         self.gen = torch.Generator().manual_seed(tcfg.seed + 1)
+        # --hard-frames: each training frame's recent squared error; frames not yet drawn count as badly drawn
+        self.frame_error = torch.full((len(ds.train_idx),), 1e-2)
         # frames: training set in memory as uint8 when it fits, else read per batch
         n_train = len(ds.train_idx)
         s = mcfg.size
@@ -349,6 +351,7 @@ class Trainer:
             "iteration": self.iteration, **self.model_weights(),
             "optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(), "history": self.history,
             "rng": self.gen.get_state(), "elapsed_s": self.elapsed, "device": str(self.device),
+            "frame_error": self.frame_error.clone(),
         }
 
     def model_weights(self) -> Dict[str, Any]:
@@ -378,6 +381,9 @@ class Trainer:
         self.elapsed = float(ck.get("elapsed_s", 0.0))
         if "rng" in ck:
             self.gen.set_state(ck["rng"])
+        fe = ck.get("frame_error")
+        if isinstance(fe, torch.Tensor) and fe.shape == self.frame_error.shape:
+            self.frame_error = fe.float().clone()
         self.norm = ck["norm"]
         self.mean_t = torch.tensor(self.norm["mean"], dtype=torch.float32)
         self.std_t = torch.tensor(self.norm["std"], dtype=torch.float32)
@@ -405,7 +411,12 @@ class Trainer:
 
     def batch(self) -> "tuple[torch.Tensor, torch.Tensor, torch.Tensor]":
         n = len(self.ds.train_idx)
-        pos = torch.randint(0, n, (self.tcfg.batch,), generator=self.gen)
+        if self.tcfg.hard_frames > 0:  # the frames drawn worst come up more often (--hard-frames)
+            err = self.frame_error
+            p = (1.0 - self.tcfg.hard_frames) / n + self.tcfg.hard_frames * err / err.sum()
+            pos = torch.multinomial(p, self.tcfg.batch, replacement=True, generator=self.gen)
+        else:
+            pos = torch.randint(0, n, (self.tcfg.batch,), generator=self.gen)
         if self.preloaded is not None:
             imgs = self.preloaded[pos.to(self.preloaded.device)]
         else:
@@ -438,6 +449,10 @@ class Trainer:
                 terms["landmarks"] = lm.detach()
         else:
             terms = eq4_loss(self.model, out, gt)
+        if self.tcfg.hard_frames > 0:  # each drawn frame's squared error, smoothed over its visits
+            with torch.no_grad():
+                e = ((out["rgb"].detach().float() - gt) ** 2).mean(dim=(1, 2, 3)).cpu()
+                self.frame_error[pos] = 0.5 * self.frame_error[pos] + 0.5 * e
         self.scaler.scale(terms["loss"]).backward()
         self.scaler.step(self.opt)
         self.scaler.update()
@@ -653,6 +668,8 @@ def run_training(args: argparse.Namespace) -> int:
         tcfg.mse_weight = args.mse_weight
     if getattr(args, "cond_noise", None) is not None:
         tcfg.cond_noise = args.cond_noise
+    if getattr(args, "hard_frames", None) is not None:
+        tcfg.hard_frames = args.hard_frames
     if getattr(args, "ema", None) is not None:  # on a resumed run too: the average starts from its weights
         tcfg.ema = args.ema
     mcfg.validate()

@@ -74,6 +74,9 @@ Options:
                                                                                       (default 0)
   --cond-noise SIGMA      add Gaussian noise of SIGMA standard deviations to each training batch's gaze
                           and blendshape values (not the pose); 0 = off                (default 0)
+  --hard-frames F         draw training frames by how badly the model draws them: each frame's
+                          probability is (1 - F) / n + F x its recent squared error / their sum;
+                          0 = every frame equally often                                (default 0)
   --iterations N          total training iterations                                   (default 20000)
   --max-minutes M         stop training after M minutes of wall-clock time, then checkpoint and
                           export as usual (equal-time comparisons, e.g. npm run eval:ablation)
@@ -131,6 +134,7 @@ export interface TrainOptions {
   mseWeight?: number;
   ema?: number;
   condNoise?: number;
+  hardFrames?: number;
   iterations?: number;
   maxMinutes?: number;
   resume: boolean;
@@ -152,7 +156,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'ema', 'cond-noise', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'learned-reference', 'no-learned-reference', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'ema', 'cond-noise', 'hard-frames', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'learned-reference', 'no-learned-reference', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -205,6 +209,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     mseWeight: cl.num('mse-weight', 0, Infinity),
     ema: cl.num('ema', 0, 0.999999),
     condNoise: cl.num('cond-noise', 0, 10),
+    hardFrames: cl.num('hard-frames', 0, 1),
     iterations: cl.int('iterations', 1, Infinity),
     maxMinutes: positive('max-minutes'),
     resume: cl.flag('resume'),
@@ -261,6 +266,7 @@ export function pythonArgs(o: TrainOptions): string[] {
   opt('--mse-weight', o.mseWeight);
   opt('--ema', o.ema);
   opt('--cond-noise', o.condNoise);
+  opt('--hard-frames', o.hardFrames);
   opt('--iterations', o.iterations);
   opt('--max-minutes', o.maxMinutes);
   opt('--batch', o.batch);
