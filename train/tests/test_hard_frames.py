@@ -20,10 +20,10 @@ def test_frames_drawn_by_their_error(synth_dataset, tmp_path):
     tr = trainer(Dataset(synth_dataset), tmp_path, 0.5, batch=4000)
     n = len(tr.frame_error)
     tr.frame_error = torch.full((n,), 1e-4)
-    tr.frame_error[0] = 1e-4 * (n + 1)  # half of all error in frame 0: drawn with probability 0.5/n + 0.25
+    tr.frame_error[0] = 1e-4 * (n + 1)  # frame 0 holds (n + 1) / 2n of all error, about half
     pos = tr.batch()[0]
     share = float((pos == 0).float().mean())
-    assert share == pytest.approx(0.5 / n + 0.25, abs=0.03)
+    assert share == pytest.approx(0.5 / n + 0.5 * (n + 1) / (2 * n), abs=0.03)
     others = torch.bincount(pos[pos != 0], minlength=n)[1:].float()
     assert float(others.min()) > 0  # the uniform part still reaches every frame
 
