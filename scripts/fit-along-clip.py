@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from train.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from train.dataset import Dataset  # noqa: E402
+from train.trainer import psnr  # noqa: E402
 
 COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
 
@@ -31,9 +32,9 @@ def per_frame_psnr(checkpoint: Path, ds: Dataset) -> np.ndarray:
     for i in range(0, n, 8):
         idx = list(range(i, min(n, i + 8)))
         z = torch.from_numpy((ds.cond[idx] - mean) / std).float()
-        y = model(z, want_low=False)["rgb"].float().numpy()
-        t = ds.read_frames(idx, size).astype(np.float32) / 255.0
-        out[i:i + len(idx)] = 10 * np.log10(1.0 / np.maximum(((y - t) ** 2).mean(axis=(1, 2, 3)), 1e-10))
+        y = model(z, want_low=False)["rgb"].float()
+        t = torch.from_numpy(ds.read_frames(idx, size)).float() / 255.0
+        out[i:i + len(idx)] = psnr(((y - t) ** 2).mean(dim=(1, 2, 3))).numpy()
     return out
 
 

@@ -106,10 +106,10 @@ class Trainer:
         self.history: List[Dict[str, Any]] = []
         self.elapsed = 0.0
         self.gen = torch.Generator().manual_seed(tcfg.seed + 1)
-        # --hard-frames: each training frame's recent squared error; frames not yet drawn count as badly drawn
-        self.frame_error = torch.full((len(ds.train_idx),), 1e-2)
         # frames: training set in memory as uint8 when it fits, else read per batch
         n_train = len(ds.train_idx)
+        # --hard-frames: each training frame's recent squared error; frames not yet drawn count as badly drawn
+        self.frame_error = torch.full((n_train,), 1e-2)
         s = mcfg.size
         self.train_cond = self.normalise(ds.cond[ds.train_idx])
         self.preloaded: Optional[torch.Tensor] = None
