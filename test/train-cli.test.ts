@@ -85,6 +85,10 @@ describe('dnp train arguments', () => {
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-learned-reference']))).toContain('--no-learned-reference');
     expect(a).not.toContain('--learned-reference');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--learned-reference', '--no-learned-reference'])).toThrow('--learned-reference and --no-learned-reference contradict each other');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--head-outline']))).toContain('--head-outline');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-head-outline']))).toContain('--no-head-outline');
+    expect(a).not.toContain('--head-outline');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--head-outline', '--no-head-outline'])).toThrow('--head-outline and --no-head-outline contradict each other');
     expect(a).not.toContain('--learned-rotation');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--learned-rotation', '--no-learned-rotation'])).toThrow('contradict each other');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--aligned=yes'])).toThrow('--aligned takes no value');

@@ -124,6 +124,12 @@ def parser() -> argparse.ArgumentParser:
             "from zero), so that training can sharpen what the bilinear warp blurs and clean the frame's own noise; "
             "folded into the graph's constant: no render cost",
             "variant W: the reference frame's colours are the frame's (no --learned-reference; the default)")
+    _switch(t, "head-outline",
+            "variant W with the dense warp: its spline also goes through points of the head's outline above the face "
+            "(placed from the fitted face points), so that a turned head's hair and skull outline move as an "
+            "outline does, not as far as the forehead; five more points in the spline (off by default: it lost "
+            "0.2 dB on the man's clip, docs/training.md)",
+            "variant W: the dense warp goes through the face points only (no --head-outline; the default)")
     t.add_argument("--refine-channels", type=_positive_int, default=None,
                    help="variant W: channels of the refinement network at half resolution (preset default 8; the "
                         "default avatar has 16: more detail, 2.4 ms more a frame)")

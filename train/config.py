@@ -117,6 +117,10 @@ class ModelConfig:
     # shift in the face of a 256^2 frame) and the reference carries its own frame's noise; training can sharpen
     # and clean the texture it reads. Folded into the reference's neighbour table: no cost at render time
     warp_learned_reference: bool = False
+    # variant W with the dense warp: the thin-plate spline also goes through points on the head's outline above the
+    # face (train/face_geometry.py head_outline_points, placed from the fitted face points, not tracked), so that a
+    # turned head's hair and skull outline move as the outline of a head does instead of as far as the forehead
+    warp_head_outline: bool = False
 
     def switches(self) -> VariantSwitches:
         return variant_switches(self.variant)
@@ -159,6 +163,8 @@ class ModelConfig:
                 raise ValueError("warp_refs (reference frames of variant W) must be 1..8")
             if self.warp_dense_geometry and (self.warp_refs != 1 or not self.warp_geometry):
                 raise ValueError("warp_dense_geometry (the geometry's dense warp) needs warp_geometry and warp_refs = 1")
+            if self.warp_head_outline and not self.warp_dense_geometry:
+                raise ValueError("warp_head_outline (the head's outline in the dense warp) needs warp_dense_geometry")
             if self.warp_aligned and self.warp_refs != 1:
                 raise ValueError("warp_aligned (head-aligned expression maps) needs warp_refs = 1")
             if self.warp_eyes and (self.warp_refs != 1 or not eye_layer_fits(self.size)):

@@ -19,6 +19,32 @@ import torch
 # Landmarks on the rigid part of the face (MediaPipe's 478-point mesh): nose, eye corners, forehead, temples.
 RIGID_LANDMARKS = [1, 4, 5, 6, 168, 197, 195, 33, 263, 133, 362, 10, 234, 454, 127, 356, 9, 8, 109, 338]
 
+# The head's outline (warp_head_outline): points on the upper half of the head's silhouette seen from the front,
+# at these angles of an ellipse (0 = landmark 454's side, 90 = the top of the head, 180 = landmark 234's side), in the
+# upright plane through the two side points beside the ears (landmarks 234 and 454), centred between them,
+# OUTLINE_WIDTH times as wide as they are apart (the skull and the hair reach past them) and reaching above the
+# forehead's top point (landmark 10) by OUTLINE_TOP times their half-distance (the crown lies above the hairline).
+# No landmark lies on the hair or the skull's outline; these follow from the fitted face points, and they turn about
+# the head as its silhouette does, where the face's own points (mostly 5-8 cm in front of it) would carry the
+# silhouette as far as the forehead.
+OUTLINE_ANGLES_DEG = (30.0, 60.0, 90.0, 120.0, 150.0)
+OUTLINE_WIDTH = 1.2
+OUTLINE_TOP = 0.8
+
+
+def head_outline_points(points: torch.Tensor) -> torch.Tensor:
+    """The fitted rigid face points [len(RIGID_LANDMARKS), 3] (cm) -> the head's outline points [m, 3] (see
+    OUTLINE_ANGLES_DEG), in the same frame and dtype."""
+    side_l, side_r = points[RIGID_LANDMARKS.index(234)], points[RIGID_LANDMARKS.index(454)]
+    top = points[RIGID_LANDMARKS.index(10)]
+    centre = (side_l + side_r) / 2.0
+    half = (side_r[0] - side_l[0]).abs() / 2.0
+    half_w = OUTLINE_WIDTH * half
+    half_h = (top[1] - centre[1]) + OUTLINE_TOP * half
+    a = torch.tensor(OUTLINE_ANGLES_DEG, dtype=points.dtype, device=points.device) * (np.pi / 180.0)
+    return torch.stack([centre[0] + half_w * torch.cos(a), centre[1] + half_h * torch.sin(a),
+                        centre[2].expand(a.shape[0])], 1)
+
 
 def euler_matrix(angles: torch.Tensor) -> torch.Tensor:
     """angles [B, 3] (pitch, yaw, roll, radians) -> R [B, 3, 3] = Rz(roll) Ry(yaw) Rx(pitch).

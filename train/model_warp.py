@@ -24,7 +24,9 @@ With `warp_dense_geometry` (`--dense-geometry`), the geometry moves the head by 
 affine leaves at the fitted face points (a turned head's nose and cheeks move differently from the face's plane, 7-15
 px on the synthetic presenter) is spread over the reference by a thin-plate spline through them, tabulated on a
 33 x 33 grid from constants, and each output cell reads it where the head puts the cell (a fixed point, four bilinear
-reads); the colour layers move with it.
+reads); the colour layers move with it. With `warp_head_outline` (`--head-outline`) the spline also goes through
+a few points of the head's outline above the face, placed from the fitted face points (face_geometry.py): the hair
+and the skull's outline of a turned head then move as an outline does, not as far as the forehead.
 
 With `warp_coarse_motion` (`--coarse-motion`, one reference), s(p) - p is composed at the flow grid's cells and
 up-sampled once as two channels (instead of up-sampling r, f and the dense warp and composing them at every output
@@ -58,7 +60,7 @@ from torch import nn
 import torch.nn.functional as Fn
 
 from .config import POSE_SIZE, GAZE_SIZE, ModelConfig
-from .face_geometry import RIGID_LANDMARKS, affine_to, project
+from .face_geometry import OUTLINE_ANGLES_DEG, RIGID_LANDMARKS, affine_to, head_outline_points, project
 
 # the eye layer's controls: brows (1-5), cheek squints (7, 8), blinks, looks, squints and wides (9-22)
 EYE_BLENDSHAPES = [1, 2, 3, 4, 5] + list(range(7, 23))
@@ -429,6 +431,7 @@ class WarpModel(nn.Module):
             cx, cy = cx.reshape(1, -1), cy.reshape(1, -1)
             self.register_buffer("grid_p1", torch.cat([cx, cy, torch.ones_like(cx)], 0), persistent=False)
         self.geometry = cfg.warp_geometry
+        self.outline = cfg.warp_head_outline and self.geometry
         self.dense = cfg.warp_dense_geometry
         if self.geometry:
             # exact head geometry (train/face_geometry.py), set from data by set_geometry(); the learned affine
@@ -440,10 +443,16 @@ class WarpModel(nn.Module):
             self.register_buffer("pose_std", torch.ones(POSE_SIZE))
             self.register_buffer("ref_u", torch.zeros(k, n))
             self.register_buffer("ref_v", torch.zeros(k, n))
+            m = len(OUTLINE_ANGLES_DEG) if self.outline else 0
+            if self.outline:  # the head's outline (set_geometry: from the face points) and where the reference shows it
+                self.register_buffer("outline_points", torch.zeros(m, 3))
+                self.register_buffer("outline_u", torch.zeros(m))
+                self.register_buffer("outline_v", torch.zeros(m))
             if self.dense:
-                # the dense warp: the constant from what the affine leaves at the face points to the thin-plate
-                # spline's table over the reference (set_geometry), and the output cells it is found at
-                self.register_buffer("dense_table", torch.zeros(DENSE_TABLE * DENSE_TABLE, n))
+                # the dense warp: the constant from what the affine leaves at the face points (and the outline's)
+                # to the thin-plate spline's table over the reference (set_geometry), and the output cells it is
+                # found at
+                self.register_buffer("dense_table", torch.zeros(DENSE_TABLE * DENSE_TABLE, n + m))
                 c = (torch.arange(DENSE_CELLS, dtype=torch.float32) + 0.5) * (s / DENSE_CELLS) - 0.5
                 cy, cx = torch.meshgrid(c, c, indexing="ij")
                 cx, cy = cx.reshape(1, -1), cy.reshape(1, -1)
@@ -602,8 +611,17 @@ class WarpModel(nn.Module):
         u, v = project(ref_poses.to(points.dtype), points, camera)
         self.ref_u.copy_(u)
         self.ref_v.copy_(v)
+        u0, v0 = u[0].double(), v[0].double()
+        if self.outline:
+            outline = head_outline_points(points.double())
+            ou, ov = project(ref_poses[:1].double(), outline, camera.double())
+            self.outline_points.copy_(outline)
+            self.outline_u.copy_(ou[0])
+            self.outline_v.copy_(ov[0])
+            # (from the stored float32 values: a re-export reads them back from the graph and builds the same table)
+            u0, v0 = torch.cat([u0, self.outline_u.double()]), torch.cat([v0, self.outline_v.double()])
         if self.dense:
-            self.dense_table.copy_(dense_table(u[0].double(), v[0].double(), self.size))
+            self.dense_table.copy_(dense_table(u0, v0, self.size))
 
     def geometric_affine(self, pose: torch.Tensor) -> torch.Tensor:
         """pose [B, 6] normalised -> the rigid head's motion into each reference as the coefficients [K, B, 2, 3]
@@ -624,8 +642,13 @@ class WarpModel(nn.Module):
         spline = None
         if self.dense:
             a0 = a[0]  # [B, 2, 3]
-            rx = ref_u[0] - (a0[:, 0, 0:1] * u + a0[:, 0, 1:2] * v + a0[:, 0, 2:3])  # [B, n] pixels
-            ry = ref_v[0] - (a0[:, 1, 0:1] * u + a0[:, 1, 1:2] * v + a0[:, 1, 2:3])
+            at_u, at_v, to_u, to_v = u, v, ref_u[0], ref_v[0]
+            if self.outline:  # the head's outline: where the caller's pose puts it, and where the reference has it
+                ou, ov = project(raw, self.outline_points.to(d), self.camera.to(d))
+                at_u, at_v = torch.cat([u, ou], 1), torch.cat([v, ov], 1)
+                to_u, to_v = torch.cat([to_u, self.outline_u.to(d)]), torch.cat([to_v, self.outline_v.to(d)])
+            rx = to_u - (a0[:, 0, 0:1] * at_u + a0[:, 0, 1:2] * at_v + a0[:, 0, 2:3])  # [B, n (+ m)] pixels
+            ry = to_v - (a0[:, 1, 0:1] * at_u + a0[:, 1, 1:2] * at_v + a0[:, 1, 2:3])
             # (dense_table takes pixels: no scalar constant here, which re-export would confuse with the focal length)
             values = torch.matmul(self.dense_table.to(d), torch.stack([rx, ry], 2)).to(torch.float32)  # [B, T*T, 2]
             spline = values.transpose(1, 2).reshape(-1, 2, DENSE_TABLE, DENSE_TABLE)

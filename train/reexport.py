@@ -71,6 +71,21 @@ def _geometry(folded: List[Tuple[str, int, np.ndarray]], n_points: int) -> Dict[
             "pose_std": f32(std), "ref_u": f32(refs[0]), "ref_v": f32(refs[1])}
 
 
+def _outline(folded: List[Tuple[str, int, np.ndarray]], ref_u: torch.Tensor, ref_v: torch.Tensor,
+             m: int) -> Dict[str, torch.Tensor]:
+    """The head's outline in the dense warp (warp_head_outline): its points [m, 3] and where the reference shows
+    them, folded after the reference's face points into what the spline subtracts from (float64 in the graph)."""
+    f64 = [(op, v) for op, _, v in folded if v.dtype == np.float64]
+    pts = _one([v for op, v in f64 if op == "MatMul" and v.shape == (3, m)], "the head's outline points")
+    n = ref_u.shape[-1]
+    to = [v for op, v in f64 if op == "Sub" and v.shape == (n + m,)]
+    if len(to) != 2 or not all(np.allclose(t[:n], r.double().numpy()[0], atol=1e-4) for t, r in zip(to, (ref_u, ref_v))):
+        raise ValueError("cannot find where the reference shows the head's outline in the graph: re-export needs "
+                         "the checkpoint")
+    f32 = lambda a: torch.from_numpy(np.array(a, np.float64)).float()  # noqa: E731
+    return {"outline_points": f32(pts.T), "outline_u": f32(to[0][n:]), "outline_v": f32(to[1][n:])}
+
+
 def _origins(nodes: List[Any], inits: Dict[str, np.ndarray], layers: List[Tuple[str, int, int]]) -> Dict[str, torch.Tensor]:
     """Each colour layer's corner (x0, y0). In the layer's own nodes ("/model/eye_patch/..."), in the order of its
     forward(), the graph subtracts from folded scalars: x0 + (w-1)/2 and y0 + (h-1)/2 (where the patch's centre
@@ -89,7 +104,7 @@ def checkpoint_from_avatar(avatar_dir: Path) -> Dict[str, Any]:
     """A checkpoint (as train/checkpoint.py reads it, without optimiser state) rebuilt from an avatar folder."""
     from .build import build_model
     from .model_warp import WarpModel, dense_table
-    from .face_geometry import RIGID_LANDMARKS
+    from .face_geometry import OUTLINE_ANGLES_DEG, RIGID_LANDMARKS
 
     avatar_dir = Path(avatar_dir)
     man_path, onnx_path = avatar_dir / MANIFEST_FILE, avatar_dir / MODEL_FILE
@@ -136,8 +151,12 @@ def checkpoint_from_avatar(avatar_dir: Path) -> Dict[str, Any]:
         new["reference"] = new["table"][:, 0:3].t().reshape(3, s, s).contiguous()
     if cfg.warp_geometry:
         new.update(_geometry(folded, len(RIGID_LANDMARKS)))
-        if cfg.warp_dense_geometry:  # the dense warp's spline follows from the reference's face points
-            new["dense_table"] = dense_table(new["ref_u"][0].double(), new["ref_v"][0].double(), cfg.size)
+        at_u, at_v = new["ref_u"][0].double(), new["ref_v"][0].double()
+        if cfg.warp_head_outline:
+            new.update(_outline(folded, new["ref_u"], new["ref_v"], len(OUTLINE_ANGLES_DEG)))
+            at_u, at_v = torch.cat([at_u, new["outline_u"].double()]), torch.cat([at_v, new["outline_v"].double()])
+        if cfg.warp_dense_geometry:  # the dense warp's spline follows from the reference's face points (and outline)
+            new["dense_table"] = dense_table(at_u, at_v, cfg.size)
     layers = [(k, layer.h, layer.w) for k, layer in (("eye_patch", model.eye_patch), ("mouth_patch", model.mouth_patch))
               if layer is not None]
     new.update(_origins(nodes, inits, layers))

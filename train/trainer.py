@@ -50,7 +50,7 @@ def eq4_loss(model: AnyModel, out: Dict[str, torch.Tensor], gt: torch.Tensor) ->
 
 # variant W's on/off options, each --NAME / --no-NAME on the command line and warp_NAME in ModelConfig
 WARP_SWITCHES = ("aligned", "eyes", "mouth", "learned_rotation", "dense_geometry", "background_gate", "coarse_motion",
-                 "learned_reference")
+                 "learned_reference", "head_outline")
 
 # the learned reference's colours (warp_learned_reference) train at this fraction of the model's learning rate
 REFERENCE_LR_SCALE = 0.2
@@ -83,6 +83,7 @@ class Trainer:
                              "from the pose alone (no fitted face geometry); prepare it again for better results\n")
             mcfg.warp_geometry = False
             mcfg.warp_dense_geometry = False
+            mcfg.warp_head_outline = False
         for key, what, where in (("warp_eyes", "eye layer", "eyes"), ("warp_mouth", "mouth layer", "lips")):
             if mcfg.switches().warp and getattr(mcfg, key) and ds.landmarks is None:
                 sys.stderr.write(f"train: this dataset has no landmarks (version 1): no {what} (it is placed on the "
@@ -544,7 +545,7 @@ def _pick_device(name: Optional[str]) -> torch.device:
 def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]:
     """A new run's variant-W options on the preset's model configuration: --no-geometry, --refs K, each of
     WARP_SWITCHES as --NAME / --no-NAME (--aligned, --eyes, --mouth, --learned-rotation, --dense-geometry,
-    --background-gate, --coarse-motion, --learned-reference), --refine-channels N, --refine-layers N. The head-aligned maps and the colour layers need one
+    --background-gate, --coarse-motion, --learned-reference, --head-outline), --refine-channels N, --refine-layers N. The head-aligned maps and the colour layers need one
     reference: --refs K > 1 turns the preset's off (a note is returned) and refuses them when asked for explicitly."""
     opt = lambda name: getattr(args, name, None)  # noqa: E731
     names = ["refs", "no_geometry"] + [f for on in WARP_SWITCHES for f in (on, "no_" + on)] + \
@@ -561,9 +562,14 @@ def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]
         if opt(on) or opt(off):
             setattr(mcfg, key, bool(opt(on)))
     if opt("no_geometry"):
-        if opt("dense_geometry"):
-            raise ValueError("--dense-geometry needs the fitted geometry: drop --no-geometry")
-        mcfg.warp_geometry = mcfg.warp_dense_geometry = False
+        for flag in ("dense_geometry", "head_outline"):
+            if opt(flag):
+                raise ValueError(f"--{flag.replace('_', '-')} needs the fitted geometry: drop --no-geometry")
+        mcfg.warp_geometry = mcfg.warp_dense_geometry = mcfg.warp_head_outline = False
+    if opt("head_outline") and not mcfg.warp_dense_geometry:
+        raise ValueError("--head-outline needs the dense warp: drop --no-dense-geometry")
+    if not mcfg.warp_dense_geometry:
+        mcfg.warp_head_outline = False
     if opt("refine_channels") is not None:
         mcfg.refine_channels = opt("refine_channels")
     if opt("refine_layers") is not None:
@@ -573,6 +579,7 @@ def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]
         for flag, key, what in (("aligned", "warp_aligned", "head-aligned expression maps"),
                                 ("eyes", "warp_eyes", "eye layer"), ("mouth", "warp_mouth", "mouth layer"),
                                 ("dense_geometry", "warp_dense_geometry", "geometry's dense warp"),
+                                ("head_outline", "warp_head_outline", "head's outline in the dense warp"),
                                 ("coarse_motion", "warp_coarse_motion", "displacement composed on the flow grid")):
             if mcfg.warp_refs > 1 and getattr(mcfg, key):
                 if opt(flag):
@@ -630,7 +637,8 @@ def run_training(args: argparse.Namespace) -> int:
             if given is not None and given != have:
                 raise ValueError(f"--{flag.replace('_', '-')} {given} does not match the checkpoint's {have}")
         for name, what in (("dense_geometry", "dense warp"), ("background_gate", "background gate"),
-                           ("coarse_motion", "coarse motion"), ("learned_reference", "learned reference")):
+                           ("coarse_motion", "coarse motion"), ("learned_reference", "learned reference"),
+                           ("head_outline", "head outline")):
             have = getattr(mcfg, "warp_" + name)
             for flag, on in ((name, True), ("no_" + name, False)):
                 if getattr(args, flag, False) and have != on:

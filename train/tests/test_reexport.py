@@ -17,16 +17,18 @@ from .conftest import tiny_train_config
 from .test_warp import eye_config
 
 
-def trained_avatar(out, dense: bool = False, gate: bool = False, coarse: bool = False, learned_reference: bool = False):
+def trained_avatar(out, dense: bool = False, gate: bool = False, coarse: bool = False, learned_reference: bool = False,
+                   outline: bool = False):
     """A variant W avatar with everything a re-export must find: head geometry, head-aligned maps, both colour
     layers away from their default corners, weights that all do something (and, with `dense`, the geometry's dense
     warp; with `gate`, the background gate; with `coarse`, the displacement composed on the flow grid; with
-    `learned_reference`, a learned change of the reference's colours)."""
+    `learned_reference`, a learned change of the reference's colours; with `outline`, the head's outline in the
+    dense warp)."""
     torch.manual_seed(5)
     cfg = eye_config(mouth=True)
     cfg.warp_aligned, cfg.warp_geometry, cfg.warp_dense_geometry = True, True, dense
     cfg.warp_background_gate, cfg.warp_coarse_motion = gate, coarse
-    cfg.warp_learned_reference = learned_reference
+    cfg.warp_learned_reference, cfg.warp_head_outline = learned_reference, outline
     m = WarpModel(cfg.validate()).eval()
     g = torch.Generator().manual_seed(1)
     m.set_reference(torch.rand(3, 128, 128, generator=g))
@@ -46,24 +48,27 @@ def trained_avatar(out, dense: bool = False, gate: bool = False, coarse: bool = 
     return m
 
 
-@pytest.mark.parametrize("dense,gate,coarse", [(False, False, False), (True, False, False), (True, True, False),
-                                               (True, False, True)])
-def test_weights_read_back_from_the_graph_are_the_models(tmp_path, dense, gate, coarse):
-    m = trained_avatar(tmp_path / "a", dense, gate, coarse)
+@pytest.mark.parametrize("dense,gate,coarse,outline", [(False, False, False, False), (True, False, False, False),
+                                                       (True, True, False, False), (True, False, True, False),
+                                                       (True, False, True, True)])
+def test_weights_read_back_from_the_graph_are_the_models(tmp_path, dense, gate, coarse, outline):
+    m = trained_avatar(tmp_path / "a", dense, gate, coarse, outline=outline)
     ck = checkpoint_from_avatar(tmp_path / "a")
     state = m.state_dict()
     assert sorted(ck["model"]) == sorted(state)
     assert ("dense_table" in state) == dense and ("flow_gate" in state) == gate
+    assert ("outline_u" in state) == outline
     for k, v in state.items():
         assert torch.equal(ck["model"][k], v), k
     assert ck["model"]["eye_patch.origin"].tolist() == m.eye_patch.origin.tolist() != [32.0, 37.0]
     assert ck["history"][-1]["psnr"] == 21.5 and ck["iteration"] == 7
 
 
-@pytest.mark.parametrize("dense,gate,coarse", [(False, False, False), (True, False, False), (True, True, False),
-                                               (True, False, True)])
-def test_reexport_writes_the_same_frames_and_keeps_the_folder(tmp_path, dense, gate, coarse):
-    trained_avatar(tmp_path / "a", dense, gate, coarse)
+@pytest.mark.parametrize("dense,gate,coarse,outline", [(False, False, False, False), (True, False, False, False),
+                                                       (True, True, False, False), (True, False, True, False),
+                                                       (True, False, True, True)])
+def test_reexport_writes_the_same_frames_and_keeps_the_folder(tmp_path, dense, gate, coarse, outline):
+    trained_avatar(tmp_path / "a", dense, gate, coarse, outline=outline)
     out = tmp_path / "b"
     out.mkdir()
     (out / "PROVENANCE.md").write_text("kept")

@@ -61,6 +61,11 @@ Options:
                           added to each pixel, from zero), so that training sharpens what the bilinear warp
                           blurs and cleans the frame's own noise; folded into the graph (no render cost)
   --no-learned-reference  variant W: the reference frame's colours are the frame's     (default)
+  --head-outline          variant W with the dense warp: its spline also goes through points of the head's
+                          outline above the face (placed from the fitted face points), so that a turned
+                          head's hair and skull outline move as an outline does, not as far as the forehead
+                          (off by default: it lost 0.2 dB on the man's clip, docs/training.md)
+  --no-head-outline       variant W: the dense warp goes through the face points only   (default)
   --refine-channels N     variant W: channels of the refinement network at half resolution (the default
                           avatar has 16: a little more detail, ~2.4 ms more a frame)  (default 8)
   --refine-layers N       variant W: its 3x3 convolutions before the output one        (default 2)
@@ -129,6 +134,8 @@ export interface TrainOptions {
   noCoarseMotion?: boolean;
   learnedReference?: boolean;
   noLearnedReference?: boolean;
+  headOutline?: boolean;
+  noHeadOutline?: boolean;
   noLearnedRotation?: boolean;
   landmarkWeight?: number;
   mseWeight?: number;
@@ -156,7 +163,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'ema', 'cond-noise', 'hard-frames', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'learned-reference', 'no-learned-reference', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'ema', 'cond-noise', 'hard-frames', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'learned-reference', 'no-learned-reference', 'head-outline', 'no-head-outline', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -174,7 +181,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   };
   const name = cl.str('name');
   if (name !== undefined && name.trim() === '') usageError('--name must not be empty');
-  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry', 'background-gate', 'coarse-motion', 'learned-reference'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
+  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry', 'background-gate', 'coarse-motion', 'learned-reference', 'head-outline'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
   if (cl.flag('resume') && cl.str('init-from-avatar') !== undefined) usageError('--resume and --init-from-avatar exclude each other');
   const optional = <T extends string>(n: 'preset' | 'variant' | 'device' | 'output', allowed: readonly T[]): T | undefined => {
     const v = cl.str(n);
@@ -204,6 +211,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     noCoarseMotion: cl.flag('no-coarse-motion'),
     learnedReference: cl.flag('learned-reference'),
     noLearnedReference: cl.flag('no-learned-reference'),
+    headOutline: cl.flag('head-outline'),
+    noHeadOutline: cl.flag('no-head-outline'),
     noLearnedRotation: cl.flag('no-learned-rotation'),
     landmarkWeight: cl.num('landmark-weight', 0, Infinity),
     mseWeight: cl.num('mse-weight', 0, Infinity),
@@ -260,6 +269,8 @@ export function pythonArgs(o: TrainOptions): string[] {
   if (o.noCoarseMotion) a.push('--no-coarse-motion');
   if (o.learnedReference) a.push('--learned-reference');
   if (o.noLearnedReference) a.push('--no-learned-reference');
+  if (o.headOutline) a.push('--head-outline');
+  if (o.noHeadOutline) a.push('--no-head-outline');
   opt('--refine-channels', o.refineChannels);
   opt('--refine-layers', o.refineLayers);
   opt('--landmark-weight', o.landmarkWeight);
