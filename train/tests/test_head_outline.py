@@ -8,7 +8,6 @@ import torch
 
 from train.config import ModelConfig, preset_configs
 from train.dataset import Dataset
-from train.export import export_avatar, untrained_conditioning
 from train.face_geometry import (OUTLINE_ANGLES_DEG, OUTLINE_TOP, OUTLINE_WIDTH, RIGID_LANDMARKS, head_outline_points,
                                  project)
 from train.model_warp import WarpModel
@@ -16,7 +15,7 @@ from train.synth import write_synthetic_dataset
 from train.trainer import Trainer, apply_warp_options
 
 from .conftest import check_warp_switch, tiny_train_config
-from .test_warp import tiny_warp_config, with_landmarks
+from .test_warp import export_jittered, tiny_warp_config, with_landmarks
 
 SIZE = 128
 CAMERA = torch.tensor([SIZE * 0.9, SIZE / 2.0, SIZE / 2.0])
@@ -140,12 +139,6 @@ def test_the_trainer_places_the_outline_from_its_fitted_face_points(tmp_path):
 
 
 def test_the_outline_exports_with_parity(tmp_path):
-    m = model(True)
-    torch.manual_seed(11)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    c = untrained_conditioning()
-    man = export_avatar(m, None, tmp_path, "o", 25, c["mean"], c["std"], c["neutral"], {"provenance": "test"})
+    man = export_jittered(model(True), tmp_path, "o", 11)
     assert man["training"]["parityMaxAbsDiff"] < 1e-4
     assert man["training"]["model"]["warp_head_outline"] is True
