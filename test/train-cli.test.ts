@@ -102,6 +102,7 @@ describe('dnp train arguments', () => {
     ['--ema', '0.999', ['1', '-0.5']],
     ['--cond-noise', '0.3', ['-1']],
     ['--hard-frames', '0.5', ['-0.1', '1.5']],
+    ['--workers', '2', ['0', '1.5']],
   ])('passes %s (a number in range) and leaves the default to the trainer', (flag, good, bad) => {
     const a = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', flag, good]));
     expect(a.slice(a.indexOf(flag), a.indexOf(flag) + 2)).toEqual([flag, good]);

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as Fn
 
+from .data_parallel import Group, Workers
 from .checkpoint import export_from_checkpoint, load_checkpoint, save_checkpoint
 from .export import parity_summary
 from .config import GAZE_SIZE, POSE_SIZE, ModelConfig, TrainConfig, eye_layer_fits, preset_configs
@@ -65,7 +66,19 @@ class Trainer:
     # --max-minutes: the training loop stops after this many seconds (then checkpoint and export as usual)
     max_seconds: Optional[float] = None
     run_started: Optional[float] = None
+    run_elapsed: Optional[float] = None  # seconds since run() started, as of this iteration (worker 0's clock)
     stopped_early = False
+    # --workers N: this process's place among the workers (train/data_parallel.py); None = the only one
+    group: Optional[Group] = None
+
+    @property
+    def lead(self) -> bool:
+        """Whether this process evaluates, checkpoints and reports (the only worker, or worker 0)."""
+        return self.group is None or self.group.lead
+
+    def share(self) -> "tuple[int, int]":
+        """This worker's slice of each batch."""
+        return (0, self.tcfg.batch) if self.group is None else self.group.share(self.tcfg.batch)
 
     def __init__(self, ds: Dataset, mcfg: ModelConfig, tcfg: TrainConfig, device: torch.device, preset: str,
                  name: str, fps: float, out_dir: Path, progress: bool = True, bar: bool = True):
@@ -404,13 +417,15 @@ class Trainer:
         that a time-limited run still ends at the final learning rate."""
         t = min(1.0, it / max(1, self.tcfg.iterations))
         if self.max_seconds and self.run_started is not None:
-            t = max(t, min(1.0, (time.time() - self.run_started) / self.max_seconds))
+            elapsed = self.run_elapsed if self.run_elapsed is not None else time.time() - self.run_started
+            t = max(t, min(1.0, elapsed / self.max_seconds))
         f = (self.tcfg.lr_final / self.tcfg.lr) ** t
         if self.mcfg.switches().warp:  # a short linear warm-up: the flow starts at zero and must not jump
             f *= min(1.0, (it + 1 - self.warm_from) / 200.0)
         return f
 
     def batch(self) -> "tuple[torch.Tensor, torch.Tensor, torch.Tensor]":
+        """The whole batch's frame positions, and this worker's share of their driving values and frames."""
         n = len(self.ds.train_idx)
         if self.tcfg.hard_frames > 0:  # the frames drawn worst come up more often (--hard-frames)
             err = self.frame_error
@@ -418,17 +433,21 @@ class Trainer:
             pos = torch.multinomial(p, self.tcfg.batch, replacement=True, generator=self.gen)
         else:
             pos = torch.randint(0, n, (self.tcfg.batch,), generator=self.gen)
+        lo, hi = self.share()
+        mine = pos[lo:hi]
         if self.preloaded is not None:
-            imgs = self.preloaded[pos.to(self.preloaded.device)]
+            imgs = self.preloaded[mine.to(self.preloaded.device)]
         else:
-            imgs = torch.from_numpy(self.ds.read_frames(self.ds.train_idx[pos.numpy()], self.mcfg.size))
-        return pos, self.train_cond[pos], imgs
+            imgs = torch.from_numpy(self.ds.read_frames(self.ds.train_idx[mine.numpy()], self.mcfg.size))
+        return pos, self.train_cond[mine], imgs
 
     def step(self) -> Dict[str, float]:
         self.model.train()
-        pos, cond, imgs = self.batch()
-        if self.tcfg.cond_noise > 0:
-            noise = torch.randn(cond.shape[0], cond.shape[1] - POSE_SIZE, generator=self.gen)
+        drawn, cond, imgs = self.batch()
+        lo, hi = self.share()
+        pos = drawn[lo:hi]
+        if self.tcfg.cond_noise > 0:  # drawn for the whole batch, so that every worker's generator stays in step
+            noise = torch.randn(len(drawn), cond.shape[1] - POSE_SIZE, generator=self.gen)[lo:hi]
             cond = torch.cat([cond[:, :POSE_SIZE], cond[:, POSE_SIZE:] + self.tcfg.cond_noise * noise], 1)
         dev = self.device
         gt = imgs.to(dev, non_blocking=True).float() / 255.0
@@ -450,15 +469,21 @@ class Trainer:
                 terms["landmarks"] = lm.detach()
         else:
             terms = eq4_loss(self.model, out, gt)
-        if self.tcfg.hard_frames > 0:  # each drawn frame's squared error, smoothed over its visits
-            with torch.no_grad():
-                e = ((out["rgb"].detach().float() - gt) ** 2).mean(dim=(1, 2, 3)).cpu()
-                self.frame_error[pos] = 0.5 * self.frame_error[pos] + 0.5 * e
+        with torch.no_grad():  # each drawn frame's squared error (for --hard-frames)
+            e = ((out["rgb"].detach().float() - gt) ** 2).mean(dim=(1, 2, 3)).cpu() if self.tcfg.hard_frames > 0 \
+                else torch.zeros(len(pos))
         self.scaler.scale(terms["loss"]).backward()
+        if self.group is not None:  # gradients and loss terms averaged over the workers, the whole batch's errors
+            names = list(terms)
+            mean, e = self.group.reduce_step(list(self.model.parameters()),
+                                             torch.stack([terms[k].detach().float().cpu() for k in names]), e, lo)
+            terms = {k: mean[i] for i, k in enumerate(names)}
+        if self.tcfg.hard_frames > 0:  # each drawn frame's squared error, smoothed over its visits
+            self.frame_error[drawn] = 0.5 * self.frame_error[drawn] + 0.5 * e
         self.scaler.step(self.opt)
         self.scaler.update()
         self.iteration += 1
-        if self.ema is not None:
+        if self.ema is not None and self.lead:
             self.update_ema()
         return {k: float(v.detach()) for k, v in terms.items()}
 
@@ -488,18 +513,20 @@ class Trainer:
 
     def run(self) -> None:
         t = self.tcfg
-        bar = Progress(t.iterations, start=self.iteration, enabled=self.show_progress, lines_only=not self.show_bar,
-                       log_every_s=30.0 if not self.show_bar else 10.0)
+        bar = Progress(t.iterations, start=self.iteration, enabled=self.show_progress and self.lead,
+                       lines_only=not self.show_bar, log_every_s=30.0 if not self.show_bar else 10.0)
         loss_avg: Optional[float] = None
         t_start = time.time() - self.elapsed
         last_eval = self.history[-1]["psnr"] if self.history else None
-        deadline = None if self.max_seconds is None else time.time() + self.max_seconds
         self.run_started = time.time()
         try:
             while self.iteration < t.iterations:
-                if deadline is not None and time.time() >= deadline:
+                self.run_elapsed = time.time() - self.run_started
+                if self.group is not None:  # worker 0's clock in every worker: they stop at the same iteration
+                    self.run_elapsed = self.group.clock(self.run_elapsed)
+                if self.max_seconds is not None and self.run_elapsed >= self.max_seconds:
                     self.stopped_early = True
-                    if not self.history or self.history[-1]["iteration"] != self.iteration:
+                    if self.lead and (not self.history or self.history[-1]["iteration"] != self.iteration):
                         ev = self.evaluate()
                         bar.message(eval_message(ev))
                     break
@@ -508,6 +535,8 @@ class Trainer:
                     raise RuntimeError(f"loss became {terms['loss']} at iteration {self.iteration}")
                 loss_avg = terms["loss"] if loss_avg is None else 0.95 * loss_avg + 0.05 * terms["loss"]
                 self.elapsed = time.time() - t_start
+                if not self.lead:
+                    continue
                 if self.iteration % t.eval_every == 0 or self.iteration == t.iterations:
                     ev = self.evaluate()
                     last_eval = ev["psnr"]
@@ -522,10 +551,34 @@ class Trainer:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the checkpoint write
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             bar.close()
-            self.save()
+            if self.lead:
+                self.save()
             sys.stderr.write(f"train: interrupted at iteration {self.iteration}; checkpoint saved, continue with --resume\n")
             raise
         bar.close()
+
+
+def restore(trainer: Trainer, ck: Dict[str, Any]) -> None:
+    """A trainer's state from a checkpoint (--resume, --init-from-avatar), driving values normalised as it was."""
+    trainer.load_state(ck)
+    trainer.train_cond = trainer.normalise(trainer.ds.cond[trainer.ds.train_idx])
+    trainer.eval_cond = trainer.normalise(trainer.ds.cond[trainer.eval_idx])
+
+
+def build_worker_trainer(job: Dict[str, Any], group: Group) -> Trainer:
+    """Workers 1..N-1 of --workers N (train/data_parallel.py): worker 0's configuration and checkpoint, quiet,
+    then worker 0's weights."""
+    ds = Dataset(Path(job["data"]))
+    mcfg = ModelConfig.from_dict(dict(job["model_config"]))
+    tcfg = TrainConfig.from_dict(dict(job["train_config"]))
+    trainer = Trainer(ds, mcfg, tcfg, torch.device("cpu"), job["preset"], job["name"], ds.fps, Path(job["out"]),
+                      progress=False)
+    if job["checkpoint"] is not None:
+        restore(trainer, job["checkpoint"])
+    trainer.max_seconds = job["max_seconds"]
+    trainer.group = group
+    group.broadcast_weights(trainer.model)
+    return trainer
 
 
 def eval_message(ev: Dict[str, Any]) -> str:
@@ -680,15 +733,22 @@ def run_training(args: argparse.Namespace) -> int:
         tcfg.hard_frames = args.hard_frames
     if getattr(args, "ema", None) is not None:  # on a resumed run too: the average starts from its weights
         tcfg.ema = args.ema
+    n_workers = int(getattr(args, "workers", None) or 1)
+    if n_workers > 1 and device.type != "cpu":
+        sys.stderr.write(f"train: --workers {n_workers} is for training on the CPU; this run is on {device.type}, "
+                         f"in one process\n")
+        n_workers = 1
+    if n_workers > 1:
+        if tcfg.batch % n_workers:
+            raise ValueError(f"--workers {n_workers} must divide the batch ({tcfg.batch} frames): each worker takes "
+                             f"an equal share; choose --batch")
     mcfg.validate()
     name = args.name or (ck.get("name") if ck else None) or Path(ds.manifest["source"]["file"]).stem or "avatar"
     trainer = Trainer(ds, mcfg, tcfg, device, preset, name, ds.fps, out, progress=True, bar=not args.no_progress)
     if getattr(args, "max_minutes", None):
         trainer.max_seconds = float(args.max_minutes) * 60.0
     if ck is not None:
-        trainer.load_state(ck)
-        trainer.train_cond = trainer.normalise(ds.cond[ds.train_idx])
-        trainer.eval_cond = trainer.normalise(ds.cond[trainer.eval_idx])
+        restore(trainer, ck)
     flops = model_flops(mcfg)["total"]
     sys.stderr.write(
         f"train: {len(ds.train_idx)} training / {len(ds.test_idx)} held-out valid frames of {ds.n}; preset {preset}, "
@@ -699,12 +759,24 @@ def run_training(args: argparse.Namespace) -> int:
     if getattr(trainer, "geometry_error_px", None) is not None:
         sys.stderr.write(f"train: head geometry fitted to the landmarks (camera + {len(RIGID_LANDMARKS)} rigid face "
                          f"points): mean reprojection error {trainer.geometry_error_px:.2f} px\n")
+    workers: Optional[Workers] = None
+    if n_workers > 1:
+        job = {"data": str(args.data), "out": str(out), "model_config": mcfg.to_dict(),
+               "train_config": tcfg.to_dict(), "preset": preset, "name": name, "checkpoint": ck,
+               "max_seconds": trainer.max_seconds}
+        workers = Workers(n_workers, torch.get_num_threads(), job)
+        trainer.group = workers.group
+        trainer.group.broadcast_weights(trainer.model)
+        sys.stderr.write(f"train: {n_workers} workers, {tcfg.batch // n_workers} frames of each batch and "
+                         f"{torch.get_num_threads()} torch thread(s) each\n")
     prev = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         trainer.run()
     finally:
         signal.signal(signal.SIGTERM, prev)
+        if workers is not None:
+            workers.close()
     path = trainer.save()
     if trainer.stopped_early:
         sys.stderr.write(f"train: stopped by --max-minutes {args.max_minutes:g} at iteration {trainer.iteration} of {tcfg.iterations}\n")
