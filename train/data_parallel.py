@@ -1,13 +1,13 @@
 """`--workers N`: one training spread over N processes on the CPU, each with its own torch threads.
 
-PyTorch's convolutions on small tensors use a second core poorly (two threads train this project's models only a
-little faster than one), but two processes each with one thread do twice the work. So every batch is split: all
-workers draw the same batch of frames (the same generator and seed), each renders and back-propagates its own
-contiguous share, and one all-reduce over gloo sums the gradients (divided by N: the mean over the whole batch), the
-loss terms and the drawn frames' squared errors (for --hard-frames). Every worker then takes the same Adam step, so
-the run is the one-process run up to the order of floating-point sums; only worker 0 evaluates, checkpoints, exports
-and shows progress. The clock that stops a --max-minutes run and schedules the learning rate is worker 0's, shared
-at every step.
+PyTorch's operators on this project's small tensors leave part of a second thread idle (the man's clip on a 2-core
+AVX2 machine: one thread 2.9 it/s, two threads 4.5, two workers of one thread 4.9; docs/training.md). So every batch
+is split: all workers draw the same batch of frames (the same generator and seed), each renders and back-propagates
+its own contiguous share, and one all-reduce over gloo sums the gradients (divided by N: the mean over the whole
+batch), the loss terms and the drawn frames' squared errors (for --hard-frames). Every worker then takes the same
+Adam step, so the run is the one-process run up to the order of floating-point sums; only worker 0 evaluates,
+checkpoints, exports and shows progress. The clock that stops a --max-minutes run and schedules the learning rate
+is worker 0's, shared at every step.
 
 Worker 0 is the `dnp train` process; it starts the others (multiprocessing's spawn) and stops them when it ends,
 also on Ctrl-C or an error. A worker that dies breaks the all-reduce, which then fails in every other one.
