@@ -93,6 +93,8 @@ class Workers:
     def __init__(self, world: int, threads: int, job: Dict[str, Any]):
         if world < 2:
             raise ValueError("Workers needs at least two workers")
+        self.closed = False
+        self.group: Optional[Group] = None
         self.dir = Path(tempfile.mkdtemp(prefix="dnp-workers-"))
         init_file = self.dir / "rendezvous"
         ctx = multiprocessing.get_context("spawn")
@@ -107,20 +109,18 @@ class Workers:
         except BaseException:
             self.close()
             raise
-        self.closed = False
 
     def close(self) -> None:
-        if getattr(self, "closed", False):
+        if self.closed:
             return
         self.closed = True
-        group: Optional[Group] = getattr(self, "group", None)
         for p in self.procs:
             if p.is_alive():
                 p.terminate()
         for p in self.procs:
             p.join(timeout=10)
-        if group is not None:
-            group.close()
+        if self.group is not None:
+            self.group.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -65,7 +65,6 @@ GATE_SPREAD_CELLS = 2
 class Trainer:
     # --max-minutes: the training loop stops after this many seconds (then checkpoint and export as usual)
     max_seconds: Optional[float] = None
-    run_started: Optional[float] = None
     run_elapsed: Optional[float] = None  # seconds since run() started, as of this iteration (worker 0's clock)
     stopped_early = False
     # --workers N: this process's place among the workers (train/data_parallel.py); None = the only one
@@ -416,9 +415,8 @@ class Trainer:
         """Decay over the run: by iterations, or by wall-clock time under --max-minutes (whichever is further), so
         that a time-limited run still ends at the final learning rate."""
         t = min(1.0, it / max(1, self.tcfg.iterations))
-        if self.max_seconds and self.run_started is not None:
-            elapsed = self.run_elapsed if self.run_elapsed is not None else time.time() - self.run_started
-            t = max(t, min(1.0, elapsed / self.max_seconds))
+        if self.max_seconds and self.run_elapsed is not None:
+            t = max(t, min(1.0, self.run_elapsed / self.max_seconds))
         f = (self.tcfg.lr_final / self.tcfg.lr) ** t
         if self.mcfg.switches().warp:  # a short linear warm-up: the flow starts at zero and must not jump
             f *= min(1.0, (it + 1 - self.warm_from) / 200.0)
@@ -518,10 +516,10 @@ class Trainer:
         loss_avg: Optional[float] = None
         t_start = time.time() - self.elapsed
         last_eval = self.history[-1]["psnr"] if self.history else None
-        self.run_started = time.time()
+        run_started = time.time()
         try:
             while self.iteration < t.iterations:
-                self.run_elapsed = time.time() - self.run_started
+                self.run_elapsed = time.time() - run_started
                 if self.group is not None:  # worker 0's clock in every worker: they stop at the same iteration
                     self.run_elapsed = self.group.clock(self.run_elapsed)
                 if self.max_seconds is not None and self.run_elapsed >= self.max_seconds:

@@ -70,8 +70,8 @@ def test_a_worker_that_dies_stops_the_run(synth_dataset, tmp_path):
 
 def test_a_batch_the_workers_cannot_share_is_refused(synth_dataset, tmp_path):
     from train.commands import cmd_train
-    args = parser().parse_args(["train", "--data", str(synth_dataset), "--out", str(tmp_path / "o"), "--preset", "cpu", "--size", "256", "--workers", "3",
-                                "--batch", "4", "--iterations", "2", "--no-progress"])
+    args = parser().parse_args(["train", "--data", str(synth_dataset), "--out", str(tmp_path / "o"), "--preset", "cpu",
+                                "--size", "256", "--workers", "3", "--batch", "4", "--iterations", "2", "--no-progress"])
     with pytest.raises(ValueError, match="--workers 3 must divide the batch"):
         cmd_train(args)
 
