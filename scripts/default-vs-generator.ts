@@ -4,11 +4,12 @@
  * recipe by default; the shipped default was trained on seed 11), and prints the PSNR of each frame and the mean.
  * With --png, writes a picture: generator | avatar | error ×4, one row a frame (avatars/default/PROVENANCE.md);
  * with --controls-png, one control at a time (CONTROLS below) from the neutral face: the generator's row above the
- * avatar's (docs/images/default-avatar-controls.png).
+ * avatar's (docs/images/default-avatar-controls.png). With --error-map, writes the root-mean-square error of every pixel
+ * over all the frames compared (x4, white = 64 grey levels) and prints the share of the squared error by band of rows.
  * test/default-avatar.test.ts checks the same thing on the same 40 frames (server/src/synth/held-out.ts).
  *
  *   npx tsx scripts/default-vs-generator.ts [--avatar avatars/default] [--frames 40] [--seed 7] [--png FILE] [--rows 4]
- *     [--controls-png FILE]
+ *     [--controls-png FILE] [--error-map FILE]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,7 +47,7 @@ const HELP = `default-vs-generator: PSNR of an avatar trained on the synthetic p
 `;
 
 async function main(): Promise<void> {
-  const cl = parseCommandLine(process.argv.slice(2), { avatar: { type: 'string' }, frames: { type: 'string' }, seed: { type: 'string' }, png: { type: 'string' }, rows: { type: 'string' }, 'controls-png': { type: 'string' } });
+  const cl = parseCommandLine(process.argv.slice(2), { avatar: { type: 'string' }, frames: { type: 'string' }, seed: { type: 'string' }, png: { type: 'string' }, rows: { type: 'string' }, 'controls-png': { type: 'string' }, 'error-map': { type: 'string' } });
   if (cl.help) {
     process.stdout.write(HELP);
     return;
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
   const rows = cl.int('rows', 1, 16, 4);
   const png = cl.str('png');
   const controlsPng = cl.str('controls-png');
+  const errorPng = cl.str('error-map');
   const m = parseAvatarManifest(JSON.parse(readFileSync(join(dir, 'avatar.json'), 'utf8')), join(dir, 'avatar.json'));
   if (m.width !== 256 || m.height !== 256) throw new Error(`${dir}: the generator comparison is at 256x256, this avatar is ${m.width}x${m.height}`);
   if (m.conditioning.mean.length !== VECTOR_SIZE) throw new Error(`${dir}: expected ${VECTOR_SIZE} driving values, the avatar takes ${m.conditioning.mean.length}`);
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
   const plane = 256 * 256;
   const normalise = (vectors: Float32Array): Float32Array => normaliseConditioning(m.conditioning, vectors);
   const scores: number[] = [];
+  const squared = new Float64Array(plane); // each pixel's squared error, summed over the frames and channels
   let controls: RgbImage | null = null;
   const pictures: RgbImage[] = [];
   const showEvery = Math.max(1, Math.floor(frames / rows));
@@ -81,6 +84,11 @@ async function main(): Promise<void> {
         const mine = rgbFromPlanes(rgb, i * 3 * plane, 256, 256);
         const gt: RgbImage = { width: 256, height: 256, data: new Uint8Array(truth[i] as Buffer) };
         scores.push(psnrFromMse(l1AndMse(gt, mine).mse));
+        for (let p = 0; p < plane * 3; p++) {
+          const d = (gt.data[p] as number) - (mine.data[p] as number);
+          const q = Math.floor(p / 3);
+          squared[q] = (squared[q] as number) + d * d;
+        }
         const k = start + i;
         if (pictures.length < rows && k % showEvery === 0) pictures.push(hstack([gt, mine, errorMap(gt, mine, 4)]));
       });
@@ -110,6 +118,15 @@ async function main(): Promise<void> {
     const img = vstack(pictures);
     writeFileSync(png, await encodePngRgb(img.data, img.width, img.height));
     process.stdout.write(`wrote ${png}\n`);
+  }
+  if (errorPng) {
+    const total = squared.reduce((a, b) => a + b, 0);
+    const bands = Array.from({ length: 8 }, (_, k) => squared.subarray(k * plane / 8, (k + 1) * plane / 8).reduce((a, b) => a + b, 0) / total);
+    process.stdout.write(`share of the squared error by eighth of the rows, top to bottom: ${bands.map((b) => b.toFixed(3)).join(' ')}\n`);
+    const rms = new Uint8Array(plane * 3);
+    for (let p = 0; p < plane; p++) rms.fill(Math.min(255, Math.round(4 * Math.sqrt((squared[p] as number) / (3 * scores.length)))), 3 * p, 3 * p + 3);
+    writeFileSync(errorPng, await encodePngRgb(rms, 256, 256));
+    process.stdout.write(`wrote ${errorPng}\n`);
   }
   if (controlsPng && controls) {
     writeFileSync(controlsPng, await encodePngRgb(controls.data, controls.width, controls.height));

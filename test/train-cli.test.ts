@@ -89,6 +89,10 @@ describe('dnp train arguments', () => {
     expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-head-outline']))).toContain('--no-head-outline');
     expect(a).not.toContain('--head-outline');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--head-outline', '--no-head-outline'])).toThrow('--head-outline and --no-head-outline contradict each other');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--body-motion']))).toContain('--body-motion');
+    expect(pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', '--no-body-motion']))).toContain('--no-body-motion');
+    expect(a).not.toContain('--body-motion');
+    expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--body-motion', '--no-body-motion'])).toThrow('--body-motion and --no-body-motion contradict each other');
     expect(a).not.toContain('--learned-rotation');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--learned-rotation', '--no-learned-rotation'])).toThrow('contradict each other');
     expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', '--aligned=yes'])).toThrow('--aligned takes no value');

@@ -130,6 +130,11 @@ def parser() -> argparse.ArgumentParser:
             "outline does, not as far as the forehead; five more points in the spline (off by default: it lost "
             "0.2 dB on the man's clip, docs/training.md)",
             "variant W: the dense warp goes through the face points only (no --head-outline; the default)")
+    _switch(t, "body-motion",
+            "variant W with coarse motion: the body below the head moves by its own affine, linear in the whole "
+            "head pose (translation and roll too), weighted by a learned map started on what moves in the clip "
+            "outside the face: shoulders that follow the head partly (off by default)",
+            "variant W: the body moves only as a fraction of the head's motion (no --body-motion; the default)")
     t.add_argument("--refine-channels", type=_positive_int, default=None,
                    help="variant W: channels of the refinement network at half resolution (preset default 8; the "
                         "default avatar has 16: more detail, 2.4 ms more a frame)")

@@ -33,6 +33,12 @@ up-sampled once as two channels (instead of up-sampling r, f and the dense warp 
 pixel), and the refinement's sigmoid comes before its up-sampling: the same model up to how a product and a sigmoid
 are interpolated between the cells (`finish_coarse`), with less work at full resolution.
 
+With `warp_body_motion` (`--body-motion`, with coarse motion), the body below the head gets its own motion: a term
+b(p) (B(pose) p - p) is added to s(p) - p, B a second affine LINEAR in the whole normalised pose (translation and
+roll included) and b a learned static map on the flow grid. Shoulders follow the head's translation partly and its
+turns a little, which neither the rigidity (a fraction of the head's own motion) nor the flow (no translation or
+roll in its inputs) can carry.
+
 The reference is sampled bilinearly at s (one Gather from a table of each source pixel's 4 neighbours: exact,
 cheaper than GridSample in onnxruntime). A small refinement CNN at half resolution sees the warped image and the
 motion features and predicts a synthesised colour and a blend mask for what a warp cannot show (mouth interior,
@@ -517,6 +523,15 @@ class WarpModel(nn.Module):
             self.flow_gate = nn.Parameter(torch.full((1, 1, self.flow_grid, self.flow_grid), 4.0))
             self.register_buffer("gate_ones", torch.ones(1, 1 + nf + (3 * k - 2 if k > 1 else 0), self.flow_grid,
                                                          self.flow_grid), persistent=False)
+        self.body_motion = cfg.warp_body_motion
+        if self.body_motion:
+            # the body's own motion (finish_coarse): the whole normalised pose -> a second affine (as `rigid`, in
+            # normalised coordinates; zero: no motion until trained), weighted at each flow-grid cell by a static
+            # map (logit; the trainer starts it on what moves in the clip outside the face, init_body_map)
+            self.body = nn.Linear(POSE_SIZE, 6)
+            nn.init.zeros_(self.body.weight)
+            nn.init.zeros_(self.body.bias)
+            self.body_map = nn.Parameter(torch.full((1, 1, self.flow_grid, self.flow_grid), -3.0))
         # refinement at S/2: warped image (3) + features (nf) -> synthesised RGB (3) + blend logit (1)
         rc = cfg.refine_channels
         self.refine = nn.ModuleList([nn.Conv2d(3 + nf, rc, 3, padding=1)] +
@@ -765,6 +780,10 @@ class WarpModel(nn.Module):
         rig = torch.sigmoid(head[:, 2:3] + self.rigid_map).reshape(-1, 1, g * g)
         flow_g = head[:, :2] * (cfg.flow_scale * s)  # pixels
         disp = rig * grid_motion + flow_g.reshape(-1, 2, g * g)  # [B, 2, G*G]
+        if self.body_motion:  # the body's affine at the grid's cells, weighted by its map
+            body = torch.matmul(self.body(z[:, :POSE_SIZE]) * (cfg.rigid_scale * s / 2.0), self.to_pixels)
+            body = torch.matmul(body.reshape(-1, 2, 3), self.grid_p1)  # [B, 2, G*G] pixels
+            disp = disp + torch.sigmoid(self.body_map).reshape(1, 1, g * g) * body
         sxy = self.pxy + up(disp.reshape(-1, 2, g, g), g, s).reshape(-1, 2, s * s)
         warp = self.sample_reference(sxy)
         half = s // 2

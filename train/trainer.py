@@ -51,7 +51,7 @@ def eq4_loss(model: AnyModel, out: Dict[str, torch.Tensor], gt: torch.Tensor) ->
 
 # variant W's on/off options, each --NAME / --no-NAME on the command line and warp_NAME in ModelConfig
 WARP_SWITCHES = ("aligned", "eyes", "mouth", "learned_rotation", "dense_geometry", "background_gate", "coarse_motion",
-                 "learned_reference", "head_outline")
+                 "learned_reference", "head_outline", "body_motion")
 
 # the learned reference's colours (warp_learned_reference) train at this fraction of the model's learning rate
 REFERENCE_LR_SCALE = 0.2
@@ -60,6 +60,8 @@ REFERENCE_LR_SCALE = 0.2
 # strongest, spread by this many flow-grid cells (4 px each at 256^2)
 GATE_MOTION_GAIN = 3.0
 GATE_SPREAD_CELLS = 2
+# the body's map (init_body_map) starts off on the reference's face box widened by this fraction of its size a side
+BODY_FACE_MARGIN = 0.25
 
 
 class Trainer:
@@ -154,6 +156,8 @@ class Trainer:
                 self.init_geometry()
             if self.model.background_gate:
                 self.init_background_gate()
+            if self.model.body_motion:
+                self.init_body_map()
             self.init_colour_layers()
             self.blur_tables = blurred_tables(self.model.reference)
             # dataset v2: per-frame mouth and eye boxes from the landmarks weight those regions up, and the landmark
@@ -274,6 +278,21 @@ class Trainer:
         g0 = g0.clamp(0.05, 0.95)
         with torch.no_grad():
             self.model.flow_gate.copy_(torch.log(g0 / (1 - g0)).to(self.model.flow_gate.device))
+
+    def init_body_map(self) -> None:
+        """Starts the body's map (warp_body_motion) at 0.5 where the clip moves outside the reference's face (its
+        landmarks' box widened by BODY_FACE_MARGIN of its size on each side: hair and ears move with the head) and at
+        0.05 elsewhere. The body's affine starts at zero, so this only decides where its first steps act."""
+        assert isinstance(self.model, WarpModel) and self.weight_map is not None
+        g = self.model.flow_grid
+        moving = self.motion_fraction() * GATE_MOTION_GAIN
+        face = self.reference_face_box(BODY_FACE_MARGIN)
+        if face is not None:
+            x0, y0, x1, y1 = face
+            moving[y0:y1, x0:x1] = 0.0
+        b0 = Fn.adaptive_avg_pool2d(moving[None, None], g).clamp(0.05, 0.5)
+        with torch.no_grad():
+            self.model.body_map.copy_(torch.log(b0 / (1 - b0)).to(self.model.body_map.device))
 
     def init_colour_layers(self) -> None:
         """Places the colour layers on the reference frame: the eye layer centred on its eyes (the mean of its two eye
@@ -596,8 +615,9 @@ def _pick_device(name: Optional[str]) -> torch.device:
 def apply_warp_options(mcfg: ModelConfig, args: argparse.Namespace) -> List[str]:
     """A new run's variant-W options on the preset's model configuration: --no-geometry, --refs K, each of
     WARP_SWITCHES as --NAME / --no-NAME (--aligned, --eyes, --mouth, --learned-rotation, --dense-geometry,
-    --background-gate, --coarse-motion, --learned-reference, --head-outline), --refine-channels N, --refine-layers N. The head-aligned maps and the colour layers need one
-    reference: --refs K > 1 turns the preset's off (a note is returned) and refuses them when asked for explicitly."""
+    --background-gate, --coarse-motion, --learned-reference, --head-outline, --body-motion), --refine-channels N,
+    --refine-layers N. The head-aligned maps and the colour layers need one reference: --refs K > 1 turns the
+    preset's off (a note is returned) and refuses them when asked for explicitly."""
     opt = lambda name: getattr(args, name, None)  # noqa: E731
     names = ["refs", "no_geometry"] + [f for on in WARP_SWITCHES for f in (on, "no_" + on)] + \
         ["refine_channels", "refine_layers"]
@@ -689,7 +709,7 @@ def run_training(args: argparse.Namespace) -> int:
                 raise ValueError(f"--{flag.replace('_', '-')} {given} does not match the checkpoint's {have}")
         for name, what in (("dense_geometry", "dense warp"), ("background_gate", "background gate"),
                            ("coarse_motion", "coarse motion"), ("learned_reference", "learned reference"),
-                           ("head_outline", "head outline")):
+                           ("head_outline", "head outline"), ("body_motion", "body motion")):
             have = getattr(mcfg, "warp_" + name)
             for flag, on in ((name, True), ("no_" + name, False)):
                 if getattr(args, flag, False) and have != on:

@@ -18,17 +18,17 @@ from .test_warp import eye_config
 
 
 def trained_avatar(out, dense: bool = False, gate: bool = False, coarse: bool = False, learned_reference: bool = False,
-                   outline: bool = False):
+                   outline: bool = False, body: bool = False):
     """A variant W avatar with everything a re-export must find: head geometry, head-aligned maps, both colour
     layers away from their default corners, weights that all do something (and, with `dense`, the geometry's dense
     warp; with `gate`, the background gate; with `coarse`, the displacement composed on the flow grid; with
     `learned_reference`, a learned change of the reference's colours; with `outline`, the head's outline in the
-    dense warp)."""
+    dense warp; with `body`, the body's own motion)."""
     torch.manual_seed(5)
     cfg = eye_config(mouth=True)
     cfg.warp_aligned, cfg.warp_geometry, cfg.warp_dense_geometry = True, True, dense
     cfg.warp_background_gate, cfg.warp_coarse_motion = gate, coarse
-    cfg.warp_learned_reference, cfg.warp_head_outline = learned_reference, outline
+    cfg.warp_learned_reference, cfg.warp_head_outline, cfg.warp_body_motion = learned_reference, outline, body
     m = WarpModel(cfg.validate()).eval()
     g = torch.Generator().manual_seed(1)
     m.set_reference(torch.rand(3, 128, 128, generator=g))

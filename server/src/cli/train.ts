@@ -66,6 +66,11 @@ Options:
                           head's hair and skull outline move as an outline does, not as far as the forehead
                           (off by default: it lost 0.2 dB on the man's clip, docs/training.md)
   --no-head-outline       variant W: the dense warp goes through the face points only   (default)
+  --body-motion           variant W with coarse motion: the body below the head moves by its own affine,
+                          linear in the whole head pose (translation and roll too), weighted by a learned
+                          map started on what moves in the clip outside the face: shoulders that follow
+                          the head partly (no render cost to speak of)
+  --no-body-motion        variant W: the body moves only as a fraction of the head's motion  (default)
   --refine-channels N     variant W: channels of the refinement network at half resolution (the default
                           avatar has 16: a little more detail, ~2.4 ms more a frame)  (default 8)
   --refine-layers N       variant W: its 3x3 convolutions before the output one        (default 2)
@@ -142,6 +147,8 @@ export interface TrainOptions {
   noLearnedReference?: boolean;
   headOutline?: boolean;
   noHeadOutline?: boolean;
+  bodyMotion?: boolean;
+  noBodyMotion?: boolean;
   noLearnedRotation?: boolean;
   landmarkWeight?: number;
   mseWeight?: number;
@@ -170,7 +177,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'ema', 'cond-noise', 'hard-frames', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'workers', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'learned-reference', 'no-learned-reference', 'head-outline', 'no-head-outline', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'ema', 'cond-noise', 'hard-frames', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'workers', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'learned-reference', 'no-learned-reference', 'head-outline', 'no-head-outline', 'body-motion', 'no-body-motion', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -188,7 +195,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   };
   const name = cl.str('name');
   if (name !== undefined && name.trim() === '') usageError('--name must not be empty');
-  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry', 'background-gate', 'coarse-motion', 'learned-reference', 'head-outline'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
+  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry', 'background-gate', 'coarse-motion', 'learned-reference', 'head-outline', 'body-motion'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
   if (cl.flag('resume') && cl.str('init-from-avatar') !== undefined) usageError('--resume and --init-from-avatar exclude each other');
   const optional = <T extends string>(n: 'preset' | 'variant' | 'device' | 'output', allowed: readonly T[]): T | undefined => {
     const v = cl.str(n);
@@ -220,6 +227,8 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     noLearnedReference: cl.flag('no-learned-reference'),
     headOutline: cl.flag('head-outline'),
     noHeadOutline: cl.flag('no-head-outline'),
+    bodyMotion: cl.flag('body-motion'),
+    noBodyMotion: cl.flag('no-body-motion'),
     noLearnedRotation: cl.flag('no-learned-rotation'),
     landmarkWeight: cl.num('landmark-weight', 0, Infinity),
     mseWeight: cl.num('mse-weight', 0, Infinity),
@@ -279,6 +288,8 @@ export function pythonArgs(o: TrainOptions): string[] {
   if (o.noLearnedReference) a.push('--no-learned-reference');
   if (o.headOutline) a.push('--head-outline');
   if (o.noHeadOutline) a.push('--no-head-outline');
+  if (o.bodyMotion) a.push('--body-motion');
+  if (o.noBodyMotion) a.push('--no-body-motion');
   opt('--refine-channels', o.refineChannels);
   opt('--refine-layers', o.refineLayers);
   opt('--landmark-weight', o.landmarkWeight);
