@@ -84,10 +84,12 @@ async function main(): Promise<void> {
         const mine = rgbFromPlanes(rgb, i * 3 * plane, 256, 256);
         const gt: RgbImage = { width: 256, height: 256, data: new Uint8Array(truth[i] as Buffer) };
         scores.push(psnrFromMse(l1AndMse(gt, mine).mse));
-        for (let p = 0; p < plane * 3; p++) {
-          const d = (gt.data[p] as number) - (mine.data[p] as number);
-          const q = Math.floor(p / 3);
-          squared[q] = (squared[q] as number) + d * d;
+        if (errorPng) {
+          for (let p = 0; p < plane * 3; p++) {
+            const d = (gt.data[p] as number) - (mine.data[p] as number);
+            const q = Math.floor(p / 3);
+            squared[q] = (squared[q] as number) + d * d;
+          }
         }
         const k = start + i;
         if (pictures.length < rows && k % showEvery === 0) pictures.push(hstack([gt, mine, errorMap(gt, mine, 4)]));

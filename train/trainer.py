@@ -64,6 +64,12 @@ GATE_SPREAD_CELLS = 2
 BODY_FACE_MARGIN = 0.25
 
 
+@torch.no_grad()
+def start_logits(param: torch.Tensor, p: torch.Tensor) -> None:
+    """Sets a learned map of logits (variant W's rigidity, background gate, body map) to the probabilities p."""
+    param.copy_(torch.logit(p).to(param.device))
+
+
 class Trainer:
     # --max-minutes: the training loop stops after this many seconds (then checkpoint and export as usual)
     max_seconds: Optional[float] = None
@@ -238,8 +244,7 @@ class Trainer:
             box[y0:y1, x0:x1] = 1.0
         r0 = torch.maximum(box, self.motion_fraction())[None, None]
         r0 = Fn.adaptive_avg_pool2d(r0, g).clamp(0.1, 0.9)
-        with torch.no_grad():
-            self.model.rigid_map.copy_(torch.log(r0 / (1 - r0)).to(dev))
+        start_logits(self.model.rigid_map, r0)
 
     def motion_fraction(self) -> torch.Tensor:
         """How much each pixel moves over the training frames, [S, S] in [0, 1] (1: as much as the most moving 1 %),
@@ -276,8 +281,7 @@ class Trainer:
         r = GATE_SPREAD_CELLS
         g0 = Fn.max_pool2d(Fn.adaptive_avg_pool2d(moving[None, None], g), 2 * r + 1, stride=1, padding=r)
         g0 = g0.clamp(0.05, 0.95)
-        with torch.no_grad():
-            self.model.flow_gate.copy_(torch.log(g0 / (1 - g0)).to(self.model.flow_gate.device))
+        start_logits(self.model.flow_gate, g0)
 
     def init_body_map(self) -> None:
         """Starts the body's map (warp_body_motion) at 0.5 where the clip moves outside the reference's face (its
@@ -291,8 +295,7 @@ class Trainer:
             x0, y0, x1, y1 = face
             moving[y0:y1, x0:x1] = 0.0
         b0 = Fn.adaptive_avg_pool2d(moving[None, None], g).clamp(0.05, 0.5)
-        with torch.no_grad():
-            self.model.body_map.copy_(torch.log(b0 / (1 - b0)).to(self.model.body_map.device))
+        start_logits(self.model.body_map, b0)
 
     def init_colour_layers(self) -> None:
         """Places the colour layers on the reference frame: the eye layer centred on its eyes (the mean of its two eye
