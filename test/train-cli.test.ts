@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAvatarManifest } from '../shared/src/avatar-manifest.js';
 import { UsageError } from '../server/src/cli/args.js';
-import { INSTALL_HINT, parseTrainArgs, pythonArgs } from '../server/src/cli/train.js';
+import { INSTALL_HINT, parseTrainArgs, pythonArgs, SWITCHES } from '../server/src/cli/train.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'dnp-train-cli-'));
@@ -145,6 +145,35 @@ describe('dnp train arguments', () => {
   ])('refuses %j', (argv, message) => {
     expect(() => parseTrainArgs(argv)).toThrow(UsageError);
     expect(() => parseTrainArgs(argv)).toThrow(message);
+  });
+});
+
+describe('dnp train switches', () => {
+  it('passes each variant W switch as given, both ways, and nothing when it is absent', () => {
+    const none = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av']));
+    for (const f of SWITCHES) {
+      const on = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', `--${f}`]));
+      const off = pythonArgs(parseTrainArgs(['--data', 'ds', '--out', 'av', `--no-${f}`]));
+      expect(on.filter((x) => x.startsWith('--') && !none.includes(x)), f).toEqual([`--${f}`]);
+      expect(off.filter((x) => x.startsWith('--') && !none.includes(x)), f).toEqual([`--no-${f}`]);
+      expect(none).not.toContain(`--${f}`);
+      expect(none).not.toContain(`--no-${f}`);
+      expect(() => parseTrainArgs(['--data', 'd', '--out', 'a', `--no-${f}`, `--${f}`])).toThrow(`--${f} and --no-${f} contradict each other`);
+    }
+  });
+
+  it('knows the same --NAME / --no-NAME pairs as the Python trainer, and lists each in its help', async () => {
+    const py = spawnSync('/usr/bin/python3', ['-m', 'train', 'train', '--help'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(py.status, py.stderr).toBe(0);
+    const names = new Set([...py.stdout.matchAll(/(?<![\w-])--([a-z][a-z-]*[a-z])/g)].map((m) => m[1] ?? ''));
+    const pairs = [...names].filter((n) => !n.startsWith('no-') && names.has(`no-${n}`)).sort();
+    expect(pairs).toEqual([...SWITCHES].sort());
+    const help = await dnp(['train', '--help']);
+    expect(help.status).toBe(0);
+    for (const f of SWITCHES) {
+      expect(help.stdout, f).toMatch(new RegExp(`^ +--${f} `, 'm'));
+      expect(help.stdout, f).toMatch(new RegExp(`^ +(--no-[a-z-]+, )?--no-${f}[ ,]`, 'm'));
+    }
   });
 });
 

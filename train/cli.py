@@ -133,7 +133,8 @@ def parser() -> argparse.ArgumentParser:
     _switch(t, "body-motion",
             "variant W with coarse motion: the body below the head moves by its own affine, linear in the whole "
             "head pose (translation and roll too), weighted by a learned map started on what moves in the clip "
-            "outside the face: shoulders that follow the head partly (off by default)",
+            "outside the face: shoulders that follow the head partly (off by default); with --init-from-avatar, "
+            "added to an avatar made without it, starting at zero",
             "variant W: the body moves only as a fraction of the head's motion (no --body-motion; the default)")
     t.add_argument("--refine-channels", type=_positive_int, default=None,
                    help="variant W: channels of the refinement network at half resolution (preset default 8; the "

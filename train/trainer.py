@@ -585,6 +585,17 @@ def restore(trainer: Trainer, ck: Dict[str, Any]) -> None:
     trainer.eval_cond = trainer.normalise(trainer.ds.cond[trainer.eval_idx])
 
 
+def with_new_parameters(trainer: Trainer, ck: Dict[str, Any]) -> None:
+    """Gives a checkpoint the parameters its model lacks and the trainer's has (--init-from-avatar adding
+    --body-motion), at the values the trainer started them at (the body's affine zero, its map from
+    init_body_map); the workers of --workers N get the completed checkpoint."""
+    fresh = trainer.model.state_dict()
+    for key in ("model", "model_raw"):
+        if key in ck:
+            missing = {k: v.detach().cpu().clone() for k, v in fresh.items() if k not in ck[key]}
+            ck[key] = {**ck[key], **missing}
+
+
 def build_worker_trainer(job: Dict[str, Any], group: Group) -> Trainer:
     """Workers 1..N-1 of --workers N (train/data_parallel.py): worker 0's configuration and checkpoint, quiet,
     then worker 0's weights."""
@@ -701,9 +712,18 @@ def run_training(args: argparse.Namespace) -> int:
         if ck["dataset"]["manifestSha256"] != ds.identity()["manifestSha256"]:
             raise ValueError(f"{ck_path} was trained on a different dataset ({ck['dataset'].get('path')}); "
                              f"--resume needs the same dataset.json")
+    add_body = False
     if ck is not None:
         mcfg = ModelConfig.from_dict(dict(ck["model_config"]))
         tcfg = TrainConfig.from_dict(ck["train_config"])
+        # --init-from-avatar DIR --body-motion on an avatar made without it: the body's motion is added, starting
+        # at zero (the avatar renders as before until the training moves it)
+        add_body = init is not None and bool(getattr(args, "body_motion", False)) and not mcfg.warp_body_motion
+        if add_body:
+            if not mcfg.warp_coarse_motion:
+                raise ValueError(f"--body-motion needs coarse motion, which {init} was trained without")
+            mcfg.warp_body_motion = True
+            ck["model_config"] = mcfg.to_dict()
         for flag, have in (("preset", ck.get("preset")), ("variant", mcfg.variant), ("size", mcfg.size),
                            ("refs", mcfg.warp_refs), ("refine_channels", mcfg.refine_channels),
                            ("refine_layers", mcfg.refine_layers)):
@@ -714,6 +734,8 @@ def run_training(args: argparse.Namespace) -> int:
                            ("coarse_motion", "coarse motion"), ("learned_reference", "learned reference"),
                            ("head_outline", "head outline"), ("body_motion", "body motion")):
             have = getattr(mcfg, "warp_" + name)
+            if name == "body_motion" and add_body:
+                continue
             for flag, on in ((name, True), ("no_" + name, False)):
                 if getattr(args, flag, False) and have != on:
                     raise ValueError(f"--{flag.replace('_', '-')} does not match the checkpoint, whose {what} is "
@@ -769,6 +791,9 @@ def run_training(args: argparse.Namespace) -> int:
     if getattr(args, "max_minutes", None):
         trainer.max_seconds = float(args.max_minutes) * 60.0
     if ck is not None:
+        if add_body:
+            with_new_parameters(trainer, ck)
+            sys.stderr.write(f"train: {init} was trained without body motion: added, starting at zero\n")
         restore(trainer, ck)
     flops = model_flops(mcfg)["total"]
     sys.stderr.write(

@@ -1,5 +1,7 @@
 """Variant W's body motion (`--body-motion`, train/model_warp.py finish_coarse and Trainer.init_body_map): a second
 affine, linear in the whole normalised pose, weighted by a learned static map, moves what lies below the head."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -142,3 +144,42 @@ def test_body_motion_options():
     cfg.warp_body_motion = True
     with pytest.raises(ValueError, match="warp_body_motion .* needs warp_coarse_motion"):
         cfg.validate()
+
+
+def test_init_from_avatar_adds_body_motion_to_an_avatar_made_without_it(synth_dataset, tmp_path, capsys):
+    """`train --init-from-avatar DIR --body-motion` on an avatar trained without it: the body's motion is added at
+    zero (the same frames until the training moves it), then trained; --resume still refuses the change, and an
+    avatar without coarse motion is refused."""
+    from train.checkpoint import load_checkpoint
+    from train.cli import main
+    common = ["--data", str(synth_dataset), "--size", "128", "--eval-every", "2", "--checkpoint-every", "2",
+              "--no-progress", "--no-aligned", "--no-eyes"]
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert main(["train", *common, "--out", str(a), "--iterations", "2", "--coarse-motion"]) == 0
+    assert load_checkpoint(a / "checkpoint.pt")["model_config"]["warp_body_motion"] is False
+    capsys.readouterr()
+    assert main(["train", *common, "--out", str(b), "--iterations", "2", "--body-motion", "--init-from-avatar", str(a)]) == 0
+    assert "trained without body motion: added, starting at zero" in capsys.readouterr().err
+    mb = json.loads((b / "avatar.json").read_text())
+    assert mb["training"]["model"]["warp_body_motion"] is True
+    x = (torch.randn(4, 60, generator=torch.Generator().manual_seed(3)) * 0.7).numpy()
+    ya, _ = run_onnx(a / "avatar.onnx", "cond", x)
+    yb, _ = run_onnx(b / "avatar.onnx", "cond", x)
+    assert np.abs(ya - yb).max() < 1e-5  # the body's affine starts at zero
+    ckb = load_checkpoint(b / "checkpoint.pt")
+    assert float(ckb["model"]["body.weight"].abs().max()) == 0.0
+    assert 0.05 - 1e-4 <= float(torch.sigmoid(ckb["model"]["body_map"]).min())  # as init_body_map starts it
+    assert main(["train", *common, "--out", str(c), "--iterations", "5", "--body-motion", "--init-from-avatar", str(a)]) == 0
+    ckc = load_checkpoint(c / "checkpoint.pt")
+    assert ckc["iteration"] == 5 and ckc["model_config"]["warp_body_motion"] is True
+    assert float(ckc["model"]["body.weight"].abs().max()) > 0  # trained
+    # reading the new avatar back and going on with it keeps the body
+    assert main(["train", *common, "--out", str(tmp_path / "d"), "--iterations", "6", "--init-from-avatar", str(c)]) == 0
+    assert load_checkpoint(tmp_path / "d" / "checkpoint.pt")["model_config"]["warp_body_motion"] is True
+    capsys.readouterr()
+    assert main(["train", *common, "--out", str(a), "--iterations", "4", "--body-motion", "--resume"]) == 1
+    assert "--body-motion does not match the checkpoint, whose body motion is off" in capsys.readouterr().err
+    e = tmp_path / "e"
+    assert main(["train", *common, "--out", str(e), "--iterations", "2", "--no-coarse-motion"]) == 0
+    assert main(["train", *common, "--out", str(tmp_path / "f"), "--body-motion", "--init-from-avatar", str(e)]) == 1
+    assert "--body-motion needs coarse motion, which" in capsys.readouterr().err

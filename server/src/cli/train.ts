@@ -69,7 +69,8 @@ Options:
   --body-motion           variant W with coarse motion: the body below the head moves by its own affine,
                           linear in the whole head pose (translation and roll too), weighted by a learned
                           map started on what moves in the clip outside the face: shoulders that follow
-                          the head partly (no render cost to speak of)
+                          the head partly (no render cost to speak of); with --init-from-avatar, added
+                          to an avatar made without it, starting at zero
   --no-body-motion        variant W: the body moves only as a fraction of the head's motion  (default)
   --refine-channels N     variant W: channels of the refinement network at half resolution (the default
                           avatar has 16: a little more detail, ~2.4 ms more a frame)  (default 8)
@@ -121,6 +122,11 @@ Environment: DNP_PYTHON (the Python interpreter, default ${DEFAULT_PYTHON}).
 Needs PyTorch for that Python: ${INSTALL_HINT}
 `;
 
+/** Variant W's on/off switches: each is an option pair --NAME / --no-NAME, passed on to Python as given. */
+export const SWITCHES = ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry', 'background-gate', 'coarse-motion', 'learned-reference', 'head-outline', 'body-motion'] as const;
+export type Switch = (typeof SWITCHES)[number];
+const NO_SWITCHES = SWITCHES.map((f) => `no-${f}` as const);
+
 export interface TrainOptions {
   data: string;
   out: string;
@@ -130,26 +136,8 @@ export interface TrainOptions {
   refineChannels?: number;
   refineLayers?: number;
   noGeometry?: boolean;
-  aligned?: boolean;
-  eyes?: boolean;
-  mouth?: boolean;
-  noMouth?: boolean;
-  noAligned?: boolean;
-  noEyes?: boolean;
-  learnedRotation?: boolean;
-  denseGeometry?: boolean;
-  noDenseGeometry?: boolean;
-  backgroundGate?: boolean;
-  noBackgroundGate?: boolean;
-  coarseMotion?: boolean;
-  noCoarseMotion?: boolean;
-  learnedReference?: boolean;
-  noLearnedReference?: boolean;
-  headOutline?: boolean;
-  noHeadOutline?: boolean;
-  bodyMotion?: boolean;
-  noBodyMotion?: boolean;
-  noLearnedRotation?: boolean;
+  /** Variant W's on/off switches as given: true for --NAME, false for --no-NAME, absent for the preset's choice. */
+  switches: Partial<Record<Switch, boolean>>;
   landmarkWeight?: number;
   mseWeight?: number;
   ema?: number;
@@ -177,7 +165,7 @@ export interface TrainOptions {
   fp16?: boolean;
 }
 
-const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'ema', 'cond-noise', 'hard-frames', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'workers', 'output', 'init-from-avatar'), ...flagOptions('no-geometry', 'aligned', 'eyes', 'mouth', 'no-aligned', 'no-eyes', 'no-mouth', 'learned-rotation', 'no-learned-rotation', 'dense-geometry', 'no-dense-geometry', 'background-gate', 'no-background-gate', 'coarse-motion', 'no-coarse-motion', 'learned-reference', 'no-learned-reference', 'head-outline', 'no-head-outline', 'body-motion', 'no-body-motion', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
+const OPTIONS = { ...valueOptions('data', 'out', 'preset', 'variant', 'refs', 'refine-channels', 'refine-layers', 'landmark-weight', 'mse-weight', 'ema', 'cond-noise', 'hard-frames', 'iterations', 'max-minutes', 'batch', 'size', 'lr', 'eval-every', 'checkpoint-every', 'name', 'seed', 'device', 'threads', 'workers', 'output', 'init-from-avatar'), ...flagOptions(...SWITCHES, ...NO_SWITCHES), ...flagOptions('no-geometry', 'resume', 'no-export', 'no-progress', 'int8', 'no-amp', 'fp16') };
 
 /** Parses and validates `dnp train` arguments (pure: the data folder is checked by checkDataDir). */
 export function parseTrainArgs(argv: string[]): TrainOptions {
@@ -195,7 +183,13 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   };
   const name = cl.str('name');
   if (name !== undefined && name.trim() === '') usageError('--name must not be empty');
-  for (const f of ['aligned', 'eyes', 'mouth', 'learned-rotation', 'dense-geometry', 'background-gate', 'coarse-motion', 'learned-reference', 'head-outline', 'body-motion'] as const) if (cl.flag(f) && cl.flag(`no-${f}`)) usageError(`--${f} and --no-${f} contradict each other`);
+  const switches: Partial<Record<Switch, boolean>> = {};
+  for (const f of SWITCHES) {
+    const on = cl.flag(f);
+    const off = cl.flag(`no-${f}`);
+    if (on && off) usageError(`--${f} and --no-${f} contradict each other`);
+    if (on || off) switches[f] = on;
+  }
   if (cl.flag('resume') && cl.str('init-from-avatar') !== undefined) usageError('--resume and --init-from-avatar exclude each other');
   const optional = <T extends string>(n: 'preset' | 'variant' | 'device' | 'output', allowed: readonly T[]): T | undefined => {
     const v = cl.str(n);
@@ -210,26 +204,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
     refineChannels: cl.int('refine-channels', 1, 256),
     refineLayers: cl.int('refine-layers', 1, 16),
     noGeometry: cl.flag('no-geometry'),
-    aligned: cl.flag('aligned'),
-    eyes: cl.flag('eyes'),
-    noAligned: cl.flag('no-aligned'),
-    noEyes: cl.flag('no-eyes'),
-    mouth: cl.flag('mouth'),
-    noMouth: cl.flag('no-mouth'),
-    learnedRotation: cl.flag('learned-rotation'),
-    denseGeometry: cl.flag('dense-geometry'),
-    noDenseGeometry: cl.flag('no-dense-geometry'),
-    backgroundGate: cl.flag('background-gate'),
-    noBackgroundGate: cl.flag('no-background-gate'),
-    coarseMotion: cl.flag('coarse-motion'),
-    noCoarseMotion: cl.flag('no-coarse-motion'),
-    learnedReference: cl.flag('learned-reference'),
-    noLearnedReference: cl.flag('no-learned-reference'),
-    headOutline: cl.flag('head-outline'),
-    noHeadOutline: cl.flag('no-head-outline'),
-    bodyMotion: cl.flag('body-motion'),
-    noBodyMotion: cl.flag('no-body-motion'),
-    noLearnedRotation: cl.flag('no-learned-rotation'),
+    switches,
     landmarkWeight: cl.num('landmark-weight', 0, Infinity),
     mseWeight: cl.num('mse-weight', 0, Infinity),
     ema: cl.num('ema', 0, 0.999999),
@@ -270,26 +245,10 @@ export function pythonArgs(o: TrainOptions): string[] {
   opt('--variant', o.variant);
   opt('--refs', o.refs);
   if (o.noGeometry) a.push('--no-geometry');
-  if (o.aligned) a.push('--aligned');
-  if (o.eyes) a.push('--eyes');
-  if (o.noAligned) a.push('--no-aligned');
-  if (o.noEyes) a.push('--no-eyes');
-  if (o.mouth) a.push('--mouth');
-  if (o.noMouth) a.push('--no-mouth');
-  if (o.learnedRotation) a.push('--learned-rotation');
-  if (o.noLearnedRotation) a.push('--no-learned-rotation');
-  if (o.denseGeometry) a.push('--dense-geometry');
-  if (o.noDenseGeometry) a.push('--no-dense-geometry');
-  if (o.backgroundGate) a.push('--background-gate');
-  if (o.noBackgroundGate) a.push('--no-background-gate');
-  if (o.coarseMotion) a.push('--coarse-motion');
-  if (o.noCoarseMotion) a.push('--no-coarse-motion');
-  if (o.learnedReference) a.push('--learned-reference');
-  if (o.noLearnedReference) a.push('--no-learned-reference');
-  if (o.headOutline) a.push('--head-outline');
-  if (o.noHeadOutline) a.push('--no-head-outline');
-  if (o.bodyMotion) a.push('--body-motion');
-  if (o.noBodyMotion) a.push('--no-body-motion');
+  for (const f of SWITCHES) {
+    const v = o.switches[f];
+    if (v !== undefined) a.push(v ? `--${f}` : `--no-${f}`);
+  }
   opt('--refine-channels', o.refineChannels);
   opt('--refine-layers', o.refineLayers);
   opt('--landmark-weight', o.landmarkWeight);
