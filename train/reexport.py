@@ -91,6 +91,12 @@ def _origins(nodes: List[Any], inits: Dict[str, np.ndarray], layers: List[Tuple[
     forward(), the graph subtracts from folded scalars: x0 + (w-1)/2 and y0 + (h-1)/2 (where the patch's centre
     lands), then x0 and y0 (where the window reads it)."""
     out: Dict[str, torch.Tensor] = {}
+    # a corner equal to another constant of the graph reaches its Sub through an Identity of that constant (the
+    # exporter shares equal initializers; the default avatar of 2 Dec 2026 has one)
+    inits = dict(inits)
+    for n in nodes:
+        if n.op_type == "Identity" and n.input[0] in inits:
+            inits[n.output[0]] = inits[n.input[0]]
     for key, h, w in layers:
         vals = [float(inits[x]) for n in nodes if n.op_type == "Sub" and n.name.startswith(f"/model/{key}/")
                 for x in n.input if x in inits and inits[x].shape == () and inits[x].dtype == np.float32]

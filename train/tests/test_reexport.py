@@ -18,7 +18,7 @@ from .test_warp import eye_config
 
 
 def trained_avatar(out, dense: bool = False, gate: bool = False, coarse: bool = False, learned_reference: bool = False,
-                   outline: bool = False, body: bool = False):
+                   outline: bool = False, body: bool = False, eye_origin=(61.0, 47.0)):  # eye_origin: the eye layer's centre
     """A variant W avatar with everything a re-export must find: head geometry, head-aligned maps, both colour
     layers away from their default corners, weights that all do something (and, with `dense`, the geometry's dense
     warp; with `gate`, the background gate; with `coarse`, the displacement composed on the flow grid; with
@@ -35,7 +35,7 @@ def trained_avatar(out, dense: bool = False, gate: bool = False, coarse: bool = 
     m.set_geometry(torch.rand(20, 3, generator=g) * 10 - 5, torch.tensor([150.0, 61.5, 70.25]),
                    torch.tensor([0.01, -0.02, 0.03, 0.5, -1.5, -28.0]), torch.tensor([0.1, 0.2, 0.15, 1.5, 1.2, 2.0]),
                    torch.tensor([[0.05, -0.1, 0.02, 0.4, -1.0, -27.0]]))
-    m.eye_patch.set_origin(61.0, 47.0)
+    m.eye_patch.set_origin(*eye_origin)
     m.mouth_patch.set_origin(66.0, 93.0)
     with torch.no_grad():
         for p in m.parameters():
@@ -46,6 +46,17 @@ def trained_avatar(out, dense: bool = False, gate: bool = False, coarse: bool = 
                 "heldOutPsnrDb": 21.5, "heldOutFrames": 4, "psnrSplit": "test", "trainingSeconds": 3.0, "device": "cpu"}
     export_avatar(m, None, out, "A", 25, c["mean"], c["std"], c["neutral"], training)
     return m
+
+
+def test_a_corner_equal_to_another_constant_reads_back_through_the_exporters_identity(tmp_path):
+    """The exporter shares equal scalar constants: an eye layer at x0 == y0 reaches one of its Subs through an
+    Identity of the other's constant (the shipped default avatar of 2 Dec 2026: its eye layer's corner at (57, 57))."""
+    import onnx
+    m = trained_avatar(tmp_path / "a", dense=True, coarse=True, eye_origin=(77.0, 57.0))  # the centre: corner (45, 45)
+    assert any(n.op_type == "Identity" for n in onnx.load(str(tmp_path / "a" / "avatar.onnx")).graph.node)
+    ck = checkpoint_from_avatar(tmp_path / "a")
+    assert ck["model"]["eye_patch.origin"].tolist() == m.state_dict()["eye_patch.origin"].tolist() == [45.0, 45.0]
+    assert torch.equal(ck["model"]["mouth_patch.origin"], m.state_dict()["mouth_patch.origin"])
 
 
 @pytest.mark.parametrize("dense,gate,coarse,outline", [(False, False, False, False), (True, False, False, False),
