@@ -15,9 +15,10 @@ import { ensureSynthPageBuilt } from './support/synth-helpers.js';
 import { REPO_ROOT } from './support/test-avatar.js';
 
 const DIR = join(REPO_ROOT, 'avatars', 'default');
-/** Measured on the committed avatar: 26.75 dB on these 40 vectors (the avatars before it: 26.64, 26.22; avatars/default/PROVENANCE.md); the
- * issue's goal of 30 dB is not reached. */
-const MIN_PSNR_DB = 26;
+/** Measured on the committed avatar: 30.22 dB on these 40 vectors (the avatars before it: 27.52, 27.11, 26.75;
+ * avatars/default/PROVENANCE.md); the issue's goal is 30 dB. The bound leaves room for the generator's drawing on
+ * another machine. */
+const MIN_PSNR_DB = 29.5;
 
 function readManifest(): AvatarManifest {
   return parseAvatarManifest(JSON.parse(readFileSync(join(DIR, 'avatar.json'), 'utf8')), 'avatars/default/avatar.json');
