@@ -733,9 +733,7 @@ def run_training(args: argparse.Namespace) -> int:
         for name, what in (("dense_geometry", "dense warp"), ("background_gate", "background gate"),
                            ("coarse_motion", "coarse motion"), ("learned_reference", "learned reference"),
                            ("head_outline", "head outline"), ("body_motion", "body motion")):
-            have = getattr(mcfg, "warp_" + name)
-            if name == "body_motion" and add_body:
-                continue
+            have = getattr(mcfg, "warp_" + name)  # with add_body, body motion is on already: --body-motion matches
             for flag, on in ((name, True), ("no_" + name, False)):
                 if getattr(args, flag, False) and have != on:
                     raise ValueError(f"--{flag.replace('_', '-')} does not match the checkpoint, whose {what} is "
